@@ -1,0 +1,189 @@
+//! Black-box tests of `dtr validate`: the real binary over the committed example referrals.
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn examples_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openapi/examples")
+}
+
+fn expected() -> Value {
+    let text =
+        std::fs::read_to_string(examples_dir().join("expected.json")).expect("expected.json");
+    serde_json::from_str(&text).expect("expected.json is JSON")
+}
+
+fn dtr(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dtr"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dtr runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("dtr exits")
+}
+
+fn as_of() -> String {
+    expected()["as_of"].as_str().expect("as_of").to_owned()
+}
+
+fn findings(report: &Value, key: &str) -> Vec<String> {
+    report[key]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|i| {
+            format!(
+                "{} {}",
+                i["pointer"].as_str().unwrap_or("?"),
+                i["code"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_example_gives_its_expected_result() {
+    let expected = expected();
+    let examples = expected["examples"].as_object().expect("examples");
+    let dir = examples_dir();
+    let files: Vec<String> = examples
+        .keys()
+        .map(|k| dir.join(k).display().to_string())
+        .collect();
+    let mut args = vec!["validate", "--as-of"];
+    let at = as_of();
+    args.push(&at);
+    args.extend(files.iter().map(String::as_str));
+    let out = dtr(&args, None);
+    assert_eq!(out.status.code(), Some(1), "some examples are invalid");
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON document per line"))
+        .collect();
+    assert_eq!(lines.len(), examples.len());
+    for line in &lines {
+        let file = PathBuf::from(line["file"].as_str().expect("file member"));
+        let name = file.file_name().and_then(|n| n.to_str()).expect("name");
+        let want = &examples[name];
+        assert_eq!(line["valid"], want["valid"], "{name}");
+        assert_eq!(
+            Value::from(findings(line, "errors")),
+            want["errors"],
+            "{name}"
+        );
+        assert_eq!(
+            Value::from(findings(line, "warnings")),
+            want["warnings"],
+            "{name}"
+        );
+        assert_eq!(
+            line["normalized"].is_object(),
+            want["valid"] == true,
+            "{name}: normalized only when valid"
+        );
+        assert_eq!(
+            name.starts_with("valid-"),
+            want["valid"] == true,
+            "{name}: the file name says the outcome"
+        );
+    }
+}
+
+#[test]
+fn the_examples_produce_every_code_of_the_contract() {
+    let expected = expected();
+    let mut seen = BTreeSet::new();
+    for ex in expected["examples"].as_object().expect("examples").values() {
+        for list in ["errors", "warnings"] {
+            for f in ex[list].as_array().expect("list") {
+                let code = f.as_str().and_then(|s| s.rsplit(' ').next()).expect("code");
+                seen.insert(code.to_owned());
+            }
+        }
+    }
+    let missing: Vec<&str> = domain::Code::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|c| !seen.contains(*c))
+        .collect();
+    assert!(missing.is_empty(), "codes no example produces: {missing:?}");
+}
+
+#[test]
+fn one_valid_file_prints_one_document_and_exits_0() {
+    let file = examples_dir().join("valid-homeless.json");
+    let out = dtr(
+        &["validate", "--as-of", &as_of(), &file.display().to_string()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(report["valid"], true);
+    assert!(report.get("file").is_none());
+    assert_eq!(
+        report["normalized"]["person"]["contact"]["phone"],
+        "+447911123456"
+    );
+}
+
+#[test]
+fn standard_input_is_read_for_a_dash() {
+    let doc = std::fs::read(examples_dir().join("invalid-under-16.json")).expect("example");
+    let out = dtr(&["validate", "--as-of", &as_of(), "-"], Some(&doc));
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        findings(&report, "errors"),
+        vec!["/person/date_of_birth person.under_16"]
+    );
+}
+
+#[test]
+fn input_that_is_not_json_is_invalid_not_an_error() {
+    let out = dtr(&["validate", "-"], Some(b"{ nope"));
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["valid"], false);
+}
+
+#[test]
+fn a_missing_file_is_an_io_error_with_exit_2() {
+    let valid = examples_dir()
+        .join("valid-homeless.json")
+        .display()
+        .to_string();
+    let out = dtr(&["validate", &valid, "/nonexistent/referral.json"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/referral.json"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        1,
+        "the readable file is still reported"
+    );
+}
+
+#[test]
+fn no_file_at_all_is_a_usage_error_with_exit_2() {
+    assert_eq!(dtr(&["validate"], None).status.code(), Some(2));
+    assert_eq!(
+        dtr(&["validate", "--as-of", "yesterday", "-"], Some(b"{}"))
+            .status
+            .code(),
+        Some(2)
+    );
+}

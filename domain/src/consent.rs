@@ -1,0 +1,235 @@
+//! Consent and the safeguarding override.
+//!
+//! s.213B(2) Housing Act 1996: the public authority must ask the person to agree to the referral and to
+//! the housing authority being told how to contact them — two separate agreements (DOMAIN.md §1). Without
+//! them, a referral may still be made to safeguard a child or an adult at risk in accordance with local
+//! procedures (Working Together to Safeguard Children 2023, ch.2), which the service records as a
+//! safeguarding override with its reason and the manager who authorised it.
+
+use crate::issue::{Code, Findings};
+use crate::reader::Obj;
+use crate::text::{OverrideReason, ShortText, Text};
+use crate::{calendar, AsOf};
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+/// Clock skew tolerated between the case system and us before a consent time is "in the future".
+pub const CLOCK_SKEW: SignedDuration = SignedDuration::from_secs(5 * 60);
+/// Consent older than this still counts but is flagged: circumstances and wishes change.
+pub const STALE_AFTER: SignedDuration = SignedDuration::from_hours(30 * 24);
+
+/// Whom the safeguarding concern is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConcernFor {
+    /// A child (Children Act 1989 s.47 / Working Together 2023).
+    Child,
+    /// An adult at risk (Care Act 2014 s.42).
+    AdultAtRisk,
+}
+
+/// A recorded decision to refer without (full) consent, to safeguard someone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SafeguardingOverride {
+    concern_for: ConcernFor,
+    reason: OverrideReason,
+    authorised_by: ShortText,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local_procedure: Option<Text<1, 200, false>>,
+}
+
+impl SafeguardingOverride {
+    /// Whom the concern is for.
+    pub fn concern_for(&self) -> ConcernFor {
+        self.concern_for
+    }
+}
+
+/// The person's consents, or the override that stands in for them.
+///
+/// Invariant: when either consent is refused, `safeguarding_override` is present.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Consent {
+    referral: bool,
+    share_contact_details: bool,
+    #[serde(serialize_with = "crate::serialize_instant")]
+    recorded_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    safeguarding_override: Option<SafeguardingOverride>,
+}
+
+impl Consent {
+    /// Whether the person agreed to both the referral and sharing their contact details.
+    pub fn fully_given(&self) -> bool {
+        self.referral && self.share_contact_details
+    }
+
+    /// The override, when one was recorded.
+    pub fn safeguarding_override(&self) -> Option<&SafeguardingOverride> {
+        self.safeguarding_override.as_ref()
+    }
+}
+
+/// The parsed consent and whether an override object was given (it waives
+/// `housing_authority.not_chosen`, CONTRACT §4).
+pub(crate) struct ConsentReading {
+    pub consent: Option<Consent>,
+    pub override_given: bool,
+}
+
+const CONSENT_MEMBERS: &[&str] = &[
+    "referral",
+    "share_contact_details",
+    "recorded_at",
+    "safeguarding_override",
+];
+const OVERRIDE_MEMBERS: &[&str] = &["concern_for", "reason", "authorised_by", "local_procedure"];
+
+pub(crate) fn read(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> ConsentReading {
+    let Some(c) = doc.object("consent", true, CONSENT_MEMBERS, f) else {
+        return ConsentReading {
+            consent: None,
+            override_given: false,
+        };
+    };
+    let referral = c.boolean("referral", true, f);
+    let share = c.boolean("share_contact_details", true, f);
+    let recorded_at = c.parse("recorded_at", true, f, calendar::parse_instant);
+    if let Some(at) = recorded_at {
+        // A consent "recorded" later than now is a data-entry or clock error; allow small skew.
+        if at > as_of.now + CLOCK_SKEW {
+            f.add(
+                &c.at("recorded_at"),
+                Code::ConsentRecordedInFuture,
+                "Consent cannot be recorded more than 5 minutes in the future; check the case system's clock and the time entered.",
+            );
+        } else if at < as_of.now - STALE_AFTER {
+            f.add(
+                &c.at("recorded_at"),
+                Code::ConsentStale,
+                "Consent was recorded more than 30 days ago; confirm the person still agrees and still chooses this authority.",
+            );
+        }
+    }
+
+    let override_pointer = c.at("safeguarding_override");
+    let override_given = c.has("safeguarding_override");
+    let safeguarding_override = read_override(&c, f);
+    let refused = referral == Some(false) || share == Some(false);
+    if refused && !override_given {
+        f.add(
+            &override_pointer,
+            Code::ConsentOverrideRequired,
+            "The person has not agreed to the referral or to sharing contact details: record a safeguarding override (a child or an adult at risk), or do not refer.",
+        );
+    }
+    if referral == Some(true) && share == Some(true) && override_given {
+        f.add(
+            &override_pointer,
+            Code::ConsentOverrideUnnecessary,
+            "The person gave both consents, so no safeguarding override was needed; it is kept with the referral.",
+        );
+    }
+
+    let consent = match (referral, share, recorded_at) {
+        (Some(referral), Some(share_contact_details), Some(recorded_at))
+            if (referral && share_contact_details) || safeguarding_override.is_some() =>
+        {
+            Some(Consent {
+                referral,
+                share_contact_details,
+                recorded_at,
+                safeguarding_override,
+            })
+        }
+        _ => None,
+    };
+    ConsentReading {
+        consent,
+        override_given,
+    }
+}
+
+fn read_override(c: &Obj<'_>, f: &mut Findings) -> Option<SafeguardingOverride> {
+    let o = c.object("safeguarding_override", false, OVERRIDE_MEMBERS, f)?;
+    let incomplete = |f: &mut Findings, key: &str, why: &str| {
+        f.add(&o.at(key), Code::ConsentOverrideIncomplete, why.to_owned());
+    };
+    let concern_for = if o.has("concern_for") {
+        o.choice(
+            "concern_for",
+            true,
+            &[
+                ("child", ConcernFor::Child),
+                ("adult_at_risk", ConcernFor::AdultAtRisk),
+            ],
+            f,
+        )
+    } else {
+        incomplete(
+            f,
+            "concern_for",
+            "Say whom the safeguarding concern is for: child or adult_at_risk.",
+        );
+        None
+    };
+    let reason = match o.string("reason", false, f) {
+        None if !o.has("reason") => {
+            incomplete(
+                f,
+                "reason",
+                "Give the reason for referring without consent (at least 20 characters).",
+            );
+            None
+        }
+        None => None,
+        Some(raw) => match OverrideReason::parse(raw) {
+            Ok(r) => Some(r),
+            Err(r) if r.code == Code::FieldTooShort => {
+                incomplete(
+                    f,
+                    "reason",
+                    "The reason for referring without consent must be at least 20 characters.",
+                );
+                None
+            }
+            Err(r) => {
+                f.reject(&o.at("reason"), r);
+                None
+            }
+        },
+    };
+    let authorised_by = match o.string("authorised_by", false, f) {
+        None if !o.has("authorised_by") => {
+            incomplete(
+                f,
+                "authorised_by",
+                "Name the manager who authorised the override.",
+            );
+            None
+        }
+        None => None,
+        Some(raw) => match ShortText::parse(raw) {
+            Ok(r) => Some(r),
+            Err(r) if r.code == Code::FieldTooShort => {
+                incomplete(
+                    f,
+                    "authorised_by",
+                    "Name the manager who authorised the override.",
+                );
+                None
+            }
+            Err(r) => {
+                f.reject(&o.at("authorised_by"), r);
+                None
+            }
+        },
+    };
+    let local_procedure = o.optional_text("local_procedure", f, Text::<1, 200, false>::parse);
+    Some(SafeguardingOverride {
+        concern_for: concern_for?,
+        reason: reason?,
+        authorised_by: authorised_by?,
+        local_procedure,
+    })
+}

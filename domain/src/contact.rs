@@ -1,0 +1,267 @@
+//! How the housing authority can reach the person (s.213B(2)(b) Housing Act 1996; Code of Guidance
+//! 4.10): an e-mail address, a telephone number, a postal address, or "through the referrer".
+
+use crate::issue::{Code, Rejection};
+use serde::Serialize;
+use std::fmt;
+use validator::ValidateEmail;
+
+/// An e-mail address that the `validator` crate accepts (HTML5 / RFC 5321 rules), at most 254
+/// characters (RFC 5321 §4.5.3.1.3 path limit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    /// Trims and checks the address.
+    pub fn parse(raw: &str) -> Result<Self, Rejection> {
+        let trimmed = raw.trim();
+        if trimmed.chars().count() > 254
+            || trimmed.chars().any(char::is_control)
+            || !trimmed.validate_email()
+        {
+            return Err(Rejection::new(
+                Code::EmailInvalid,
+                "Expected an e-mail address such as name@example.org.",
+            ));
+        }
+        Ok(EmailAddress(trimmed.to_owned()))
+    }
+
+    /// The address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A telephone number in E.164 form (`+447911123456`), parsed with Google's libphonenumber rules
+/// (the `phonenumber` crate): a UK national number (`07911 123456`, `020 7946 0018`) or an international
+/// one starting with `+`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// Parses and normalizes to E.164.
+    pub fn parse(raw: &str) -> Result<Self, Rejection> {
+        let invalid = || {
+            Rejection::new(
+                Code::PhoneInvalid,
+                "Expected a UK telephone number (e.g. 020 7946 0018) or an international one starting with + (E.164).",
+            )
+        };
+        let trimmed = raw.trim();
+        // Only the characters people write in numbers: libphonenumber is lenient with letters and
+        // extensions, which a case system should not send.
+        let plain = trimmed.chars().enumerate().all(|(i, c)| {
+            c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.') || (c == '+' && i == 0)
+        });
+        if !plain || trimmed.len() > 32 || !trimmed.chars().any(|c| c.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        let region = if trimmed.starts_with('+') {
+            None
+        } else {
+            Some(phonenumber::country::Id::GB)
+        };
+        let number = phonenumber::parse(region, trimmed).map_err(|_| invalid())?;
+        if !phonenumber::is_valid(&number) {
+            return Err(invalid());
+        }
+        Ok(PhoneNumber(
+            number.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
+    }
+
+    /// The E.164 form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A UK postcode in its normal form: upper case, one space before the inward code (`SW1A 1AA`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Postcode(String);
+
+impl Postcode {
+    /// Checks the shape of a UK postcode (outward `A9`, `A99`, `AA9`, `AA99`, `A9A` or `AA9A`, then
+    /// inward `9AA`; plus the special `GIR 0AA`) and normalizes it.
+    pub fn parse(raw: &str) -> Result<Self, Rejection> {
+        let compact: String = raw
+            .chars()
+            .filter(|c| *c != ' ')
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        let shape: String = compact
+            .chars()
+            .map(|c| match c {
+                'A'..='Z' => 'A',
+                '0'..='9' => '9',
+                _ => '?',
+            })
+            .collect();
+        let valid = compact == "GIR0AA"
+            || (shape.len() >= 5
+                && shape.ends_with("9AA")
+                && matches!(
+                    &shape[..shape.len() - 3],
+                    "A9" | "A99" | "AA9" | "AA99" | "A9A" | "AA9A"
+                ));
+        if !valid {
+            return Err(Rejection::new(
+                Code::PostcodeInvalid,
+                "Expected a UK postcode such as SW1A 1AA.",
+            ));
+        }
+        let split = compact.len() - 3;
+        Ok(Postcode(format!(
+            "{} {}",
+            &compact[..split],
+            &compact[split..]
+        )))
+    }
+
+    /// The normalized postcode.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Postcode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn e_mail_addresses_are_checked_with_validator() {
+        assert_eq!(
+            EmailAddress::parse(" ann@example.org ").map(|e| e.0),
+            Ok("ann@example.org".into())
+        );
+        for bad in [
+            "ann",
+            "ann@",
+            "@example.org",
+            "ann example@x.org",
+            "ann@exa mple.org",
+            "a\n@b.org",
+        ] {
+            assert_eq!(
+                EmailAddress::parse(bad).map_err(|e| e.code),
+                Err(Code::EmailInvalid),
+                "{bad}"
+            );
+        }
+        let long = format!("{}@example.org", "a".repeat(250));
+        assert!(EmailAddress::parse(&long).is_err());
+    }
+
+    #[test]
+    fn uk_national_numbers_become_e164() {
+        assert_eq!(
+            PhoneNumber::parse("020 7946 0018").map(|p| p.0),
+            Ok("+442079460018".into())
+        );
+        assert_eq!(
+            PhoneNumber::parse("07911 123456").map(|p| p.0),
+            Ok("+447911123456".into())
+        );
+        assert_eq!(
+            PhoneNumber::parse("(0114) 496 0000").map(|p| p.0),
+            Ok("+441144960000".into())
+        );
+    }
+
+    #[test]
+    fn international_numbers_must_start_with_plus() {
+        assert_eq!(
+            PhoneNumber::parse("+44 7911 123456").map(|p| p.0),
+            Ok("+447911123456".into())
+        );
+        assert_eq!(
+            PhoneNumber::parse("+33 1 42 68 53 00").map(|p| p.0),
+            Ok("+33142685300".into())
+        );
+    }
+
+    #[test]
+    fn nonsense_numbers_are_refused() {
+        for bad in [
+            "12",
+            "hello",
+            "0800 CALL ME",
+            "+",
+            "07911 123456 ext 4",
+            "++447911123456",
+            "0207946001899999",
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(bad).map_err(|e| e.code),
+                Err(Code::PhoneInvalid),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn postcodes_are_normalized_to_upper_case_with_one_space() {
+        assert_eq!(
+            Postcode::parse("sw1a1aa").map(|p| p.0),
+            Ok("SW1A 1AA".into())
+        );
+        assert_eq!(
+            Postcode::parse(" m1  1ae ").map(|p| p.0),
+            Ok("M1 1AE".into())
+        );
+        assert_eq!(
+            Postcode::parse("B33 8TH").map(|p| p.0),
+            Ok("B33 8TH".into())
+        );
+        assert_eq!(
+            Postcode::parse("cr2 6xh").map(|p| p.0),
+            Ok("CR2 6XH".into())
+        );
+        assert_eq!(
+            Postcode::parse("DN55 1PT").map(|p| p.0),
+            Ok("DN55 1PT".into())
+        );
+        assert_eq!(
+            Postcode::parse("W1A 0AX").map(|p| p.0),
+            Ok("W1A 0AX".into())
+        );
+        assert_eq!(
+            Postcode::parse("EC1A 1BB").map(|p| p.0),
+            Ok("EC1A 1BB".into())
+        );
+        assert_eq!(
+            Postcode::parse("gir 0aa").map(|p| p.0),
+            Ok("GIR 0AA".into())
+        );
+    }
+
+    #[test]
+    fn malformed_postcodes_are_refused() {
+        for bad in [
+            "",
+            "SW1A",
+            "1AA SW1",
+            "SW1A 1A",
+            "SW1AA 1AA",
+            "SW1A-1AA",
+            "ÄB1 1AA",
+            "12345",
+        ] {
+            assert_eq!(
+                Postcode::parse(bad).map_err(|e| e.code),
+                Err(Code::PostcodeInvalid),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The duty-to-refer domain: a s.213B Housing Act 1996 referral and the rules it must meet.
+//!
+//! Pure by design — no IO, no database, no HTTP, no clock. The API, the `dtr validate` command and the
+//! tests all call [`Referral::parse`] with an [`AsOf`], so every rule lives in exactly one place.
+
+mod agency;
+pub mod calendar;
+mod consent;
+mod contact;
+mod issue;
+mod reader;
+mod referral;
+mod register;
+mod situation;
+mod text;
+
+pub use agency::{AgencyType, UnknownAgencyType};
+pub use consent::{ConcernFor, Consent, SafeguardingOverride, CLOCK_SKEW, STALE_AFTER};
+pub use contact::{EmailAddress, PhoneNumber, Postcode};
+pub use issue::{escape_token, Code, Issue, Rejection};
+pub use referral::{
+    Accepted, Address, AuthorityChoice, Contact, Household, Medical, Person, Referral, Referrer,
+    Refused, Risk,
+};
+pub use register::{
+    register, AuthorityKind, HousingAuthority, Register, Resolution, SupersededCode,
+};
+pub use situation::{
+    Circumstance, HousingSituation, NoticeKind, PossessionNotice, RoughSleeping, ThreatWindow,
+    THREAT_DAYS,
+};
+pub use text::{FreeText, OverrideReason, ShortText, Summary, Text};
+
+use jiff::civil::Date;
+use jiff::Timestamp;
+
+/// The moment a referral is judged at: the instant (for consent times) and its date in England
+/// (for the 56-day window and ages). Passed in so the rules never read a clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AsOf {
+    /// The instant.
+    pub now: Timestamp,
+    /// The UK calendar date at `now` (Europe/London).
+    pub today: Date,
+}
+
+impl AsOf {
+    /// The moment `now`, dated on the UK calendar.
+    pub fn at(now: Timestamp) -> Self {
+        AsOf {
+            now,
+            today: calendar::uk_date(now),
+        }
+    }
+}
+
+/// Serializes instants as RFC 3339 UTC with whole seconds or milliseconds as given, e.g.
+/// `2026-11-23T10:00:00Z`, so normalized documents compare byte for byte.
+pub(crate) fn serialize_instant<S: serde::Serializer>(
+    t: &Timestamp,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_str(&t.round(jiff::Unit::Millisecond).unwrap_or(*t))
+}

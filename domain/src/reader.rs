@@ -1,0 +1,305 @@
+//! Reading the raw JSON document member by member, recording every structural problem
+//! (`field.required`, `field.type`, `field.unknown`, `field.invalid_value`) at its pointer.
+//!
+//! The document arrives as `serde_json::Value` rather than a derived struct because serde stops at the
+//! first error; CONTRACT §5 wants all of them at once.
+
+use crate::issue::{escape_token, Code, Findings, Rejection};
+use serde_json::{Map, Value};
+
+/// A JSON object at a pointer whose unknown members have already been reported.
+pub(crate) struct Obj<'a> {
+    map: &'a Map<String, Value>,
+    pointer: String,
+}
+
+/// The JSON type names used in `field.type` messages.
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Opens `value` as an object with exactly the members `allowed`, reporting the rest as unknown.
+pub(crate) fn open<'a>(
+    value: Option<&'a Value>,
+    pointer: &str,
+    required: bool,
+    allowed: &[&str],
+    f: &mut Findings,
+) -> Option<Obj<'a>> {
+    match value {
+        None | Some(Value::Null) => {
+            if required {
+                f.add(pointer, Code::FieldRequired, "This object is required.");
+            }
+            None
+        }
+        Some(Value::Object(map)) => {
+            for key in map.keys() {
+                if !allowed.contains(&key.as_str()) {
+                    f.add(
+                        &format!("{pointer}/{}", escape_token(key)),
+                        Code::FieldUnknown,
+                        format!(
+                            "This member is not part of the referral document; allowed here: {}.",
+                            allowed.join(", ")
+                        ),
+                    );
+                }
+            }
+            Some(Obj {
+                map,
+                pointer: pointer.to_owned(),
+            })
+        }
+        Some(other) => {
+            f.add(
+                pointer,
+                Code::FieldType,
+                format!("Expected an object, found {}.", type_name(other)),
+            );
+            None
+        }
+    }
+}
+
+impl<'a> Obj<'a> {
+    /// The pointer of this object itself.
+    pub fn pointer(&self) -> &str {
+        &self.pointer
+    }
+
+    /// The pointer of member `key`.
+    pub fn at(&self, key: &str) -> String {
+        format!("{}/{}", self.pointer, escape_token(key))
+    }
+
+    /// The member, treating `null` as absent.
+    pub fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    /// Whether the member is given at all (present and not `null`).
+    pub fn has(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    fn missing(&self, key: &str, required: bool, f: &mut Findings) {
+        if required {
+            f.add(
+                &self.at(key),
+                Code::FieldRequired,
+                "This member is required.",
+            );
+        }
+    }
+
+    fn wrong_type(&self, key: &str, expected: &str, found: &Value, f: &mut Findings) {
+        f.add(
+            &self.at(key),
+            Code::FieldType,
+            format!("Expected {expected}, found {}.", type_name(found)),
+        );
+    }
+
+    /// A nested object.
+    pub fn object(
+        &self,
+        key: &str,
+        required: bool,
+        allowed: &[&str],
+        f: &mut Findings,
+    ) -> Option<Obj<'a>> {
+        open(self.map.get(key), &self.at(key), required, allowed, f)
+    }
+
+    /// A string member, untouched.
+    pub fn string(&self, key: &str, required: bool, f: &mut Findings) -> Option<&'a str> {
+        match self.get(key) {
+            None => {
+                self.missing(key, required, f);
+                None
+            }
+            Some(Value::String(s)) => Some(s.as_str()),
+            Some(other) => {
+                self.wrong_type(key, "a string", other, f);
+                None
+            }
+        }
+    }
+
+    /// A string member parsed into `T`; the parser's rejection is placed at the member's pointer.
+    pub fn parse<T>(
+        &self,
+        key: &str,
+        required: bool,
+        f: &mut Findings,
+        parser: impl FnOnce(&str) -> Result<T, Rejection>,
+    ) -> Option<T> {
+        let raw = self.string(key, required, f)?;
+        f.keep(&self.at(key), parser(raw))
+    }
+
+    /// An optional text member where an empty or blank string means "not given": case systems commonly
+    /// send `""` for an empty form field, and refusing it would help nobody.
+    pub fn optional_text<T>(
+        &self,
+        key: &str,
+        f: &mut Findings,
+        parser: impl FnOnce(&str) -> Result<T, Rejection>,
+    ) -> Option<T> {
+        let raw = self.string(key, false, f)?;
+        if raw.trim().is_empty() {
+            return None;
+        }
+        f.keep(&self.at(key), parser(raw))
+    }
+
+    /// A boolean member.
+    pub fn boolean(&self, key: &str, required: bool, f: &mut Findings) -> Option<bool> {
+        match self.get(key) {
+            None => {
+                self.missing(key, required, f);
+                None
+            }
+            Some(Value::Bool(b)) => Some(*b),
+            Some(other) => {
+                self.wrong_type(key, "a boolean", other, f);
+                None
+            }
+        }
+    }
+
+    /// A whole-number member within `min..=max`.
+    pub fn count(
+        &self,
+        key: &str,
+        required: bool,
+        min: u32,
+        max: u32,
+        f: &mut Findings,
+    ) -> Option<u32> {
+        match self.get(key) {
+            None => {
+                self.missing(key, required, f);
+                None
+            }
+            Some(Value::Number(n)) => {
+                let in_range = n
+                    .as_i64()
+                    .filter(|v| *v >= i64::from(min) && *v <= i64::from(max))
+                    .and_then(|v| u32::try_from(v).ok());
+                if in_range.is_none() {
+                    let message = if n.is_f64() {
+                        format!("Expected a whole number from {min} to {max}.")
+                    } else {
+                        format!("Must be from {min} to {max}.")
+                    };
+                    let code = if n.is_f64() {
+                        Code::FieldType
+                    } else {
+                        Code::FieldInvalidValue
+                    };
+                    f.add(&self.at(key), code, message);
+                }
+                in_range
+            }
+            Some(other) => {
+                self.wrong_type(key, "a whole number", other, f);
+                None
+            }
+        }
+    }
+
+    /// A string member that must be one of `choices`, returned as the matching choice.
+    pub fn choice<T: Copy>(
+        &self,
+        key: &str,
+        required: bool,
+        choices: &[(&str, T)],
+        f: &mut Findings,
+    ) -> Option<T> {
+        let raw = self.string(key, required, f)?;
+        let found = choices
+            .iter()
+            .find(|(name, _)| *name == raw)
+            .map(|(_, v)| *v);
+        if found.is_none() {
+            let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+            f.add(
+                &self.at(key),
+                Code::FieldInvalidValue,
+                format!("Must be one of: {}.", names.join(", ")),
+            );
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_members_are_reported_with_escaped_pointers() {
+        let v = json!({"a": 1, "b/c": 2});
+        let mut f = Findings::default();
+        let o = open(Some(&v), "/x", true, &["a"], &mut f);
+        assert!(o.is_some());
+        assert_eq!(f.errors.len(), 1);
+        assert_eq!(f.errors[0].pointer, "/x/b~1c");
+        assert_eq!(f.errors[0].code, Code::FieldUnknown);
+    }
+
+    #[test]
+    fn null_counts_as_missing() {
+        let v = json!({"a": null});
+        let mut f = Findings::default();
+        let o = open(Some(&v), "", true, &["a"], &mut f).expect("object");
+        assert_eq!(o.boolean("a", true, &mut f), None);
+        assert_eq!(f.errors[0].code, Code::FieldRequired);
+        assert_eq!(f.errors[0].pointer, "/a");
+    }
+
+    #[test]
+    fn counts_reject_fractions_negatives_and_huge_numbers() {
+        let v = json!({"a": 1.5, "b": -1, "c": 51, "d": 50, "e": 1e300, "f": 0});
+        let mut f = Findings::default();
+        let o = open(Some(&v), "", true, &["a", "b", "c", "d", "e", "f"], &mut f).expect("object");
+        assert_eq!(o.count("a", false, 0, 50, &mut f), None);
+        assert_eq!(o.count("b", false, 0, 50, &mut f), None);
+        assert_eq!(o.count("c", false, 0, 50, &mut f), None);
+        assert_eq!(o.count("d", false, 0, 50, &mut f), Some(50));
+        assert_eq!(o.count("e", false, 0, 50, &mut f), None);
+        assert_eq!(o.count("f", false, 0, 50, &mut f), Some(0));
+        let codes: Vec<Code> = f.errors.iter().map(|e| e.code).collect();
+        assert_eq!(
+            codes,
+            vec![
+                Code::FieldType,
+                Code::FieldInvalidValue,
+                Code::FieldInvalidValue,
+                Code::FieldType
+            ]
+        );
+    }
+
+    #[test]
+    fn a_value_outside_an_enumeration_is_invalid_value() {
+        let v = json!({"k": "section_99"});
+        let mut f = Findings::default();
+        let o = open(Some(&v), "", true, &["k"], &mut f).expect("object");
+        assert_eq!(
+            o.choice("k", true, &[("section_8", 8), ("section_21", 21)], &mut f),
+            None
+        );
+        assert_eq!(f.errors[0].code, Code::FieldInvalidValue);
+    }
+}

@@ -1,0 +1,403 @@
+//! The referral document (CONTRACT §4) and its one parser. A `Referral` can only be made by
+//! [`Referral::parse`], so holding one proves every rule below was met.
+
+use crate::calendar::{self, age_on};
+use crate::contact::{EmailAddress, PhoneNumber, Postcode};
+use crate::issue::{Code, Findings, Issue};
+use crate::reader::{self, Obj};
+use crate::register::{register, HousingAuthority};
+use crate::situation::HousingSituation;
+use crate::text::{FreeText, ShortText};
+use crate::{consent, situation, AsOf, Consent};
+use jiff::civil::Date;
+use serde::Serialize;
+
+/// Postal address: `line1` and `postcode` required.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Address {
+    line1: ShortText,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line2: Option<ShortText>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    town: Option<ShortText>,
+    postcode: Postcode,
+}
+
+/// How the authority can contact the person; at least one way is always present.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Contact {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<EmailAddress>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phone: Option<PhoneNumber>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<Address>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    via_referrer: bool,
+}
+
+/// The person referred.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Person {
+    given_name: ShortText,
+    family_name: ShortText,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    date_of_birth: Option<Date>,
+    contact: Contact,
+}
+
+/// The housing authority the referral goes to, by its *current* code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuthorityChoice {
+    #[serde(skip)]
+    authority: &'static HousingAuthority,
+    gss_code: &'static str,
+    chosen_by_person: bool,
+}
+
+impl AuthorityChoice {
+    /// The authority from the register.
+    pub fn authority(&self) -> &'static HousingAuthority {
+        self.authority
+    }
+}
+
+/// Risk information (Code of Guidance 4.10): to the person, to others, to staff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Risk {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to_self: Option<FreeText>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to_others: Option<FreeText>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to_staff: Option<FreeText>,
+}
+
+/// Key medical information: special category data (UK GDPR art. 9).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Medical {
+    key_information: FreeText,
+}
+
+/// Household make-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Household {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    adults: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    children: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pregnant: Option<bool>,
+}
+
+/// The practitioner who referred.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Referrer {
+    name: ShortText,
+    email: EmailAddress,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phone: Option<PhoneNumber>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    team: Option<ShortText>,
+}
+
+/// A valid s.213B referral in normalized form: names trimmed, phone numbers E.164, postcodes
+/// upper case with one space, the authority's current code. Serializing it gives the `normalized`
+/// document of CONTRACT §5, which validates again unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Referral {
+    person: Person,
+    consent: Consent,
+    housing_authority: AuthorityChoice,
+    housing_situation: HousingSituation,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    risk: Option<Risk>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    medical: Option<Medical>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    household: Option<Household>,
+    referrer: Referrer,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case_reference: Option<ShortText>,
+}
+
+/// A referral that passed, with the warnings the authority should see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The valid referral.
+    pub referral: Referral,
+    /// Warnings (CONTRACT §5), possibly none.
+    pub warnings: Vec<Issue>,
+}
+
+/// A referral that failed: every error at once, and the warnings found on the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// At least one error.
+    pub errors: Vec<Issue>,
+    /// Warnings found while checking.
+    pub warnings: Vec<Issue>,
+}
+
+const TOP_MEMBERS: &[&str] = &[
+    "person",
+    "consent",
+    "housing_authority",
+    "housing_situation",
+    "risk",
+    "medical",
+    "household",
+    "referrer",
+    "case_reference",
+];
+
+impl Referral {
+    /// Checks a raw JSON document against every rule of CONTRACT §4–§5 in one pass, as of `as_of`
+    /// (the instant of the referral and its UK date).
+    pub fn parse(document: &serde_json::Value, as_of: &AsOf) -> Result<Accepted, Refused> {
+        let mut f = Findings::default();
+        let referral = reader::open(Some(document), "", true, TOP_MEMBERS, &mut f)
+            .and_then(|doc| read_referral(&doc, as_of, &mut f));
+        match referral {
+            Some(referral) if f.errors.is_empty() => Ok(Accepted {
+                referral,
+                warnings: f.warnings,
+            }),
+            _ => {
+                if f.errors.is_empty() {
+                    // Every path that yields no referral records why; this keeps the promise even if
+                    // a future rule forgets to.
+                    f.add(
+                        "",
+                        Code::FieldInvalidValue,
+                        "The referral could not be read.",
+                    );
+                }
+                Err(Refused {
+                    errors: f.errors,
+                    warnings: f.warnings,
+                })
+            }
+        }
+    }
+
+    /// The chosen housing authority.
+    pub fn housing_authority(&self) -> &'static HousingAuthority {
+        self.housing_authority.authority
+    }
+
+    /// The consents or the override.
+    pub fn consent(&self) -> &Consent {
+        &self.consent
+    }
+
+    /// The housing situation.
+    pub fn housing_situation(&self) -> &HousingSituation {
+        &self.housing_situation
+    }
+
+    /// The normalized document as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+fn read_referral(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Referral> {
+    let person = read_person(doc, as_of, f);
+    let consent = consent::read(doc, as_of, f);
+    let housing_authority = read_authority(doc, consent.override_given, f);
+    let housing_situation = situation::read(doc, as_of, f);
+    let risk = doc
+        .object("risk", false, &["to_self", "to_others", "to_staff"], f)
+        .and_then(|r| {
+            let risk = Risk {
+                to_self: r.optional_text("to_self", f, FreeText::parse),
+                to_others: r.optional_text("to_others", f, FreeText::parse),
+                to_staff: r.optional_text("to_staff", f, FreeText::parse),
+            };
+            (risk.to_self.is_some() || risk.to_others.is_some() || risk.to_staff.is_some())
+                .then_some(risk)
+        });
+    let medical = doc
+        .object("medical", false, &["key_information"], f)
+        .and_then(|m| m.optional_text("key_information", f, FreeText::parse))
+        .map(|key_information| Medical { key_information });
+    let household = doc
+        .object("household", false, &["adults", "children", "pregnant"], f)
+        .map(|h| Household {
+            adults: h.count("adults", false, 0, 50, f),
+            children: h.count("children", false, 0, 50, f),
+            pregnant: h.boolean("pregnant", false, f),
+        });
+    let referrer = read_referrer(doc, f);
+    let case_reference = doc.optional_text("case_reference", f, ShortText::parse);
+    Some(Referral {
+        person: person?,
+        consent: consent.consent?,
+        housing_authority: housing_authority?,
+        housing_situation: housing_situation?,
+        risk,
+        medical,
+        household,
+        referrer: referrer?,
+        case_reference,
+    })
+}
+
+fn read_person(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Person> {
+    let p = doc.object(
+        "person",
+        true,
+        &["given_name", "family_name", "date_of_birth", "contact"],
+        f,
+    )?;
+    let given_name = p.parse("given_name", true, f, ShortText::parse);
+    let family_name = p.parse("family_name", true, f, ShortText::parse);
+    let date_of_birth = p.parse("date_of_birth", false, f, calendar::parse_date);
+    let mut dob_ok = true;
+    if let Some(born) = date_of_birth {
+        let pointer = p.at("date_of_birth");
+        let age = age_on(born, as_of.today);
+        if born > as_of.today {
+            f.add(
+                &pointer,
+                Code::PersonDateOfBirthInFuture,
+                "The date of birth is after today.",
+            );
+            dob_ok = false;
+        } else if age < 16 {
+            // DOMAIN.md §5: a child under 16 without accommodation is a children's services matter.
+            f.add(
+                &pointer,
+                Code::PersonUnder16,
+                "The person is under 16: this is not a housing referral; contact children's services.",
+            );
+            dob_ok = false;
+        } else if age < 18 {
+            // DOMAIN.md §5: 16- and 17-year-olds need a joint assessment with children's services.
+            f.add(
+                &pointer,
+                Code::PersonAged16Or17,
+                "The person is 16 or 17: the housing authority and children's services must assess jointly.",
+            );
+        } else if age > 125 {
+            f.add(
+                &pointer,
+                Code::FieldInvalidValue,
+                "The date of birth is implausibly long ago.",
+            );
+            dob_ok = false;
+        }
+    }
+    let contact = read_contact(&p, f);
+    Some(Person {
+        given_name: given_name?,
+        family_name: family_name?,
+        date_of_birth: if dob_ok { date_of_birth } else { return None },
+        contact: contact?,
+    })
+}
+
+fn read_contact(p: &Obj<'_>, f: &mut Findings) -> Option<Contact> {
+    let c = p.object(
+        "contact",
+        true,
+        &["email", "phone", "address", "via_referrer"],
+        f,
+    )?;
+    let email = c.parse("email", false, f, EmailAddress::parse);
+    let phone = c.parse("phone", false, f, PhoneNumber::parse);
+    let address = c
+        .object("address", false, &["line1", "line2", "town", "postcode"], f)
+        .and_then(|a| {
+            let line1 = a.parse("line1", true, f, ShortText::parse);
+            let line2 = a.optional_text("line2", f, ShortText::parse);
+            let town = a.optional_text("town", f, ShortText::parse);
+            let postcode = a.parse("postcode", true, f, Postcode::parse);
+            Some(Address {
+                line1: line1?,
+                line2,
+                town,
+                postcode: postcode?,
+            })
+        });
+    let via_referrer = c.boolean("via_referrer", false, f);
+    // s.213B(2)(b): the authority must be told how to contact the person. A way that was given but
+    // is malformed has its own error; contact.none is for when no way was given at all.
+    let given = c.has("email") || c.has("phone") || c.has("address") || via_referrer == Some(true);
+    if !given {
+        f.add(
+            c.pointer(),
+            Code::ContactNone,
+            "Give at least one way to contact the person: email, phone, address, or via_referrer: true.",
+        );
+        return None;
+    }
+    Some(Contact {
+        email,
+        phone,
+        address,
+        via_referrer: via_referrer.unwrap_or(false),
+    })
+}
+
+fn read_authority(
+    doc: &Obj<'_>,
+    override_given: bool,
+    f: &mut Findings,
+) -> Option<AuthorityChoice> {
+    let h = doc.object(
+        "housing_authority",
+        true,
+        &["gss_code", "chosen_by_person"],
+        f,
+    )?;
+    let resolution = h.parse("gss_code", true, f, |raw| register().resolve(raw));
+    if let Some(former) = resolution.as_ref().and_then(|r| r.former_code.as_ref()) {
+        let authority = resolution.as_ref().map(|r| r.authority);
+        if let Some(a) = authority {
+            f.add(
+                &h.at("gss_code"),
+                Code::HousingAuthorityCodeChanged,
+                format!(
+                    "{former} is {}'s former code; the referral uses its current code {}.",
+                    a.name, a.gss_code
+                ),
+            );
+        }
+    }
+    let chosen = h.boolean("chosen_by_person", true, f);
+    // s.213B(2): the person identifies the authority; only a safeguarding override can stand in.
+    if chosen == Some(false) && !override_given {
+        f.add(
+            &h.at("chosen_by_person"),
+            Code::HousingAuthorityNotChosen,
+            "The person must choose the housing authority (s.213B(2)); without their choice a referral needs a safeguarding override.",
+        );
+        return None;
+    }
+    let authority = resolution?.authority;
+    Some(AuthorityChoice {
+        authority,
+        gss_code: &authority.gss_code,
+        chosen_by_person: chosen?,
+    })
+}
+
+fn read_referrer(doc: &Obj<'_>, f: &mut Findings) -> Option<Referrer> {
+    let r = doc.object("referrer", true, &["name", "email", "phone", "team"], f)?;
+    let name = r.parse("name", true, f, ShortText::parse);
+    let email = r.parse("email", true, f, EmailAddress::parse);
+    let phone = r.parse("phone", false, f, PhoneNumber::parse);
+    let team = r.optional_text("team", f, ShortText::parse);
+    Some(Referrer {
+        name: name?,
+        email: email?,
+        phone,
+        team,
+    })
+}
+
+#[cfg(test)]
+#[path = "referral_tests.rs"]
+mod tests;

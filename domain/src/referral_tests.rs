@@ -1,0 +1,803 @@
+//! The rules of CONTRACT §4–§5 at their boundaries, through the one public parser.
+
+use super::*;
+use serde_json::{json, Value};
+
+/// 12:00 UTC on Monday 23 November 2026: the UK date is 2026-11-23 and today + 56 is 2027-01-18.
+fn as_of() -> AsOf {
+    AsOf::at("2026-11-23T12:00:00Z".parse().expect("instant"))
+}
+
+fn valid() -> Value {
+    json!({
+        "person": {
+            "given_name": " Zoë ",
+            "family_name": "李",
+            "date_of_birth": "1990-05-01",
+            "contact": { "phone": "07911 123456" }
+        },
+        "consent": { "referral": true, "share_contact_details": true, "recorded_at": "2026-11-23T11:00:00Z" },
+        "housing_authority": { "gss_code": "E09000033", "chosen_by_person": true },
+        "housing_situation": {
+            "reason": "threatened_with_homelessness",
+            "likely_homeless_on": "2026-12-20",
+            "rough_sleeping": "no",
+            "summary": "Private tenancy ending; landlord selling the property."
+        },
+        "referrer": { "name": "Sam Worker", "email": "sam.worker@probation.example.gov.uk" }
+    })
+}
+
+/// Sets the member at `pointer` (creating objects on the way); `Value::Null` as value removes it.
+fn with(mut doc: Value, pointer: &str, value: Value) -> Value {
+    let (parent, key) = pointer.rsplit_once('/').expect("pointer");
+    let mut target = &mut doc;
+    for token in parent.split('/').skip(1) {
+        target = target
+            .as_object_mut()
+            .expect("object")
+            .entry(token.to_owned())
+            .or_insert_with(|| json!({}));
+    }
+    let object = target.as_object_mut().expect("object");
+    if value.is_null() {
+        object.remove(key);
+    } else {
+        object.insert(key.to_owned(), value);
+    }
+    doc
+}
+
+fn errors(doc: &Value) -> Vec<(String, &'static str)> {
+    match Referral::parse(doc, &as_of()) {
+        Ok(_) => vec![],
+        Err(r) => r
+            .errors
+            .into_iter()
+            .map(|i| (i.pointer, i.code.as_str()))
+            .collect(),
+    }
+}
+
+fn warnings(doc: &Value) -> Vec<&'static str> {
+    match Referral::parse(doc, &as_of()) {
+        Ok(a) => a.warnings.into_iter().map(|i| i.code.as_str()).collect(),
+        Err(r) => panic!("expected valid, got {:?}", r.errors),
+    }
+}
+
+fn error_codes(doc: &Value) -> Vec<&'static str> {
+    errors(doc).into_iter().map(|(_, c)| c).collect()
+}
+
+#[test]
+fn a_complete_referral_is_valid_without_warnings() {
+    assert_eq!(warnings(&valid()), Vec::<&str>::new());
+}
+
+#[test]
+fn the_normalized_referral_is_trimmed_e164_and_validates_unchanged() {
+    let doc = with(
+        valid(),
+        "/person/contact/address",
+        json!({"line1": "1 High St", "postcode": "sw1a1aa"}),
+    );
+    let accepted = Referral::parse(&doc, &as_of()).expect("valid");
+    let n = accepted.referral.to_json();
+    assert_eq!(n["person"]["given_name"], "Zoë");
+    assert_eq!(n["person"]["contact"]["phone"], "+447911123456");
+    assert_eq!(n["person"]["contact"]["address"]["postcode"], "SW1A 1AA");
+    assert_eq!(n["consent"]["recorded_at"], "2026-11-23T11:00:00Z");
+    let again = Referral::parse(&n, &as_of()).expect("normalized is valid");
+    assert_eq!(again.referral.to_json(), n);
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let doc = json!({
+        "person": { "given_name": "", "family_name": 7, "contact": {} , "nickname": "x"},
+        "consent": { "referral": false, "share_contact_details": true, "recorded_at": "yesterday" },
+        "housing_authority": { "gss_code": "E10000016", "chosen_by_person": true },
+        "housing_situation": { "reason": "homeless", "likely_homeless_on": "2026-12-01", "rough_sleeping": "maybe", "summary": "short" },
+        "referrer": { "name": "Sam", "email": "not-an-email" },
+        "extra": true
+    });
+    let found = errors(&doc);
+    let expect = [
+        ("/person/nickname", "field.unknown"),
+        ("/person/given_name", "field.too_short"),
+        ("/person/family_name", "field.type"),
+        ("/person/contact", "contact.none"),
+        ("/consent/recorded_at", "date.invalid"),
+        (
+            "/consent/safeguarding_override",
+            "consent.override_required",
+        ),
+        (
+            "/housing_authority/gss_code",
+            "housing_authority.not_housing_authority",
+        ),
+        (
+            "/housing_situation/likely_homeless_on",
+            "threat.date_not_allowed",
+        ),
+        ("/housing_situation/rough_sleeping", "field.invalid_value"),
+        ("/housing_situation/summary", "field.too_short"),
+        ("/referrer/email", "email.invalid"),
+        ("/extra", "field.unknown"),
+    ];
+    for (pointer, code) in expect {
+        assert!(
+            found.contains(&(pointer.to_owned(), code)),
+            "missing {pointer} {code} in {found:?}"
+        );
+    }
+    assert_eq!(found.len(), expect.len(), "{found:?}");
+}
+
+#[test]
+fn a_bad_reason_or_a_missing_date_does_not_hide_the_rest_of_the_situation() {
+    let doc = with(valid(), "/housing_situation/reason", json!("evicted"));
+    let doc = with(
+        doc,
+        "/housing_situation/summary",
+        json!("bell\u{7}ringing here"),
+    );
+    assert_eq!(
+        error_codes(&doc),
+        vec!["field.invalid_value", "field.control_chars"]
+    );
+    let doc = with(
+        valid(),
+        "/housing_situation/likely_homeless_on",
+        json!("soon"),
+    );
+    let doc = with(doc, "/housing_situation/rough_sleeping", json!("perhaps"));
+    assert_eq!(
+        error_codes(&doc),
+        vec!["date.invalid", "field.invalid_value"]
+    );
+}
+
+#[test]
+fn a_document_that_is_not_an_object_is_a_type_error() {
+    for doc in [json!([]), json!("x"), json!(1), json!(null)] {
+        let e = errors(&doc);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].0, "");
+    }
+}
+
+#[test]
+fn required_members_are_reported_missing() {
+    let e = errors(&json!({}));
+    for p in [
+        "/person",
+        "/consent",
+        "/housing_authority",
+        "/housing_situation",
+        "/referrer",
+    ] {
+        assert!(e.contains(&(p.to_owned(), "field.required")), "{p}");
+    }
+}
+
+// --- s.175(4): the 56-day window -------------------------------------------------------------
+
+#[test]
+fn a_threat_date_today_is_accepted() {
+    assert!(errors(&with(
+        valid(),
+        "/housing_situation/likely_homeless_on",
+        json!("2026-11-23")
+    ))
+    .is_empty());
+}
+
+#[test]
+fn a_threat_date_on_day_56_is_accepted() {
+    assert!(errors(&with(
+        valid(),
+        "/housing_situation/likely_homeless_on",
+        json!("2027-01-18")
+    ))
+    .is_empty());
+}
+
+#[test]
+fn a_threat_date_on_day_57_is_outside_the_window() {
+    let doc = with(
+        valid(),
+        "/housing_situation/likely_homeless_on",
+        json!("2027-01-19"),
+    );
+    assert_eq!(
+        errors(&doc),
+        vec![(
+            "/housing_situation/likely_homeless_on".to_owned(),
+            "threat.outside_56_days"
+        )]
+    );
+}
+
+#[test]
+fn a_threat_date_yesterday_is_in_the_past() {
+    let doc = with(
+        valid(),
+        "/housing_situation/likely_homeless_on",
+        json!("2026-11-22"),
+    );
+    assert_eq!(error_codes(&doc), vec!["threat.date_in_past"]);
+}
+
+#[test]
+fn the_window_follows_the_uk_date_not_utc() {
+    // 23:30 UTC on 30 June is 00:30 BST on 1 July: "today" is 1 July, so 30 June is in the past and
+    // 26 August (1 July + 56) is the last day inside.
+    let summer = AsOf::at("2026-06-30T23:30:00Z".parse().expect("instant"));
+    let doc = |d: &str| {
+        let v = with(valid(), "/housing_situation/likely_homeless_on", json!(d));
+        with(v, "/consent/recorded_at", json!("2026-06-30T23:00:00Z"))
+    };
+    let codes = |d: &str| match Referral::parse(&doc(d), &summer) {
+        Ok(_) => vec![],
+        Err(r) => r
+            .errors
+            .into_iter()
+            .map(|i| i.code.as_str())
+            .collect::<Vec<_>>(),
+    };
+    assert_eq!(codes("2026-06-30"), vec!["threat.date_in_past"]);
+    assert_eq!(codes("2026-07-01"), Vec::<&str>::new());
+    assert_eq!(codes("2026-08-26"), Vec::<&str>::new());
+    assert_eq!(codes("2026-08-27"), vec!["threat.outside_56_days"]);
+}
+
+#[test]
+fn threatened_without_a_date_needs_one() {
+    let doc = with(
+        valid(),
+        "/housing_situation/likely_homeless_on",
+        Value::Null,
+    );
+    assert_eq!(error_codes(&doc), vec!["threat.date_required"]);
+}
+
+#[test]
+fn homeless_with_a_date_is_refused() {
+    let doc = with(valid(), "/housing_situation/reason", json!("homeless"));
+    assert_eq!(error_codes(&doc), vec!["threat.date_not_allowed"]);
+    let doc = with(doc, "/housing_situation/likely_homeless_on", Value::Null);
+    assert!(errors(&doc).is_empty());
+}
+
+#[test]
+fn a_possession_notice_inside_the_window_makes_a_later_date_valid_with_a_warning() {
+    let doc = with(
+        valid(),
+        "/housing_situation/likely_homeless_on",
+        json!("2027-03-01"),
+    );
+    for kind in ["section_8", "section_21"] {
+        let doc = with(
+            doc.clone(),
+            "/housing_situation/possession_notice",
+            json!({"kind": kind, "expires_on": "2027-01-18"}),
+        );
+        assert_eq!(warnings(&doc), vec!["threat.possession_notice"], "{kind}");
+    }
+}
+
+#[test]
+fn a_possession_notice_expiring_on_day_57_does_not_help() {
+    let doc = with(
+        valid(),
+        "/housing_situation/likely_homeless_on",
+        json!("2027-03-01"),
+    );
+    let doc = with(
+        doc,
+        "/housing_situation/possession_notice",
+        json!({"kind": "section_8", "expires_on": "2027-01-19"}),
+    );
+    assert_eq!(error_codes(&doc), vec!["threat.outside_56_days"]);
+}
+
+#[test]
+fn a_possession_notice_inside_the_window_is_always_flagged() {
+    let doc = with(
+        valid(),
+        "/housing_situation/possession_notice",
+        json!({"kind": "section_8", "expires_on": "2026-12-01"}),
+    );
+    assert_eq!(warnings(&doc), vec!["threat.possession_notice"]);
+}
+
+#[test]
+fn a_possession_notice_needs_a_known_kind_and_a_date() {
+    let doc = with(
+        valid(),
+        "/housing_situation/possession_notice",
+        json!({"kind": "section_99"}),
+    );
+    assert_eq!(
+        errors(&doc),
+        vec![
+            (
+                "/housing_situation/possession_notice/kind".to_owned(),
+                "field.invalid_value"
+            ),
+            (
+                "/housing_situation/possession_notice/expires_on".to_owned(),
+                "field.required"
+            )
+        ]
+    );
+}
+
+#[test]
+fn imminent_rough_sleeping_is_flagged() {
+    let doc = with(
+        valid(),
+        "/housing_situation/rough_sleeping",
+        json!("imminent"),
+    );
+    assert_eq!(warnings(&doc), vec!["rough_sleeping.imminent"]);
+}
+
+// --- ages (DOMAIN.md §5) --------------------------------------------------------------------
+
+fn born(d: &str) -> Value {
+    with(valid(), "/person/date_of_birth", json!(d))
+}
+
+#[test]
+fn a_person_aged_15_is_refused() {
+    assert_eq!(error_codes(&born("2010-11-24")), vec!["person.under_16"]);
+}
+
+#[test]
+fn a_person_turning_16_today_is_accepted_with_a_warning() {
+    assert_eq!(warnings(&born("2010-11-23")), vec!["person.aged_16_or_17"]);
+}
+
+#[test]
+fn a_person_aged_17_is_accepted_with_a_warning() {
+    assert_eq!(warnings(&born("2008-11-24")), vec!["person.aged_16_or_17"]);
+}
+
+#[test]
+fn a_person_turning_18_today_is_an_adult() {
+    assert_eq!(warnings(&born("2008-11-23")), Vec::<&str>::new());
+}
+
+#[test]
+fn a_leap_day_birthday_turns_16_on_1_march() {
+    let doc = born("2012-02-29");
+    let on = |d: &str| {
+        let a = AsOf::at(format!("{d}T12:00:00Z").parse().expect("instant"));
+        let doc = with(
+            doc.clone(),
+            "/consent/recorded_at",
+            json!(format!("{d}T11:00:00Z")),
+        );
+        let doc = with(doc, "/housing_situation/likely_homeless_on", json!(d));
+        match Referral::parse(&doc, &a) {
+            Ok(acc) => acc
+                .warnings
+                .into_iter()
+                .map(|i| i.code.as_str())
+                .collect::<Vec<_>>(),
+            Err(r) => r.errors.into_iter().map(|i| i.code.as_str()).collect(),
+        }
+    };
+    assert_eq!(on("2028-02-28"), vec!["person.under_16"]);
+    assert_eq!(on("2028-02-29"), vec!["person.aged_16_or_17"]);
+    let doc = born("2008-02-29");
+    let _ = doc;
+    let on18 = |d: &str| {
+        let a = AsOf::at(format!("{d}T12:00:00Z").parse().expect("instant"));
+        let doc = with(
+            born("2008-02-29"),
+            "/consent/recorded_at",
+            json!(format!("{d}T11:00:00Z")),
+        );
+        let doc = with(doc, "/housing_situation/likely_homeless_on", json!(d));
+        Referral::parse(&doc, &a)
+            .map(|acc| acc.warnings.len())
+            .map_err(|r| r.errors)
+    };
+    assert_eq!(on18("2026-02-28"), Ok(1), "still 17 on 28 February");
+    assert_eq!(on18("2026-03-01"), Ok(0), "18 on 1 March");
+}
+
+#[test]
+fn a_date_of_birth_tomorrow_is_in_the_future() {
+    assert_eq!(
+        error_codes(&born("2026-11-24")),
+        vec!["person.date_of_birth_in_future"]
+    );
+}
+
+#[test]
+fn a_malformed_date_of_birth_is_date_invalid() {
+    assert_eq!(error_codes(&born("01/05/1990")), vec!["date.invalid"]);
+    assert_eq!(error_codes(&born("1990-02-30")), vec!["date.invalid"]);
+}
+
+// --- consent and the safeguarding override (s.213B(2); Working Together 2023) -----------------
+
+fn override_for(concern: &str) -> Value {
+    json!({
+        "concern_for": concern,
+        "reason": "Child at risk of significant harm; parent refuses.",
+        "authorised_by": "Team Manager A. Khan"
+    })
+}
+
+#[test]
+fn refused_consent_without_an_override_is_refused() {
+    for member in ["referral", "share_contact_details"] {
+        let doc = with(valid(), &format!("/consent/{member}"), json!(false));
+        assert_eq!(
+            errors(&doc),
+            vec![(
+                "/consent/safeguarding_override".to_owned(),
+                "consent.override_required"
+            )]
+        );
+    }
+}
+
+#[test]
+fn refused_consent_with_a_complete_override_is_accepted() {
+    let doc = with(valid(), "/consent/referral", json!(false));
+    for concern in ["child", "adult_at_risk"] {
+        let doc = with(
+            doc.clone(),
+            "/consent/safeguarding_override",
+            override_for(concern),
+        );
+        assert_eq!(warnings(&doc), Vec::<&str>::new());
+    }
+}
+
+#[test]
+fn an_incomplete_override_names_each_missing_part() {
+    let doc = with(valid(), "/consent/referral", json!(false));
+    let doc = with(
+        doc,
+        "/consent/safeguarding_override",
+        json!({"reason": "nineteen characters"}),
+    );
+    assert_eq!(
+        errors(&doc),
+        vec![
+            (
+                "/consent/safeguarding_override/concern_for".to_owned(),
+                "consent.override_incomplete"
+            ),
+            (
+                "/consent/safeguarding_override/reason".to_owned(),
+                "consent.override_incomplete"
+            ),
+            (
+                "/consent/safeguarding_override/authorised_by".to_owned(),
+                "consent.override_incomplete"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn an_override_reason_of_20_characters_is_enough() {
+    let doc = with(valid(), "/consent/referral", json!(false));
+    let mut o = override_for("child");
+    o["reason"] = json!("twenty characters!!!");
+    assert_eq!(o["reason"].as_str().map(|s| s.chars().count()), Some(20));
+    assert!(errors(&with(doc, "/consent/safeguarding_override", o)).is_empty());
+}
+
+#[test]
+fn an_override_with_an_unknown_concern_is_invalid_value() {
+    let doc = with(valid(), "/consent/referral", json!(false));
+    let doc = with(doc, "/consent/safeguarding_override", override_for("pet"));
+    assert_eq!(error_codes(&doc), vec!["field.invalid_value"]);
+}
+
+#[test]
+fn an_override_with_full_consent_is_unnecessary() {
+    let doc = with(
+        valid(),
+        "/consent/safeguarding_override",
+        override_for("adult_at_risk"),
+    );
+    assert_eq!(warnings(&doc), vec!["consent.override_unnecessary"]);
+}
+
+#[test]
+fn consent_five_minutes_ahead_is_clock_skew_and_a_second_more_is_the_future() {
+    let doc = with(
+        valid(),
+        "/consent/recorded_at",
+        json!("2026-11-23T12:05:00Z"),
+    );
+    assert!(errors(&doc).is_empty());
+    let doc = with(
+        valid(),
+        "/consent/recorded_at",
+        json!("2026-11-23T12:05:01Z"),
+    );
+    assert_eq!(error_codes(&doc), vec!["consent.recorded_in_future"]);
+}
+
+#[test]
+fn consent_exactly_30_days_old_is_fresh_and_older_is_stale() {
+    let doc = with(
+        valid(),
+        "/consent/recorded_at",
+        json!("2026-10-24T12:00:00Z"),
+    );
+    assert_eq!(warnings(&doc), Vec::<&str>::new());
+    let doc = with(
+        valid(),
+        "/consent/recorded_at",
+        json!("2026-10-24T11:59:59Z"),
+    );
+    assert_eq!(warnings(&doc), vec!["consent.stale"]);
+}
+
+// --- the housing authority (s.213B(2); DOMAIN.md §6) ------------------------------------------
+
+fn authority(code: &str) -> Value {
+    with(valid(), "/housing_authority/gss_code", json!(code))
+}
+
+#[test]
+fn a_county_council_is_not_a_housing_authority() {
+    assert_eq!(
+        error_codes(&authority("E10000016")),
+        vec!["housing_authority.not_housing_authority"]
+    );
+}
+
+#[test]
+fn a_welsh_authority_is_not_in_england() {
+    assert_eq!(
+        error_codes(&authority("W06000015")),
+        vec!["housing_authority.not_in_england"]
+    );
+}
+
+#[test]
+fn an_abolished_authority_is_unknown() {
+    assert_eq!(
+        error_codes(&authority("E07000026")),
+        vec!["housing_authority.unknown"]
+    );
+}
+
+#[test]
+fn sheffields_old_code_is_accepted_with_a_warning_and_normalized() {
+    let doc = authority("E08000019");
+    let accepted = Referral::parse(&doc, &as_of()).expect("valid");
+    assert_eq!(
+        accepted.referral.to_json()["housing_authority"]["gss_code"],
+        "E08000039"
+    );
+    assert_eq!(accepted.warnings[0].code, Code::HousingAuthorityCodeChanged);
+    assert_eq!(accepted.warnings[0].pointer, "/housing_authority/gss_code");
+}
+
+#[test]
+fn an_authority_the_person_did_not_choose_needs_an_override() {
+    let doc = with(valid(), "/housing_authority/chosen_by_person", json!(false));
+    assert_eq!(error_codes(&doc), vec!["housing_authority.not_chosen"]);
+    let doc = with(doc, "/consent/referral", json!(false));
+    let doc = with(doc, "/consent/safeguarding_override", override_for("child"));
+    assert!(errors(&doc).is_empty());
+}
+
+// --- contact and text -------------------------------------------------------------------------
+
+#[test]
+fn no_way_to_contact_the_person_is_contact_none() {
+    let doc = with(valid(), "/person/contact", json!({}));
+    assert_eq!(
+        errors(&doc),
+        vec![("/person/contact".to_owned(), "contact.none")]
+    );
+    let doc = with(valid(), "/person/contact", json!({"via_referrer": false}));
+    assert_eq!(error_codes(&doc), vec!["contact.none"]);
+}
+
+#[test]
+fn contact_via_the_referrer_is_enough() {
+    let doc = with(valid(), "/person/contact", json!({"via_referrer": true}));
+    assert!(errors(&doc).is_empty());
+}
+
+#[test]
+fn a_malformed_contact_is_reported_as_such_not_as_none() {
+    let doc = with(
+        valid(),
+        "/person/contact",
+        json!({"email": "nope", "phone": "12", "address": {"line1": "1 High St", "postcode": "XYZ"}}),
+    );
+    assert_eq!(
+        errors(&doc),
+        vec![
+            ("/person/contact/email".to_owned(), "email.invalid"),
+            ("/person/contact/phone".to_owned(), "phone.invalid"),
+            (
+                "/person/contact/address/postcode".to_owned(),
+                "postcode.invalid"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn an_address_needs_line1_and_postcode() {
+    let doc = with(valid(), "/person/contact/address", json!({"town": "Leeds"}));
+    assert_eq!(
+        errors(&doc),
+        vec![
+            ("/person/contact/address/line1".to_owned(), "field.required"),
+            (
+                "/person/contact/address/postcode".to_owned(),
+                "field.required"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_100_character_name_is_accepted_and_101_is_too_long() {
+    assert!(errors(&with(valid(), "/person/given_name", json!("é".repeat(100)))).is_empty());
+    assert_eq!(
+        error_codes(&with(valid(), "/person/given_name", json!("é".repeat(101)))),
+        vec!["field.too_long"]
+    );
+}
+
+#[test]
+fn a_name_with_a_newline_has_control_characters() {
+    assert_eq!(
+        error_codes(&with(valid(), "/person/family_name", json!("Smith\nJones"))),
+        vec!["field.control_chars"]
+    );
+}
+
+#[test]
+fn medical_and_risk_text_of_4000_characters_is_accepted_and_4001_is_too_long() {
+    let doc = with(
+        valid(),
+        "/medical/key_information",
+        json!("x\n".repeat(2000)),
+    );
+    assert!(errors(&doc).is_empty());
+    let doc = with(valid(), "/risk/to_staff", json!("x".repeat(4001)));
+    assert_eq!(
+        errors(&doc),
+        vec![("/risk/to_staff".to_owned(), "field.too_long")]
+    );
+}
+
+#[test]
+fn household_counts_run_from_0_to_50() {
+    assert!(errors(&with(
+        valid(),
+        "/household",
+        json!({"adults": 0, "children": 50, "pregnant": true})
+    ))
+    .is_empty());
+    assert_eq!(
+        error_codes(&with(valid(), "/household", json!({"children": 51}))),
+        vec!["field.invalid_value"]
+    );
+    assert_eq!(
+        error_codes(&with(valid(), "/household", json!({"adults": -1}))),
+        vec!["field.invalid_value"]
+    );
+    assert_eq!(
+        error_codes(&with(valid(), "/household", json!({"adults": "2"}))),
+        vec!["field.type"]
+    );
+}
+
+#[test]
+fn a_case_reference_over_100_characters_is_too_long() {
+    assert!(errors(&with(valid(), "/case_reference", json!("R".repeat(100)))).is_empty());
+    assert_eq!(
+        error_codes(&with(valid(), "/case_reference", json!("R".repeat(101)))),
+        vec!["field.too_long"]
+    );
+}
+
+#[test]
+fn messages_never_echo_the_submitted_value() {
+    let secret = "Secret-Name-\u{7}-xyz";
+    let doc = with(valid(), "/person/given_name", json!(secret));
+    let doc = with(doc, "/person/contact/email", json!("secret-address"));
+    let doc = with(doc, "/unknown_member", json!(secret));
+    let refused = Referral::parse(&doc, &as_of()).expect_err("invalid");
+    for issue in refused.errors {
+        assert!(
+            !issue.message.contains("Secret") && !issue.message.contains("secret-address"),
+            "{issue:?}"
+        );
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arbitrary_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|n| json!(n)),
+            ".{0,30}".prop_map(Value::String),
+            prop::sample::select(vec![
+                "2026-12-01",
+                "E09000033",
+                "homeless",
+                "child",
+                "07911 123456",
+                "a@b.org"
+            ])
+            .prop_map(|s| json!(s)),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            let keys = prop::sample::select(vec![
+                "person",
+                "consent",
+                "housing_authority",
+                "housing_situation",
+                "referrer",
+                "contact",
+                "given_name",
+                "reason",
+                "gss_code",
+                "recorded_at",
+                "email",
+                "x",
+            ]);
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(keys, inner, 0..6).prop_map(|m| Value::Object(
+                    m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_arbitrary_json_never_panics_and_always_decides(doc in arbitrary_json()) {
+            match Referral::parse(&doc, &as_of()) {
+                Ok(a) => prop_assert!(Referral::parse(&a.referral.to_json(), &as_of()).is_ok()),
+                Err(r) => prop_assert!(!r.errors.is_empty()),
+            }
+        }
+
+        #[test]
+        fn mutating_one_member_of_a_valid_referral_never_panics(
+            pointer in prop::sample::select(vec![
+                "/person/given_name", "/person/date_of_birth", "/person/contact/phone", "/consent/recorded_at",
+                "/housing_authority/gss_code", "/housing_situation/likely_homeless_on", "/household/adults",
+                "/referrer/email", "/case_reference",
+            ]),
+            value in arbitrary_json(),
+        ) {
+            let doc = with(valid(), pointer, value);
+            match Referral::parse(&doc, &as_of()) {
+                Ok(a) => prop_assert!(Referral::parse(&a.referral.to_json(), &as_of()).is_ok()),
+                Err(r) => prop_assert!(!r.errors.is_empty()),
+            }
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! The register of English housing authorities (DOMAIN.md §6): every district council, unitary
+//! authority, metropolitan borough, London borough, the City of London and the Isles of Scilly — the
+//! councils to which a s.213B referral can be made. Compiled into the binary from `domain/data/`
+//! (sources in `housing-authorities.SOURCE.md`), so the service needs no files at run time.
+
+use crate::issue::{Code, Rejection};
+use serde::Serialize;
+use std::sync::LazyLock;
+
+const AUTHORITIES_CSV: &str = include_str!("../data/housing-authorities.csv");
+const COUNTIES_CSV: &str = include_str!("../data/county-councils.csv");
+const SUPERSEDED_CSV: &str = include_str!("../data/superseded-codes.csv");
+
+/// The kind of council, from its ONS GSS code prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthorityKind {
+    /// E06: unitary authority.
+    Unitary,
+    /// E06000053: the Council of the Isles of Scilly.
+    IslesOfScilly,
+    /// E07: district council in a two-tier county.
+    NonMetropolitanDistrict,
+    /// E08: metropolitan borough.
+    MetropolitanBorough,
+    /// E09: London borough.
+    LondonBorough,
+    /// E09000001: the City of London Corporation.
+    CityOfLondon,
+}
+
+impl AuthorityKind {
+    /// The register's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorityKind::Unitary => "unitary",
+            AuthorityKind::IslesOfScilly => "isles-of-scilly",
+            AuthorityKind::NonMetropolitanDistrict => "non-metropolitan-district",
+            AuthorityKind::MetropolitanBorough => "metropolitan-borough",
+            AuthorityKind::LondonBorough => "london-borough",
+            AuthorityKind::CityOfLondon => "city-of-london",
+        }
+    }
+
+    fn from_register(s: &str) -> Option<Self> {
+        [
+            AuthorityKind::Unitary,
+            AuthorityKind::IslesOfScilly,
+            AuthorityKind::NonMetropolitanDistrict,
+            AuthorityKind::MetropolitanBorough,
+            AuthorityKind::LondonBorough,
+            AuthorityKind::CityOfLondon,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// One English housing authority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HousingAuthority {
+    /// Its current ONS GSS code, e.g. `E08000039` (Sheffield).
+    pub gss_code: String,
+    /// Its ONS name.
+    pub name: String,
+    /// What kind of council it is.
+    pub kind: AuthorityKind,
+}
+
+/// A code that no longer names a current authority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupersededCode {
+    /// The old code.
+    pub former_code: String,
+    /// The old authority's name.
+    pub name: String,
+    /// `true` when the same council only changed its code (Barnsley and Sheffield, 2025).
+    pub recoded: bool,
+    /// The code of the authority that took over (or the new code of the same council).
+    pub current_code: String,
+}
+
+/// The whole register.
+#[derive(Debug)]
+pub struct Register {
+    authorities: Vec<HousingAuthority>,
+    counties: Vec<(String, String)>,
+    superseded: Vec<SupersededCode>,
+}
+
+/// The register compiled into this build.
+pub fn register() -> &'static Register {
+    static REGISTER: LazyLock<Register> = LazyLock::new(Register::compiled);
+    &REGISTER
+}
+
+fn rows(csv_text: &str) -> Vec<csv::StringRecord> {
+    csv::Reader::from_reader(csv_text.as_bytes())
+        .records()
+        .map(|r| r.expect("the compiled-in register is well-formed CSV (pinned by register tests)"))
+        .collect()
+}
+
+/// How a submitted GSS code resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    /// The authority the referral goes to.
+    pub authority: &'static HousingAuthority,
+    /// The former code that was given, when the authority was re-coded.
+    pub former_code: Option<String>,
+}
+
+impl Register {
+    fn compiled() -> Register {
+        let authorities = rows(AUTHORITIES_CSV)
+            .iter()
+            .map(|r| HousingAuthority {
+                gss_code: r[0].to_owned(),
+                name: r[1].to_owned(),
+                kind: AuthorityKind::from_register(&r[2])
+                    .expect("known kind (pinned by register tests)"),
+            })
+            .collect();
+        let counties = rows(COUNTIES_CSV)
+            .iter()
+            .map(|r| (r[0].to_owned(), r[1].to_owned()))
+            .collect();
+        let superseded = rows(SUPERSEDED_CSV)
+            .iter()
+            .map(|r| SupersededCode {
+                former_code: r[0].to_owned(),
+                name: r[1].to_owned(),
+                recoded: &r[2] == "recoded",
+                current_code: r[4].to_owned(),
+            })
+            .collect();
+        Register {
+            authorities,
+            counties,
+            superseded,
+        }
+    }
+
+    /// Every authority, in GSS code order.
+    pub fn authorities(&self) -> &[HousingAuthority] {
+        &self.authorities
+    }
+
+    /// The authority with this current code.
+    pub fn get(&self, gss_code: &str) -> Option<&HousingAuthority> {
+        self.authorities
+            .binary_search_by(|a| a.gss_code.as_str().cmp(gss_code))
+            .ok()
+            .map(|i| &self.authorities[i])
+    }
+
+    /// Authorities whose name contains `query` (case-insensitive) or whose code starts with it.
+    pub fn search<'a>(&'a self, query: &'a str) -> impl Iterator<Item = &'a HousingAuthority> + 'a {
+        let needle = query.trim().to_lowercase();
+        let code = query.trim().to_ascii_uppercase();
+        self.authorities.iter().filter(move |a| {
+            needle.is_empty()
+                || a.name.to_lowercase().contains(&needle)
+                || a.gss_code.starts_with(&code)
+        })
+    }
+
+    /// Resolves a submitted code (s.213B: the referral goes to a *housing authority in England*).
+    ///
+    /// - a current code resolves to its authority;
+    /// - Barnsley's and Sheffield's pre-2025 codes resolve to the same council (caller warns);
+    /// - an abolished council's code is `housing_authority.unknown`, naming its successor;
+    /// - a county council (E10) is `housing_authority.not_housing_authority`: the district decides;
+    /// - a Welsh, Scottish or Northern Irish code is `housing_authority.not_in_england`;
+    /// - anything else is `housing_authority.unknown`.
+    pub fn resolve(&'static self, raw: &str) -> Result<Resolution, Rejection> {
+        let code = raw.trim().to_ascii_uppercase();
+        if let Some(authority) = self.get(&code) {
+            return Ok(Resolution {
+                authority,
+                former_code: None,
+            });
+        }
+        let well_formed = code.len() == 9
+            && code.as_bytes()[0].is_ascii_uppercase()
+            && code.as_bytes()[1..].iter().all(u8::is_ascii_digit);
+        if !well_formed {
+            return Err(Rejection::new(
+                Code::HousingAuthorityUnknown,
+                "Expected the ONS GSS code of an English housing authority, a letter and eight digits such as E09000033; see GET /v1/authorities.",
+            ));
+        }
+        if let Some(old) = self.superseded.iter().find(|s| s.former_code == code) {
+            let Some(successor) = self.get(&old.current_code) else {
+                return Err(Rejection::new(
+                    Code::HousingAuthorityUnknown,
+                    format!("{code} is no longer in use."),
+                ));
+            };
+            if old.recoded {
+                return Ok(Resolution {
+                    authority: successor,
+                    former_code: Some(code),
+                });
+            }
+            return Err(Rejection::new(
+                Code::HousingAuthorityUnknown,
+                format!(
+                    "{code} was {}, which was abolished; its area is now served by {} ({}).",
+                    old.name, successor.name, successor.gss_code
+                ),
+            ));
+        }
+        if let Some((_, county)) = self.counties.iter().find(|(c, _)| *c == code) {
+            return Err(Rejection::new(
+                Code::HousingAuthorityNotHousingAuthority,
+                format!("{code} is {county} County Council, which is not a housing authority: refer to the district council for the area the person chooses."),
+            ));
+        }
+        if code.starts_with("E10") {
+            return Err(Rejection::new(
+                Code::HousingAuthorityNotHousingAuthority,
+                format!("{code} is a county council code; county councils are not housing authorities: refer to the district council."),
+            ));
+        }
+        if matches!(code.as_bytes()[0], b'W' | b'S' | b'N') {
+            return Err(Rejection::new(
+                Code::HousingAuthorityNotInEngland,
+                format!("{code} is outside England; the s.213B duty to refer covers housing authorities in England only."),
+            ));
+        }
+        Err(Rejection::new(
+            Code::HousingAuthorityUnknown,
+            format!("{code} is not the code of a current English housing authority; see GET /v1/authorities."),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind_count(kind: AuthorityKind) -> usize {
+        register()
+            .authorities()
+            .iter()
+            .filter(|a| a.kind == kind)
+            .count()
+    }
+
+    #[test]
+    fn the_register_holds_296_authorities_by_kind() {
+        assert_eq!(register().authorities().len(), 296);
+        assert_eq!(kind_count(AuthorityKind::Unitary), 62);
+        assert_eq!(kind_count(AuthorityKind::IslesOfScilly), 1);
+        assert_eq!(kind_count(AuthorityKind::NonMetropolitanDistrict), 164);
+        assert_eq!(kind_count(AuthorityKind::MetropolitanBorough), 36);
+        assert_eq!(kind_count(AuthorityKind::LondonBorough), 32);
+        assert_eq!(kind_count(AuthorityKind::CityOfLondon), 1);
+    }
+
+    #[test]
+    fn every_code_is_unique_sorted_and_english_and_no_county_is_listed() {
+        let codes: Vec<&str> = register()
+            .authorities()
+            .iter()
+            .map(|a| a.gss_code.as_str())
+            .collect();
+        assert!(codes.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+        assert!(codes.iter().all(|c| ["E06", "E07", "E08", "E09"]
+            .iter()
+            .any(|p| c.starts_with(p))));
+    }
+
+    #[test]
+    fn names_with_commas_are_read_whole() {
+        assert_eq!(
+            register().get("E06000058").map(|a| a.name.as_str()),
+            Some("Bournemouth, Christchurch and Poole")
+        );
+    }
+
+    #[test]
+    fn a_current_code_resolves_case_insensitively() {
+        let r = register().resolve(" e09000033 ").expect("Westminster");
+        assert_eq!(r.authority.name, "Westminster");
+        assert_eq!(r.former_code, None);
+    }
+
+    #[test]
+    fn barnsley_and_sheffields_old_codes_resolve_to_the_same_councils() {
+        let b = register().resolve("E08000016").expect("Barnsley");
+        assert_eq!(b.authority.gss_code, "E08000038");
+        assert_eq!(b.former_code.as_deref(), Some("E08000016"));
+        let s = register().resolve("E08000019").expect("Sheffield");
+        assert_eq!(s.authority.gss_code, "E08000039");
+    }
+
+    #[test]
+    fn an_abolished_council_is_unknown_and_names_its_successor() {
+        let e = register().resolve("E07000026").expect_err("Allerdale");
+        assert_eq!(e.code, Code::HousingAuthorityUnknown);
+        assert!(
+            e.message.contains("Allerdale") && e.message.contains("Cumberland"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn a_county_council_is_not_a_housing_authority() {
+        let e = register().resolve("E10000016").expect_err("Kent");
+        assert_eq!(e.code, Code::HousingAuthorityNotHousingAuthority);
+        assert!(e.message.contains("Kent") && e.message.contains("district council"));
+        let e = register().resolve("E10000099").expect_err("unknown county");
+        assert_eq!(e.code, Code::HousingAuthorityNotHousingAuthority);
+    }
+
+    #[test]
+    fn welsh_scottish_and_northern_irish_codes_are_not_in_england() {
+        for code in ["W06000015", "S12000036", "N09000003"] {
+            assert_eq!(
+                register().resolve(code).map_err(|e| e.code),
+                Err(Code::HousingAuthorityNotInEngland)
+            );
+        }
+    }
+
+    #[test]
+    fn anything_else_is_unknown() {
+        for code in ["E09999999", "E47000001", "banana", "", "E0900003"] {
+            assert_eq!(
+                register().resolve(code).map_err(|e| e.code),
+                Err(Code::HousingAuthorityUnknown),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn search_matches_names_and_code_prefixes() {
+        let names: Vec<_> = register()
+            .search("sheff")
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(names, vec!["Sheffield"]);
+        assert_eq!(register().search("E09").count(), 33);
+        assert_eq!(register().search("").count(), 296);
+    }
+}

@@ -1,0 +1,281 @@
+//! Homeless or threatened with homelessness, and the 56-day window (s.175 Housing Act 1996 as amended
+//! by the Homelessness Reduction Act 2017 and the Renters' Rights Act 2025; DOMAIN.md §3).
+
+use crate::issue::{Code, Findings};
+use crate::reader::Obj;
+use crate::text::Summary;
+use crate::{calendar, AsOf};
+use jiff::civil::Date;
+use jiff::ToSpan;
+use serde::Serialize;
+
+/// The days of s.175(4): a person is threatened with homelessness if it is likely they will become
+/// homeless within 56 days.
+pub const THREAT_DAYS: i32 = 56;
+
+/// The dates that count as "within 56 days" of a referral made on `first` (its UK date):
+/// `first ..= first + 56` (DOMAIN.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreatWindow {
+    first: Date,
+    last: Date,
+}
+
+impl ThreatWindow {
+    /// The window of a referral made on `today` (a UK date).
+    pub fn starting(today: Date) -> Self {
+        let last = today.checked_add(THREAT_DAYS.days()).unwrap_or(Date::MAX);
+        ThreatWindow { first: today, last }
+    }
+
+    /// The first day (today).
+    pub fn first(&self) -> Date {
+        self.first
+    }
+
+    /// The last day inside the window (today + 56).
+    pub fn last(&self) -> Date {
+        self.last
+    }
+
+    /// Whether `date` is inside the window.
+    pub fn contains(&self, date: Date) -> bool {
+        self.first <= date && date <= self.last
+    }
+}
+
+/// The person's situation on the referral date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Circumstance {
+    /// s.175(1)–(3): no accommodation they are entitled and able to occupy, or it is not reasonable to stay.
+    Homeless,
+    /// s.175(4)–(5): likely to become homeless within 56 days.
+    ThreatenedWithHomelessness {
+        /// The date they are likely to become homeless.
+        likely_homeless_on: Date,
+    },
+}
+
+/// The Housing Act 1988 notice a landlord served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// Notice of proceedings for possession (s.8 Housing Act 1988): the s.175(5) notice since 1 May 2026.
+    Section8,
+    /// "No-fault" notice (s.21 Housing Act 1988): abolished for private tenancies from 1 May 2026, may
+    /// linger for some social-landlord tenancies during transition.
+    Section21,
+}
+
+/// A possession notice and when it expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PossessionNotice {
+    kind: NoticeKind,
+    expires_on: Date,
+}
+
+/// Risk of rough sleeping on the referral date (Code of Guidance 4.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoughSleeping {
+    /// No risk known.
+    No,
+    /// At risk of sleeping rough.
+    AtRisk,
+    /// Rough sleeping is imminent: flagged to the authority.
+    Imminent,
+    /// Sleeping rough now.
+    SleepingRough,
+}
+
+/// The housing situation and the agreed reason for the referral.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HousingSituation {
+    #[serde(flatten)]
+    circumstance: Circumstance,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    possession_notice: Option<PossessionNotice>,
+    rough_sleeping: RoughSleeping,
+    summary: Summary,
+}
+
+impl HousingSituation {
+    /// Homeless or threatened, with the date.
+    pub fn circumstance(&self) -> Circumstance {
+        self.circumstance
+    }
+
+    /// Risk of rough sleeping.
+    pub fn rough_sleeping(&self) -> RoughSleeping {
+        self.rough_sleeping
+    }
+}
+
+const SITUATION_MEMBERS: &[&str] = &[
+    "reason",
+    "likely_homeless_on",
+    "possession_notice",
+    "rough_sleeping",
+    "summary",
+];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reason {
+    Homeless,
+    Threatened,
+}
+
+pub(crate) fn read(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<HousingSituation> {
+    let s = doc.object("housing_situation", true, SITUATION_MEMBERS, f)?;
+    let window = ThreatWindow::starting(as_of.today);
+    let reason = s.choice(
+        "reason",
+        true,
+        &[
+            ("homeless", Reason::Homeless),
+            ("threatened_with_homelessness", Reason::Threatened),
+        ],
+        f,
+    );
+    let date_given = s.has("likely_homeless_on");
+    let likely = s.parse("likely_homeless_on", false, f, calendar::parse_date);
+    let notice = read_notice(&s, f);
+    // s.175(5): a valid possession notice expiring within 56 days makes the person threatened.
+    let notice_in_window = notice.is_some_and(|n| window.contains(n.expires_on));
+    if notice_in_window {
+        f.add(
+            &s.at("possession_notice"),
+            Code::ThreatPossessionNotice,
+            "A possession notice expiring within 56 days was given: the person is threatened with homelessness (s.175(5)); the authority should check the notice is valid.",
+        );
+    }
+
+    let circumstance = reason
+        .and_then(|reason| decide(reason, date_given, likely, notice_in_window, &window, &s, f));
+    let rough_sleeping = s.choice(
+        "rough_sleeping",
+        true,
+        &[
+            ("no", RoughSleeping::No),
+            ("at_risk", RoughSleeping::AtRisk),
+            ("imminent", RoughSleeping::Imminent),
+            ("sleeping_rough", RoughSleeping::SleepingRough),
+        ],
+        f,
+    );
+    if rough_sleeping == Some(RoughSleeping::Imminent) {
+        f.add(
+            &s.at("rough_sleeping"),
+            Code::RoughSleepingImminent,
+            "Rough sleeping is imminent: the authority is asked to act on this referral urgently.",
+        );
+    }
+    let summary = s.parse("summary", true, f, Summary::parse);
+    Some(HousingSituation {
+        circumstance: circumstance?,
+        possession_notice: notice,
+        rough_sleeping: rough_sleeping?,
+        summary: summary?,
+    })
+}
+
+/// Homeless or threatened, and the s.175(4) window for the likely date.
+fn decide(
+    reason: Reason,
+    date_given: bool,
+    likely: Option<Date>,
+    notice_in_window: bool,
+    window: &ThreatWindow,
+    s: &Obj<'_>,
+    f: &mut Findings,
+) -> Option<Circumstance> {
+    match reason {
+        Reason::Homeless if date_given => {
+            f.add(
+                &s.at("likely_homeless_on"),
+                Code::ThreatDateNotAllowed,
+                "The person is already homeless: leave likely_homeless_on out, or use reason threatened_with_homelessness.",
+            );
+            None
+        }
+        Reason::Homeless => Some(Circumstance::Homeless),
+        Reason::Threatened if !date_given => {
+            f.add(
+                &s.at("likely_homeless_on"),
+                Code::ThreatDateRequired,
+                "Give the date the person is likely to become homeless (YYYY-MM-DD).",
+            );
+            None
+        }
+        Reason::Threatened => {
+            let date = likely?;
+            // s.175(4): "within 56 days" — today to today + 56 inclusive, on the UK calendar.
+            if date < window.first() {
+                f.add(
+                    &s.at("likely_homeless_on"),
+                    Code::ThreatDateInPast,
+                    format!(
+                        "The date is before today ({}): if the person has already lost their home, use reason homeless.",
+                        window.first()
+                    ),
+                );
+                None
+            } else if date > window.last() && !notice_in_window {
+                f.add(
+                    &s.at("likely_homeless_on"),
+                    Code::ThreatOutside56Days,
+                    format!(
+                        "The date is more than 56 days away (the last day inside the window is {}); a person is threatened with homelessness only within 56 days (s.175(4)), unless a possession notice expires within them (s.175(5)).",
+                        window.last()
+                    ),
+                );
+                None
+            } else {
+                Some(Circumstance::ThreatenedWithHomelessness {
+                    likely_homeless_on: date,
+                })
+            }
+        }
+    }
+}
+
+fn read_notice(s: &Obj<'_>, f: &mut Findings) -> Option<PossessionNotice> {
+    let n = s.object("possession_notice", false, &["kind", "expires_on"], f)?;
+    let kind = n.choice(
+        "kind",
+        true,
+        &[
+            ("section_8", NoticeKind::Section8),
+            ("section_21", NoticeKind::Section21),
+        ],
+        f,
+    );
+    let expires_on = n.parse("expires_on", true, f, calendar::parse_date);
+    Some(PossessionNotice {
+        kind: kind?,
+        expires_on: expires_on?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    #[test]
+    fn the_window_runs_from_today_to_today_plus_56() {
+        let w = ThreatWindow::starting(date(2026, 11, 23));
+        assert_eq!(w.last(), date(2027, 1, 18));
+        assert!(w.contains(date(2026, 11, 23)));
+        assert!(w.contains(date(2027, 1, 18)));
+        assert!(!w.contains(date(2027, 1, 19)));
+        assert!(!w.contains(date(2026, 11, 22)));
+    }
+
+    #[test]
+    fn the_window_crosses_a_leap_day() {
+        let w = ThreatWindow::starting(date(2028, 1, 15));
+        assert_eq!(w.last(), date(2028, 3, 11));
+    }
+}

@@ -1,0 +1,146 @@
+//! Free and short text: trimmed, measured in characters (a "Zoë" is three, a "李" is one), and free of
+//! control characters, which break case systems, CSV exports and terminals downstream and are a
+//! favourite of injection attempts. Newline and tab are allowed only in the long free-text fields.
+
+use crate::issue::{Code, Rejection};
+use serde::Serialize;
+use std::fmt;
+
+/// Trimmed text of `MIN..=MAX` characters; `MULTILINE` allows newline, carriage return and tab.
+///
+/// The bounds live in the type so that a `Text<1, 100, false>` cannot hold anything else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Text<const MIN: usize, const MAX: usize, const MULTILINE: bool>(String);
+
+/// A name or a short line: 1–100 characters, one line (CONTRACT §4).
+pub type ShortText = Text<1, 100, false>;
+/// Long free text (risk, medical information): up to 4,000 characters, several lines.
+pub type FreeText = Text<1, 4000, true>;
+/// The agreed reason for the referral: 10–4,000 characters (CONTRACT §4, Code of Guidance 4.10).
+pub type Summary = Text<10, 4000, true>;
+/// The reason for a safeguarding override: 20–4,000 characters, enough to be a real reason.
+pub type OverrideReason = Text<20, 4000, true>;
+
+impl<const MIN: usize, const MAX: usize, const MULTILINE: bool> Text<MIN, MAX, MULTILINE> {
+    /// Trims and checks the text.
+    pub fn parse(raw: &str) -> Result<Self, Rejection> {
+        let allowed = |c: char| MULTILINE && matches!(c, '\n' | '\r' | '\t');
+        if raw.chars().any(|c| c.is_control() && !allowed(c)) {
+            let what = if MULTILINE {
+                "Control characters other than newline and tab are not allowed."
+            } else {
+                "Control characters (including newline and tab) are not allowed in this field."
+            };
+            return Err(Rejection::new(Code::FieldControlChars, what));
+        }
+        let trimmed = raw.trim();
+        let length = trimmed.chars().count();
+        if length < MIN {
+            return Err(Rejection::new(
+                Code::FieldTooShort,
+                format!(
+                    "Must be at least {MIN} characters after trimming spaces (found {length})."
+                ),
+            ));
+        }
+        if length > MAX {
+            return Err(Rejection::new(
+                Code::FieldTooLong,
+                format!("Must be at most {MAX} characters (found {length})."),
+            ));
+        }
+        Ok(Text(trimmed.to_owned()))
+    }
+
+    /// The trimmed text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<const MIN: usize, const MAX: usize, const MULTILINE: bool> fmt::Display
+    for Text<MIN, MAX, MULTILINE>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed() {
+        assert_eq!(
+            ShortText::parse("  Ann  ").map(|t| t.0),
+            Ok("Ann".to_owned())
+        );
+    }
+
+    #[test]
+    fn length_is_counted_in_characters_not_bytes() {
+        assert!(ShortText::parse("Zoë").is_ok());
+        assert!(ShortText::parse("李").is_ok());
+        assert!(ShortText::parse(&"李".repeat(100)).is_ok());
+        assert_eq!(
+            ShortText::parse(&"李".repeat(101)).map_err(|e| e.code),
+            Err(Code::FieldTooLong)
+        );
+        assert_eq!(
+            ShortText::parse(&"ë".repeat(100)).map(|t| t.0.chars().count()),
+            Ok(100)
+        );
+    }
+
+    #[test]
+    fn free_text_of_4000_characters_is_accepted_and_4001_is_too_long() {
+        assert!(FreeText::parse(&"a".repeat(4000)).is_ok());
+        assert_eq!(
+            FreeText::parse(&"a".repeat(4001)).map_err(|e| e.code),
+            Err(Code::FieldTooLong)
+        );
+        assert!(FreeText::parse(&"é".repeat(4000)).is_ok());
+    }
+
+    #[test]
+    fn blank_text_is_too_short() {
+        assert_eq!(
+            ShortText::parse("   ").map_err(|e| e.code),
+            Err(Code::FieldTooShort)
+        );
+        assert_eq!(
+            Summary::parse("too short").map_err(|e| e.code),
+            Err(Code::FieldTooShort)
+        );
+        assert!(Summary::parse("ten chars!").is_ok());
+    }
+
+    #[test]
+    fn newline_and_tab_are_allowed_only_in_free_text() {
+        assert!(FreeText::parse("line one\nline two\tend").is_ok());
+        assert_eq!(
+            ShortText::parse("Ann\nSmith").map_err(|e| e.code),
+            Err(Code::FieldControlChars)
+        );
+        assert_eq!(
+            ShortText::parse("Ann\tSmith").map_err(|e| e.code),
+            Err(Code::FieldControlChars)
+        );
+    }
+
+    #[test]
+    fn other_control_characters_are_refused_everywhere() {
+        for bad in ["a\u{0}b", "a\u{7}b", "a\u{1b}[31mb", "a\u{7f}b", "a\u{85}b"] {
+            assert_eq!(
+                FreeText::parse(bad).map_err(|e| e.code),
+                Err(Code::FieldControlChars)
+            );
+            assert_eq!(
+                ShortText::parse(bad).map_err(|e| e.code),
+                Err(Code::FieldControlChars)
+            );
+        }
+    }
+}
