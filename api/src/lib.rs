@@ -1,5 +1,20 @@
 //! The running duty-to-refer service: configuration, the HTTP API, persistence, the audit log, the
 //! delivery worker and the `dtr` command line.
 
+pub mod audit;
 pub mod cli;
+pub mod config;
+pub mod db;
+pub mod delivery;
+pub mod endpoint_url;
+mod entities;
+pub mod http;
+pub mod keys;
+pub mod keys_cmd;
+pub mod metrics;
+pub mod serve;
+pub mod signing;
+pub mod store;
 mod validate_cmd;
+
+pub use entities::*;

@@ -1,1 +1,15 @@
+//! Schema history of the duty-to-refer service. Append-only once landed: a change is a new migration.
 
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial;
+
+/// Every migration, in order.
+pub struct Migrator;
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial::Migration)]
+    }
+}

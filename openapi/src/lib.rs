@@ -1,6 +1,14 @@
 //! The wire contract of the duty-to-refer service: request and response objects as poem-openapi
-//! types, conversions from the domain, and the example referrals. Knows HTTP shapes, never storage.
+//! types, RFC 9457 problems, conversions from the domain, and the example referrals. Knows HTTP
+//! shapes, never storage.
 
+mod document;
+pub mod examples;
+mod problem;
+mod resources;
 mod validation;
 
+pub use document::*;
+pub use problem::{reason_phrase, Problem, ProblemJson, PROBLEM_JSON};
+pub use resources::*;
 pub use validation::{ValidationIssue, ValidationReport};

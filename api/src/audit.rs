@@ -1,0 +1,277 @@
+//! The audit trail (CONTRACT §7): one append-only, hash-chained log of every state change and every
+//! read of a referral's personal data.
+//!
+//! `hash = hex(SHA-256(prev_hash ‖ JCS(event without hash)))`, where `prev_hash` is the previous
+//! event's hash as 64 lowercase hex ASCII characters (64 zeros for the first event) and JCS is the RFC
+//! 8785 canonical form (`serde_jcs`): keys sorted, no whitespace, UTF-8, integers as integers. `at` is
+//! always RFC 3339 UTC with exactly three fractional digits. `detail` holds codes and ids only.
+
+use crate::db::rfc3339_ms;
+use crate::entities::audit_event;
+use crate::keys::{hex, Caller};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement,
+};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// The `prev_hash` of the first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// PostgreSQL advisory lock key serializing appends across processes ("dtr" + 213).
+const CHAIN_LOCK: i64 = 0x0064_7472_0213;
+
+/// Who caused an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The key id, or `None` for the service itself.
+    pub key_id: Option<String>,
+    /// `referrer`, `authority`, `admin` or `system`.
+    pub role: &'static str,
+}
+
+impl Actor {
+    /// The delivery worker and other work of the service itself.
+    pub fn system() -> Self {
+        Actor {
+            key_id: None,
+            role: "system",
+        }
+    }
+}
+
+impl From<&Caller> for Actor {
+    fn from(c: &Caller) -> Self {
+        Actor {
+            key_id: Some(c.key_id.clone()),
+            role: c.scope.role().as_str(),
+        }
+    }
+}
+
+/// An event to append.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Who.
+    pub actor: Actor,
+    /// What, e.g. `referral.accepted`.
+    pub action: &'static str,
+    /// The referral concerned.
+    pub referral_id: Option<String>,
+    /// Codes and ids only: never names, contact details, dates of birth or free text.
+    pub detail: Value,
+}
+
+impl NewEvent {
+    /// An event about `referral_id`.
+    pub fn about(actor: Actor, action: &'static str, referral_id: &str, detail: Value) -> Self {
+        NewEvent {
+            actor,
+            action,
+            referral_id: Some(referral_id.to_owned()),
+            detail,
+        }
+    }
+}
+
+/// The event as hashed: every member but `hash`.
+struct Unhashed<'a> {
+    seq: i64,
+    at: &'a str,
+    actor_key_id: Option<&'a str>,
+    actor_role: &'a str,
+    action: &'a str,
+    referral_id: Option<&'a str>,
+    detail: &'a Value,
+    prev_hash: &'a str,
+}
+
+impl Unhashed<'_> {
+    fn to_value(&self) -> Value {
+        json!({
+            "seq": self.seq,
+            "at": self.at,
+            "actor": { "key_id": self.actor_key_id, "role": self.actor_role },
+            "action": self.action,
+            "referral_id": self.referral_id,
+            "detail": self.detail,
+            "prev_hash": self.prev_hash,
+        })
+    }
+}
+
+/// The hash of an event given its unhashed form.
+pub fn chain_hash(prev_hash: &str, event: &Value) -> String {
+    let canonical = serde_jcs::to_vec(event).unwrap_or_default();
+    let mut h = Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(&canonical);
+    hex(&h.finalize())
+}
+
+/// The hash a stored row should have.
+pub fn expected_hash(row: &audit_event::Model) -> String {
+    let detail: Value = serde_json::from_str(&row.detail).unwrap_or(Value::Null);
+    let event = Unhashed {
+        seq: row.seq,
+        at: &row.at,
+        actor_key_id: row.actor_key_id.as_deref(),
+        actor_role: &row.actor_role,
+        action: &row.action,
+        referral_id: row.referral_id.as_deref(),
+        detail: &detail,
+        prev_hash: &row.prev_hash,
+    };
+    chain_hash(&row.prev_hash, &event.to_value())
+}
+
+/// Appends events in order, inside the caller's transaction (so they commit with the change they
+/// record, or not at all).
+pub async fn append(
+    txn: &impl ConnectionTrait,
+    now_ms: i64,
+    events: Vec<NewEvent>,
+) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        // Held to the end of the transaction: one appender at a time across every process.
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [CHAIN_LOCK.into()],
+        ))
+        .await?;
+    }
+    let last = audit_event::Entity::find()
+        .order_by_desc(audit_event::Column::Seq)
+        .limit(1)
+        .one(txn)
+        .await?;
+    let (mut seq, mut prev) = last.map_or((0, GENESIS.to_owned()), |e| (e.seq, e.hash));
+    let at = rfc3339_ms(now_ms);
+    for e in events {
+        seq += 1;
+        let event = Unhashed {
+            seq,
+            at: &at,
+            actor_key_id: e.actor.key_id.as_deref(),
+            actor_role: e.actor.role,
+            action: e.action,
+            referral_id: e.referral_id.as_deref(),
+            detail: &e.detail,
+            prev_hash: &prev,
+        }
+        .to_value();
+        let hash = chain_hash(&prev, &event);
+        audit_event::ActiveModel {
+            seq: Set(seq),
+            at: Set(at.clone()),
+            actor_key_id: Set(e.actor.key_id),
+            actor_role: Set(e.actor.role.to_owned()),
+            action: Set(e.action.to_owned()),
+            referral_id: Set(e.referral_id),
+            detail: Set(serde_jcs::to_string(&e.detail).unwrap_or_else(|_| "null".to_owned())),
+            prev_hash: Set(prev.clone()),
+            hash: Set(hash.clone()),
+        }
+        .insert(txn)
+        .await?;
+        prev = hash;
+    }
+    Ok(())
+}
+
+/// The outcome of verifying the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// Events read.
+    pub events: u64,
+    /// Hash of the last event read (the head when intact).
+    pub head: String,
+    /// The first sequence number whose event, link or position is wrong.
+    pub first_broken: Option<i64>,
+}
+
+/// Re-verifies the whole chain in pages of `PAGE` rows, so memory stays bounded however long it is.
+/// Catches edited, deleted, inserted and reordered rows: each row must be the next `seq`, link to the
+/// previous hash and hash to its own `hash`.
+pub async fn verify(db: &impl ConnectionTrait) -> Result<Verification, DbErr> {
+    const PAGE: u64 = 1000;
+    let mut expected_seq = 1;
+    let mut prev = GENESIS.to_owned();
+    let mut events = 0;
+    loop {
+        let page = audit_event::Entity::find()
+            .filter(audit_event::Column::Seq.gte(expected_seq))
+            .order_by_asc(audit_event::Column::Seq)
+            .limit(PAGE)
+            .all(db)
+            .await?;
+        let done = (page.len() as u64) < PAGE;
+        for row in page {
+            events += 1;
+            if row.seq != expected_seq || row.prev_hash != prev || expected_hash(&row) != row.hash {
+                return Ok(Verification {
+                    events,
+                    head: prev,
+                    first_broken: Some(expected_seq.min(row.seq)),
+                });
+            }
+            prev = row.hash;
+            expected_seq += 1;
+        }
+        if done {
+            return Ok(Verification {
+                events,
+                head: prev,
+                first_broken: None,
+            });
+        }
+    }
+}
+
+/// A referral's events, oldest first, after `after_seq`.
+pub async fn for_referral(
+    db: &impl ConnectionTrait,
+    referral_id: &str,
+    after_seq: i64,
+    limit: u64,
+) -> Result<Vec<audit_event::Model>, DbErr> {
+    audit_event::Entity::find()
+        .filter(audit_event::Column::ReferralId.eq(referral_id))
+        .filter(audit_event::Column::Seq.gt(after_seq))
+        .order_by_asc(audit_event::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_covers_prev_hash_and_the_canonical_event() {
+        let detail = json!({"b": 1, "a": [2]});
+        let event = Unhashed {
+            seq: 1,
+            at: "2026-11-23T12:00:00.000Z",
+            actor_key_id: None,
+            actor_role: "system",
+            action: "referral.accepted",
+            referral_id: Some("r"),
+            detail: &detail,
+            prev_hash: GENESIS,
+        }
+        .to_value();
+        let canonical = serde_jcs::to_string(&event).expect("jcs");
+        assert_eq!(
+            canonical,
+            r#"{"action":"referral.accepted","actor":{"key_id":null,"role":"system"},"at":"2026-11-23T12:00:00.000Z","detail":{"a":[2],"b":1},"prev_hash":"0000000000000000000000000000000000000000000000000000000000000000","referral_id":"r","seq":1}"#
+        );
+        let mut h = Sha256::new();
+        h.update(GENESIS.as_bytes());
+        h.update(canonical.as_bytes());
+        assert_eq!(chain_hash(GENESIS, &event), hex(&h.finalize()));
+    }
+}

@@ -1,0 +1,215 @@
+//! Configuration: one typed struct read from the environment (CONTRACT §1). Defaults live here and
+//! nowhere else; a malformed value stops start-up with a message naming the variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Everything the service reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DTR_DATABASE_URL`: `sqlite://…` (embedded default) or `postgres://…`.
+    pub database_url: String,
+    /// `DTR_LISTEN`: the address to serve on.
+    pub listen: SocketAddr,
+    /// `DTR_LOG`: a `tracing` filter such as `info` or `api=debug`.
+    pub log: String,
+    /// `DTR_LOG_FORMAT=json`: JSON lines instead of human-readable logs.
+    pub log_json: bool,
+    /// `DTR_BOOTSTRAP_ADMIN_KEY`: an admin key with exactly this value exists after start-up.
+    pub bootstrap_admin_key: Option<String>,
+    /// `DTR_RETRY_SCHEDULE`: delays between delivery attempts; N delays give N+1 attempts.
+    pub retry_schedule: Vec<Duration>,
+    /// `DTR_DELIVERY_TIMEOUT`: per-attempt HTTP timeout.
+    pub delivery_timeout: Duration,
+    /// `DTR_ALLOW_INSECURE_ENDPOINTS`: allow `http://` and internal endpoint addresses (development only).
+    pub allow_insecure_endpoints: bool,
+    /// `DTR_MAX_BODY_BYTES`: larger request bodies get 413.
+    pub max_body_bytes: usize,
+    /// `DTR_RATE_LIMIT`: requests per second per API key (burst of the same size); 0 turns it off.
+    pub rate_limit: u32,
+}
+
+/// A configuration variable that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    variable: &'static str,
+    problem: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: "sqlite://dtr.db?mode=rwc".to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8213)),
+            log: "info".to_owned(),
+            log_json: false,
+            bootstrap_admin_key: None,
+            retry_schedule: parse_schedule("10s,1m,5m,30m,2h,6h,12h,24h").unwrap_or_default(),
+            delivery_timeout: Duration::from_secs(10),
+            allow_insecure_endpoints: false,
+            max_body_bytes: 65536,
+            rate_limit: 100,
+        }
+    }
+}
+
+/// Parses `500ms`, `10s`, `5m`, `2h` or `1d`.
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = raw.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let millis = match unit {
+        "ms" => n,
+        "s" => n.checked_mul(1000)?,
+        "m" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        "d" => n.checked_mul(86_400_000)?,
+        _ => return None,
+    };
+    Some(Duration::from_millis(millis))
+}
+
+/// Parses a comma-separated retry schedule; an empty string means a single attempt.
+pub fn parse_schedule(raw: &str) -> Option<Vec<Duration>> {
+    if raw.trim().is_empty() {
+        return Some(vec![]);
+    }
+    raw.split(',').map(parse_duration).collect()
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut c = Config::default();
+        let bad = |variable: &'static str, problem: &str| ConfigError {
+            variable,
+            problem: problem.to_owned(),
+        };
+        if let Some(v) = lookup("DTR_DATABASE_URL") {
+            c.database_url = v;
+        }
+        if let Some(v) = lookup("DTR_LISTEN") {
+            c.listen = v
+                .parse()
+                .map_err(|_| bad("DTR_LISTEN", "expected host:port, e.g. 127.0.0.1:8213"))?;
+        }
+        if let Some(v) = lookup("DTR_LOG") {
+            c.log = v;
+        }
+        if let Some(v) = lookup("DTR_LOG_FORMAT") {
+            c.log_json = match v.as_str() {
+                "json" => true,
+                "text" | "" => false,
+                _ => return Err(bad("DTR_LOG_FORMAT", "expected json or text")),
+            };
+        }
+        if let Some(v) = lookup("DTR_BOOTSTRAP_ADMIN_KEY") {
+            if v.len() < 16 {
+                return Err(bad(
+                    "DTR_BOOTSTRAP_ADMIN_KEY",
+                    "must be at least 16 characters (128 bits or more of randomness)",
+                ));
+            }
+            c.bootstrap_admin_key = Some(v);
+        }
+        if let Some(v) = lookup("DTR_RETRY_SCHEDULE") {
+            c.retry_schedule = parse_schedule(&v).ok_or_else(|| {
+                bad(
+                    "DTR_RETRY_SCHEDULE",
+                    "expected delays such as 10s,1m,5m,30m,2h (units ms, s, m, h, d)",
+                )
+            })?;
+        }
+        if let Some(v) = lookup("DTR_DELIVERY_TIMEOUT") {
+            c.delivery_timeout = parse_duration(&v).filter(|d| !d.is_zero()).ok_or_else(|| {
+                bad(
+                    "DTR_DELIVERY_TIMEOUT",
+                    "expected a positive duration such as 10s",
+                )
+            })?;
+        }
+        if let Some(v) = lookup("DTR_ALLOW_INSECURE_ENDPOINTS") {
+            c.allow_insecure_endpoints = match v.as_str() {
+                "true" | "1" => true,
+                "false" | "0" | "" => false,
+                _ => {
+                    return Err(bad(
+                        "DTR_ALLOW_INSECURE_ENDPOINTS",
+                        "expected true or false",
+                    ))
+                }
+            };
+        }
+        if let Some(v) = lookup("DTR_MAX_BODY_BYTES") {
+            c.max_body_bytes = v.parse().ok().filter(|n| *n >= 1024).ok_or_else(|| {
+                bad(
+                    "DTR_MAX_BODY_BYTES",
+                    "expected a whole number of bytes, at least 1024",
+                )
+            })?;
+        }
+        if let Some(v) = lookup("DTR_RATE_LIMIT") {
+            c.rate_limit = v.parse().map_err(|_| {
+                bad(
+                    "DTR_RATE_LIMIT",
+                    "expected a whole number of requests per second (0 = off)",
+                )
+            })?;
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = from(&[]).expect("defaults");
+        assert_eq!(c.database_url, "sqlite://dtr.db?mode=rwc");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8213");
+        assert_eq!(c.retry_schedule.len(), 8);
+        assert_eq!(c.retry_schedule[7], Duration::from_secs(86_400));
+        assert_eq!(c.delivery_timeout, Duration::from_secs(10));
+        assert_eq!(c.max_body_bytes, 65536);
+        assert_eq!(c.rate_limit, 100);
+        assert!(!c.allow_insecure_endpoints);
+    }
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(parse_duration("1y"), None);
+        assert_eq!(
+            parse_schedule("10ms, 20ms"),
+            Some(vec![Duration::from_millis(10), Duration::from_millis(20)])
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let e = from(&[("DTR_RETRY_SCHEDULE", "soon")]).expect_err("bad");
+        assert!(e.to_string().starts_with("DTR_RETRY_SCHEDULE"));
+        assert!(from(&[("DTR_LISTEN", "nowhere")]).is_err());
+        assert!(from(&[("DTR_BOOTSTRAP_ADMIN_KEY", "short")]).is_err());
+    }
+}

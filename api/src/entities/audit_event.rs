@@ -1,0 +1,24 @@
+//! `audit_events`: the append-only, hash-chained log (CONTRACT §7).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "audit_events")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub seq: i64,
+    pub at: String,
+    pub actor_key_id: Option<String>,
+    pub actor_role: String,
+    pub action: String,
+    pub referral_id: Option<String>,
+    #[sea_orm(column_type = "Text")]
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,7 @@
+//! sea-orm entities, written to match the `migration` crate (the schema's source of truth).
+//! Persistence functions take and return domain-level values; these rows stay inside `api`.
+
+pub mod api_key;
+pub mod audit_event;
+pub mod authority_endpoint;
+pub mod referral;

@@ -1,0 +1,924 @@
+//! The operations of CONTRACT §3. Each handler reads as the story of the request:
+//! authenticate → parse → decide (domain) → persist (one transaction, audit included) → answer.
+
+use super::error::ApiError;
+use super::AppState;
+use crate::audit::{self, Actor, NewEvent};
+use crate::db::now_ms;
+use crate::entities::{authority_endpoint, referral};
+use crate::keys::{self, Caller, Scope};
+use crate::{endpoint_url, store};
+use base64::Engine;
+use domain::{AsOf, Referral};
+use openapi::{
+    AcknowledgeRequest, ApiKeyCreated, ApiKeyRequest, AuditList, Authority, AuthorityList,
+    ChainVerification, DeliveryMode, EndpointCreated, EndpointRequest, Health, RawReferral,
+    ReferralList, ReferralResource, ReferralStatus, Role, ValidationIssue, ValidationReport,
+};
+use poem::Request;
+use poem_openapi::auth::Bearer;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::{ApiResponse, OpenApi, SecurityScheme, Tags};
+use rand::RngCore;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, SqlErr,
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+#[derive(Tags)]
+enum Tag {
+    /// Validate, submit, read and track referrals.
+    Referrals,
+    /// The register of English housing authorities and their delivery endpoints.
+    Authorities,
+    /// API keys (admin).
+    Keys,
+    /// The tamper-evident audit trail.
+    Audit,
+    /// Health and metrics for operators.
+    Operations,
+}
+
+/// `Authorization: Bearer <key>`. Keys are created by an admin (`POST /v1/api-keys` or
+/// `dtr keys create`) and shown once.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", checker = "check_bearer")]
+pub struct BearerAuth(Caller);
+
+async fn check_bearer(req: &Request, bearer: Bearer) -> Option<Caller> {
+    let state = req.data::<AppState>()?;
+    match keys::authenticate(state.db.conn(), &bearer.token).await {
+        Ok(caller) => caller,
+        Err(e) => {
+            tracing::error!(error = %e, "could not check an API key");
+            None
+        }
+    }
+}
+
+/// `201 Created` with the new referral and its `Location`.
+#[derive(ApiResponse)]
+pub enum Submitted {
+    /// The referral was accepted and stored (or this is the original answer to a repeated
+    /// `Idempotency-Key`).
+    #[oai(status = 201)]
+    Created(Json<ReferralResource>, #[oai(header = "Location")] String),
+}
+
+/// `202 Accepted`: the referral is queued again.
+#[derive(ApiResponse)]
+pub enum Requeued {
+    /// Queued for delivery again.
+    #[oai(status = 202)]
+    Accepted(Json<ReferralResource>),
+}
+
+/// `204 No Content`.
+#[derive(ApiResponse)]
+pub enum Removed {
+    /// The authority is back to pull delivery.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+/// `201 Created`: a new API key.
+#[derive(ApiResponse)]
+pub enum KeyCreated {
+    /// The key, shown once.
+    #[oai(status = 201)]
+    Created(Json<ApiKeyCreated>),
+}
+
+/// Readiness.
+#[derive(ApiResponse)]
+pub enum Readiness {
+    /// The database answers.
+    #[oai(status = 200)]
+    Ready(Json<Health>),
+}
+
+/// The API.
+pub struct Api;
+
+fn require(caller: &Caller, allowed: &[Role], what: &str) -> Result<(), ApiError> {
+    if allowed.contains(&caller.scope.role()) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "A {} key may not {what}.",
+            caller.scope.role().as_str()
+        )))
+    }
+}
+
+/// `limit` of CONTRACT §3: default 50, 1 to 100.
+fn page_limit(limit: Option<i64>) -> Result<u64, ApiError> {
+    match limit {
+        None => Ok(50),
+        Some(n @ 1..=100) => Ok(n.unsigned_abs()),
+        Some(_) => Err(ApiError::bad_request("limit must be from 1 to 100.")),
+    }
+}
+
+fn cursor_seq(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
+    cursor
+        .map(|c| {
+            store::decode_cursor(c)
+                .and_then(|p| p.parse::<i64>().ok())
+                .ok_or_else(|| ApiError::bad_request("cursor is not one this service issued; use next_cursor from the previous page."))
+        })
+        .transpose()
+}
+
+fn issues(list: &[domain::Issue]) -> Vec<ValidationIssue> {
+    list.iter().map(Into::into).collect()
+}
+
+fn codes(list: &[domain::Issue]) -> Vec<&'static str> {
+    list.iter().map(|i| i.code.as_str()).collect()
+}
+
+/// SHA-256 of the canonical (RFC 8785) form of a body: the same JSON however it is spaced or ordered.
+fn request_hash(body: &serde_json::Value) -> String {
+    keys::hex(&Sha256::digest(serde_jcs::to_vec(body).unwrap_or_default()))
+}
+
+fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+impl Api {
+    /// The answer to a repeated `Idempotency-Key`: the original referral when the body is the same.
+    async fn replay(
+        state: &AppState,
+        organisation: &str,
+        key: &str,
+        hash: &str,
+    ) -> Result<Option<Submitted>, ApiError> {
+        let existing = referral::Entity::find()
+            .filter(referral::Column::Organisation.eq(organisation))
+            .filter(referral::Column::IdempotencyKey.eq(key))
+            .one(state.db.conn())
+            .await?;
+        match existing {
+            None => Ok(None),
+            Some(row) if row.request_hash.as_deref() == Some(hash) => Ok(Some(Submitted::Created(
+                Json(store::resource(&row, false)),
+                format!("/v1/referrals/{}", row.id),
+            ))),
+            Some(_) => Err(ApiError::unprocessable(
+                "idempotency.key_reused",
+                "This Idempotency-Key was already used with a different body; use a new key for a new referral.",
+            )),
+        }
+    }
+}
+
+#[OpenApi]
+impl Api {
+    /// Validate a referral without storing it
+    ///
+    /// Checks the document against every rule at once and answers **200** for any JSON object:
+    /// `valid`, every error and warning with an RFC 6901 `pointer` and a stable `code`, and the
+    /// `normalized` referral when valid. Nothing is stored or logged. Roles: referrer, admin.
+    #[oai(
+        path = "/v1/referrals/validate",
+        method = "post",
+        tag = "Tag::Referrals"
+    )]
+    async fn validate(
+        &self,
+        auth: BearerAuth,
+        body: Json<RawReferral>,
+    ) -> Result<Json<ValidationReport>, ApiError> {
+        require(
+            &auth.0,
+            &[Role::Referrer, Role::Admin],
+            "validate referrals",
+        )?;
+        let outcome = Referral::parse(&body.0 .0, &AsOf::at(jiff::Timestamp::now()));
+        Ok(Json(ValidationReport::of(&outcome)))
+    }
+
+    /// Submit a referral
+    ///
+    /// Validates, stores and queues the referral for the chosen authority, in one transaction with its
+    /// audit events. **201** with `Location`; **422** (`urn:dtr:problem:referral.invalid`) with every
+    /// error when invalid — nothing personal is stored then, only the error codes in the audit trail.
+    /// The organisation and agency type come from the API key. Send an `Idempotency-Key` to make
+    /// retries safe: the same key and body from the same organisation answer the original referral;
+    /// the same key with another body is 422 `idempotency.key_reused`. Role: referrer.
+    #[oai(path = "/v1/referrals", method = "post", tag = "Tag::Referrals")]
+    async fn submit(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        /// Up to 255 characters; retries with the same key and body create nothing new.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+        body: Json<RawReferral>,
+    ) -> Result<Submitted, ApiError> {
+        let caller = &auth.0;
+        let Scope::Referrer {
+            organisation,
+            agency_type,
+        } = &caller.scope
+        else {
+            return Err(ApiError::forbidden(
+                "Only a referrer key may submit referrals.",
+            ));
+        };
+        let key = idempotency_key.0.filter(|k| !k.is_empty());
+        if key
+            .as_ref()
+            .is_some_and(|k| k.len() > 255 || k.chars().any(char::is_control))
+        {
+            return Err(ApiError::bad_request(
+                "Idempotency-Key must be 1 to 255 printable characters.",
+            ));
+        }
+        let document = body.0 .0;
+        let hash = request_hash(&document);
+        if let Some(key) = &key {
+            if let Some(original) = Self::replay(&state, organisation, key, &hash).await? {
+                return Ok(original);
+            }
+        }
+        let now = jiff::Timestamp::now();
+        let ms = now.as_millisecond();
+        let actor = Actor::from(caller);
+        let accepted = match Referral::parse(&document, &AsOf::at(now)) {
+            Ok(accepted) => accepted,
+            Err(refused) => {
+                let txn = state.db.begin_write().await?;
+                let submission = uuid::Uuid::new_v4().to_string();
+                audit::append(
+                    &*txn,
+                    ms,
+                    vec![
+                        NewEvent {
+                            actor: actor.clone(),
+                            action: "referral.received",
+                            referral_id: None,
+                            detail: json!({ "submission_id": submission }),
+                        },
+                        NewEvent {
+                            actor,
+                            action: "referral.rejected",
+                            referral_id: None,
+                            detail: json!({ "submission_id": submission, "error_codes": codes(&refused.errors) }),
+                        },
+                    ],
+                )
+                .await?;
+                txn.commit().await?;
+                state.metrics.rejected(&refused.errors);
+                return Err(ApiError::invalid(
+                    "referral.invalid",
+                    format!(
+                        "The referral has {} error(s); see errors.",
+                        refused.errors.len()
+                    ),
+                    issues(&refused.errors),
+                ));
+            }
+        };
+
+        let authority = accepted.referral.housing_authority();
+        let id = uuid::Uuid::new_v4().to_string();
+        let txn = state.db.begin_write().await?;
+        let push = store::endpoint(&*txn, &authority.gss_code).await?.is_some();
+        let status = if push {
+            ReferralStatus::Queued
+        } else {
+            ReferralStatus::AwaitingCollection
+        };
+        let warnings =
+            serde_json::to_string(&accepted.warnings).unwrap_or_else(|_| "[]".to_owned());
+        let row = referral::ActiveModel {
+            id: Set(id.clone()),
+            organisation: Set(organisation.clone()),
+            agency_type: Set(agency_type.as_str().to_owned()),
+            submitted_by: Set(caller.key_id.clone()),
+            gss_code: Set(authority.gss_code.clone()),
+            status: Set(status.as_str().to_owned()),
+            delivery_mode: Set(if push { "push" } else { "pull" }.to_owned()),
+            submitted_at_ms: Set(ms),
+            document: Set(accepted.referral.to_json().to_string()),
+            warnings: Set(warnings),
+            idempotency_key: Set(key.clone()),
+            request_hash: Set(Some(hash.clone())),
+            webhook_id: Set(format!("msg_{}", uuid::Uuid::new_v4().simple())),
+            attempts: Set(0),
+            next_attempt_at_ms: Set(push.then_some(ms)),
+            ..Default::default()
+        };
+        let inserted = match row.insert(&*txn).await {
+            Ok(row) => row,
+            Err(e)
+                if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+                    && key.is_some() =>
+            {
+                // A concurrent request with the same Idempotency-Key won the race.
+                drop(txn);
+                let key = key.unwrap_or_default();
+                return match Self::replay(&state, organisation, &key, &hash).await? {
+                    Some(original) => Ok(original),
+                    None => Err(e.into()),
+                };
+            }
+            Err(e) => return Err(e.into()),
+        };
+        audit::append(
+            &*txn,
+            ms,
+            vec![
+                NewEvent::about(actor.clone(), "referral.received", &id, json!({})),
+                NewEvent::about(
+                    actor,
+                    "referral.accepted",
+                    &id,
+                    json!({
+                        "gss_code": authority.gss_code,
+                        "status": status.as_str(),
+                        "warning_codes": codes(&accepted.warnings),
+                    }),
+                ),
+            ],
+        )
+        .await?;
+        txn.commit().await?;
+        state.metrics.accepted();
+        if push {
+            state.wake_worker();
+        }
+        tracing::info!(referral_id = %id, gss_code = %authority.gss_code, status = status.as_str(), "referral accepted");
+        Ok(Submitted::Created(
+            Json(store::resource(&inserted, false)),
+            format!("/v1/referrals/{id}"),
+        ))
+    }
+
+    /// List referrals
+    ///
+    /// Newest first. A referrer sees its organisation's referrals, an authority those addressed to it
+    /// (its inbox), an admin all. Listing does not count as reading a referral: items carry no
+    /// document. Filter by `status`; page with `limit` (1–100, default 50) and `cursor`.
+    #[oai(path = "/v1/referrals", method = "get", tag = "Tag::Referrals")]
+    async fn list(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        /// Only referrals in this status.
+        status: Query<Option<ReferralStatus>>,
+        /// Page size, 1–100 (default 50).
+        limit: Query<Option<i64>>,
+        /// `next_cursor` from the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<ReferralList>, ApiError> {
+        let limit = page_limit(limit.0)?;
+        let before = cursor_seq(cursor.0.as_deref())?;
+        let mut rows =
+            store::list_visible(state.db.conn(), &auth.0, status.0, before, limit + 1).await?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(100));
+        let next_cursor = more
+            .then(|| {
+                rows.last()
+                    .map(|r| store::encode_cursor(&r.seq.to_string()))
+            })
+            .flatten();
+        Ok(Json(ReferralList {
+            items: rows.iter().map(|r| store::resource(r, false)).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// Read a referral
+    ///
+    /// The referral with its status, delivery state and normalized document. Every read is recorded in
+    /// the audit trail (`referral.viewed`). The addressed authority's first read of a referral in its
+    /// inbox (`awaiting_collection`) marks it `delivered`. A referral the key may not see is 404.
+    #[oai(path = "/v1/referrals/:id", method = "get", tag = "Tag::Referrals")]
+    async fn get(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Json<ReferralResource>, ApiError> {
+        let caller = &auth.0;
+        let ms = now_ms();
+        let txn = state.db.begin_write().await?;
+        let Some(row) = store::find_visible(&*txn, caller, &id.0).await? else {
+            return Err(ApiError::not_found("referral"));
+        };
+        let mut events = vec![];
+        let row = if matches!(caller.scope, Scope::Authority { .. })
+            && row.status == ReferralStatus::AwaitingCollection.as_str()
+        {
+            let mut active = row.into_active_model();
+            active.status = Set(ReferralStatus::Delivered.as_str().to_owned());
+            active.delivered_at_ms = Set(Some(ms));
+            let row = active.update(&*txn).await?;
+            events.push(NewEvent::about(
+                Actor::from(caller),
+                "delivery.succeeded",
+                &row.id,
+                json!({ "mode": "pull" }),
+            ));
+            row
+        } else {
+            row
+        };
+        events.push(NewEvent::about(
+            Actor::from(caller),
+            "referral.viewed",
+            &row.id,
+            json!({}),
+        ));
+        audit::append(&*txn, ms, events).await?;
+        txn.commit().await?;
+        Ok(Json(store::resource(&row, true)))
+    }
+
+    /// A referral's audit trail
+    ///
+    /// Its events, oldest first, each with `prev_hash` and `hash` so an auditor can recompute them
+    /// (see the README). Scoped like the referral itself.
+    #[oai(path = "/v1/referrals/:id/audit", method = "get", tag = "Tag::Audit")]
+    async fn referral_audit(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        /// Page size, 1–100 (default 50).
+        limit: Query<Option<i64>>,
+        /// `next_cursor` from the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<AuditList>, ApiError> {
+        let limit = page_limit(limit.0)?;
+        let after = cursor_seq(cursor.0.as_deref())?.unwrap_or(0);
+        if store::find_visible(state.db.conn(), &auth.0, &id.0)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::not_found("referral"));
+        }
+        let mut rows = audit::for_referral(state.db.conn(), &id.0, after, limit + 1).await?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(100));
+        let next_cursor = more
+            .then(|| {
+                rows.last()
+                    .map(|r| store::encode_cursor(&r.seq.to_string()))
+            })
+            .flatten();
+        Ok(Json(AuditList {
+            items: rows.into_iter().map(super::audit_event).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// Acknowledge receipt
+    ///
+    /// The addressed authority confirms it received the referral; the referrer sees `acknowledged`.
+    /// Repeating it changes nothing. Role: authority.
+    #[oai(
+        path = "/v1/referrals/:id/acknowledge",
+        method = "post",
+        tag = "Tag::Referrals"
+    )]
+    async fn acknowledge(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        body: Json<AcknowledgeRequest>,
+    ) -> Result<Json<ReferralResource>, ApiError> {
+        let caller = &auth.0;
+        require(caller, &[Role::Authority], "acknowledge referrals")?;
+        let received_by = domain::ShortText::parse(&body.0.received_by);
+        let local_reference = body
+            .0
+            .local_reference
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(domain::ShortText::parse)
+            .transpose();
+        let mut errors = vec![];
+        if let Err(r) = &received_by {
+            errors.push(ValidationIssue {
+                pointer: "/received_by".into(),
+                code: r.code.as_str().into(),
+                message: r.message.clone(),
+            });
+        }
+        if let Err(r) = &local_reference {
+            errors.push(ValidationIssue {
+                pointer: "/local_reference".into(),
+                code: r.code.as_str().into(),
+                message: r.message.clone(),
+            });
+        }
+        let (Ok(received_by), Ok(local_reference)) = (received_by, local_reference) else {
+            return Err(ApiError::invalid(
+                "acknowledgement.invalid",
+                "The acknowledgement is invalid; see errors.",
+                errors,
+            ));
+        };
+        let ms = now_ms();
+        let txn = state.db.begin_write().await?;
+        let Some(row) = store::find_visible(&*txn, caller, &id.0).await? else {
+            return Err(ApiError::not_found("referral"));
+        };
+        if row.status == ReferralStatus::Acknowledged.as_str() {
+            return Ok(Json(store::resource(&row, false)));
+        }
+        let mut active = row.into_active_model();
+        active.status = Set(ReferralStatus::Acknowledged.as_str().to_owned());
+        active.acknowledged_at_ms = Set(Some(ms));
+        active.received_by = Set(Some(received_by.as_str().to_owned()));
+        active.local_reference = Set(local_reference.map(|r| r.as_str().to_owned()));
+        // The authority has it: no further push attempts.
+        active.next_attempt_at_ms = Set(None);
+        active.lease_until_ms = Set(None);
+        let row = active.update(&*txn).await?;
+        audit::append(
+            &*txn,
+            ms,
+            vec![NewEvent::about(
+                Actor::from(caller),
+                "referral.acknowledged",
+                &row.id,
+                json!({}),
+            )],
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(Json(store::resource(&row, false)))
+    }
+
+    /// Redeliver a failed referral
+    ///
+    /// Puts a `failed` referral back in the push queue with a fresh retry schedule and the same
+    /// `webhook-id` (it is the same message). 409 when it is not `failed` or the authority has no
+    /// endpoint. Role: admin.
+    #[oai(
+        path = "/v1/referrals/:id/redeliver",
+        method = "post",
+        tag = "Tag::Referrals"
+    )]
+    async fn redeliver(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Requeued, ApiError> {
+        let caller = &auth.0;
+        require(caller, &[Role::Admin], "redeliver referrals")?;
+        let ms = now_ms();
+        let txn = state.db.begin_write().await?;
+        let Some(row) = store::find_visible(&*txn, caller, &id.0).await? else {
+            return Err(ApiError::not_found("referral"));
+        };
+        if row.status != ReferralStatus::Failed.as_str() {
+            return Err(ApiError::conflict(
+                "referral.not_failed",
+                format!(
+                    "Only a failed referral can be redelivered; this one is {}.",
+                    row.status
+                ),
+            ));
+        }
+        if store::endpoint(&*txn, &row.gss_code).await?.is_none() {
+            return Err(ApiError::conflict(
+                "authority.no_endpoint",
+                "The authority has no endpoint; it collects referrals from its inbox instead.",
+            ));
+        }
+        let mut active = row.into_active_model();
+        active.status = Set(ReferralStatus::Queued.as_str().to_owned());
+        active.delivery_mode = Set("push".to_owned());
+        active.attempts = Set(0);
+        active.next_attempt_at_ms = Set(Some(ms));
+        active.lease_until_ms = Set(None);
+        let row = active.update(&*txn).await?;
+        audit::append(
+            &*txn,
+            ms,
+            vec![NewEvent::about(
+                Actor::from(caller),
+                "referral.redelivery_requested",
+                &row.id,
+                json!({}),
+            )],
+        )
+        .await?;
+        txn.commit().await?;
+        state.wake_worker();
+        Ok(Requeued::Accepted(Json(store::resource(&row, false))))
+    }
+
+    /// List housing authorities
+    ///
+    /// The register of English housing authorities (296 since April 2023; Barnsley and Sheffield were
+    /// re-coded in April 2025). `q` filters by part of the name or a code prefix. Any role.
+    #[oai(path = "/v1/authorities", method = "get", tag = "Tag::Authorities")]
+    async fn authorities(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        /// Part of the name (case-insensitive) or the start of a GSS code.
+        q: Query<Option<String>>,
+        /// Page size, 1–100 (default 50).
+        limit: Query<Option<i64>>,
+        /// `next_cursor` from the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<AuthorityList>, ApiError> {
+        let _ = auth;
+        let limit = usize::try_from(page_limit(limit.0)?).unwrap_or(50);
+        let after = cursor
+            .0
+            .as_deref()
+            .map(|c| {
+                store::decode_cursor(c)
+                    .ok_or_else(|| ApiError::bad_request("cursor is not one this service issued."))
+            })
+            .transpose()?;
+        let push = store::push_authorities(state.db.conn()).await?;
+        let query = q.0.unwrap_or_default();
+        let mut matching = domain::register()
+            .search(&query)
+            .filter(|a| after.as_deref().is_none_or(|c| a.gss_code.as_str() > c))
+            .take(limit + 1)
+            .map(|a| super::authority(a, &push))
+            .collect::<Vec<Authority>>();
+        let more = matching.len() > limit;
+        matching.truncate(limit);
+        let next_cursor = more
+            .then(|| matching.last().map(|a| store::encode_cursor(&a.gss_code)))
+            .flatten();
+        Ok(Json(AuthorityList {
+            items: matching,
+            next_cursor,
+        }))
+    }
+
+    /// Read a housing authority
+    ///
+    /// One authority with its `delivery_mode` (`push` when it has an endpoint, else `pull`).
+    #[oai(
+        path = "/v1/authorities/:gss_code",
+        method = "get",
+        tag = "Tag::Authorities"
+    )]
+    async fn authority(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        gss_code: Path<String>,
+    ) -> Result<Json<Authority>, ApiError> {
+        let _ = auth;
+        let Some(a) = domain::register().get(&gss_code.0) else {
+            return Err(ApiError::not_found("housing authority"));
+        };
+        let push = store::push_authorities(state.db.conn()).await?;
+        Ok(Json(super::authority(a, &push)))
+    }
+
+    /// Set an authority's endpoint
+    ///
+    /// Referrals for the authority are then pushed to `url` (public `https` only; internal addresses
+    /// are refused unless `DTR_ALLOW_INSECURE_ENDPOINTS`), signed per Standard Webhooks with the
+    /// returned secret, which is shown only now. Its `awaiting_collection` referrals move to the push
+    /// queue. Role: admin.
+    #[oai(
+        path = "/v1/authorities/:gss_code/endpoint",
+        method = "put",
+        tag = "Tag::Authorities"
+    )]
+    async fn set_endpoint(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        gss_code: Path<String>,
+        body: Json<EndpointRequest>,
+    ) -> Result<Json<EndpointCreated>, ApiError> {
+        let caller = &auth.0;
+        require(caller, &[Role::Admin], "manage authority endpoints")?;
+        let Some(a) = domain::register().get(&gss_code.0) else {
+            return Err(ApiError::not_found("housing authority"));
+        };
+        let url = endpoint_url::check(&body.0.url, state.config.allow_insecure_endpoints).map_err(
+            |r| {
+                ApiError::invalid(
+                    "endpoint.url_not_allowed",
+                    format!("The endpoint URL was refused: {r}."),
+                    vec![ValidationIssue {
+                        pointer: "/url".into(),
+                        code: "endpoint.url_not_allowed".into(),
+                        message: r.to_string(),
+                    }],
+                )
+            },
+        )?;
+        let secret = new_secret();
+        let ms = now_ms();
+        let txn = state.db.begin_write().await?;
+        authority_endpoint::Entity::delete_by_id(a.gss_code.clone())
+            .exec(&*txn)
+            .await?;
+        authority_endpoint::ActiveModel {
+            gss_code: Set(a.gss_code.clone()),
+            url: Set(url.to_string()),
+            secret: Set(secret.clone()),
+            updated_at_ms: Set(ms),
+        }
+        .insert(&*txn)
+        .await?;
+        let moved = referral::Entity::update_many()
+            .col_expr(
+                referral::Column::Status,
+                Expr::value(ReferralStatus::Queued.as_str()),
+            )
+            .col_expr(referral::Column::DeliveryMode, Expr::value("push"))
+            .col_expr(referral::Column::NextAttemptAtMs, Expr::value(ms))
+            .filter(referral::Column::GssCode.eq(a.gss_code.clone()))
+            .filter(referral::Column::Status.eq(ReferralStatus::AwaitingCollection.as_str()))
+            .exec(&*txn)
+            .await?
+            .rows_affected;
+        audit::append(
+            &*txn,
+            ms,
+            vec![NewEvent {
+                actor: Actor::from(caller),
+                action: "authority.endpoint_changed",
+                referral_id: None,
+                detail: json!({ "gss_code": a.gss_code, "delivery_mode": "push", "requeued": moved }),
+            }],
+        )
+        .await?;
+        txn.commit().await?;
+        state.wake_worker();
+        Ok(Json(EndpointCreated {
+            gss_code: a.gss_code.clone(),
+            url: url.to_string(),
+            secret,
+        }))
+    }
+
+    /// Remove an authority's endpoint
+    ///
+    /// Back to pull delivery: its queued referrals move to its inbox (`awaiting_collection`).
+    /// Role: admin.
+    #[oai(
+        path = "/v1/authorities/:gss_code/endpoint",
+        method = "delete",
+        tag = "Tag::Authorities"
+    )]
+    async fn delete_endpoint(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        gss_code: Path<String>,
+    ) -> Result<Removed, ApiError> {
+        let caller = &auth.0;
+        require(caller, &[Role::Admin], "manage authority endpoints")?;
+        let Some(a) = domain::register().get(&gss_code.0) else {
+            return Err(ApiError::not_found("housing authority"));
+        };
+        let ms = now_ms();
+        let txn = state.db.begin_write().await?;
+        let removed = authority_endpoint::Entity::delete_by_id(a.gss_code.clone())
+            .exec(&*txn)
+            .await?
+            .rows_affected;
+        if removed > 0 {
+            let moved = referral::Entity::update_many()
+                .col_expr(
+                    referral::Column::Status,
+                    Expr::value(ReferralStatus::AwaitingCollection.as_str()),
+                )
+                .col_expr(referral::Column::DeliveryMode, Expr::value("pull"))
+                .col_expr(
+                    referral::Column::NextAttemptAtMs,
+                    Expr::value(Option::<i64>::None),
+                )
+                .col_expr(
+                    referral::Column::LeaseUntilMs,
+                    Expr::value(Option::<i64>::None),
+                )
+                .filter(referral::Column::GssCode.eq(a.gss_code.clone()))
+                .filter(referral::Column::Status.is_in([
+                    ReferralStatus::Queued.as_str(),
+                    ReferralStatus::Failed.as_str(),
+                ]))
+                .exec(&*txn)
+                .await?
+                .rows_affected;
+            audit::append(
+                &*txn,
+                ms,
+                vec![NewEvent {
+                    actor: Actor::from(caller),
+                    action: "authority.endpoint_changed",
+                    referral_id: None,
+                    detail: json!({ "gss_code": a.gss_code, "delivery_mode": "pull", "moved_to_inbox": moved }),
+                }],
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(Removed::NoContent)
+    }
+
+    /// Create an API key
+    ///
+    /// `referrer` keys need `organisation` and `agency_type` (one of the specified public authorities
+    /// of s.213B); `authority` keys need the authority's current `gss_code`; `admin` keys neither. The
+    /// key is shown only in this answer. Role: admin.
+    #[oai(path = "/v1/api-keys", method = "post", tag = "Tag::Keys")]
+    async fn create_key(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<ApiKeyRequest>,
+    ) -> Result<KeyCreated, ApiError> {
+        let caller = &auth.0;
+        require(caller, &[Role::Admin], "create API keys")?;
+        let scope = super::scope_of_request(&body.0).map_err(|errors| {
+            ApiError::invalid(
+                "api_key.invalid",
+                "The key request is invalid; see errors.",
+                errors,
+            )
+        })?;
+        let created = crate::keys_cmd::create(&state.db, &scope, Actor::from(caller)).await?;
+        Ok(KeyCreated::Created(Json(created)))
+    }
+
+    /// Verify the audit chain
+    ///
+    /// Recomputes every event's hash and link, in bounded memory. Role: admin.
+    #[oai(path = "/v1/audit/verify", method = "get", tag = "Tag::Audit")]
+    async fn verify(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+    ) -> Result<Json<ChainVerification>, ApiError> {
+        require(&auth.0, &[Role::Admin], "verify the audit chain")?;
+        let v = audit::verify(state.db.conn()).await?;
+        Ok(Json(ChainVerification {
+            valid: v.first_broken.is_none(),
+            events: v.events,
+            head: v.head,
+            first_broken: v.first_broken,
+        }))
+    }
+
+    /// Liveness
+    #[oai(path = "/healthz", method = "get", tag = "Tag::Operations")]
+    async fn healthz(&self) -> Json<Health> {
+        Json(Health {
+            status: "ok".to_owned(),
+        })
+    }
+
+    /// Readiness
+    ///
+    /// 200 when the database answers, 503 otherwise.
+    #[oai(path = "/readyz", method = "get", tag = "Tag::Operations")]
+    async fn readyz(&self, state: poem::web::Data<&AppState>) -> Result<Readiness, ApiError> {
+        state.db.ping().await?;
+        Ok(Readiness::Ready(Json(Health {
+            status: "ok".to_owned(),
+        })))
+    }
+
+    /// Metrics
+    ///
+    /// Prometheus text format.
+    #[oai(path = "/metrics", method = "get", tag = "Tag::Operations")]
+    async fn metrics(&self, state: poem::web::Data<&AppState>) -> PlainText<String> {
+        PlainText(state.metrics.render(state.db.conn()).await)
+    }
+}
+
+/// Accepted for [`DeliveryMode`] in answers.
+pub fn mode_of(push: bool) -> DeliveryMode {
+    if push {
+        DeliveryMode::Push
+    } else {
+        DeliveryMode::Pull
+    }
+}

@@ -1,0 +1,103 @@
+//! The one place that decides HTTP statuses for failures. Handlers return facts (`ApiError`
+//! variants built by the constructors below); internal causes are logged here and never returned.
+
+use openapi::{Problem, ProblemJson, ValidationIssue};
+use poem_openapi::ApiResponse;
+
+/// Every failure an operation can answer with, as RFC 9457 problems.
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// The request is malformed (bad parameter, cursor or JSON).
+    #[oai(status = 400)]
+    BadRequest(ProblemJson),
+    /// No valid API key.
+    #[oai(status = 401)]
+    Unauthorized(ProblemJson, #[oai(header = "WWW-Authenticate")] String),
+    /// The key's role may not use this operation.
+    #[oai(status = 403)]
+    Forbidden(ProblemJson),
+    /// Not found, or not visible to this key (existence is never disclosed).
+    #[oai(status = 404)]
+    NotFound(ProblemJson),
+    /// The resource is not in a state that allows this.
+    #[oai(status = 409)]
+    Conflict(ProblemJson),
+    /// The content is understood but refused (invalid referral, reused idempotency key, bad endpoint URL).
+    #[oai(status = 422)]
+    Unprocessable(ProblemJson),
+    /// Something failed on our side; the cause is logged, not returned.
+    #[oai(status = 500)]
+    Internal(ProblemJson),
+    /// The database is unreachable.
+    #[oai(status = 503)]
+    Unavailable(ProblemJson),
+}
+
+impl ApiError {
+    /// 400.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        ApiError::BadRequest(ProblemJson::from(Problem::new(400, detail)))
+    }
+
+    /// 401 with `WWW-Authenticate: Bearer`.
+    pub fn unauthorized() -> Self {
+        ApiError::Unauthorized(
+            ProblemJson::from(Problem::new(
+                401,
+                "Send a valid API key as Authorization: Bearer <key>.",
+            )),
+            "Bearer".to_owned(),
+        )
+    }
+
+    /// 403: the role never may.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        ApiError::Forbidden(ProblemJson::from(Problem::new(403, detail)))
+    }
+
+    /// 404.
+    pub fn not_found(what: &str) -> Self {
+        ApiError::NotFound(ProblemJson::from(Problem::new(
+            404,
+            format!("No {what} with this id is visible to this key."),
+        )))
+    }
+
+    /// 409.
+    pub fn conflict(name: &str, detail: impl Into<String>) -> Self {
+        ApiError::Conflict(ProblemJson::from(Problem::typed(409, name, detail)))
+    }
+
+    /// 422 with a stable type name.
+    pub fn unprocessable(name: &str, detail: impl Into<String>) -> Self {
+        ApiError::Unprocessable(ProblemJson::from(Problem::typed(422, name, detail)))
+    }
+
+    /// 422 listing every error at once.
+    pub fn invalid(name: &str, detail: impl Into<String>, errors: Vec<ValidationIssue>) -> Self {
+        let mut p = Problem::typed(422, name, detail);
+        p.errors = Some(errors);
+        ApiError::Unprocessable(ProblemJson::from(p))
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        match e {
+            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
+                tracing::error!(error = %e, "database unavailable");
+                ApiError::Unavailable(ProblemJson::from(Problem::new(
+                    503,
+                    "The database is unavailable; try again shortly.",
+                )))
+            }
+            _ => {
+                tracing::error!(error = %e, "database error");
+                ApiError::Internal(ProblemJson::from(Problem::new(
+                    500,
+                    "An internal error occurred; it has been logged.",
+                )))
+            }
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The HTTP service: poem + poem-openapi, wrapped so that every non-2xx answer is problem+json.
+
+mod api;
+mod error;
+
+pub use api::Api;
+pub use error::ApiError;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::keys::{hash_key, Scope};
+use crate::metrics::Metrics;
+use openapi::{AuditEvent, Authority, Problem, PROBLEM_JSON};
+use poem::http::{header, HeaderValue, StatusCode};
+use poem::web::headers::authorization::{Authorization, Bearer};
+use poem::web::headers::HeaderMapExt;
+use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route};
+use poem_openapi::OpenApiService;
+use std::collections::HashSet;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Notify;
+
+/// What every request can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Wakes the delivery worker when new work is queued.
+    pub worker: Arc<Notify>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    /// Tells the delivery worker there may be due work.
+    pub fn wake_worker(&self) {
+        self.worker.notify_one();
+    }
+}
+
+const DESCRIPTION: &str = include_str!("api_description.md");
+
+/// The OpenAPI service (also the source of `dtr openapi`).
+pub fn openapi_service() -> OpenApiService<Api, ()> {
+    OpenApiService::new(
+        Api,
+        "Duty to refer (s.213B Housing Act 1996)",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(DESCRIPTION)
+}
+
+/// The spec as served at `/openapi.json` and printed by `dtr openapi`.
+pub fn spec_json() -> String {
+    openapi_service().spec()
+}
+
+fn authority(a: &domain::HousingAuthority, push: &HashSet<String>) -> Authority {
+    Authority {
+        gss_code: a.gss_code.clone(),
+        name: a.name.clone(),
+        kind: a.kind.as_str().to_owned(),
+        delivery_mode: api::mode_of(push.contains(&a.gss_code)),
+    }
+}
+
+fn audit_event(row: crate::entities::audit_event::Model) -> AuditEvent {
+    AuditEvent {
+        seq: row.seq,
+        at: row.at,
+        actor: openapi::Actor {
+            key_id: row.actor_key_id,
+            role: row.actor_role,
+        },
+        action: row.action,
+        referral_id: row.referral_id,
+        detail: serde_json::from_str(&row.detail).unwrap_or(serde_json::Value::Null),
+        prev_hash: row.prev_hash,
+        hash: row.hash,
+    }
+}
+
+fn scope_of_request(req: &openapi::ApiKeyRequest) -> Result<Scope, Vec<openapi::ValidationIssue>> {
+    crate::keys_cmd::scope(
+        req.role,
+        req.organisation.as_deref(),
+        req.agency_type.as_deref(),
+        req.gss_code.as_deref(),
+    )
+}
+
+/// A problem+json response.
+pub fn problem_response(problem: &Problem) -> Response {
+    Response::builder()
+        .status(StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .content_type(PROBLEM_JSON)
+        .body(problem.to_json_string())
+}
+
+fn is_problem(resp: &Response) -> bool {
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON))
+}
+
+/// Turns every failure — ours, poem's and poem-openapi's (bad JSON, 404 route, 405, 415, 401) — into
+/// RFC 9457 problem+json, and hides the cause of server errors.
+async fn problems<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+    let mut resp = match next.call(req).await {
+        Ok(r) => r.into_response(),
+        Err(e) => {
+            let status = e.status();
+            let detail = match status {
+                s if s.is_server_error() => {
+                    tracing::error!(error = %e, "request failed");
+                    "An internal error occurred; it has been logged.".to_owned()
+                }
+                StatusCode::UNAUTHORIZED => {
+                    "Send a valid API key as Authorization: Bearer <key>.".to_owned()
+                }
+                StatusCode::NOT_FOUND => "No such resource.".to_owned(),
+                StatusCode::METHOD_NOT_ALLOWED => {
+                    "This method is not allowed on this resource.".to_owned()
+                }
+                _ => e.to_string(),
+            };
+            let mut resp = e.into_response();
+            if !is_problem(&resp) {
+                let p = Problem::new(status.as_u16(), detail);
+                let body = problem_response(&p);
+                resp.set_body(body.into_body());
+                resp.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+            }
+            resp
+        }
+    };
+    let status = resp.status();
+    if !status.is_success() && !status.is_redirection() && !is_problem(&resp) {
+        let detail = match status {
+            StatusCode::NOT_FOUND => "No such resource.".to_owned(),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                "This method is not allowed on this resource.".to_owned()
+            }
+            s if s.is_server_error() => {
+                "An internal error occurred; it has been logged.".to_owned()
+            }
+            s => openapi::reason_phrase(s.as_u16()).to_owned(),
+        };
+        let p = Problem::new(status.as_u16(), detail);
+        resp.set_body(p.to_json_string());
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    Ok(resp)
+}
+
+/// Reads the body up to `DTR_MAX_BODY_BYTES` whatever the headers claim (chunked bodies included).
+async fn body_limit<E: Endpoint>(
+    next: Arc<E>,
+    mut req: Request,
+    max: usize,
+) -> poem::Result<Response> {
+    let body = req.take_body();
+    match body.into_bytes_limit(max).await {
+        Ok(bytes) => req.set_body(bytes),
+        Err(poem::error::ReadBodyError::PayloadTooLarge) => {
+            let p = Problem::new(413, format!("The request body is larger than {max} bytes."));
+            return Ok(problem_response(&p));
+        }
+        Err(_) => {
+            let p = Problem::new(400, "The request body could not be read.");
+            return Ok(problem_response(&p));
+        }
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+type KeyedLimiter = governor::DefaultKeyedRateLimiter<String>;
+
+/// Per-key token bucket (`DTR_RATE_LIMIT` per second, burst of the same size). Keyed by the SHA-256
+/// of the bearer token, so the limiter never holds a key.
+async fn rate_limit<E: Endpoint>(
+    next: Arc<E>,
+    req: Request,
+    limiter: Option<Arc<KeyedLimiter>>,
+) -> poem::Result<Response> {
+    if let (Some(limiter), Some(auth)) =
+        (&limiter, req.headers().typed_get::<Authorization<Bearer>>())
+    {
+        let clock = governor::clock::DefaultClock::default();
+        if let Err(not_until) = limiter.check_key(&hash_key(auth.token())) {
+            use governor::clock::Clock;
+            let wait = not_until.wait_time_from(clock.now());
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let p = Problem::new(
+                429,
+                format!("Rate limit exceeded for this API key; retry after {secs} s."),
+            );
+            let mut resp = problem_response(&p);
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            return Ok(resp);
+        }
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// Request id, security headers, access log and request metrics.
+async fn envelope<E: Endpoint>(
+    next: Arc<E>,
+    req: Request,
+    metrics: Metrics,
+) -> poem::Result<Response> {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let docs = path == "/docs" || path.starts_with("/docs/");
+    let started = Instant::now();
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method);
+    let result = {
+        let _entered = span.enter();
+        tracing::debug!("request started");
+        drop(_entered);
+        tracing::Instrument::instrument(next.call(req), span.clone()).await
+    };
+    let mut resp = match result {
+        Ok(r) => r.into_response(),
+        Err(e) => e.into_response(),
+    };
+    let elapsed = started.elapsed();
+    let route = crate::metrics::route_label(&method, &path);
+    metrics.request(&route, resp.status().as_u16(), elapsed);
+    {
+        let _entered = span.enter();
+        tracing::info!(route = %route, status = resp.status().as_u16(), duration_ms = elapsed.as_secs_f64() * 1000.0, "request finished");
+    }
+    let headers = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-request-id", v);
+    }
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    if docs {
+        headers.insert(
+            "content-security-policy",
+            HeaderValue::from_static("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"),
+        );
+    } else {
+        headers.insert("cache-control", HeaderValue::from_static("no-store"));
+        headers.insert(
+            "content-security-policy",
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
+    Ok(resp)
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> impl Endpoint {
+    let service = openapi_service();
+    let spec = service.spec();
+    let spec_yaml = service.spec_yaml();
+    let docs = service.swagger_ui();
+    let max = state.config.max_body_bytes;
+    let limiter = NonZeroU32::new(state.config.rate_limit).map(|n| {
+        Arc::new(governor::RateLimiter::keyed(
+            governor::Quota::per_second(n).allow_burst(n),
+        ))
+    });
+    if let Some(l) = &limiter {
+        let l = Arc::downgrade(l);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let Some(l) = l.upgrade() else { break };
+                l.retain_recent();
+                l.shrink_to_fit();
+            }
+        });
+    }
+    let metrics = state.metrics.clone();
+    let route = Route::new()
+        .nest("/", service)
+        .nest("/docs", docs)
+        .at(
+            "/openapi.json",
+            poem::endpoint::make_sync(move |_| {
+                Response::builder()
+                    .content_type("application/json")
+                    .body(spec.clone())
+            }),
+        )
+        .at(
+            "/openapi.yaml",
+            poem::endpoint::make_sync(move |_| {
+                Response::builder()
+                    .content_type("application/yaml")
+                    .body(spec_yaml.clone())
+            }),
+        )
+        .data(state)
+        .into_endpoint();
+    route
+        .around(move |ep, req| rate_limit(ep, req, limiter.clone()))
+        .around(move |ep, req| body_limit(ep, req, max))
+        .around(problems)
+        .around(move |ep, req| envelope(ep, req, metrics.clone()))
+}

@@ -1,0 +1,219 @@
+//! Creating API keys: one implementation for `POST /v1/api-keys` and `dtr keys create`.
+
+use crate::audit::{self, Actor, NewEvent};
+use crate::db::{now_ms, Db};
+use crate::keys::{self, Scope};
+use openapi::{ApiKeyCreated, Role, ValidationIssue};
+use sea_orm::DbErr;
+use serde_json::json;
+
+fn issue(pointer: &str, code: &str, message: &str) -> ValidationIssue {
+    ValidationIssue {
+        pointer: pointer.to_owned(),
+        code: code.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// The binding a new key of `role` gets, or every reason the request is wrong.
+pub fn scope(
+    role: Role,
+    organisation: Option<&str>,
+    agency_type: Option<&str>,
+    gss_code: Option<&str>,
+) -> Result<Scope, Vec<ValidationIssue>> {
+    let mut errors = vec![];
+    let not_for = |field: &str, errors: &mut Vec<ValidationIssue>| {
+        errors.push(issue(
+            &format!("/{field}"),
+            "field.unknown",
+            &format!("A {} key has no {field}.", role.as_str()),
+        ));
+    };
+    let scope = match role {
+        Role::Referrer => {
+            let organisation = match organisation.map(domain::Text::<1, 200, false>::parse) {
+                None => {
+                    errors.push(issue(
+                        "/organisation",
+                        "field.required",
+                        "A referrer key needs its organisation's name.",
+                    ));
+                    None
+                }
+                Some(Err(r)) => {
+                    errors.push(issue("/organisation", r.code.as_str(), &r.message));
+                    None
+                }
+                Some(Ok(o)) => Some(o.as_str().to_owned()),
+            };
+            let agency_type = match agency_type.map(str::parse::<domain::AgencyType>) {
+                None => {
+                    errors.push(issue(
+                        "/agency_type",
+                        "field.required",
+                        "A referrer key needs the agency type (s.213B specified public authority).",
+                    ));
+                    None
+                }
+                Some(Err(e)) => {
+                    errors.push(issue(
+                        "/agency_type",
+                        "field.invalid_value",
+                        &format!("The agency type is {e}."),
+                    ));
+                    None
+                }
+                Some(Ok(a)) => Some(a),
+            };
+            if gss_code.is_some() {
+                not_for("gss_code", &mut errors);
+            }
+            organisation
+                .zip(agency_type)
+                .map(|(organisation, agency_type)| Scope::Referrer {
+                    organisation,
+                    agency_type,
+                })
+        }
+        Role::Authority => {
+            let code = match gss_code {
+                None => {
+                    errors.push(issue(
+                        "/gss_code",
+                        "field.required",
+                        "An authority key needs the authority's GSS code.",
+                    ));
+                    None
+                }
+                Some(c) => match domain::register().get(c) {
+                    Some(a) => Some(a.gss_code.clone()),
+                    None => {
+                        errors.push(issue("/gss_code", "housing_authority.unknown", "Not the current code of an English housing authority; see GET /v1/authorities."));
+                        None
+                    }
+                },
+            };
+            if organisation.is_some() {
+                not_for("organisation", &mut errors);
+            }
+            if agency_type.is_some() {
+                not_for("agency_type", &mut errors);
+            }
+            code.map(|gss_code| Scope::Authority { gss_code })
+        }
+        Role::Admin => {
+            for (field, value) in [
+                ("organisation", organisation),
+                ("agency_type", agency_type),
+                ("gss_code", gss_code),
+            ] {
+                if value.is_some() {
+                    not_for(field, &mut errors);
+                }
+            }
+            Some(Scope::Admin)
+        }
+    };
+    match scope {
+        Some(s) if errors.is_empty() => Ok(s),
+        _ => Err(errors),
+    }
+}
+
+/// Creates a key with `scope`, records `api_key.created`, and returns it (the only time it is shown).
+pub async fn create(db: &Db, scope: &Scope, actor: Actor) -> Result<ApiKeyCreated, DbErr> {
+    let key = keys::generate_key();
+    let ms = now_ms();
+    let txn = db.begin_write().await?;
+    let row = keys::store_key(&*txn, &key, scope, ms).await?;
+    audit::append(
+        &*txn,
+        ms,
+        vec![NewEvent {
+            actor,
+            action: "api_key.created",
+            referral_id: None,
+            detail: json!({
+                "key_id": row.id,
+                "role": row.role,
+                "organisation": row.organisation,
+                "agency_type": row.agency_type,
+                "gss_code": row.gss_code,
+            }),
+        }],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(ApiKeyCreated {
+        id: row.id,
+        key,
+        role: scope.role(),
+        organisation: row.organisation,
+        agency_type: row.agency_type,
+        gss_code: row.gss_code,
+    })
+}
+
+/// Makes sure an admin key with exactly `key` exists (`DTR_BOOTSTRAP_ADMIN_KEY`); idempotent.
+pub async fn bootstrap_admin(db: &Db, key: &str) -> Result<(), DbErr> {
+    if keys::exists(db.conn(), key).await? {
+        return Ok(());
+    }
+    let ms = now_ms();
+    let txn = db.begin_write().await?;
+    if keys::exists(&*txn, key).await? {
+        return Ok(());
+    }
+    let row = keys::store_key(&*txn, key, &Scope::Admin, ms).await?;
+    audit::append(
+        &*txn,
+        ms,
+        vec![NewEvent {
+            actor: Actor::system(),
+            action: "api_key.created",
+            referral_id: None,
+            detail: json!({ "key_id": row.id, "role": "admin", "bootstrap": true }),
+        }],
+    )
+    .await?;
+    txn.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_referrer_key_needs_an_organisation_and_a_specified_agency_type() {
+        assert!(matches!(
+            scope(Role::Referrer, Some("HMPPS North"), Some("probation"), None),
+            Ok(Scope::Referrer { .. })
+        ));
+        let e = scope(Role::Referrer, None, Some("police"), None).expect_err("invalid");
+        let codes: Vec<_> = e
+            .iter()
+            .map(|i| (i.pointer.as_str(), i.code.as_str()))
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                ("/organisation", "field.required"),
+                ("/agency_type", "field.invalid_value")
+            ]
+        );
+    }
+
+    #[test]
+    fn an_authority_key_needs_a_current_code() {
+        assert!(scope(Role::Authority, None, None, Some("E08000039")).is_ok());
+        assert!(scope(Role::Authority, None, None, Some("E10000016")).is_err());
+        assert!(scope(Role::Authority, None, None, None).is_err());
+    }
+
+    #[test]
+    fn an_admin_key_has_no_binding() {
+        assert_eq!(scope(Role::Admin, None, None, None), Ok(Scope::Admin));
+        assert!(scope(Role::Admin, Some("x"), None, None).is_err());
+    }
+}

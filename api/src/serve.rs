@@ -1,0 +1,134 @@
+//! `dtr serve`: the HTTP service and the delivery worker in one process.
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::delivery::{Worker, WorkerSettings};
+use crate::http::{app, AppState};
+use crate::keys_cmd;
+use crate::metrics::Metrics;
+use anyhow::Context;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::Server;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+/// How long in-flight requests and delivery attempts may take to finish on shutdown.
+const GRACE: Duration = Duration::from_secs(15);
+
+/// A started service.
+pub struct Running {
+    /// The address it listens on (useful with port 0).
+    pub addr: SocketAddr,
+    /// Its shared state.
+    pub state: AppState,
+    /// Its delivery worker (tests may step it directly).
+    pub worker: Worker,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    worker_task: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests and delivery attempts finish (bounded), and returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if let Some(w) = self.worker_task {
+            let _ = tokio::time::timeout(GRACE, w).await;
+        }
+        let _ = tokio::time::timeout(GRACE + Duration::from_secs(1), self.server).await;
+    }
+}
+
+/// Connects, migrates, ensures the bootstrap admin key, and starts serving (and delivering, when
+/// `run_worker`).
+pub async fn start(config: Config, run_worker: bool) -> anyhow::Result<Running> {
+    let db = Db::connect(&config.database_url)
+        .await
+        .context("connecting to the database (DTR_DATABASE_URL)")?;
+    db.migrate().await.context("applying migrations")?;
+    if let Some(key) = &config.bootstrap_admin_key {
+        keys_cmd::bootstrap_admin(&db, key)
+            .await
+            .context("creating the bootstrap admin key")?;
+    }
+    // Load the phone-number metadata and the register now, not in the first request.
+    let _ = domain::PhoneNumber::parse("020 7946 0018");
+    let _ = domain::register().authorities().len();
+    let metrics = Metrics::install();
+    let wake = Arc::new(Notify::new());
+    let worker = Worker::new(
+        db.clone(),
+        WorkerSettings {
+            schedule: config.retry_schedule.clone(),
+            timeout: config.delivery_timeout,
+            allow_insecure: config.allow_insecure_endpoints,
+        },
+        metrics.clone(),
+    )
+    .context("building the delivery HTTP client")?;
+    let acceptor = TcpListener::bind(config.listen.to_string())
+        .into_acceptor()
+        .await
+        .with_context(|| format!("listening on {} (DTR_LISTEN)", config.listen))?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .context("reading the listening address")?;
+    let state = AppState {
+        db,
+        config: Arc::new(config),
+        worker: wake.clone(),
+        metrics,
+    };
+    let (stop, stopped) = watch::channel(false);
+    let worker_task = run_worker.then(|| tokio::spawn(worker.clone().run(wake, stopped.clone())));
+    let mut server_stop = stopped;
+    let endpoint = app(state.clone());
+    let server = tokio::spawn(async move {
+        Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(
+                endpoint,
+                async move {
+                    let _ = server_stop.wait_for(|s| *s).await;
+                },
+                Some(GRACE),
+            )
+            .await
+    });
+    tracing::info!(%addr, "dtr serving");
+    Ok(Running {
+        addr,
+        state,
+        worker,
+        stop,
+        server,
+        worker_task,
+    })
+}
+
+/// Waits for SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,181 @@
+//! Referral persistence: rows in, wire resources out, and who may see what (CONTRACT §2).
+
+use crate::db::rfc3339_ms;
+use crate::entities::{authority_endpoint, referral};
+use crate::keys::{Caller, Scope};
+use base64::Engine;
+use openapi::{
+    Acknowledgement, AuthorityRef, Delivery, DeliveryMode, RawReferral, ReferralResource,
+    ReferralStatus, ValidationIssue,
+};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+/// Whether `caller` may see `row`: a referrer its own organisation's, an authority those addressed to
+/// it, an admin everything.
+pub fn visible(caller: &Caller, row: &referral::Model) -> bool {
+    match &caller.scope {
+        Scope::Referrer {
+            organisation,
+            agency_type,
+        } => row.organisation == *organisation && row.agency_type == agency_type.as_str(),
+        Scope::Authority { gss_code } => row.gss_code == *gss_code,
+        Scope::Admin => true,
+    }
+}
+
+fn scope_condition(caller: &Caller) -> Condition {
+    match &caller.scope {
+        Scope::Referrer {
+            organisation,
+            agency_type,
+        } => Condition::all()
+            .add(referral::Column::Organisation.eq(organisation.clone()))
+            .add(referral::Column::AgencyType.eq(agency_type.as_str())),
+        Scope::Authority { gss_code } => {
+            Condition::all().add(referral::Column::GssCode.eq(gss_code.clone()))
+        }
+        Scope::Admin => Condition::all(),
+    }
+}
+
+/// The referral with this id, if `caller` may see it.
+pub async fn find_visible(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    id: &str,
+) -> Result<Option<referral::Model>, DbErr> {
+    let row = referral::Entity::find()
+        .filter(referral::Column::Id.eq(id))
+        .one(db)
+        .await?;
+    Ok(row.filter(|r| visible(caller, r)))
+}
+
+/// A page of visible referrals, newest first, strictly older than `before_seq`.
+pub async fn list_visible(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    status: Option<ReferralStatus>,
+    before_seq: Option<i64>,
+    limit: u64,
+) -> Result<Vec<referral::Model>, DbErr> {
+    let mut q = referral::Entity::find().filter(scope_condition(caller));
+    if let Some(s) = status {
+        q = q.filter(referral::Column::Status.eq(s.as_str()));
+    }
+    if let Some(seq) = before_seq {
+        q = q.filter(referral::Column::Seq.lt(seq));
+    }
+    q.order_by_desc(referral::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// The endpoint of an authority, if it has one.
+pub async fn endpoint(
+    db: &impl ConnectionTrait,
+    gss_code: &str,
+) -> Result<Option<authority_endpoint::Model>, DbErr> {
+    authority_endpoint::Entity::find_by_id(gss_code.to_owned())
+        .one(db)
+        .await
+}
+
+/// The codes of every authority with an endpoint.
+pub async fn push_authorities(
+    db: &impl ConnectionTrait,
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    Ok(authority_endpoint::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| e.gss_code)
+        .collect())
+}
+
+/// Opaque cursor for a position (a sequence number or a code).
+pub fn encode_cursor(position: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("c1:{position}"))
+}
+
+/// The position in a cursor, if it is one of ours.
+pub fn decode_cursor(cursor: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    text.strip_prefix("c1:").map(str::to_owned)
+}
+
+/// The wire resource of a stored referral; the document only when `with_document`.
+pub fn resource(row: &referral::Model, with_document: bool) -> ReferralResource {
+    let name = domain::register()
+        .get(&row.gss_code)
+        .map(|a| a.name.clone())
+        .unwrap_or_default();
+    let warnings: Vec<ValidationIssue> =
+        serde_json::from_str::<Vec<serde_json::Value>>(&row.warnings)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|w| {
+                Some(ValidationIssue {
+                    pointer: w.get("pointer")?.as_str()?.to_owned(),
+                    code: w.get("code")?.as_str()?.to_owned(),
+                    message: w.get("message")?.as_str()?.to_owned(),
+                })
+            })
+            .collect();
+    let status = ReferralStatus::from_stored(&row.status).unwrap_or(ReferralStatus::Queued);
+    let acknowledgement = row.acknowledged_at_ms.map(|at| Acknowledgement {
+        acknowledged_at: rfc3339_ms(at),
+        received_by: row.received_by.clone().unwrap_or_default(),
+        local_reference: row.local_reference.clone(),
+    });
+    ReferralResource {
+        id: row.id.clone(),
+        status,
+        submitted_at: rfc3339_ms(row.submitted_at_ms),
+        housing_authority: AuthorityRef {
+            gss_code: row.gss_code.clone(),
+            name,
+        },
+        organisation: row.organisation.clone(),
+        agency_type: row.agency_type.clone(),
+        warnings,
+        delivery: Delivery {
+            mode: if row.delivery_mode == "push" {
+                DeliveryMode::Push
+            } else {
+                DeliveryMode::Pull
+            },
+            attempts: u32::try_from(row.attempts).unwrap_or(0),
+            last_attempt_at: row.last_attempt_at_ms.map(rfc3339_ms),
+            last_error: row.last_error.clone(),
+            next_attempt_at: row.next_attempt_at_ms.map(rfc3339_ms),
+            delivered_at: row.delivered_at_ms.map(rfc3339_ms),
+        },
+        acknowledgement,
+        referral: with_document
+            .then(|| serde_json::from_str(&row.document).ok().map(RawReferral))
+            .flatten(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_foreign_ones_are_refused() {
+        assert_eq!(decode_cursor(&encode_cursor("42")), Some("42".to_owned()));
+        assert_eq!(decode_cursor("not-a-cursor!"), None);
+        assert_eq!(
+            decode_cursor(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("x:1")),
+            None
+        );
+    }
+}

@@ -1,0 +1,298 @@
+//! The referral document as the OpenAPI spec shows it (CONTRACT §4), and [`RawReferral`], the request
+//! body type that *presents* this schema in the spec but hands the untouched JSON to the domain
+//! parser — so a referral with five problems gets five errors, not the first one.
+
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use poem_openapi::{Enum, Object};
+use std::borrow::Cow;
+
+/// The person referred.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct PersonDoc {
+    /// Given name; 1–100 characters after trimming.
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub given_name: String,
+    /// Family name; 1–100 characters after trimming.
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub family_name: String,
+    /// Date of birth, `YYYY-MM-DD`. Under 16 is refused; 16 or 17 is accepted with a warning.
+    pub date_of_birth: Option<String>,
+    /// How the housing authority can contact the person: at least one way.
+    pub contact: ContactDoc,
+}
+
+/// At least one of `email`, `phone`, `address`, or `via_referrer: true`.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ContactDoc {
+    /// E-mail address.
+    pub email: Option<String>,
+    /// UK national number (`020 7946 0018`) or international E.164 (`+33142685300`); normalized to E.164.
+    pub phone: Option<String>,
+    /// Postal address.
+    pub address: Option<AddressDoc>,
+    /// `true`: no phone, e-mail or address — contact the person through the referrer.
+    pub via_referrer: Option<bool>,
+}
+
+/// A UK postal address.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct AddressDoc {
+    /// First line; required.
+    #[oai(validator(max_length = 100))]
+    pub line1: String,
+    /// Second line.
+    #[oai(validator(max_length = 100))]
+    pub line2: Option<String>,
+    /// Town.
+    #[oai(validator(max_length = 100))]
+    pub town: Option<String>,
+    /// UK postcode; normalized to upper case with one space (`SW1A 1AA`).
+    pub postcode: String,
+}
+
+/// The two consents of s.213B(2), or the safeguarding override that stands in for them.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ConsentDoc {
+    /// Consent to being referred.
+    pub referral: bool,
+    /// Consent to the contact details going to the authority.
+    pub share_contact_details: bool,
+    /// RFC 3339 instant when consent was given or the override decided; more than 5 minutes in the
+    /// future is an error, more than 30 days ago a warning.
+    pub recorded_at: String,
+    /// Required when either consent is `false`; also allows an authority the person did not choose.
+    pub safeguarding_override: Option<SafeguardingOverrideDoc>,
+}
+
+/// Whom a safeguarding concern is for.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ConcernForDoc {
+    /// A child.
+    Child,
+    /// An adult at risk.
+    AdultAtRisk,
+}
+
+/// A referral without (full) consent, to safeguard a child or an adult at risk (Working Together 2023).
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct SafeguardingOverrideDoc {
+    /// Whom the concern is for.
+    pub concern_for: ConcernForDoc,
+    /// Why the referral is made without consent; 20–4000 characters.
+    #[oai(validator(min_length = 20, max_length = 4000))]
+    pub reason: String,
+    /// The manager who authorised the override.
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub authorised_by: String,
+    /// Reference to the local safeguarding procedure followed.
+    #[oai(validator(max_length = 200))]
+    pub local_procedure: Option<String>,
+}
+
+/// The housing authority in England the person chose.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct HousingAuthorityDoc {
+    /// ONS GSS code (E06, E07, E08 or E09); see `GET /v1/authorities`.
+    pub gss_code: String,
+    /// Whether the person chose this authority; `false` needs a safeguarding override.
+    pub chosen_by_person: bool,
+}
+
+/// Homeless now, or threatened with homelessness within 56 days (s.175).
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum HousingReasonDoc {
+    /// s.175(1)–(3).
+    Homeless,
+    /// s.175(4)–(5).
+    ThreatenedWithHomelessness,
+}
+
+/// Risk of rough sleeping on the referral date.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum RoughSleepingDoc {
+    /// No known risk.
+    No,
+    /// At risk.
+    AtRisk,
+    /// Imminent (flagged with a warning).
+    Imminent,
+    /// Sleeping rough now.
+    SleepingRough,
+}
+
+/// The Housing Act 1988 notice served.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum NoticeKindDoc {
+    /// Section 8 notice of proceedings for possession.
+    Section8,
+    /// Section 21 notice (abolished for private tenancies from 1 May 2026).
+    Section21,
+}
+
+/// A notice seeking possession (s.175(5)).
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct PossessionNoticeDoc {
+    /// Which notice.
+    pub kind: NoticeKindDoc,
+    /// `YYYY-MM-DD` the notice expires / possession may be sought.
+    pub expires_on: String,
+}
+
+/// The housing situation and the agreed reason for the referral.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct HousingSituationDoc {
+    /// Homeless or threatened.
+    pub reason: HousingReasonDoc,
+    /// `YYYY-MM-DD`; required iff threatened, from today to today + 56 (UK date) unless a possession
+    /// notice expiring in that window is given.
+    pub likely_homeless_on: Option<String>,
+    /// A possession notice, if one was served.
+    pub possession_notice: Option<PossessionNoticeDoc>,
+    /// Risk of rough sleeping.
+    pub rough_sleeping: RoughSleepingDoc,
+    /// The agreed reason for the referral; 10–4000 characters.
+    #[oai(validator(min_length = 10, max_length = 4000))]
+    pub summary: String,
+}
+
+/// Risk information; each at most 4000 characters.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct RiskDoc {
+    /// Risk to the person.
+    #[oai(validator(max_length = 4000))]
+    pub to_self: Option<String>,
+    /// Risk to others.
+    #[oai(validator(max_length = 4000))]
+    pub to_others: Option<String>,
+    /// Risk to staff.
+    #[oai(validator(max_length = 4000))]
+    pub to_staff: Option<String>,
+}
+
+/// Key medical information (special category data).
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct MedicalDoc {
+    /// At most 4000 characters.
+    #[oai(validator(max_length = 4000))]
+    pub key_information: Option<String>,
+}
+
+/// Household make-up.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct HouseholdDoc {
+    /// Adults, 0–50.
+    #[oai(validator(minimum(value = "0"), maximum(value = "50")))]
+    pub adults: Option<u32>,
+    /// Children, 0–50.
+    #[oai(validator(minimum(value = "0"), maximum(value = "50")))]
+    pub children: Option<u32>,
+    /// Whether anyone in the household is pregnant.
+    pub pregnant: Option<bool>,
+}
+
+/// The practitioner making the referral (the organisation comes from the API key).
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ReferrerDoc {
+    /// Name; required.
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub name: String,
+    /// E-mail; required.
+    pub email: String,
+    /// Telephone.
+    pub phone: Option<String>,
+    /// Team.
+    #[oai(validator(max_length = 100))]
+    pub team: Option<String>,
+}
+
+/// A s.213B duty-to-refer referral. Unknown members are refused (`field.unknown`).
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "Referral", deny_unknown_fields)]
+pub struct ReferralDocument {
+    /// The person.
+    pub person: PersonDoc,
+    /// Consents or override.
+    pub consent: ConsentDoc,
+    /// The chosen housing authority.
+    pub housing_authority: HousingAuthorityDoc,
+    /// The housing situation.
+    pub housing_situation: HousingSituationDoc,
+    /// Risk information.
+    pub risk: Option<RiskDoc>,
+    /// Key medical information.
+    pub medical: Option<MedicalDoc>,
+    /// Household.
+    pub household: Option<HouseholdDoc>,
+    /// The referring practitioner.
+    pub referrer: ReferrerDoc,
+    /// The referrer's own case id, at most 100 characters.
+    #[oai(validator(max_length = 100))]
+    pub case_reference: Option<String>,
+}
+
+/// A request body shown in the spec as a [`ReferralDocument`] but parsed only as "a JSON object":
+/// every rule is checked by `domain`, which reports all problems at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawReferral(pub serde_json::Value);
+
+impl Type for RawReferral {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        ReferralDocument::name()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        ReferralDocument::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        ReferralDocument::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ParseFromJSON for RawReferral {
+    fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
+        match value {
+            Some(v @ serde_json::Value::Object(_)) => Ok(RawReferral(v)),
+            _ => Err(ParseError::custom(
+                "the request body must be a JSON object (a referral document)",
+            )),
+        }
+    }
+}
+
+impl ToJSON for RawReferral {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(self.0.clone())
+    }
+}

@@ -1,0 +1,9 @@
+//! The example referrals of `openapi/examples/`, compiled in for the OpenAPI documentation.
+
+/// A valid referral of a person who is homeless today.
+pub const VALID_HOMELESS: &str = include_str!("../examples/valid-homeless.json");
+/// A referral made under a safeguarding override.
+pub const VALID_SAFEGUARDING_OVERRIDE: &str =
+    include_str!("../examples/valid-safeguarding-override.json");
+/// An invalid referral with structural errors in several places.
+pub const INVALID_STRUCTURE: &str = include_str!("../examples/invalid-structure.json");

@@ -1,0 +1,132 @@
+//! RFC 9457 problem details: the body of every non-2xx answer (CONTRACT §8), served as
+//! `application/problem+json`.
+
+use crate::ValidationIssue;
+use poem::{IntoResponse, Response};
+use poem_openapi::payload::Payload;
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry};
+use poem_openapi::types::{ToJSON, Type};
+use poem_openapi::{ApiResponse, Object};
+
+/// The media type of problem details.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct Problem {
+    /// A URI reference naming the problem type; `about:blank` when the status says it all, otherwise
+    /// a stable `urn:dtr:problem:…` name a client may branch on.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// Short summary of the problem type.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request. Never contains internal causes or personal data.
+    pub detail: String,
+    /// For an invalid referral: every error, each with a JSON pointer and a stable code.
+    #[oai(skip_serializing_if_is_none)]
+    pub errors: Option<Vec<ValidationIssue>>,
+}
+
+impl Problem {
+    /// A problem of a generic kind for `status`.
+    pub fn new(status: u16, detail: impl Into<String>) -> Self {
+        Problem {
+            kind: "about:blank".to_owned(),
+            title: reason_phrase(status).to_owned(),
+            status,
+            detail: detail.into(),
+            errors: None,
+        }
+    }
+
+    /// A problem with a stable type name, e.g. `idempotency.key_reused` → `urn:dtr:problem:idempotency.key_reused`.
+    pub fn typed(status: u16, name: &str, detail: impl Into<String>) -> Self {
+        Problem {
+            kind: format!("urn:dtr:problem:{name}"),
+            ..Problem::new(status, detail)
+        }
+    }
+
+    /// Serialized JSON.
+    pub fn to_json_string(&self) -> String {
+        ToJSON::to_json_string(self)
+    }
+}
+
+/// The standard reason phrase for the statuses this service answers with.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+/// A payload served as `application/problem+json` (boxed: it travels in every error `Result`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProblemJson(pub Box<Problem>);
+
+impl From<Problem> for ProblemJson {
+    fn from(p: Problem) -> Self {
+        ProblemJson(Box::new(p))
+    }
+}
+
+impl Payload for ProblemJson {
+    const CONTENT_TYPE: &'static str = PROBLEM_JSON;
+
+    fn schema_ref() -> MetaSchemaRef {
+        Problem::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        Problem::register(registry);
+    }
+}
+
+impl IntoResponse for ProblemJson {
+    fn into_response(self) -> Response {
+        let status = poem::http::StatusCode::from_u16(self.0.status)
+            .unwrap_or(poem::http::StatusCode::INTERNAL_SERVER_ERROR);
+        Response::builder()
+            .status(status)
+            .content_type(PROBLEM_JSON)
+            .body(self.0.to_json_string())
+    }
+}
+
+impl ApiResponse for ProblemJson {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "A problem (RFC 9457).",
+                status: None,
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: PROBLEM_JSON,
+                    schema: Problem::schema_ref(),
+                }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        Problem::register(registry);
+    }
+}

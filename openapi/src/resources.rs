@@ -1,0 +1,306 @@
+//! Response and request objects other than the referral document (CONTRACT §3, §6, §7).
+
+use crate::{RawReferral, ValidationIssue};
+use poem_openapi::{Enum, Object};
+
+/// Where a referral is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ReferralStatus {
+    /// Waiting for push delivery or a retry.
+    Queued,
+    /// The authority has no endpoint: the referral is in its pull inbox.
+    AwaitingCollection,
+    /// The authority's endpoint answered 2xx, or the authority read it from its inbox.
+    Delivered,
+    /// The authority confirmed receipt.
+    Acknowledged,
+    /// Delivery attempts exhausted or permanently refused; an admin may redeliver.
+    Failed,
+}
+
+impl ReferralStatus {
+    /// Every status.
+    pub const ALL: [ReferralStatus; 5] = [
+        ReferralStatus::Queued,
+        ReferralStatus::AwaitingCollection,
+        ReferralStatus::Delivered,
+        ReferralStatus::Acknowledged,
+        ReferralStatus::Failed,
+    ];
+
+    /// The stored and wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferralStatus::Queued => "queued",
+            ReferralStatus::AwaitingCollection => "awaiting_collection",
+            ReferralStatus::Delivered => "delivered",
+            ReferralStatus::Acknowledged => "acknowledged",
+            ReferralStatus::Failed => "failed",
+        }
+    }
+
+    /// The status of a stored spelling.
+    pub fn from_stored(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// How an authority receives referrals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum DeliveryMode {
+    /// Signed webhook to the authority's endpoint.
+    Push,
+    /// The authority collects from `GET /v1/referrals`.
+    Pull,
+}
+
+/// The housing authority a referral is addressed to.
+#[derive(Debug, Clone, Object)]
+pub struct AuthorityRef {
+    /// Current ONS GSS code.
+    pub gss_code: String,
+    /// Name.
+    pub name: String,
+}
+
+/// Delivery state of a referral.
+#[derive(Debug, Clone, Object)]
+pub struct Delivery {
+    /// Push or pull.
+    pub mode: DeliveryMode,
+    /// Push attempts made in the current delivery round (reset by a redelivery).
+    pub attempts: u32,
+    /// When the last attempt started (RFC 3339).
+    pub last_attempt_at: Option<String>,
+    /// Why the last attempt failed: an HTTP status (`http_503`) or an error kind (`timeout`, `connect`).
+    pub last_error: Option<String>,
+    /// When the next attempt is due.
+    pub next_attempt_at: Option<String>,
+    /// When it was delivered (push 2xx, or the authority's first read of a pull referral).
+    pub delivered_at: Option<String>,
+}
+
+/// The authority's confirmation of receipt.
+#[derive(Debug, Clone, Object)]
+pub struct Acknowledgement {
+    /// When.
+    pub acknowledged_at: String,
+    /// Who at the authority (name or team).
+    pub received_by: String,
+    /// The authority's own reference.
+    pub local_reference: Option<String>,
+}
+
+/// A referral with its status and delivery state. `referral` (the normalized document) is present
+/// only on `GET /v1/referrals/{id}`, which is recorded in the audit trail as a read.
+#[derive(Debug, Clone, Object)]
+pub struct ReferralResource {
+    /// UUID.
+    pub id: String,
+    /// Status.
+    pub status: ReferralStatus,
+    /// When it was accepted (RFC 3339).
+    pub submitted_at: String,
+    /// The addressed authority.
+    pub housing_authority: AuthorityRef,
+    /// Referring organisation (from the API key).
+    pub organisation: String,
+    /// Agency type (from the API key).
+    pub agency_type: String,
+    /// Warnings found on validation.
+    pub warnings: Vec<ValidationIssue>,
+    /// Delivery state.
+    pub delivery: Delivery,
+    /// Present once the authority acknowledged receipt.
+    #[oai(skip_serializing_if_is_none)]
+    pub acknowledgement: Option<Acknowledgement>,
+    /// The normalized referral document.
+    #[oai(skip_serializing_if_is_none)]
+    pub referral: Option<RawReferral>,
+}
+
+/// A page of referrals, newest first.
+#[derive(Debug, Clone, Object)]
+pub struct ReferralList {
+    /// The referrals (without their documents).
+    pub items: Vec<ReferralResource>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// An English housing authority.
+#[derive(Debug, Clone, Object)]
+pub struct Authority {
+    /// Current ONS GSS code.
+    pub gss_code: String,
+    /// ONS name.
+    pub name: String,
+    /// `unitary`, `isles-of-scilly`, `non-metropolitan-district`, `metropolitan-borough`,
+    /// `london-borough` or `city-of-london`.
+    pub kind: String,
+    /// `push` when the authority has an endpoint, else `pull`.
+    pub delivery_mode: DeliveryMode,
+}
+
+/// A page of authorities, in GSS code order.
+#[derive(Debug, Clone, Object)]
+pub struct AuthorityList {
+    /// The authorities.
+    pub items: Vec<Authority>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Where to push an authority's referrals.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct EndpointRequest {
+    /// An `https://` URL on the public internet.
+    #[oai(validator(max_length = 2000))]
+    pub url: String,
+}
+
+/// The endpoint and its signing secret, shown once.
+#[derive(Debug, Clone, Object)]
+pub struct EndpointCreated {
+    /// The authority.
+    pub gss_code: String,
+    /// The endpoint.
+    pub url: String,
+    /// `whsec_…`: verify `webhook-signature` with it (Standard Webhooks). Shown only now.
+    pub secret: String,
+}
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Role {
+    /// A referring organisation's case system.
+    Referrer,
+    /// A housing authority.
+    Authority,
+    /// An operator.
+    Admin,
+}
+
+impl Role {
+    /// The stored and wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Referrer => "referrer",
+            Role::Authority => "authority",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// The role of a stored spelling.
+    pub fn from_stored(s: &str) -> Option<Self> {
+        [Role::Referrer, Role::Authority, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+/// A new API key's role and binding.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ApiKeyRequest {
+    /// The role.
+    pub role: Role,
+    /// Referrer only: the organisation's name, 1–200 characters.
+    pub organisation: Option<String>,
+    /// Referrer only: the kind of specified public authority (s.213B), e.g. `probation`.
+    pub agency_type: Option<String>,
+    /// Authority only: the housing authority's current GSS code.
+    pub gss_code: Option<String>,
+}
+
+/// A created key. `key` is shown only now; only its hash is stored.
+#[derive(Debug, Clone, Object)]
+pub struct ApiKeyCreated {
+    /// Key id (appears in audit events).
+    pub id: String,
+    /// The secret bearer token.
+    pub key: String,
+    /// Role.
+    pub role: Role,
+    /// Referrer's organisation.
+    pub organisation: Option<String>,
+    /// Referrer's agency type.
+    pub agency_type: Option<String>,
+    /// Authority's GSS code.
+    pub gss_code: Option<String>,
+}
+
+/// An authority's confirmation of receipt.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct AcknowledgeRequest {
+    /// Who at the authority received it; 1–100 characters.
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub received_by: String,
+    /// The authority's own case reference, at most 100 characters.
+    #[oai(validator(max_length = 100))]
+    pub local_reference: Option<String>,
+}
+
+/// Who caused an audit event.
+#[derive(Debug, Clone, Object)]
+pub struct Actor {
+    /// The API key id; `null` for the service itself (delivery worker).
+    pub key_id: Option<String>,
+    /// `referrer`, `authority`, `admin` or `system`.
+    pub role: String,
+}
+
+/// One audit event. `hash` = SHA-256(prev_hash ‖ JCS(event without hash)).
+#[derive(Debug, Clone, Object)]
+pub struct AuditEvent {
+    /// Position in the single chain, from 1.
+    pub seq: i64,
+    /// RFC 3339 UTC with milliseconds.
+    pub at: String,
+    /// Who.
+    pub actor: Actor,
+    /// What, e.g. `referral.accepted`.
+    pub action: String,
+    /// The referral concerned, if any.
+    pub referral_id: Option<String>,
+    /// Codes and ids only; never personal data.
+    pub detail: serde_json::Value,
+    /// The previous event's hash (64 zeros for the first).
+    pub prev_hash: String,
+    /// This event's hash.
+    pub hash: String,
+}
+
+/// A page of audit events, oldest first.
+#[derive(Debug, Clone, Object)]
+pub struct AuditList {
+    /// The events.
+    pub items: Vec<AuditEvent>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The result of re-verifying the whole chain.
+#[derive(Debug, Clone, Object)]
+pub struct ChainVerification {
+    /// Whether every event's hash and link is intact.
+    pub valid: bool,
+    /// Events checked.
+    pub events: u64,
+    /// The last event's hash (64 zeros for an empty log).
+    pub head: String,
+    /// The first broken sequence number, if any.
+    pub first_broken: Option<i64>,
+}
+
+/// Liveness or readiness.
+#[derive(Debug, Clone, Object)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}

@@ -1,0 +1,266 @@
+//! `TestApp`: start the real service, make keys, build referrals dated relative to today.
+
+use api::config::Config;
+use api::serve::{self, Running};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+
+/// A running service and a client for it.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub running: Option<Running>,
+    pub config: Config,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A fresh database URL: a new SQLite file, or a new PostgreSQL database on the server named by
+/// `DTR_TEST_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5433`).
+pub async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
+    match std::env::var("DTR_TEST_POSTGRES_URL") {
+        Ok(server) if !server.is_empty() => {
+            use sea_orm::ConnectionTrait;
+            let name = format!("dtr_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = sea_orm::Database::connect(format!("{server}/postgres"))
+                .await
+                .expect("postgres reachable");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create database");
+            admin.close().await.ok();
+            (format!("{server}/{name}"), None)
+        }
+        _ => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("dtr.db").display());
+            (url, Some(dir))
+        }
+    }
+}
+
+pub fn is_postgres() -> bool {
+    std::env::var("DTR_TEST_POSTGRES_URL").is_ok_and(|s| !s.is_empty())
+}
+
+/// The configuration every test starts from: port 0, the bootstrap admin key, loopback endpoints
+/// allowed (wiremock), a fast retry schedule and no rate limit.
+pub fn test_config(database_url: &str) -> Config {
+    Config {
+        database_url: database_url.to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        bootstrap_admin_key: Some(ADMIN_KEY.to_owned()),
+        allow_insecure_endpoints: true,
+        retry_schedule: vec![Duration::from_millis(50), Duration::from_millis(50)],
+        delivery_timeout: Duration::from_secs(2),
+        rate_limit: 0,
+        ..Config::default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let (url, dir) = fresh_database().await;
+        let mut config = test_config(&url);
+        adjust(&mut config);
+        Self::start(config, dir).await
+    }
+
+    pub async fn start(config: Config, dir: Option<tempfile::TempDir>) -> TestApp {
+        let running = serve::start(config.clone(), true)
+            .await
+            .expect("service starts");
+        TestApp {
+            base: format!("http://{}", running.addr),
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            running: Some(running),
+            config,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the service and starts it again on the same database.
+    pub async fn restart(mut self) -> TestApp {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+        let mut config = self.config.clone();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        Self::start(config, self._dir.take()).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn put(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A new key via the admin API.
+    pub async fn key(&self, body: Value) -> String {
+        let resp = self.post("/v1/api-keys", ADMIN_KEY, &body).await;
+        assert_eq!(resp.status(), 201, "key creation");
+        resp.json::<Value>().await.unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn referrer(&self, organisation: &str) -> String {
+        self.key(
+            json!({"role": "referrer", "organisation": organisation, "agency_type": "probation"}),
+        )
+        .await
+    }
+
+    pub async fn authority(&self, gss_code: &str) -> String {
+        self.key(json!({"role": "authority", "gss_code": gss_code}))
+            .await
+    }
+
+    /// Submits and expects 201; returns the resource.
+    pub async fn submit(&self, key: &str, doc: &Value) -> Value {
+        let resp = self.post("/v1/referrals", key, doc).await;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    /// Polls `GET /v1/referrals/{id}` as admin until `done` holds or ten seconds pass (no fixed sleeps).
+    pub async fn wait_for(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let r: Value = self
+                .client
+                .get(self.url("/v1/referrals?limit=100"))
+                .bearer_auth(ADMIN_KEY)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let item = r["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["id"] == id)
+                .cloned();
+            if let Some(item) = item {
+                if done(&item) {
+                    return item;
+                }
+                if tokio::time::Instant::now() > deadline {
+                    panic!("timed out waiting; last state {item}");
+                }
+            } else if tokio::time::Instant::now() > deadline {
+                panic!("referral {id} not listed");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop the worker and server tasks with the runtime; the temp directory goes with us.
+        if let Some(r) = self.running.take() {
+            drop(r);
+        }
+    }
+}
+
+/// Today in England.
+pub fn uk_today() -> jiff::civil::Date {
+    domain::calendar::uk_date(jiff::Timestamp::now())
+}
+
+/// A valid referral to `gss_code`, threatened with homelessness in 30 days, consent an hour ago.
+pub fn referral_to(gss_code: &str) -> Value {
+    let likely = uk_today().checked_add(jiff::ToSpan::days(30)).unwrap();
+    let recorded = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    json!({
+        "person": {
+            "given_name": "Testgiven",
+            "family_name": "Testfamily",
+            "date_of_birth": "1985-03-14",
+            "contact": { "phone": "07911 123456", "email": "person@example.org" }
+        },
+        "consent": { "referral": true, "share_contact_details": true, "recorded_at": recorded.to_string() },
+        "housing_authority": { "gss_code": gss_code, "chosen_by_person": true },
+        "housing_situation": {
+            "reason": "threatened_with_homelessness",
+            "likely_homeless_on": likely.to_string(),
+            "rough_sleeping": "no",
+            "summary": "Tenancy ending; no other accommodation available."
+        },
+        "referrer": { "name": "Test Referrer", "email": "referrer@probation.example.gov.uk" }
+    })
+}
+
+pub fn referral() -> Value {
+    referral_to("E08000039")
+}
+
+/// Asserts an RFC 9457 problem with this status.
+pub async fn assert_problem(resp: reqwest::Response, status: u16) -> Value {
+    assert_eq!(resp.status(), status);
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(
+        ct.starts_with("application/problem+json"),
+        "content-type {ct}"
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], status, "{body}");
+    assert!(
+        body["type"].is_string() && body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    body
+}

@@ -1,0 +1,140 @@
+//! Every failure is RFC 9457 problem+json (CONTRACT §8), poem's own included.
+
+use crate::common::*;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test]
+async fn a_missing_or_unknown_key_is_401_with_www_authenticate() {
+    let app = TestApp::spawn().await;
+    let resp = app
+        .client
+        .get(app.url("/v1/referrals"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    assert_problem(resp, 401).await;
+    let resp = app.get("/v1/referrals", "dtr_not-a-real-key").await;
+    assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    assert_problem(resp, 401).await;
+}
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let app = TestApp::spawn().await;
+    let key = app.referrer("X").await;
+    let resp = app
+        .client
+        .post(app.url("/v1/referrals"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body("{\"person\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(resp, 400).await;
+    let resp = app
+        .post("/v1/referrals/validate", &key, &json!([1, 2]))
+        .await;
+    assert_problem(resp, 400).await;
+}
+
+#[tokio::test]
+async fn a_wrong_content_type_is_415() {
+    let app = TestApp::spawn().await;
+    let key = app.referrer("X").await;
+    let resp = app
+        .client
+        .post(app.url("/v1/referrals/validate"))
+        .bearer_auth(&key)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(resp, 415).await;
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_and_wrong_methods_405() {
+    let app = TestApp::spawn().await;
+    assert_problem(app.get("/v1/nothing-here", ADMIN_KEY).await, 404).await;
+    assert_problem(app.client.get(app.url("/")).send().await.unwrap(), 404).await;
+    assert_problem(app.delete("/v1/referrals", ADMIN_KEY).await, 405).await;
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413_with_content_length() {
+    let app = TestApp::spawn_with(|c| c.max_body_bytes = 2048).await;
+    let key = app.referrer("X").await;
+    let mut doc = referral();
+    doc["medical"] = json!({"key_information": "x".repeat(4000)});
+    assert_problem(app.post("/v1/referrals/validate", &key, &doc).await, 413).await;
+    assert_eq!(
+        app.post("/v1/referrals/validate", &key, &referral())
+            .await
+            .status(),
+        200
+    );
+}
+
+/// Sends a chunked request (no Content-Length) over a raw socket and returns the status and body.
+async fn raw_chunked(app: &TestApp, key: &str, chunk: &[u8], chunks: usize) -> (u16, String) {
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/referrals/validate HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for _ in 0..chunks {
+        let frame = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
+        if stream.write_all(&frame).await.is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out).await;
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+#[tokio::test]
+async fn a_chunked_body_without_content_length_is_limited_too() {
+    let app = TestApp::spawn_with(|c| c.max_body_bytes = 2048).await;
+    let key = app.referrer("X").await;
+    let (status, text) = raw_chunked(&app, &key, &[b' '; 512], 16).await;
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("application/problem+json"));
+    // A small chunked body still works.
+    let doc = serde_json::to_vec(&referral()).unwrap();
+    let (status, text) = raw_chunked(&app, &key, &doc, 1).await;
+    assert_eq!(status, 200, "{text}");
+}
+
+#[tokio::test]
+async fn no_error_answer_contains_internal_details() {
+    let app = TestApp::spawn().await;
+    let key = app.referrer("X").await;
+    let resp = app
+        .client
+        .post(app.url("/v1/referrals"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body("{\"a\":")
+        .send()
+        .await
+        .unwrap();
+    let body = resp.text().await.unwrap().to_lowercase();
+    for leak in [
+        "select ", "insert ", "sqlite", "postgres", "panicked", "src/",
+    ] {
+        assert!(!body.contains(leak), "{body}");
+    }
+}

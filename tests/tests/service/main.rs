@@ -1,0 +1,16 @@
+//! Black-box tests of `dtr serve`: the real service on port 0 with a fresh database per test
+//! (SQLite by default; PostgreSQL when `DTR_TEST_POSTGRES_URL` names a server), real HTTP, and
+//! wiremock receivers for authorities. One binary, one module per capability.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+mod authorities;
+mod delivery;
+mod errors;
+mod keys;
+mod referrals;
+mod scoping;
+mod spec;
+mod storage;
