@@ -160,7 +160,7 @@ impl Worker {
 
     /// The lease on a claimed job: long enough for one attempt and its recording.
     fn lease(&self) -> Duration {
-        self.settings.timeout * 2 + Duration::from_secs(30)
+        self.settings.timeout * 2 + Duration::from_secs(5)
     }
 
     /// Claims due jobs: one atomic statement, so two workers never hold the same job.

@@ -6,6 +6,7 @@
 
 mod common;
 
+mod audit;
 mod authorities;
 mod delivery;
 mod errors;

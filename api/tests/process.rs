@@ -1,0 +1,685 @@
+//! Black-box tests of the `dtr` process itself: logs, crashes, signals, several processes, and the
+//! operator commands. Each test starts the real binary with a fresh database.
+
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const ADMIN: &str = "process-test-admin-key-0123456789";
+
+/// A fresh database: a SQLite file in `dir`, or a new PostgreSQL database when
+/// `DTR_TEST_POSTGRES_URL` is set.
+async fn fresh_database(dir: &Path) -> String {
+    match std::env::var("DTR_TEST_POSTGRES_URL") {
+        Ok(server) if !server.is_empty() => {
+            use sea_orm::ConnectionTrait;
+            let name = format!("dtr_proc_{}", uuid_like());
+            let admin = sea_orm::Database::connect(format!("{server}/postgres"))
+                .await
+                .unwrap();
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            format!("{server}/{name}")
+        }
+        _ => format!("sqlite://{}?mode=rwc", dir.join("dtr.db").display()),
+    }
+}
+
+fn uuid_like() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{t:x}{}", std::process::id())
+}
+
+fn postgres() -> bool {
+    std::env::var("DTR_TEST_POSTGRES_URL").is_ok_and(|s| !s.is_empty())
+}
+
+/// A running `dtr serve` child process with its log file.
+struct Dtr {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+fn dtr_command(db: &str, extra: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dtr"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DTR_DATABASE_URL", db)
+        .env("DTR_BOOTSTRAP_ADMIN_KEY", ADMIN)
+        .env("DTR_LISTEN", "127.0.0.1:0")
+        .env("DTR_ALLOW_INSECURE_ENDPOINTS", "true")
+        .env("DTR_RATE_LIMIT", "0");
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+impl Dtr {
+    async fn start(db: &str, log: PathBuf, extra: &[(&str, &str)]) -> Dtr {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = dtr_command(db, extra)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(file))
+            .spawn()
+            .unwrap();
+        // Owned by `Dtr` at once, so its Drop kills and reaps the process on every path.
+        let mut dtr = Dtr {
+            child,
+            base: String::new(),
+            log,
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&dtr.log).unwrap_or_default();
+            if let Some(line) = text
+                .lines()
+                .rfind(|l| l.contains("dtr listening on http://"))
+            {
+                let addr = line
+                    .split("http://")
+                    .nth(1)
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .to_owned();
+                dtr.base = format!("http://{addr}");
+                return dtr;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "dtr did not start: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap(); // SIGKILL: no chance to clean up
+        self.child.wait().unwrap();
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Dtr {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+async fn key(base: &str, body: Value) -> String {
+    let r: Value = client()
+        .post(format!("{base}/v1/api-keys"))
+        .bearer_auth(ADMIN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["key"].as_str().unwrap().to_owned()
+}
+
+fn referral(gss: &str) -> Value {
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::get("Europe/London").unwrap())
+        .date();
+    let likely = today.checked_add(jiff::ToSpan::days(20)).unwrap();
+    json!({
+        "person": { "given_name": "Process", "family_name": "Test", "contact": { "via_referrer": true } },
+        "consent": { "referral": true, "share_contact_details": true, "recorded_at": (jiff::Timestamp::now() - jiff::SignedDuration::from_mins(5)).to_string() },
+        "housing_authority": { "gss_code": gss, "chosen_by_person": true },
+        "housing_situation": { "reason": "threatened_with_homelessness", "likely_homeless_on": likely.to_string(), "rough_sleeping": "no", "summary": "Tenancy ending soon." },
+        "referrer": { "name": "Ref Erer", "email": "ref@example.gov.uk" }
+    })
+}
+
+async fn submit(base: &str, key: &str, doc: &Value) -> String {
+    let r = client()
+        .post(format!("{base}/v1/referrals"))
+        .bearer_auth(key)
+        .json(doc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn statuses(base: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{base}/v1/referrals?limit=100&cursor={c}"),
+            None => format!("{base}/v1/referrals?limit=100"),
+        };
+        let page: Value = client()
+            .get(url)
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for i in page["items"].as_array().unwrap() {
+            out.insert(
+                i["id"].as_str().unwrap().to_owned(),
+                i["status"].as_str().unwrap().to_owned(),
+            );
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return out,
+        }
+    }
+}
+
+async fn wait_all(base: &str, ids: &[String], status: &str, secs: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let s = statuses(base).await;
+        if ids
+            .iter()
+            .all(|i| s.get(i).map(String::as_str) == Some(status))
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all {status}: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// webhook-ids seen per referral id.
+async fn deliveries(server: &MockServer) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for r in server.received_requests().await.unwrap() {
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        let wid = r
+            .headers
+            .get("webhook-id")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        out.entry(body["id"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(wid);
+    }
+    out
+}
+
+#[tokio::test]
+async fn no_personal_data_reaches_the_logs_or_the_audit_trail_even_at_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    let log = dir.path().join("dtr.log");
+    let dtr = Dtr::start(
+        &db,
+        log.clone(),
+        &[("DTR_LOG", "trace"), ("DTR_LOG_FORMAT", "json")],
+    )
+    .await;
+    let base = dtr.base.clone();
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let c = client();
+    c.put(format!("{base}/v1/authorities/E06000001/endpoint"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"url": format!("{}/hook", receiver.uri())}))
+        .send()
+        .await
+        .unwrap();
+    let referrer = key(
+        &base,
+        json!({"role": "referrer", "organisation": "Org", "agency_type": "prison"}),
+    )
+    .await;
+    let authority = key(&base, json!({"role": "authority", "gss_code": "E08000039"})).await;
+    let markers = [
+        "Zephyrinemarker",
+        "Quillfeathermarker",
+        "zephyrine.q@example.org",
+        "7911123457",
+        "1977-07-07",
+        "ZE1 9XY",
+        "Summarymarker",
+        "Riskmarker",
+        "Medicalmarker",
+        "CASE-MARKER-991",
+        "Referrernamemarker",
+        "referrer.marker@example.gov.uk",
+        "Overridemarker",
+        "Managermarker",
+        "Receivedbymarker",
+    ];
+    let mut doc = json!({
+        "person": {
+            "given_name": "Zephyrinemarker", "family_name": "Quillfeathermarker", "date_of_birth": "1977-07-07",
+            "contact": { "email": "zephyrine.q@example.org", "phone": "07911 123457", "address": { "line1": "1 Lane", "postcode": "ze1 9xy" } }
+        },
+        "consent": { "referral": false, "share_contact_details": true, "recorded_at": (jiff::Timestamp::now() - jiff::SignedDuration::from_mins(5)).to_string(),
+            "safeguarding_override": { "concern_for": "adult_at_risk", "reason": "Overridemarker: at risk of serious harm.", "authorised_by": "Managermarker" } },
+        "housing_authority": { "gss_code": "E08000039", "chosen_by_person": true },
+        "housing_situation": { "reason": "homeless", "rough_sleeping": "imminent", "summary": "Summarymarker and more words" },
+        "risk": { "to_self": "Riskmarker" },
+        "medical": { "key_information": "Medicalmarker" },
+        "referrer": { "name": "Referrernamemarker", "email": "referrer.marker@example.gov.uk" },
+        "case_reference": "CASE-MARKER-991"
+    });
+    // Valid to a pull authority, read and acknowledged; the same to a push authority; and an invalid one.
+    let id = submit(&base, &referrer, &doc).await;
+    c.get(format!("{base}/v1/referrals/{id}"))
+        .bearer_auth(&authority)
+        .send()
+        .await
+        .unwrap();
+    c.post(format!("{base}/v1/referrals/{id}/acknowledge"))
+        .bearer_auth(&authority)
+        .json(&json!({"received_by": "Receivedbymarker"}))
+        .send()
+        .await
+        .unwrap();
+    doc["housing_authority"]["gss_code"] = json!("E06000001");
+    let pushed = submit(&base, &referrer, &doc).await;
+    doc["person"]["date_of_birth"] = json!("2099-01-01");
+    let r = c
+        .post(format!("{base}/v1/referrals"))
+        .bearer_auth(&referrer)
+        .json(&doc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    c.post(format!("{base}/v1/referrals/validate"))
+        .bearer_auth(&referrer)
+        .json(&doc)
+        .send()
+        .await
+        .unwrap();
+    wait_all(&base, std::slice::from_ref(&pushed), "delivered", 20).await;
+    assert_eq!(receiver.received_requests().await.unwrap().len(), 1);
+
+    let audit_rows = {
+        use sea_orm::ConnectionTrait;
+        let conn = sea_orm::Database::connect(db.clone()).await.unwrap();
+        let rows = conn
+            .query_all_raw(sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT action, detail, actor_role FROM audit_events",
+            ))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    r.try_get::<String>("", "action").unwrap(),
+                    r.try_get::<String>("", "detail").unwrap(),
+                    r.try_get::<String>("", "actor_role").unwrap()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    drop(dtr);
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(logs.contains("\"level\":\"TRACE\""), "trace logging was on");
+    for m in markers {
+        let m = m.to_lowercase();
+        assert!(
+            !logs.to_lowercase().contains(&m),
+            "{m} leaked into the logs"
+        );
+        assert!(
+            !audit_rows.to_lowercase().contains(&m),
+            "{m} leaked into the audit trail"
+        );
+    }
+    assert!(
+        audit_rows.contains("referral.rejected")
+            && audit_rows.contains("person.date_of_birth_in_future")
+    );
+}
+
+#[tokio::test]
+async fn a_killed_process_loses_nothing_and_never_fakes_a_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    let settings = [("DTR_RETRY_SCHEDULE", "100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms"), ("DTR_DELIVERY_TIMEOUT", "1s")];
+    let dtr = Dtr::start(&db, dir.path().join("1.log"), &settings).await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&receiver)
+        .await;
+    let c = client();
+    c.put(format!("{}/v1/authorities/E06000001/endpoint", dtr.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"url": format!("{}/hook", receiver.uri())}))
+        .send()
+        .await
+        .unwrap();
+    let referrer = key(
+        &dtr.base,
+        json!({"role": "referrer", "organisation": "Org", "agency_type": "prison"}),
+    )
+    .await;
+    let mut ids = vec![];
+    for _ in 0..20 {
+        ids.push(submit(&dtr.base, &referrer, &referral("E06000001")).await);
+    }
+    // Let it fail some attempts, then kill it mid-stream.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while receiver.received_requests().await.unwrap().len() < 30 {
+        assert!(tokio::time::Instant::now() < deadline, "no attempts seen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    dtr.kill();
+    let before = statuses_from_db(&db).await;
+    assert!(
+        before.values().all(|s| s == "queued"),
+        "nothing was delivered while the receiver failed: {before:?}"
+    );
+
+    // Heal the receiver and restart on the same database.
+    receiver.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let dtr = Dtr::start(&db, dir.path().join("2.log"), &settings).await;
+    wait_all(&dtr.base, &ids, "delivered", 60).await;
+    let seen = deliveries(&receiver).await;
+    for id in &ids {
+        let wids: HashSet<&String> = seen.get(id).map(|v| v.iter().collect()).unwrap_or_default();
+        assert_eq!(wids.len(), 1, "{id}: one webhook-id, received {wids:?}");
+    }
+    let verify: Value = c
+        .get(format!("{}/v1/audit/verify", dtr.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verify["valid"], true);
+}
+
+async fn statuses_from_db(db: &str) -> HashMap<String, String> {
+    use sea_orm::ConnectionTrait;
+    let conn = sea_orm::Database::connect(db.to_owned()).await.unwrap();
+    let rows = conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT id, status FROM referrals",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                r.try_get::<String>("", "id").unwrap(),
+                r.try_get::<String>("", "status").unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_service_cleanly_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    let dtr = Dtr::start(&db, dir.path().join("dtr.log"), &[]).await;
+    let health = client()
+        .get(format!("{}/healthz", dtr.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let status = tokio::task::spawn_blocking(move || dtr.terminate())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn two_processes_on_one_postgres_deliver_each_referral_exactly_once() {
+    if !postgres() {
+        eprintln!(
+            "two processes share a database only on PostgreSQL; this runs in the PostgreSQL pass"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    let a = Dtr::start(&db, dir.path().join("a.log"), &[]).await;
+    let b = Dtr::start(&db, dir.path().join("b.log"), &[]).await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(5)))
+        .mount(&receiver)
+        .await;
+    client()
+        .put(format!("{}/v1/authorities/E06000001/endpoint", a.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"url": format!("{}/hook", receiver.uri())}))
+        .send()
+        .await
+        .unwrap();
+    let referrer = key(
+        &a.base,
+        json!({"role": "referrer", "organisation": "Org", "agency_type": "prison"}),
+    )
+    .await;
+    let mut tasks = vec![];
+    for i in 0..200 {
+        let base = if i % 2 == 0 {
+            a.base.clone()
+        } else {
+            b.base.clone()
+        };
+        let referrer = referrer.clone();
+        tasks.push(tokio::spawn(async move {
+            submit(&base, &referrer, &referral("E06000001")).await
+        }));
+    }
+    let mut ids = vec![];
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    wait_all(&a.base, &ids, "delivered", 60).await;
+    let seen = deliveries(&receiver).await;
+    assert_eq!(seen.len(), 200);
+    assert!(
+        seen.values().all(|w| w.len() == 1),
+        "each referral delivered exactly once"
+    );
+    let logs = format!(
+        "{}{}",
+        std::fs::read_to_string(&a.log).unwrap(),
+        std::fs::read_to_string(&b.log).unwrap()
+    );
+    assert!(logs.contains("delivery attempt"));
+}
+
+fn run_dtr(db: &str, args: &[&str]) -> std::process::Output {
+    dtr_command(db, &[]).args(args).output().unwrap()
+}
+
+#[tokio::test]
+async fn keys_create_prints_the_key_alone_on_the_first_line_and_it_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    let out = run_dtr(
+        &db,
+        &[
+            "keys",
+            "create",
+            "--role",
+            "referrer",
+            "--organisation",
+            "HMPPS Yorkshire",
+            "--agency-type",
+            "probation",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let key = stdout.lines().next().unwrap().to_owned();
+    assert!(key.starts_with("dtr_") && !key.contains(' '));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("role=referrer"));
+    let dtr = Dtr::start(&db, dir.path().join("dtr.log"), &[]).await;
+    let r = client()
+        .get(format!("{}/v1/referrals", dtr.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop(dtr);
+    let bad = run_dtr(
+        &db,
+        &[
+            "keys",
+            "create",
+            "--role",
+            "referrer",
+            "--organisation",
+            "X",
+            "--agency-type",
+            "police",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--agency-type"));
+    let authority = run_dtr(
+        &db,
+        &[
+            "keys",
+            "create",
+            "--role",
+            "authority",
+            "--authority",
+            "E08000039",
+        ],
+    );
+    assert_eq!(authority.status.code(), Some(0));
+    assert_eq!(
+        run_dtr(&db, &["keys", "create", "--role", "root"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[tokio::test]
+async fn audit_verify_exits_0_when_intact_and_1_with_the_broken_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    assert_eq!(run_dtr(&db, &["migrate"]).status.code(), Some(0));
+    for _ in 0..3 {
+        assert_eq!(
+            run_dtr(&db, &["keys", "create", "--role", "admin"])
+                .status
+                .code(),
+            Some(0)
+        );
+    }
+    let ok = run_dtr(&db, &["audit", "verify"]);
+    assert_eq!(ok.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(report["events"], 3);
+    {
+        use sea_orm::ConnectionTrait;
+        let conn = sea_orm::Database::connect(db.clone()).await.unwrap();
+        let drop_sql: &[&str] = if postgres() {
+            &["DROP TRIGGER audit_events_no_update ON audit_events"]
+        } else {
+            &["DROP TRIGGER audit_events_no_update"]
+        };
+        for sql in drop_sql {
+            conn.execute_unprepared(sql).await.unwrap();
+        }
+        conn.execute_unprepared("UPDATE audit_events SET detail = '{}' WHERE seq = 2")
+            .await
+            .unwrap();
+    }
+    let broken = run_dtr(&db, &["audit", "verify"]);
+    assert_eq!(broken.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&broken.stdout).unwrap();
+    assert_eq!(report["first_broken"], 2);
+    assert!(String::from_utf8_lossy(&broken.stderr).contains("seq 2"));
+}
+
+#[test]
+fn dtr_openapi_prints_the_committed_spec() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dtr"))
+        .arg("openapi")
+        .output()
+        .unwrap();
+    let committed = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../openapi/openapi.json"
+    ))
+    .unwrap();
+    assert!(
+        out.stdout == committed,
+        "openapi/openapi.json is stale: run `cargo run -p api -- openapi > openapi/openapi.json`"
+    );
+}
+
+#[test]
+fn a_bad_configuration_value_names_the_variable_and_exits_2() {
+    let out = dtr_command("sqlite::memory:", &[("DTR_RETRY_SCHEDULE", "whenever")])
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DTR_RETRY_SCHEDULE"));
+}
