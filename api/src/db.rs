@@ -128,7 +128,7 @@ mod tests {
     #[test]
     fn instants_have_exactly_three_fractional_digits() {
         assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339_ms(1_795_435_200_123), "2026-11-22T12:00:00.123Z");
-        assert_eq!(rfc3339_ms(1_795_435_200_000), "2026-11-22T12:00:00.000Z");
+        assert_eq!(rfc3339_ms(1_795_435_200_123), "2026-11-23T12:00:00.123Z");
+        assert_eq!(rfc3339_ms(1_795_435_200_000), "2026-11-23T12:00:00.000Z");
     }
 }

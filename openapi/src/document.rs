@@ -280,9 +280,29 @@ impl Type for RawReferral {
     }
 }
 
+/// The deepest nesting a referral document needs is 4 levels; anything far deeper is an attack on
+/// the parser, refused before any rule runs.
+pub const MAX_DEPTH: usize = 16;
+
+/// Whether a JSON value nests deeper than `limit` levels (a scalar is 0), stopping early.
+pub fn depth_exceeds(value: &serde_json::Value, limit: usize) -> bool {
+    let children: Vec<&serde_json::Value> = match value {
+        serde_json::Value::Array(a) => a.iter().collect(),
+        serde_json::Value::Object(o) => o.values().collect(),
+        _ => return false,
+    };
+    if limit == 0 {
+        return true;
+    }
+    children.into_iter().any(|c| depth_exceeds(c, limit - 1))
+}
+
 impl ParseFromJSON for RawReferral {
     fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
         match value {
+            Some(v) if depth_exceeds(&v, MAX_DEPTH) => Err(ParseError::custom(format!(
+                "the request body is nested more than {MAX_DEPTH} levels deep"
+            ))),
             Some(v @ serde_json::Value::Object(_)) => Ok(RawReferral(v)),
             _ => Err(ParseError::custom(
                 "the request body must be a JSON object (a referral document)",
@@ -294,5 +314,31 @@ impl ParseFromJSON for RawReferral {
 impl ToJSON for RawReferral {
     fn to_json(&self) -> Option<serde_json::Value> {
         Some(self.0.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nesting_is_measured_in_levels() {
+        assert!(!depth_exceeds(&json!(1), 0));
+        assert!(!depth_exceeds(&json!({"a": {"b": 1}}), 2));
+        assert!(depth_exceeds(&json!({"a": {"b": {"c": 1}}}), 2));
+        assert!(depth_exceeds(&json!([[[[]]]]), 3));
+        assert!(!depth_exceeds(&json!([[[[]]]]), 4));
+    }
+
+    #[test]
+    fn a_deeply_nested_body_is_refused_before_any_rule_runs() {
+        let mut v = json!({});
+        for _ in 0..20 {
+            v = json!({ "risk": v });
+        }
+        assert!(RawReferral::parse_from_json(Some(v)).is_err());
+        let ok = json!({"person": {"contact": {"address": {"line1": "x"}}}});
+        assert!(RawReferral::parse_from_json(Some(ok)).is_ok());
     }
 }

@@ -215,7 +215,10 @@ async fn rate_limit<E: Endpoint>(
     next.call(req).await.map(IntoResponse::into_response)
 }
 
-/// Request id, security headers, access log and request metrics.
+/// The longest a request may take before it is abandoned (and its transaction rolled back).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Request id, request timeout, security headers, access log and request metrics.
 async fn envelope<E: Endpoint>(
     next: Arc<E>,
     req: Request,
@@ -242,11 +245,23 @@ async fn envelope<E: Endpoint>(
         let _entered = span.enter();
         tracing::debug!("request started");
         drop(_entered);
-        tracing::Instrument::instrument(next.call(req), span.clone()).await
+        tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            tracing::Instrument::instrument(next.call(req), span.clone()),
+        )
+        .await
     };
     let mut resp = match result {
-        Ok(r) => r.into_response(),
-        Err(e) => e.into_response(),
+        Ok(Ok(r)) => r.into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(_) => {
+            // Dropping the handler rolls back its transaction: nothing half-done is committed.
+            tracing::warn!(parent: &span, "request timed out");
+            problem_response(&Problem::new(
+                503,
+                "The request took too long and was abandoned; nothing was changed. Try again.",
+            ))
+        }
     };
     let elapsed = started.elapsed();
     let route = crate::metrics::route_label(&method, &path);

@@ -11,6 +11,7 @@ mod authorities;
 mod delivery;
 mod errors;
 mod keys;
+mod operations;
 mod referrals;
 mod scoping;
 mod spec;

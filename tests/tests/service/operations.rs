@@ -1,0 +1,134 @@
+//! What an operator relies on: rate limits, request ids, security headers, limits and metrics.
+
+use crate::common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn each_key_has_its_own_token_bucket_and_429_says_when_to_retry() {
+    let app = TestApp::spawn_with(|c| c.rate_limit = 5).await;
+    let a = app.referrer("A").await;
+    let b = app.referrer("B").await;
+    let mut limited = None;
+    for _ in 0..20 {
+        let resp = app.get("/v1/authorities?limit=1", &a).await;
+        if resp.status() == 429 {
+            limited = Some(resp);
+            break;
+        }
+    }
+    let resp = limited.expect("a burst beyond the bucket is limited");
+    let retry_after: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after));
+    assert_problem(resp, 429).await;
+    assert_eq!(
+        app.get("/v1/authorities?limit=1", &b).await.status(),
+        200,
+        "another key is unaffected"
+    );
+}
+
+#[tokio::test]
+async fn a_well_formed_request_id_is_echoed_and_a_bad_one_replaced() {
+    let app = TestApp::spawn().await;
+    let resp = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "case-sys-42.a_b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "case-sys-42.a_b");
+    let resp = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    let id = resp.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    let resp = app.client.get(app.url("/nowhere")).send().await.unwrap();
+    assert!(
+        resp.headers().contains_key("x-request-id"),
+        "errors carry one too"
+    );
+}
+
+#[tokio::test]
+async fn referral_answers_are_never_cached_or_sniffed() {
+    let app = TestApp::spawn().await;
+    let key = app.referrer("A").await;
+    let id = app.submit(&key, &referral()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = app.get(&format!("/v1/referrals/{id}"), &key).await;
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    assert!(resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'none'"));
+}
+
+#[tokio::test]
+async fn a_deeply_nested_body_is_400() {
+    let app = TestApp::spawn().await;
+    let key = app.referrer("A").await;
+    let mut v = json!({});
+    for _ in 0..40 {
+        v = json!({ "risk": v });
+    }
+    let body = assert_problem(app.post("/v1/referrals/validate", &key, &v).await, 400).await;
+    assert!(body["detail"].as_str().unwrap().contains("nested"));
+}
+
+#[tokio::test]
+async fn metrics_count_referrals_by_outcome_and_error_code() {
+    let app = TestApp::spawn().await;
+    let key = app.referrer("A").await;
+    app.submit(&key, &referral()).await;
+    let mut bad = referral();
+    bad["housing_authority"]["gss_code"] = json!("W06000015");
+    assert_eq!(app.post("/v1/referrals", &key, &bad).await.status(), 422);
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "dtr_referrals_accepted_total",
+        "dtr_referrals_rejected_total",
+        "dtr_referral_errors_total{code=\"housing_authority.not_in_england\"}",
+        "dtr_http_request_duration_seconds_bucket",
+        "route=\"POST /v1/referrals\"",
+        "dtr_referrals{status=\"awaiting_collection\"}",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn readiness_fails_with_503_when_the_database_is_gone() {
+    let app = TestApp::spawn().await;
+    let db = app.running.as_ref().unwrap().state.db.clone();
+    db.conn().clone().close().await.ok();
+    let resp = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let body = assert_problem(resp, 503).await;
+    assert!(
+        !body["detail"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("pool"),
+        "no internal cause: {body}"
+    );
+}
