@@ -73,12 +73,16 @@ pub struct Delivery {
     /// Push attempts made in the current delivery round (reset by a redelivery).
     pub attempts: u32,
     /// When the last attempt started (RFC 3339).
+    #[oai(nullable)]
     pub last_attempt_at: Option<String>,
     /// Why the last attempt failed: an HTTP status (`http_503`) or an error kind (`timeout`, `connect`).
+    #[oai(nullable)]
     pub last_error: Option<String>,
     /// When the next attempt is due.
+    #[oai(nullable)]
     pub next_attempt_at: Option<String>,
     /// When it was delivered (push 2xx, or the authority's first read of a pull referral).
+    #[oai(nullable)]
     pub delivered_at: Option<String>,
 }
 
@@ -90,6 +94,7 @@ pub struct Acknowledgement {
     /// Who at the authority (name or team).
     pub received_by: String,
     /// The authority's own reference.
+    #[oai(nullable)]
     pub local_reference: Option<String>,
 }
 
@@ -127,6 +132,7 @@ pub struct ReferralList {
     /// The referrals (without their documents).
     pub items: Vec<ReferralResource>,
     /// Pass as `cursor` for the next page; `null` on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -150,6 +156,7 @@ pub struct AuthorityList {
     /// The authorities.
     pub items: Vec<Authority>,
     /// Pass as `cursor` for the next page; `null` on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -227,10 +234,13 @@ pub struct ApiKeyCreated {
     /// Role.
     pub role: Role,
     /// Referrer's organisation.
+    #[oai(nullable)]
     pub organisation: Option<String>,
     /// Referrer's agency type.
+    #[oai(nullable)]
     pub agency_type: Option<String>,
     /// Authority's GSS code.
+    #[oai(nullable)]
     pub gss_code: Option<String>,
 }
 
@@ -250,6 +260,7 @@ pub struct AcknowledgeRequest {
 #[derive(Debug, Clone, Object)]
 pub struct Actor {
     /// The API key id; `null` for the service itself (delivery worker).
+    #[oai(nullable)]
     pub key_id: Option<String>,
     /// `referrer`, `authority`, `admin` or `system`.
     pub role: String,
@@ -267,6 +278,7 @@ pub struct AuditEvent {
     /// What, e.g. `referral.accepted`.
     pub action: String,
     /// The referral concerned, if any.
+    #[oai(nullable)]
     pub referral_id: Option<String>,
     /// Codes and ids only; never personal data.
     pub detail: serde_json::Value,
@@ -282,6 +294,7 @@ pub struct AuditList {
     /// The events.
     pub items: Vec<AuditEvent>,
     /// Pass as `cursor` for the next page; `null` on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -295,6 +308,7 @@ pub struct ChainVerification {
     /// The last event's hash (64 zeros for an empty log).
     pub head: String,
     /// The first broken sequence number, if any.
+    #[oai(nullable)]
     pub first_broken: Option<i64>,
 }
 

@@ -125,6 +125,7 @@ fn page_limit(limit: Option<i64>) -> Result<u64, ApiError> {
 
 fn cursor_seq(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
     cursor
+        .filter(|c| !c.is_empty())
         .map(|c| {
             store::decode_cursor(c)
                 .and_then(|p| p.parse::<i64>().ok())
@@ -380,6 +381,7 @@ impl Api {
         /// Only referrals in this status.
         status: Query<Option<ReferralStatus>>,
         /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<i64>>,
         /// `next_cursor` from the previous page.
         cursor: Query<Option<String>>,
@@ -460,6 +462,7 @@ impl Api {
         auth: BearerAuth,
         id: Path<String>,
         /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<i64>>,
         /// `next_cursor` from the previous page.
         cursor: Query<Option<String>>,
@@ -640,6 +643,7 @@ impl Api {
         /// Part of the name (case-insensitive) or the start of a GSS code.
         q: Query<Option<String>>,
         /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<i64>>,
         /// `next_cursor` from the previous page.
         cursor: Query<Option<String>>,
@@ -649,6 +653,7 @@ impl Api {
         let after = cursor
             .0
             .as_deref()
+            .filter(|c| !c.is_empty())
             .map(|c| {
                 store::decode_cursor(c)
                     .ok_or_else(|| ApiError::bad_request("cursor is not one this service issued."))

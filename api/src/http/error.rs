@@ -22,9 +22,18 @@ pub enum ApiError {
     /// The resource is not in a state that allows this.
     #[oai(status = 409)]
     Conflict(ProblemJson),
+    /// The request body is larger than `DTR_MAX_BODY_BYTES`.
+    #[oai(status = 413)]
+    TooLarge(ProblemJson),
+    /// The body is not `application/json`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(ProblemJson),
     /// The content is understood but refused (invalid referral, reused idempotency key, bad endpoint URL).
     #[oai(status = 422)]
     Unprocessable(ProblemJson),
+    /// Too many requests for this API key; see `Retry-After`.
+    #[oai(status = 429)]
+    TooManyRequests(ProblemJson, #[oai(header = "Retry-After")] u64),
     /// Something failed on our side; the cause is logged, not returned.
     #[oai(status = 500)]
     Internal(ProblemJson),

@@ -54,9 +54,111 @@ pub fn openapi_service() -> OpenApiService<Api, ()> {
     .description(DESCRIPTION)
 }
 
+/// Request objects that refuse unknown members (`deny_unknown_fields`); poem-openapi does not write
+/// that into the spec, so it is added here for clients and fuzzers.
+const CLOSED_OBJECTS: &[&str] = &[
+    "Referral",
+    "PersonDoc",
+    "ContactDoc",
+    "AddressDoc",
+    "ConsentDoc",
+    "SafeguardingOverrideDoc",
+    "HousingAuthorityDoc",
+    "HousingSituationDoc",
+    "PossessionNoticeDoc",
+    "RiskDoc",
+    "MedicalDoc",
+    "HouseholdDoc",
+    "ReferrerDoc",
+    "EndpointRequest",
+    "ApiKeyRequest",
+    "AcknowledgeRequest",
+];
+
+/// String formats the request objects use (the types are plain strings so the domain can report
+/// every problem itself).
+const FORMATS: &[(&str, &str, &str)] = &[
+    ("PersonDoc", "date_of_birth", "date"),
+    ("ConsentDoc", "recorded_at", "date-time"),
+    ("HousingSituationDoc", "likely_homeless_on", "date"),
+    ("PossessionNoticeDoc", "expires_on", "date"),
+    ("ContactDoc", "email", "email"),
+    ("ReferrerDoc", "email", "email"),
+    ("EndpointRequest", "url", "uri"),
+];
+
+/// The spec as a JSON value, completed with what the derive macros cannot say.
+pub fn spec_value() -> serde_json::Value {
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&openapi_service().spec()).unwrap_or_default();
+    if let Some(schemas) = spec
+        .pointer_mut("/components/schemas")
+        .and_then(|v| v.as_object_mut())
+    {
+        for name in CLOSED_OBJECTS {
+            if let Some(schema) = schemas.get_mut(*name).and_then(|v| v.as_object_mut()) {
+                schema.insert(
+                    "additionalProperties".to_owned(),
+                    serde_json::Value::Bool(false),
+                );
+            }
+        }
+        for (name, property, format) in FORMATS {
+            if let Some(p) = schemas
+                .get_mut(*name)
+                .and_then(|s| s.pointer_mut(&format!("/properties/{property}")))
+                .and_then(|v| v.as_object_mut())
+            {
+                p.insert("format".to_owned(), serde_json::Value::from(*format));
+            }
+        }
+    }
+    spec
+}
+
 /// The spec as served at `/openapi.json` and printed by `dtr openapi`.
 pub fn spec_json() -> String {
-    openapi_service().spec()
+    serde_json::to_string_pretty(&spec_value()).unwrap_or_default()
+}
+
+/// The spec as served at `/openapi.yaml`.
+pub fn spec_yaml() -> String {
+    serde_yaml::to_string(&spec_value()).unwrap_or_default()
+}
+
+/// Which methods each path template of the spec allows, for the `Allow` header of a 405.
+struct AllowTable(Vec<(Vec<String>, String)>);
+
+impl AllowTable {
+    fn from_spec(spec: &serde_json::Value) -> Self {
+        let mut rows = vec![];
+        if let Some(paths) = spec.get("paths").and_then(|p| p.as_object()) {
+            for (path, ops) in paths {
+                let segments = path.split('/').map(str::to_owned).collect();
+                let mut methods: Vec<String> = ops
+                    .as_object()
+                    .map(|o| o.keys().map(|m| m.to_ascii_uppercase()).collect())
+                    .unwrap_or_default();
+                methods.sort();
+                rows.push((segments, methods.join(", ")));
+            }
+        }
+        AllowTable(rows)
+    }
+
+    fn allow(&self, path: &str) -> Option<&str> {
+        let parts: Vec<&str> = path.split('/').collect();
+        self.0
+            .iter()
+            .find(|(template, _)| {
+                template.len() == parts.len()
+                    && template
+                        .iter()
+                        .zip(&parts)
+                        .all(|(t, p)| t == p || (t.starts_with('{') && !p.is_empty()))
+            })
+            .map(|(_, allow)| allow.as_str())
+    }
 }
 
 fn authority(a: &domain::HousingAuthority, push: &HashSet<String>) -> Authority {
@@ -110,7 +212,12 @@ fn is_problem(resp: &Response) -> bool {
 
 /// Turns every failure — ours, poem's and poem-openapi's (bad JSON, 404 route, 405, 415, 401) — into
 /// RFC 9457 problem+json, and hides the cause of server errors.
-async fn problems<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+async fn problems<E: Endpoint>(
+    next: Arc<E>,
+    req: Request,
+    allow: Arc<AllowTable>,
+) -> poem::Result<Response> {
+    let path = req.uri().path().to_owned();
     let mut resp = match next.call(req).await {
         Ok(r) => r.into_response(),
         Err(e) => {
@@ -160,6 +267,15 @@ async fn problems<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Respo
     if status == StatusCode::UNAUTHORIZED {
         resp.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED && !resp.headers().contains_key(header::ALLOW) {
+        // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.
+        if let Some(v) = allow
+            .allow(&path)
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
+            resp.headers_mut().insert(header::ALLOW, v);
+        }
     }
     Ok(resp)
 }
@@ -297,8 +413,9 @@ async fn envelope<E: Endpoint>(
 /// The whole application.
 pub fn app(state: AppState) -> impl Endpoint {
     let service = openapi_service();
-    let spec = service.spec();
-    let spec_yaml = service.spec_yaml();
+    let spec = spec_json();
+    let spec_yaml = spec_yaml();
+    let allow = Arc::new(AllowTable::from_spec(&spec_value()));
     let docs = service.swagger_ui();
     let max = state.config.max_body_bytes;
     let limiter = NonZeroU32::new(state.config.rate_limit).map(|n| {
@@ -343,6 +460,39 @@ pub fn app(state: AppState) -> impl Endpoint {
     route
         .around(move |ep, req| rate_limit(ep, req, limiter.clone()))
         .around(move |ep, req| body_limit(ep, req, max))
-        .around(problems)
+        .around(move |ep, req| problems(ep, req, allow.clone()))
         .around(move |ep, req| envelope(ep, req, metrics.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_objects_are_closed_and_dates_have_formats_in_the_spec() {
+        let spec = spec_value();
+        assert_eq!(
+            spec.pointer("/components/schemas/Referral/additionalProperties"),
+            Some(&serde_json::Value::Bool(false))
+        );
+        assert_eq!(
+            spec.pointer(
+                "/components/schemas/HousingSituationDoc/properties/likely_homeless_on/format"
+            )
+            .and_then(|v| v.as_str()),
+            Some("date")
+        );
+    }
+
+    #[test]
+    fn the_allow_table_matches_templates() {
+        let table = AllowTable::from_spec(&spec_value());
+        assert_eq!(table.allow("/v1/referrals"), Some("GET, POST"));
+        assert_eq!(table.allow("/v1/referrals/abc/redeliver"), Some("POST"));
+        assert_eq!(
+            table.allow("/v1/authorities/E09000033/endpoint"),
+            Some("DELETE, PUT")
+        );
+        assert_eq!(table.allow("/nope"), None);
+    }
 }

@@ -61,7 +61,13 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
     let app = TestApp::spawn().await;
     assert_problem(app.get("/v1/nothing-here", ADMIN_KEY).await, 404).await;
     assert_problem(app.client.get(app.url("/")).send().await.unwrap(), 404).await;
-    assert_problem(app.delete("/v1/referrals", ADMIN_KEY).await, 405).await;
+    let resp = app.delete("/v1/referrals", ADMIN_KEY).await;
+    assert_eq!(
+        resp.headers()["allow"],
+        "GET, POST",
+        "RFC 9110: a 405 lists the allowed methods"
+    );
+    assert_problem(resp, 405).await;
 }
 
 #[tokio::test]
