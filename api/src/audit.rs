@@ -10,8 +10,8 @@ use crate::db::rfc3339_ms;
 use crate::entities::audit_event;
 use crate::keys::{hex, Caller};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, Statement,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -149,6 +149,7 @@ pub async fn append(
         .await?;
     let (mut seq, mut prev) = last.map_or((0, GENESIS.to_owned()), |e| (e.seq, e.hash));
     let at = rfc3339_ms(now_ms);
+    let mut rows = Vec::with_capacity(events.len());
     for e in events {
         seq += 1;
         let event = Unhashed {
@@ -163,7 +164,7 @@ pub async fn append(
         }
         .to_value();
         let hash = chain_hash(&prev, &event);
-        audit_event::ActiveModel {
+        rows.push(audit_event::ActiveModel {
             seq: Set(seq),
             at: Set(at.clone()),
             actor_key_id: Set(e.actor.key_id),
@@ -171,12 +172,15 @@ pub async fn append(
             action: Set(e.action.to_owned()),
             referral_id: Set(e.referral_id),
             detail: Set(serde_jcs::to_string(&e.detail).unwrap_or_else(|_| "null".to_owned())),
-            prev_hash: Set(prev.clone()),
-            hash: Set(hash.clone()),
-        }
-        .insert(txn)
-        .await?;
-        prev = hash;
+            prev_hash: Set(std::mem::replace(&mut prev, hash.clone())),
+            hash: Set(hash),
+        });
+    }
+    // One multi-row statement per append, in chunks well under either database's parameter limit.
+    for chunk in crate::db::pow2_chunks(&rows, 64) {
+        audit_event::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await?;
     }
     Ok(())
 }
@@ -273,5 +277,29 @@ mod tests {
         h.update(GENESIS.as_bytes());
         h.update(canonical.as_bytes());
         assert_eq!(chain_hash(GENESIS, &event), hex(&h.finalize()));
+    }
+
+    #[test]
+    fn the_readme_worked_example_hashes_as_documented() {
+        let detail = json!({"key_id": "0b1c6c3e-51a4-4f0e-9d3a-2c8f1e7a9b10", "role": "admin", "bootstrap": true});
+        let event = Unhashed {
+            seq: 1,
+            at: "2026-11-23T12:00:00.000Z",
+            actor_key_id: None,
+            actor_role: "system",
+            action: "api_key.created",
+            referral_id: None,
+            detail: &detail,
+            prev_hash: GENESIS,
+        }
+        .to_value();
+        assert_eq!(
+            serde_jcs::to_string(&event).expect("jcs"),
+            r#"{"action":"api_key.created","actor":{"key_id":null,"role":"system"},"at":"2026-11-23T12:00:00.000Z","detail":{"bootstrap":true,"key_id":"0b1c6c3e-51a4-4f0e-9d3a-2c8f1e7a9b10","role":"admin"},"prev_hash":"0000000000000000000000000000000000000000000000000000000000000000","referral_id":null,"seq":1}"#
+        );
+        assert_eq!(
+            chain_hash(GENESIS, &event),
+            "a51e39e53333150813b38fd96305aa9ae510a4f80ab42dc336c2625951237b61"
+        );
     }
 }

@@ -1,9 +1,10 @@
 //! The database: SQLite (embedded default) or PostgreSQL, one handle for both.
 //!
 //! SQLite allows one writer at a time; a deferred transaction that reads and then writes fails with
-//! `SQLITE_BUSY` when another writer got there first. Writes on SQLite therefore queue on an
-//! in-process lock (one `dtr serve` per SQLite file). On PostgreSQL several processes may share the
-//! database; the audit chain serializes its own appends with an advisory lock.
+//! `SQLITE_BUSY` when another writer got there first. So on SQLite every write goes through one
+//! dedicated connection (a pool of one: writers queue for it, and its page cache stays warm), while
+//! reads use a separate pool. One `dtr serve` per SQLite file. On PostgreSQL several processes may
+//! share the database; the audit chain serializes its own appends with an advisory lock.
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
@@ -11,21 +12,19 @@ use sea_orm::{
     DbErr, Statement, TransactionTrait,
 };
 use std::ops::Deref;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, OwnedMutexGuard};
 
-/// A connection pool and, on SQLite, the writers' queue.
+/// The connection pools.
 #[derive(Clone, Debug)]
 pub struct Db {
     conn: DatabaseConnection,
-    writers: Option<Arc<Mutex<()>>>,
+    /// SQLite only: the single connection every write transaction uses.
+    writer: Option<DatabaseConnection>,
 }
 
-/// A write transaction; on SQLite it holds the writers' queue until dropped.
+/// A write transaction.
 pub struct WriteTxn {
     txn: DatabaseTransaction,
-    _turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl Deref for WriteTxn {
@@ -42,39 +41,61 @@ impl WriteTxn {
     }
 }
 
+fn sqlite_options(
+    url: &str,
+    connections: u32,
+    cache_kib: i64,
+    autocheckpoint: u32,
+) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false) // statements are not personal data, but bound values could be
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(10))
+        .max_connections(connections)
+        .min_connections(1)
+        .map_sqlx_sqlite_opts(move |o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                // Durable across process crashes in WAL mode; a power loss may lose the last commits.
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                .pragma("cache_size", format!("-{cache_kib}"))
+                .pragma("wal_autocheckpoint", autocheckpoint.to_string())
+        });
+    options
+}
+
 impl Db {
-    /// Connects. SQLite gets WAL, a busy timeout, `synchronous=NORMAL` (durable across process crashes
-    /// in WAL mode) and a pool of several connections, so reads never wait behind a write.
+    /// Connects. SQLite gets WAL, a busy timeout, `synchronous=NORMAL`, a read pool of four
+    /// connections and one write connection with a larger page cache.
     pub async fn connect(url: &str) -> Result<Db, DbErr> {
+        if url.starts_with("sqlite:") {
+            // The writer checkpoints only as a safety net (8,000 pages); normally `checkpoint` runs
+            // in the background so commits never wait for one.
+            let writer = Database::connect(sqlite_options(url, 1, 8192, 8000)).await?;
+            let conn = Database::connect(sqlite_options(url, 4, 2048, 8000)).await?;
+            return Ok(Db {
+                conn,
+                writer: Some(writer),
+            });
+        }
         let mut options = ConnectOptions::new(url.to_owned());
         options
-            .sqlx_logging(false) // statements are not personal data, but bound values could be
+            .sqlx_logging(false)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(10));
-        let sqlite = url.starts_with("sqlite:");
-        if sqlite {
-            options
-                .max_connections(8)
-                .min_connections(1)
-                .map_sqlx_sqlite_opts(|o| {
-                    o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                        .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                        .busy_timeout(Duration::from_secs(10))
-                        .foreign_keys(true)
-                });
-        } else {
-            options.max_connections(16).min_connections(1);
-        }
-        let conn = Database::connect(options).await?;
+            .connect_timeout(Duration::from_secs(10))
+            .max_connections(16)
+            .min_connections(1);
         Ok(Db {
-            conn,
-            writers: sqlite.then(|| Arc::new(Mutex::new(()))),
+            conn: Database::connect(options).await?,
+            writer: None,
         })
     }
 
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<(), DbErr> {
-        Migrator::up(&self.conn, None).await
+        Migrator::up(self.writer.as_ref().unwrap_or(&self.conn), None).await
     }
 
     /// The pool, for reads.
@@ -87,15 +108,10 @@ impl Db {
         self.conn.get_database_backend()
     }
 
-    /// Begins a write transaction (queued behind other writers on SQLite).
+    /// Begins a write transaction (on SQLite, queued for the one write connection).
     pub async fn begin_write(&self) -> Result<WriteTxn, DbErr> {
-        let turn = match &self.writers {
-            Some(lock) => Some(lock.clone().lock_owned().await),
-            None => None,
-        };
         Ok(WriteTxn {
-            txn: self.conn.begin().await?,
-            _turn: turn,
+            txn: self.writer.as_ref().unwrap_or(&self.conn).begin().await?,
         })
     }
 
@@ -106,6 +122,44 @@ impl Db {
             .await
             .map(|_| ())
     }
+
+    /// SQLite: copies committed WAL pages into the database file without blocking the writer
+    /// (a PASSIVE checkpoint on a read connection), so commits never pay for a checkpoint.
+    pub async fn checkpoint(&self) -> Result<(), DbErr> {
+        if self.writer.is_some() {
+            self.conn
+                .execute_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    "PRAGMA wal_checkpoint(PASSIVE)",
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Closes every pool (tests use this to simulate a lost database).
+    pub async fn close(&self) {
+        if let Some(w) = &self.writer {
+            let _ = w.clone().close().await;
+        }
+        let _ = self.conn.clone().close().await;
+    }
+}
+
+/// Splits `rows` into chunks whose sizes are powers of two (largest first, at most `max`), so a
+/// multi-row INSERT only ever has a handful of shapes: every shape becomes a cached prepared statement
+/// on each pooled connection, and arbitrary sizes would fill memory with them.
+pub fn pow2_chunks<T>(rows: &[T], max: usize) -> Vec<&[T]> {
+    let mut out = vec![];
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let mut size = max.max(1).min(rest.len());
+        size = 1 << (usize::BITS - 1 - size.leading_zeros());
+        let (head, tail) = rest.split_at(size);
+        out.push(head);
+        rest = tail;
+    }
+    out
 }
 
 /// Milliseconds since the Unix epoch, the stored form of every compared instant.
@@ -124,6 +178,20 @@ pub fn rfc3339_ms(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_are_powers_of_two_no_larger_than_the_maximum() {
+        let rows: Vec<u32> = (0..100).collect();
+        let sizes: Vec<usize> = pow2_chunks(&rows, 32).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, vec![32, 32, 32, 4]);
+        let sizes: Vec<usize> = pow2_chunks(&rows[..7], 32)
+            .iter()
+            .map(|c| c.len())
+            .collect();
+        assert_eq!(sizes, vec![4, 2, 1]);
+        assert!(pow2_chunks::<u32>(&[], 8).is_empty());
+        assert_eq!(pow2_chunks(&rows, 32).concat(), rows);
+    }
 
     #[test]
     fn instants_have_exactly_three_fractional_digits() {

@@ -8,7 +8,8 @@
 //! expires; the job is then claimed again and re-sent with the same `webhook-id` (at-least-once;
 //! receivers de-duplicate). Nothing is marked `delivered` without a 2xx.
 
-use crate::audit::{self, Actor, NewEvent};
+use crate::audit::{Actor, NewEvent};
+use crate::batch::{AttemptRecord, BatchWriter, Write};
 use crate::db::{now_ms, rfc3339_ms, Db};
 use crate::endpoint_url::is_internal_ip;
 use crate::entities::referral;
@@ -117,6 +118,7 @@ pub struct WorkerSettings {
 #[derive(Clone)]
 pub struct Worker {
     db: Db,
+    writer: BatchWriter,
     client: reqwest::Client,
     settings: Arc<WorkerSettings>,
     owner: String,
@@ -132,7 +134,12 @@ struct Job {
 
 impl Worker {
     /// A worker with its own HTTP client (rustls, no redirects, the per-attempt timeout).
-    pub fn new(db: Db, settings: WorkerSettings, metrics: Metrics) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        db: Db,
+        writer: BatchWriter,
+        settings: WorkerSettings,
+        metrics: Metrics,
+    ) -> Result<Self, reqwest::Error> {
         let mut builder = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
@@ -150,6 +157,7 @@ impl Worker {
         }
         Ok(Worker {
             db,
+            writer,
             client: builder.build()?,
             settings: Arc::new(settings),
             owner: uuid::Uuid::new_v4().to_string(),
@@ -376,45 +384,10 @@ impl Worker {
                 }
             }
         }
-        let txn = self.db.begin_write().await?;
-        let updated = referral::Entity::update_many()
-            .col_expr(referral::Column::Status, Expr::value(status.as_str()))
-            .col_expr(referral::Column::Attempts, Expr::value(attempts))
-            .col_expr(referral::Column::NextAttemptAtMs, Expr::value(next))
-            .col_expr(referral::Column::LastAttemptAtMs, Expr::value(started_ms))
-            .col_expr(referral::Column::LastError, Expr::value(last_error.clone()))
-            .col_expr(
-                referral::Column::DeliveredAtMs,
-                Expr::value(if status == ReferralStatus::Delivered {
-                    Some(now)
-                } else {
-                    row.delivered_at_ms
-                }),
-            )
-            .col_expr(
-                referral::Column::LeaseUntilMs,
-                Expr::value(Option::<i64>::None),
-            )
-            .col_expr(
-                referral::Column::LeaseOwner,
-                Expr::value(Option::<String>::None),
-            )
-            .filter(referral::Column::Id.eq(row.id.clone()))
-            .filter(referral::Column::LeaseOwner.eq(self.owner.clone()))
-            .filter(referral::Column::Status.eq(ReferralStatus::Queued.as_str()))
-            .exec(&*txn)
-            .await?
-            .rows_affected;
-        let mut events = vec![NewEvent::about(
-            Actor::system(),
-            "delivery.attempted",
-            &row.id,
-            attempted,
-        )];
-        if updated == 0 {
-            // Acknowledged, moved to the inbox or re-leased meanwhile: the attempt happened, the state is someone else's.
-            events[0].detail["superseded"] = json!(true);
-        } else if status == ReferralStatus::Delivered {
+        let attempted_event =
+            NewEvent::about(Actor::system(), "delivery.attempted", &row.id, attempted);
+        let mut events = vec![attempted_event.clone()];
+        if status == ReferralStatus::Delivered {
             events.push(NewEvent::about(
                 Actor::system(),
                 "delivery.succeeded",
@@ -429,8 +402,28 @@ impl Worker {
                 json!({ "attempts": attempts, "reason": last_error }),
             ));
         }
-        audit::append(&*txn, now, events).await?;
-        txn.commit().await?;
+        // Acknowledged, moved to the inbox or re-leased meanwhile: the attempt happened, the state is
+        // someone else's.
+        let mut superseded = attempted_event;
+        superseded.detail["superseded"] = json!(true);
+        self.writer
+            .write(Write::Attempt(Box::new(AttemptRecord {
+                id: row.id.clone(),
+                owner: self.owner.clone(),
+                status,
+                attempts,
+                next_attempt_at_ms: next,
+                started_ms,
+                last_error: last_error.clone(),
+                delivered_at_ms: if status == ReferralStatus::Delivered {
+                    Some(now)
+                } else {
+                    row.delivered_at_ms
+                },
+                events,
+                superseded: vec![superseded],
+            })))
+            .await?;
         tracing::info!(referral_id = %row.id, attempt = attempts, outcome = metric, error = last_error.as_deref().unwrap_or(""), "delivery attempt");
         Ok(())
     }

@@ -58,13 +58,13 @@ pub fn hash_key(key: &str) -> String {
 
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// A new random key: `dtr_` and 256 bits in URL-safe base64.
@@ -108,6 +108,38 @@ pub async fn authenticate(db: &impl ConnectionTrait, key: &str) -> Result<Option
             scope: scope_of(&row)?,
         })
     }))
+}
+
+/// Known keys by hash, so a request does not need a database round trip to authenticate.
+///
+/// Safe because keys are never revoked or changed in this version; a revocation feature must clear
+/// the entry it revokes. Only keys that exist are cached (random tokens cannot grow it), and the
+/// cache is bounded.
+#[derive(Clone, Default)]
+pub struct KeyCache(std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, Caller>>>);
+
+const KEY_CACHE_LIMIT: usize = 10_000;
+
+impl KeyCache {
+    /// The caller presenting `key`: from the cache, or from the database (then cached).
+    pub async fn authenticate(
+        &self,
+        db: &impl ConnectionTrait,
+        key: &str,
+    ) -> Result<Option<Caller>, DbErr> {
+        let digest = hash_key(key);
+        if let Some(caller) = self.0.read().ok().and_then(|m| m.get(&digest).cloned()) {
+            return Ok(Some(caller));
+        }
+        let caller = authenticate(db, key).await?;
+        if let (Some(c), Ok(mut m)) = (&caller, self.0.write()) {
+            if m.len() >= KEY_CACHE_LIMIT {
+                m.clear();
+            }
+            m.insert(digest, c.clone());
+        }
+        Ok(caller)
+    }
 }
 
 /// Stores a key with `scope` and returns its row. `key` is hashed here; the caller shows it once.

@@ -2,6 +2,7 @@
 //! delivery worker and the `dtr` command line.
 
 pub mod audit;
+pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod db;

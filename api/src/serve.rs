@@ -59,8 +59,10 @@ pub async fn start(config: Config, run_worker: bool) -> anyhow::Result<Running> 
     let _ = domain::register().authorities().len();
     let metrics = Metrics::install();
     let wake = Arc::new(Notify::new());
+    let writer = crate::batch::BatchWriter::spawn(db.clone());
     let worker = Worker::new(
         db.clone(),
+        writer.clone(),
         WorkerSettings {
             schedule: config.retry_schedule.clone(),
             timeout: config.delivery_timeout,
@@ -83,8 +85,26 @@ pub async fn start(config: Config, run_worker: bool) -> anyhow::Result<Running> 
         config: Arc::new(config),
         worker: wake.clone(),
         metrics,
+        keys: crate::keys::KeyCache::default(),
+        writer,
     };
     let (stop, stopped) = watch::channel(false);
+    if state.db.backend() == sea_orm::DbBackend::Sqlite {
+        let (db, mut stop_checkpoints) = (state.db.clone(), stopped.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = db.checkpoint().await {
+                            tracing::warn!(error = %e, "WAL checkpoint failed; SQLite will checkpoint on commit instead");
+                        }
+                    }
+                    _ = stop_checkpoints.changed() => break,
+                }
+            }
+        });
+    }
     let worker_task = run_worker.then(|| tokio::spawn(worker.clone().run(wake, stopped.clone())));
     let mut server_stop = stopped;
     let endpoint = app(state.clone());

@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial;
 mod m20261123_000002_audit_append_only;
+mod m20261123_000003_drop_random_unique_indexes;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261123_000002_audit_append_only::Migration),
+            Box::new(m20261123_000003_drop_random_unique_indexes::Migration),
         ]
     }
 }

@@ -4,6 +4,7 @@
 use super::error::ApiError;
 use super::AppState;
 use crate::audit::{self, Actor, NewEvent};
+use crate::batch::{NewReferral, Write, Written};
 use crate::db::now_ms;
 use crate::entities::{authority_endpoint, referral};
 use crate::keys::{self, Caller, Scope};
@@ -50,7 +51,11 @@ pub struct BearerAuth(Caller);
 
 async fn check_bearer(req: &Request, bearer: Bearer) -> Option<Caller> {
     let state = req.data::<AppState>()?;
-    match keys::authenticate(state.db.conn(), &bearer.token).await {
+    match state
+        .keys
+        .authenticate(state.db.conn(), &bearer.token)
+        .await
+    {
         Ok(caller) => caller,
         Err(e) => {
             tracing::error!(error = %e, "could not check an API key");
@@ -259,28 +264,22 @@ impl Api {
         let accepted = match Referral::parse(&document, &AsOf::at(now)) {
             Ok(accepted) => accepted,
             Err(refused) => {
-                let txn = state.db.begin_write().await?;
                 let submission = uuid::Uuid::new_v4().to_string();
-                audit::append(
-                    &*txn,
-                    ms,
-                    vec![
-                        NewEvent {
-                            actor: actor.clone(),
-                            action: "referral.received",
-                            referral_id: None,
-                            detail: json!({ "submission_id": submission }),
-                        },
-                        NewEvent {
-                            actor,
-                            action: "referral.rejected",
-                            referral_id: None,
-                            detail: json!({ "submission_id": submission, "error_codes": codes(&refused.errors) }),
-                        },
-                    ],
-                )
-                .await?;
-                txn.commit().await?;
+                let events = vec![
+                    NewEvent {
+                        actor: actor.clone(),
+                        action: "referral.received",
+                        referral_id: None,
+                        detail: json!({ "submission_id": submission }),
+                    },
+                    NewEvent {
+                        actor,
+                        action: "referral.rejected",
+                        referral_id: None,
+                        detail: json!({ "submission_id": submission, "error_codes": codes(&refused.errors) }),
+                    },
+                ];
+                state.writer.write(Write::Events(events)).await?;
                 state.metrics.rejected(&refused.errors);
                 return Err(ApiError::invalid(
                     "referral.invalid",
@@ -295,41 +294,62 @@ impl Api {
 
         let authority = accepted.referral.housing_authority();
         let id = uuid::Uuid::new_v4().to_string();
-        let txn = state.db.begin_write().await?;
-        let push = store::endpoint(&*txn, &authority.gss_code).await?.is_some();
-        let status = if push {
-            ReferralStatus::Queued
-        } else {
-            ReferralStatus::AwaitingCollection
+        let row = referral::Model {
+            seq: 0,
+            id: id.clone(),
+            organisation: organisation.clone(),
+            agency_type: agency_type.as_str().to_owned(),
+            submitted_by: caller.key_id.clone(),
+            gss_code: authority.gss_code.clone(),
+            // Status, delivery mode and due time are decided by the writer, inside the transaction.
+            status: String::new(),
+            delivery_mode: String::new(),
+            submitted_at_ms: ms,
+            document: accepted.referral.to_json().to_string(),
+            warnings: serde_json::to_string(&accepted.warnings).unwrap_or_else(|_| "[]".to_owned()),
+            idempotency_key: key.clone(),
+            request_hash: Some(hash.clone()),
+            webhook_id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
+            attempts: 0,
+            next_attempt_at_ms: None,
+            lease_until_ms: None,
+            lease_owner: None,
+            last_attempt_at_ms: None,
+            last_error: None,
+            delivered_at_ms: None,
+            acknowledged_at_ms: None,
+            received_by: None,
+            local_reference: None,
         };
-        let warnings =
-            serde_json::to_string(&accepted.warnings).unwrap_or_else(|_| "[]".to_owned());
-        let row = referral::ActiveModel {
-            id: Set(id.clone()),
-            organisation: Set(organisation.clone()),
-            agency_type: Set(agency_type.as_str().to_owned()),
-            submitted_by: Set(caller.key_id.clone()),
-            gss_code: Set(authority.gss_code.clone()),
-            status: Set(status.as_str().to_owned()),
-            delivery_mode: Set(if push { "push" } else { "pull" }.to_owned()),
-            submitted_at_ms: Set(ms),
-            document: Set(accepted.referral.to_json().to_string()),
-            warnings: Set(warnings),
-            idempotency_key: Set(key.clone()),
-            request_hash: Set(Some(hash.clone())),
-            webhook_id: Set(format!("msg_{}", uuid::Uuid::new_v4().simple())),
-            attempts: Set(0),
-            next_attempt_at_ms: Set(push.then_some(ms)),
-            ..Default::default()
-        };
-        let inserted = match row.insert(&*txn).await {
-            Ok(row) => row,
+        let events = vec![
+            NewEvent::about(actor.clone(), "referral.received", &id, json!({})),
+            NewEvent::about(
+                actor,
+                "referral.accepted",
+                &id,
+                json!({
+                    "gss_code": authority.gss_code,
+                    "warning_codes": codes(&accepted.warnings),
+                }),
+            ),
+        ];
+        let stored = match state
+            .writer
+            .write(Write::Accept(Box::new(NewReferral { row, events })))
+            .await
+        {
+            Ok(Written::Accepted(row)) => row,
+            Ok(_) => {
+                return Err(sea_orm::DbErr::Custom(
+                    "the writer answered a submission with another kind of result".into(),
+                )
+                .into())
+            }
             Err(e)
                 if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
                     && key.is_some() =>
             {
                 // A concurrent request with the same Idempotency-Key won the race.
-                drop(txn);
                 let key = key.unwrap_or_default();
                 return match Self::replay(&state, organisation, &key, &hash).await? {
                     Some(original) => Ok(original),
@@ -338,32 +358,13 @@ impl Api {
             }
             Err(e) => return Err(e.into()),
         };
-        audit::append(
-            &*txn,
-            ms,
-            vec![
-                NewEvent::about(actor.clone(), "referral.received", &id, json!({})),
-                NewEvent::about(
-                    actor,
-                    "referral.accepted",
-                    &id,
-                    json!({
-                        "gss_code": authority.gss_code,
-                        "status": status.as_str(),
-                        "warning_codes": codes(&accepted.warnings),
-                    }),
-                ),
-            ],
-        )
-        .await?;
-        txn.commit().await?;
         state.metrics.accepted();
-        if push {
+        if stored.status == ReferralStatus::Queued.as_str() {
             state.wake_worker();
         }
-        tracing::info!(referral_id = %id, gss_code = %authority.gss_code, status = status.as_str(), "referral accepted");
+        tracing::info!(referral_id = %id, gss_code = %authority.gss_code, status = %stored.status, "referral accepted");
         Ok(Submitted::Created(
-            Json(store::resource(&inserted, false)),
+            Json(store::resource(&stored, false)),
             format!("/v1/referrals/{id}"),
         ))
     }

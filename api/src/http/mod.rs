@@ -33,6 +33,10 @@ pub struct AppState {
     pub worker: Arc<Notify>,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Authenticated keys.
+    pub keys: crate::keys::KeyCache,
+    /// The group-commit writer for submissions and delivery records.
+    pub writer: crate::batch::BatchWriter,
 }
 
 impl AppState {

@@ -120,7 +120,7 @@ async fn metrics_count_referrals_by_outcome_and_error_code() {
 async fn readiness_fails_with_503_when_the_database_is_gone() {
     let app = TestApp::spawn().await;
     let db = app.running.as_ref().unwrap().state.db.clone();
-    db.conn().clone().close().await.ok();
+    db.close().await;
     let resp = app.client.get(app.url("/readyz")).send().await.unwrap();
     let body = assert_problem(resp, 503).await;
     assert!(

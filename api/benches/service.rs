@@ -1,0 +1,405 @@
+//! Performance figures for the README (never timed tests: this machine is shared and noisy).
+//!
+//! `cargo bench -p api --bench service` (needs `wrk`, Debian package `wrk`) starts the release `dtr`
+//! binary on a fresh SQLite database and measures, in one run:
+//! 1. validation throughput against a bare poem JSON echo endpoint (goal: ratio ≥ 0.8);
+//! 2. submissions per second and p99 latency (goal: ≥ 2,000/s, p99 < 15 ms);
+//! 3. the server's resident memory under that load (goal: < 60 MB);
+//! 4. a backlog of 10,000 queued referrals draining to a fast local receiver (goal: ≥ 1,000/s).
+
+#![allow(clippy::unwrap_used)]
+
+use poem::web::Json;
+use poem::{handler, post, EndpointExt, Route, Server};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "bench-admin-key-0123456789abcdef";
+const SECONDS: &str = "10s";
+const BACKLOG: usize = 10_000;
+
+#[handler]
+fn echo(body: Json<Value>) -> Json<Value> {
+    body
+}
+
+#[handler]
+fn receive(counter: poem::web::Data<&Arc<AtomicUsize>>) -> poem::http::StatusCode {
+    counter.fetch_add(1, Ordering::Relaxed);
+    poem::http::StatusCode::NO_CONTENT
+}
+
+struct WrkResult {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+fn to_ms(v: &str) -> f64 {
+    let v = v.trim();
+    let (n, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap());
+    let n: f64 = n.parse().unwrap();
+    match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        _ => f64::NAN,
+    }
+}
+
+fn wrk(url: &str, script: &std::path::Path, connections: u32, duration: &str) -> WrkResult {
+    let out = Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{duration}"),
+            "--latency",
+            "-s",
+        ])
+        .arg(script)
+        .arg(url)
+        .output()
+        .expect("wrk runs (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .map(str::to_owned)
+    };
+    let rps = line("Requests/sec:")
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let pct = |p: &str| to_ms(line(p).unwrap().split_whitespace().nth(1).unwrap());
+    let non_2xx = line("Non-2xx or 3xx responses:")
+        .map(|l| l.split_whitespace().last().unwrap().parse().unwrap())
+        .unwrap_or(0);
+    WrkResult {
+        rps,
+        p50_ms: pct("50%"),
+        p99_ms: pct("99%"),
+        non_2xx,
+    }
+}
+
+/// Open-loop load: requests sent at exactly `rate` per second for `secs`, whatever the answers take,
+/// with each latency measured from the request's *scheduled* time (no coordinated omission).
+async fn open_loop(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: &str,
+    rate: u32,
+    secs: u32,
+) -> WrkResult {
+    let total = rate * secs;
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let due = start + interval * i;
+        tokio::time::sleep_until(due).await;
+        let (client, url, key, body) = (
+            client.clone(),
+            url.to_owned(),
+            key.to_owned(),
+            body.to_owned(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let ok = client
+                .post(url)
+                .bearer_auth(key)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            (due.elapsed(), ok)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(tasks.len());
+    let mut non_2xx = 0;
+    for t in tasks {
+        let (latency, ok) = t.await.unwrap();
+        latencies.push(latency.as_secs_f64() * 1000.0);
+        non_2xx += u64::from(!ok);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    WrkResult {
+        rps: f64::from(total) / elapsed,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        non_2xx,
+    }
+}
+
+fn lua(dir: &std::path::Path, name: &str, body: &str, key: Option<&str>) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let mut f = std::fs::File::create(&path).unwrap();
+    writeln!(f, "wrk.method = \"POST\"").unwrap();
+    writeln!(f, "wrk.body = [==[{body}]==]").unwrap();
+    writeln!(f, "wrk.headers[\"Content-Type\"] = \"application/json\"").unwrap();
+    if let Some(k) = key {
+        writeln!(f, "wrk.headers[\"Authorization\"] = \"Bearer {k}\"").unwrap();
+    }
+    path
+}
+
+fn rss_mb(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb = |field: &str| -> f64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    (kb("VmRSS:") / 1024.0, kb("VmHWM:") / 1024.0)
+}
+
+fn referral(gss: &str) -> Value {
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::get("Europe/London").unwrap())
+        .date();
+    json!({
+        "person": {
+            "given_name": "Bench", "family_name": "Mark", "date_of_birth": "1980-01-01",
+            "contact": { "email": "bench@example.org", "phone": "07911 123456",
+                         "address": { "line1": "1 High Street", "town": "Sheffield", "postcode": "s1 2aa" } }
+        },
+        "consent": { "referral": true, "share_contact_details": true,
+                     "recorded_at": (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1)).to_string() },
+        "housing_authority": { "gss_code": gss, "chosen_by_person": true },
+        "housing_situation": { "reason": "threatened_with_homelessness",
+                               "likely_homeless_on": today.checked_add(jiff::ToSpan::days(30)).unwrap().to_string(),
+                               "rough_sleeping": "at_risk", "summary": "Private tenancy ending; landlord selling the property." },
+        "risk": { "to_self": "None known." },
+        "household": { "adults": 1, "children": 1 },
+        "referrer": { "name": "Bench Referrer", "email": "referrer@probation.example.gov.uk", "team": "Sheffield OMU" }
+    })
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "NOT MET"
+    }
+}
+
+fn main() {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!("the benchmark needs wrk: apt-get install wrk");
+        std::process::exit(2);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("dtr.log");
+
+    // The receiver and the echo endpoint live in this process, on one runtime thread.
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let local = listener.local_addr().unwrap();
+    drop(listener);
+    let app = Route::new()
+        .at("/echo", post(echo))
+        .at("/hook", post(receive))
+        .data(delivered.clone());
+    rt.spawn(async move {
+        Server::new(poem::listener::TcpListener::bind(local.to_string()))
+            .run(app)
+            .await
+    });
+
+    let mut dtr = Command::new(env!("CARGO_BIN_EXE_dtr"))
+        .arg("serve")
+        .env(
+            "DTR_DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", dir.path().join("dtr.db").display()),
+        )
+        .env("DTR_LISTEN", "127.0.0.1:0")
+        .env("DTR_BOOTSTRAP_ADMIN_KEY", ADMIN)
+        .env("DTR_ALLOW_INSECURE_ENDPOINTS", "true")
+        .env("DTR_RATE_LIMIT", "0")
+        .env("DTR_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let base = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.contains("dtr listening on http://"))
+        {
+            break format!(
+                "http://{}",
+                line.split("http://")
+                    .nth(1)
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let key = rt.block_on(async {
+        let r: Value = client
+            .post(format!("{base}/v1/api-keys"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"role": "referrer", "organisation": "Bench", "agency_type": "probation"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["key"].as_str().unwrap().to_owned()
+    });
+
+    let body = referral("E08000039").to_string();
+    let with_key = lua(dir.path(), "referral.lua", &body, Some(&key));
+    let bare = lua(dir.path(), "echo.lua", &body, None);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!("dtr benchmark: {cores} cores, SQLite, body {} bytes, wrk 1 thread 32 connections, {SECONDS} per run\n", body.len());
+
+    // Warm up both.
+    wrk(&format!("http://{local}/echo"), &bare, 32, "2s");
+    wrk(
+        &format!("{base}/v1/referrals/validate"),
+        &with_key,
+        32,
+        "2s",
+    );
+
+    let baseline = wrk(&format!("http://{local}/echo"), &bare, 32, SECONDS);
+    let validate = wrk(
+        &format!("{base}/v1/referrals/validate"),
+        &with_key,
+        32,
+        SECONDS,
+    );
+    let ratio = validate.rps / baseline.rps;
+    println!("1. validation vs bare poem JSON echo");
+    println!(
+        "   echo:      {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+        baseline.rps, baseline.p50_ms, baseline.p99_ms
+    );
+    println!(
+        "   validate:  {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  (non-2xx {})",
+        validate.rps, validate.p50_ms, validate.p99_ms, validate.non_2xx
+    );
+    println!(
+        "   ratio {:.2} (goal ≥ 0.80: {})\n",
+        ratio,
+        verdict(ratio >= 0.8)
+    );
+
+    let submit = wrk(&format!("{base}/v1/referrals"), &with_key, 32, SECONDS);
+    let (rss, peak) = rss_mb(dtr.id());
+    let steady = rt.block_on(open_loop(
+        &client,
+        &format!("{base}/v1/referrals"),
+        &key,
+        &body,
+        2000,
+        10,
+    ));
+    println!(
+        "2. submissions (POST /v1/referrals, each stored with its audit events in one transaction)"
+    );
+    println!(
+        "   saturation (wrk, 32 connections):        {:>6.0}/s  p50 {:.2} ms  p99 {:.2} ms  (non-2xx {})",
+        submit.rps, submit.p50_ms, submit.p99_ms, submit.non_2xx
+    );
+    println!(
+        "   steady 2,000/s offered (open loop, 10 s): {:>6.0}/s  p50 {:.2} ms  p99 {:.2} ms  (non-2xx {})",
+        steady.rps, steady.p50_ms, steady.p99_ms, steady.non_2xx
+    );
+    println!(
+        "   goal ≥ 2,000/s: {}; p99 < 15 ms at 2,000/s: {}\n",
+        verdict(submit.rps >= 2000.0 && steady.rps >= 1990.0 && steady.non_2xx == 0),
+        verdict(steady.p99_ms < 15.0)
+    );
+    println!(
+        "3. server memory after the load: RSS {rss:.1} MB, peak {peak:.1} MB (goal < 60 MB: {})\n",
+        verdict(peak < 60.0)
+    );
+
+    // 4. Backlog: queue BACKLOG referrals for an authority without an endpoint, then give it one.
+    let drain = rt.block_on(async {
+        let doc = referral("E06000001");
+        let sem = Arc::new(tokio::sync::Semaphore::new(32));
+        let mut tasks = vec![];
+        for _ in 0..BACKLOG {
+            let permit = sem.clone().acquire_owned().await.unwrap();
+            let (client, url, key, doc) = (
+                client.clone(),
+                format!("{base}/v1/referrals"),
+                key.clone(),
+                doc.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let r = client
+                    .post(url)
+                    .bearer_auth(key)
+                    .json(&doc)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 201);
+                drop(permit);
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let started = Instant::now();
+        let r = client
+            .put(format!("{base}/v1/authorities/E06000001/endpoint"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"url": format!("http://{local}/hook")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        while delivered.load(Ordering::Relaxed) < BACKLOG {
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "drain stalled at {}",
+                delivered.load(Ordering::Relaxed)
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        started.elapsed()
+    });
+    let (_, peak_after) = rss_mb(dtr.id());
+    let per_sec = BACKLOG as f64 / drain.as_secs_f64();
+    println!("4. backlog drain: {BACKLOG} queued referrals delivered in {:.2} s = {per_sec:.0}/s (goal ≥ 1,000/s: {})", drain.as_secs_f64(), verdict(per_sec >= 1000.0));
+    println!("   (at most 16 concurrent attempts per authority; each attempt recorded with its audit events)");
+    println!("   server peak RSS over the whole run: {peak_after:.1} MB");
+    let _ = dtr.kill();
+    let _ = dtr.wait();
+}
