@@ -9,11 +9,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use poem::web::Json;
 use poem::{handler, post, EndpointExt, Route, Server};
 use serde_json::{json, Value};
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -202,6 +205,12 @@ fn verdict(ok: bool) -> &'static str {
 }
 
 fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this binary without it, where a
+    // minute of load on a shared CI machine would prove nothing.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("service benchmark: run it with `cargo bench -p api --bench service`");
+        return;
+    }
     if Command::new("wrk").arg("--version").output().is_err() {
         eprintln!("the benchmark needs wrk: apt-get install wrk");
         std::process::exit(2);
@@ -229,8 +238,8 @@ fn main() {
             .await
     });
 
-    let mut dtr = Command::new(env!("CARGO_BIN_EXE_dtr"))
-        .arg("serve")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dtr"));
+    cmd.arg("serve")
         .env(
             "DTR_DATABASE_URL",
             format!("sqlite://{}?mode=rwc", dir.path().join("dtr.db").display()),
@@ -239,29 +248,8 @@ fn main() {
         .env("DTR_BOOTSTRAP_ADMIN_KEY", ADMIN)
         .env("DTR_ALLOW_INSECURE_ENDPOINTS", "true")
         .env("DTR_RATE_LIMIT", "0")
-        .env("DTR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let base = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(line) = text
-            .lines()
-            .find(|l| l.contains("dtr listening on http://"))
-        {
-            break format!(
-                "http://{}",
-                line.split("http://")
-                    .nth(1)
-                    .unwrap()
-                    .split(' ')
-                    .next()
-                    .unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+        .env("DTR_LOG", "warn");
+    let (mut dtr, base) = support::spawn_serving(cmd, &log);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let key = rt.block_on(async {
         let r: Value = client

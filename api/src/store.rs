@@ -1,5 +1,6 @@
 //! Referral persistence: rows in, wire resources out, and who may see what (CONTRACT §2).
 
+use crate::audit::{self, Actor, NewEvent};
 use crate::db::rfc3339_ms;
 use crate::entities::{authority_endpoint, referral};
 use crate::keys::{Caller, Scope};
@@ -8,9 +9,10 @@ use openapi::{
     Acknowledgement, AuthorityRef, Delivery, DeliveryMode, RawReferral, ReferralResource,
     ReferralStatus, ValidationIssue,
 };
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 /// Whether `caller` may see `row`: a referrer its own organisation's, an authority those addressed to
@@ -95,6 +97,85 @@ pub async fn push_authorities(
         .into_iter()
         .map(|e| e.gss_code)
         .collect())
+}
+
+/// Saves a changed referral and records `action` about it, in the caller's transaction.
+pub async fn update_recorded(
+    txn: &impl ConnectionTrait,
+    changed: referral::ActiveModel,
+    actor: Actor,
+    action: &'static str,
+    now_ms: i64,
+) -> Result<referral::Model, DbErr> {
+    let row = changed.update(txn).await?;
+    audit::append(
+        txn,
+        now_ms,
+        vec![NewEvent::about(
+            actor,
+            action,
+            &row.id,
+            serde_json::json!({}),
+        )],
+    )
+    .await?;
+    Ok(row)
+}
+
+/// After an authority's endpoint was set (`push`) or removed, moves its undelivered referrals to the
+/// other delivery mode — its inbox into the push queue, or its queued and failed pushes into its
+/// inbox — and records `authority.endpoint_changed`. Returns how many moved.
+pub async fn switch_delivery_mode(
+    txn: &impl ConnectionTrait,
+    actor: Actor,
+    gss_code: &str,
+    push: bool,
+    now_ms: i64,
+) -> Result<u64, DbErr> {
+    let (from, to, next, mode): (&[ReferralStatus], _, _, _) = if push {
+        (
+            &[ReferralStatus::AwaitingCollection],
+            ReferralStatus::Queued,
+            Some(now_ms),
+            "push",
+        )
+    } else {
+        (
+            &[ReferralStatus::Queued, ReferralStatus::Failed],
+            ReferralStatus::AwaitingCollection,
+            None,
+            "pull",
+        )
+    };
+    let moved = referral::Entity::update_many()
+        .col_expr(referral::Column::Status, Expr::value(to.as_str()))
+        .col_expr(referral::Column::DeliveryMode, Expr::value(mode))
+        .col_expr(referral::Column::NextAttemptAtMs, Expr::value(next))
+        .col_expr(
+            referral::Column::LeaseUntilMs,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(
+            referral::Column::LeaseOwner,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(referral::Column::GssCode.eq(gss_code))
+        .filter(referral::Column::Status.is_in(from.iter().map(|s| s.as_str())))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    audit::append(
+        txn,
+        now_ms,
+        vec![NewEvent {
+            actor,
+            action: "authority.endpoint_changed",
+            referral_id: None,
+            detail: serde_json::json!({ "gss_code": gss_code, "delivery_mode": mode, "moved": moved }),
+        }],
+    )
+    .await?;
+    Ok(moved)
 }
 
 /// Opaque cursor for a position (a sequence number or a code).

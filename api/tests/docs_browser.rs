@@ -7,8 +7,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
+mod support;
+
+use std::process::Command;
 
 fn chromium() -> Option<&'static str> {
     ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
@@ -28,39 +29,15 @@ fn swagger_ui_renders_every_operation_from_the_binarys_own_assets() {
     };
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("dtr.log");
-    let mut dtr = Command::new(env!("CARGO_BIN_EXE_dtr"))
-        .arg("serve")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dtr"));
+    cmd.arg("serve")
         .env(
             "DTR_DATABASE_URL",
             format!("sqlite://{}?mode=rwc", dir.path().join("dtr.db").display()),
         )
-        .env("DTR_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let base = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(line) = text
-            .lines()
-            .find(|l| l.contains("dtr listening on http://"))
-        {
-            break line
-                .split("http://")
-                .nth(1)
-                .unwrap()
-                .split(' ')
-                .next()
-                .unwrap()
-                .to_owned();
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = dtr.kill();
-            panic!("dtr did not start: {text}");
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    };
+        .env("DTR_LISTEN", "127.0.0.1:0");
+    let (mut dtr, base) = support::spawn_serving(cmd, &log);
+    let base = base.trim_start_matches("http://").to_owned();
     let profile = dir.path().join("profile");
     let out = Command::new(browser)
         .args([

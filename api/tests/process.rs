@@ -3,10 +3,12 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -69,47 +71,10 @@ fn dtr_command(db: &str, extra: &[(&str, &str)]) -> Command {
 
 impl Dtr {
     async fn start(db: &str, log: PathBuf, extra: &[(&str, &str)]) -> Dtr {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        let child = dtr_command(db, extra)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(file))
-            .spawn()
-            .unwrap();
-        // Owned by `Dtr` at once, so its Drop kills and reaps the process on every path.
-        let mut dtr = Dtr {
-            child,
-            base: String::new(),
-            log,
-        };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = std::fs::read_to_string(&dtr.log).unwrap_or_default();
-            if let Some(line) = text
-                .lines()
-                .rfind(|l| l.contains("dtr listening on http://"))
-            {
-                let addr = line
-                    .split("http://")
-                    .nth(1)
-                    .unwrap()
-                    .split(' ')
-                    .next()
-                    .unwrap()
-                    .to_owned();
-                dtr.base = format!("http://{addr}");
-                return dtr;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "dtr did not start: {text}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        let mut cmd = dtr_command(db, extra);
+        cmd.arg("serve");
+        let (child, base) = support::spawn_serving(cmd, &log);
+        Dtr { child, base, log }
     }
 
     fn kill(mut self) {

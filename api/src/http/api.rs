@@ -22,7 +22,6 @@ use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, OpenApi, SecurityScheme, Tags};
 use rand::RngCore;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, SqlErr,
 };
@@ -555,16 +554,12 @@ impl Api {
         // The authority has it: no further push attempts.
         active.next_attempt_at_ms = Set(None);
         active.lease_until_ms = Set(None);
-        let row = active.update(&*txn).await?;
-        audit::append(
+        let row = store::update_recorded(
             &*txn,
+            active,
+            Actor::from(caller),
+            "referral.acknowledged",
             ms,
-            vec![NewEvent::about(
-                Actor::from(caller),
-                "referral.acknowledged",
-                &row.id,
-                json!({}),
-            )],
         )
         .await?;
         txn.commit().await?;
@@ -615,16 +610,12 @@ impl Api {
         active.attempts = Set(0);
         active.next_attempt_at_ms = Set(Some(ms));
         active.lease_until_ms = Set(None);
-        let row = active.update(&*txn).await?;
-        audit::append(
+        let row = store::update_recorded(
             &*txn,
+            active,
+            Actor::from(caller),
+            "referral.redelivery_requested",
             ms,
-            vec![NewEvent::about(
-                Actor::from(caller),
-                "referral.redelivery_requested",
-                &row.id,
-                json!({}),
-            )],
         )
         .await?;
         txn.commit().await?;
@@ -751,29 +742,7 @@ impl Api {
         }
         .insert(&*txn)
         .await?;
-        let moved = referral::Entity::update_many()
-            .col_expr(
-                referral::Column::Status,
-                Expr::value(ReferralStatus::Queued.as_str()),
-            )
-            .col_expr(referral::Column::DeliveryMode, Expr::value("push"))
-            .col_expr(referral::Column::NextAttemptAtMs, Expr::value(ms))
-            .filter(referral::Column::GssCode.eq(a.gss_code.clone()))
-            .filter(referral::Column::Status.eq(ReferralStatus::AwaitingCollection.as_str()))
-            .exec(&*txn)
-            .await?
-            .rows_affected;
-        audit::append(
-            &*txn,
-            ms,
-            vec![NewEvent {
-                actor: Actor::from(caller),
-                action: "authority.endpoint_changed",
-                referral_id: None,
-                detail: json!({ "gss_code": a.gss_code, "delivery_mode": "push", "requeued": moved }),
-            }],
-        )
-        .await?;
+        store::switch_delivery_mode(&*txn, Actor::from(caller), &a.gss_code, true, ms).await?;
         txn.commit().await?;
         state.wake_worker();
         Ok(Json(EndpointCreated {
@@ -810,39 +779,7 @@ impl Api {
             .await?
             .rows_affected;
         if removed > 0 {
-            let moved = referral::Entity::update_many()
-                .col_expr(
-                    referral::Column::Status,
-                    Expr::value(ReferralStatus::AwaitingCollection.as_str()),
-                )
-                .col_expr(referral::Column::DeliveryMode, Expr::value("pull"))
-                .col_expr(
-                    referral::Column::NextAttemptAtMs,
-                    Expr::value(Option::<i64>::None),
-                )
-                .col_expr(
-                    referral::Column::LeaseUntilMs,
-                    Expr::value(Option::<i64>::None),
-                )
-                .filter(referral::Column::GssCode.eq(a.gss_code.clone()))
-                .filter(referral::Column::Status.is_in([
-                    ReferralStatus::Queued.as_str(),
-                    ReferralStatus::Failed.as_str(),
-                ]))
-                .exec(&*txn)
-                .await?
-                .rows_affected;
-            audit::append(
-                &*txn,
-                ms,
-                vec![NewEvent {
-                    actor: Actor::from(caller),
-                    action: "authority.endpoint_changed",
-                    referral_id: None,
-                    detail: json!({ "gss_code": a.gss_code, "delivery_mode": "pull", "moved_to_inbox": moved }),
-                }],
-            )
-            .await?;
+            store::switch_delivery_mode(&*txn, Actor::from(caller), &a.gss_code, false, ms).await?;
         }
         txn.commit().await?;
         Ok(Removed::NoContent)

@@ -244,6 +244,16 @@ pub fn referral() -> Value {
     referral_to("E08000039")
 }
 
+/// One string member of every item of a list page (`items[*].<member>`), e.g. the ids or the actions.
+pub fn item_strings<'a>(page: &'a Value, member: &str) -> Vec<&'a str> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i[member].as_str().unwrap())
+        .collect()
+}
+
 /// Asserts an RFC 9457 problem with this status.
 pub async fn assert_problem(resp: reqwest::Response, status: u16) -> Value {
     assert_eq!(resp.status(), status);

@@ -91,12 +91,7 @@ async fn a_referral_is_pushed_signed_and_marked_delivered() {
         .json()
         .await
         .unwrap();
-    let actions: Vec<&str> = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = item_strings(&audit, "action");
     assert_eq!(
         actions,
         vec![
@@ -396,12 +391,7 @@ async fn the_pull_inbox_read_delivers_and_acknowledge_is_seen_by_the_referrer() 
         .json()
         .await
         .unwrap();
-    let actions: Vec<&str> = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = item_strings(&audit, "action");
     assert_eq!(
         actions,
         vec![

@@ -165,12 +165,7 @@ async fn lists_are_newest_first_filterable_and_paged() {
         .json()
         .await
         .unwrap();
-    let got: Vec<&str> = page1["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap())
-        .collect();
+    let got = item_strings(&page1, "id");
     assert_eq!(got, vec![ids[4].as_str(), ids[3].as_str()]);
     assert!(
         page1["items"][0].get("referral").is_none(),
@@ -183,12 +178,7 @@ async fn lists_are_newest_first_filterable_and_paged() {
         .json()
         .await
         .unwrap();
-    let got: Vec<&str> = page2["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap())
-        .collect();
+    let got = item_strings(&page2, "id");
     assert_eq!(got, vec![ids[2].as_str(), ids[1].as_str()]);
     let cursor = page2["next_cursor"].as_str().unwrap();
     let page3: Value = app
@@ -283,12 +273,7 @@ async fn a_submission_records_received_and_accepted_in_the_audit_trail() {
         .json()
         .await
         .unwrap();
-    let actions: Vec<&str> = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = item_strings(&audit, "action");
     assert_eq!(actions, vec!["referral.received", "referral.accepted"]);
     assert_eq!(audit["items"][1]["detail"]["gss_code"], "E08000039");
     assert_eq!(audit["items"][1]["actor"]["role"], "referrer");
