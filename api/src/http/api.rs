@@ -161,9 +161,13 @@ fn new_secret() -> String {
 }
 
 impl Api {
-    /// The answer to a repeated `Idempotency-Key`: the original referral when the body is the same.
+    /// The answer to a repeated `Idempotency-Key`: the original referral when the body is the same
+    /// and the caller may see it. Keys are unique per organisation name; a referral stored under the
+    /// same name by a key of another agency type is not visible to this caller, so that case is
+    /// answered as key reuse rather than disclosing it.
     async fn replay(
         state: &AppState,
+        caller: &Caller,
         organisation: &str,
         key: &str,
         hash: &str,
@@ -175,13 +179,13 @@ impl Api {
             .await?;
         match existing {
             None => Ok(None),
-            Some(row) if row.request_hash.as_deref() == Some(hash) => Ok(Some(Submitted::Created(
+            Some(row) if row.request_hash.as_deref() == Some(hash) && store::visible(caller, &row) => Ok(Some(Submitted::Created(
                 Json(store::resource(&row, false)),
                 format!("/v1/referrals/{}", row.id),
             ))),
             Some(_) => Err(ApiError::unprocessable(
                 "idempotency.key_reused",
-                "This Idempotency-Key was already used with a different body; use a new key for a new referral.",
+                "This Idempotency-Key was already used for another referral; use a new key for a new referral.",
             )),
         }
     }
@@ -253,7 +257,7 @@ impl Api {
         let document = body.0 .0;
         let hash = request_hash(&document);
         if let Some(key) = &key {
-            if let Some(original) = Self::replay(&state, organisation, key, &hash).await? {
+            if let Some(original) = Self::replay(&state, caller, organisation, key, &hash).await? {
                 return Ok(original);
             }
         }
@@ -350,7 +354,7 @@ impl Api {
             {
                 // A concurrent request with the same Idempotency-Key won the race.
                 let key = key.unwrap_or_default();
-                return match Self::replay(&state, organisation, &key, &hash).await? {
+                return match Self::replay(&state, caller, organisation, &key, &hash).await? {
                     Some(original) => Ok(original),
                     None => Err(e.into()),
                 };

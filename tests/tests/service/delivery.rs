@@ -476,6 +476,23 @@ async fn the_same_idempotency_key_and_body_return_the_original_referral() {
     other["person"]["given_name"] = json!("Different");
     let reused = assert_problem(send("k-1", other).await, 422).await;
     assert_eq!(reused["type"], "urn:dtr:problem:idempotency.key_reused");
+    // A key of the same organisation name but another agency type cannot see the original: the
+    // replay is refused as key reuse instead of disclosing it.
+    let other_agency = app
+        .key(json!({"role": "referrer", "organisation": "X", "agency_type": "prison"}))
+        .await;
+    let resp = app
+        .client
+        .post(app.url("/v1/referrals"))
+        .bearer_auth(&other_agency)
+        .header("Idempotency-Key", "k-1")
+        .json(&doc)
+        .send()
+        .await
+        .unwrap();
+    let refused = assert_problem(resp, 422).await;
+    assert_eq!(refused["type"], "urn:dtr:problem:idempotency.key_reused");
+    assert!(!refused.to_string().contains(first["id"].as_str().unwrap()));
     // Another organisation may use the same key for its own referral.
     let theirs = app.referrer("Y").await;
     let resp = app
