@@ -307,6 +307,16 @@ fn main() {
 
     let submit = wrk(&format!("{base}/v1/referrals"), &with_key, 32, SECONDS);
     let (rss, peak) = rss_mb(dtr.id());
+    // Throughput at a latency objective: the load each concurrency level sustains, and its p99.
+    let sweep: Vec<(u32, WrkResult)> = [4, 8, 16]
+        .into_iter()
+        .map(|c| {
+            (
+                c,
+                wrk(&format!("{base}/v1/referrals"), &with_key, c, SECONDS),
+            )
+        })
+        .collect();
     let steady = rt.block_on(open_loop(
         &client,
         &format!("{base}/v1/referrals"),
@@ -326,8 +336,21 @@ fn main() {
         "   steady 2,000/s offered (open loop, 10 s): {:>6.0}/s  p50 {:.2} ms  p99 {:.2} ms  (non-2xx {})",
         steady.rps, steady.p50_ms, steady.p99_ms, steady.non_2xx
     );
+    for (c, r) in &sweep {
+        println!(
+            "   wrk, {c:>2} connections:                    {:>6.0}/s  p50 {:.2} ms  p99 {:.2} ms",
+            r.rps, r.p50_ms, r.p99_ms
+        );
+    }
+    let at_objective = sweep
+        .iter()
+        .any(|(_, r)| r.rps >= 2000.0 && r.p99_ms < 15.0 && r.non_2xx == 0);
     println!(
-        "   goal ≥ 2,000/s: {}; p99 < 15 ms at 2,000/s: {}\n",
+        "   ≥ 2,000/s with p99 < 15 ms at some concurrency (closed loop): {}",
+        verdict(at_objective)
+    );
+    println!(
+        "   goal ≥ 2,000/s: {}; p99 < 15 ms at a fixed 2,000/s (open loop): {}\n",
         verdict(submit.rps >= 2000.0 && steady.rps >= 1990.0 && steady.non_2xx == 0),
         verdict(steady.p99_ms < 15.0)
     );
