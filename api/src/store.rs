@@ -178,6 +178,21 @@ pub async fn switch_delivery_mode(
     Ok(moved)
 }
 
+/// Trims a page fetched with one row more than `limit` and returns the cursor for the next page
+/// (the position of the last row kept), or `None` when this was the last page.
+pub fn trim_page<T>(
+    rows: &mut Vec<T>,
+    limit: u64,
+    position: impl Fn(&T) -> String,
+) -> Option<String> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if rows.len() <= limit {
+        return None;
+    }
+    rows.truncate(limit);
+    rows.last().map(|r| encode_cursor(&position(r)))
+}
+
 /// Opaque cursor for a position (a sequence number or a code).
 pub fn encode_cursor(position: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("c1:{position}"))
@@ -249,6 +264,19 @@ pub fn resource(row: &referral::Model, with_document: bool) -> ReferralResource 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_is_trimmed_to_its_limit_and_points_past_its_last_row() {
+        let mut rows = vec![5, 4, 3];
+        assert_eq!(
+            trim_page(&mut rows, 2, |r| r.to_string()),
+            Some(encode_cursor("4"))
+        );
+        assert_eq!(rows, vec![5, 4]);
+        let mut rows = vec![5, 4];
+        assert_eq!(trim_page(&mut rows, 2, |r| r.to_string()), None);
+        assert_eq!(rows, vec![5, 4]);
+    }
 
     #[test]
     fn cursors_round_trip_and_foreign_ones_are_refused() {

@@ -394,14 +394,7 @@ impl Api {
         let before = cursor_seq(cursor.0.as_deref())?;
         let mut rows =
             store::list_visible(state.db.conn(), &auth.0, status.0, before, limit + 1).await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(100));
-        let next_cursor = more
-            .then(|| {
-                rows.last()
-                    .map(|r| store::encode_cursor(&r.seq.to_string()))
-            })
-            .flatten();
+        let next_cursor = store::trim_page(&mut rows, limit, |r| r.seq.to_string());
         Ok(Json(ReferralList {
             items: rows.iter().map(|r| store::resource(r, false)).collect(),
             next_cursor,
@@ -480,14 +473,7 @@ impl Api {
             return Err(ApiError::not_found("referral"));
         }
         let mut rows = audit::for_referral(state.db.conn(), &id.0, after, limit + 1).await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(100));
-        let next_cursor = more
-            .then(|| {
-                rows.last()
-                    .map(|r| store::encode_cursor(&r.seq.to_string()))
-            })
-            .flatten();
+        let next_cursor = store::trim_page(&mut rows, limit, |r| r.seq.to_string());
         Ok(Json(AuditList {
             items: rows.into_iter().map(super::audit_event).collect(),
             next_cursor,
@@ -663,11 +649,7 @@ impl Api {
             .take(limit + 1)
             .map(|a| super::authority(a, &push))
             .collect::<Vec<Authority>>();
-        let more = matching.len() > limit;
-        matching.truncate(limit);
-        let next_cursor = more
-            .then(|| matching.last().map(|a| store::encode_cursor(&a.gss_code)))
-            .flatten();
+        let next_cursor = store::trim_page(&mut matching, limit as u64, |a| a.gss_code.clone());
         Ok(Json(AuthorityList {
             items: matching,
             next_cursor,

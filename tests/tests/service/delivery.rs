@@ -28,6 +28,20 @@ fn verify_signature(secret: &str, headers: &wiremock::http::HeaderMap, body: &[u
     sig.split(' ').any(|s| s == expected)
 }
 
+/// The receiver answers `first` for the first `times` requests, then 200.
+async fn fail_then_accept(server: &MockServer, first: ResponseTemplate, times: u64) {
+    // wiremock: the first mounted mock that matches wins, so the limited one goes first.
+    Mock::given(method("POST"))
+        .respond_with(first)
+        .up_to_n_times(times)
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(server)
+        .await;
+}
+
 async fn push_to(app: &TestApp, server: &MockServer, gss: &str) -> String {
     let resp = app
         .put(
@@ -108,15 +122,7 @@ async fn a_referral_is_pushed_signed_and_marked_delivered() {
 async fn a_503_is_retried_with_the_same_webhook_id() {
     let app = TestApp::spawn().await;
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(2)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    fail_then_accept(&server, ResponseTemplate::new(503), 2).await;
     push_to(&app, &server, "E08000039").await;
     let key = app.referrer("X").await;
     let id = app.submit(&key, &referral()).await["id"]
@@ -141,15 +147,7 @@ async fn a_503_is_retried_with_the_same_webhook_id() {
 async fn a_permanent_4xx_fails_at_once_and_redelivery_requeues_it() {
     let app = TestApp::spawn().await;
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(410))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    fail_then_accept(&server, ResponseTemplate::new(410), 1).await;
     push_to(&app, &server, "E08000039").await;
     let key = app.referrer("X").await;
     let id = app.submit(&key, &referral()).await["id"]
@@ -219,15 +217,12 @@ async fn exhausting_the_schedule_fails_the_referral() {
 async fn a_timeout_and_a_refused_connection_are_retried() {
     let app = TestApp::spawn_with(|c| c.delivery_timeout = Duration::from_millis(300)).await;
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    fail_then_accept(
+        &server,
+        ResponseTemplate::new(200).set_delay(Duration::from_secs(3)),
+        1,
+    )
+    .await;
     push_to(&app, &server, "E08000039").await;
     let key = app.referrer("X").await;
     let id = app.submit(&key, &referral()).await["id"]
@@ -257,15 +252,12 @@ async fn a_timeout_and_a_refused_connection_are_retried() {
 async fn retry_after_on_429_is_honoured() {
     let app = TestApp::spawn().await;
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    fail_then_accept(
+        &server,
+        ResponseTemplate::new(429).insert_header("retry-after", "1"),
+        1,
+    )
+    .await;
     push_to(&app, &server, "E08000039").await;
     let key = app.referrer("X").await;
     let id = app.submit(&key, &referral()).await["id"]
