@@ -140,6 +140,7 @@ async fn write_batch(db: &Db, writes: &[&Write]) -> Result<Vec<Written>, DbErr> 
     let started = std::time::Instant::now();
     let ms = now_ms();
     let txn = db.begin_write().await?;
+    let begun_us = started.elapsed().as_micros() as u64;
     let push: HashSet<String> = if writes.iter().any(|w| matches!(w, Write::Accept(_))) {
         authority_endpoint::Entity::find()
             .all(&*txn)
@@ -150,6 +151,7 @@ async fn write_batch(db: &Db, writes: &[&Write]) -> Result<Vec<Written>, DbErr> 
     } else {
         HashSet::new()
     };
+    let read_us = started.elapsed().as_micros() as u64;
     let mut rows = vec![];
     let mut events = vec![];
     let mut results = Vec::with_capacity(writes.len());
@@ -231,11 +233,17 @@ async fn write_batch(db: &Db, writes: &[&Write]) -> Result<Vec<Written>, DbErr> 
             .exec_without_returning(&*txn)
             .await?;
     }
+    let inserted_us = started.elapsed().as_micros() as u64;
     audit::append(&*txn, ms, events).await?;
+    let appended_us = started.elapsed().as_micros() as u64;
     txn.commit().await?;
     tracing::debug!(
         items = writes.len(),
         micros = started.elapsed().as_micros() as u64,
+        begun_us,
+        read_us,
+        inserted_us,
+        appended_us,
         "batch written"
     );
     Ok(results)
