@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 const ADMIN: &str = "bench-admin-key-0123456789abcdef";
 const SECONDS: &str = "10s";
+const PAIR_SECONDS: &str = "5s";
+const ROUNDS: usize = 3;
 const BACKLOG: usize = 10_000;
 
 #[handler]
@@ -201,6 +203,38 @@ fn referral(gss: &str) -> Value {
     })
 }
 
+/// The share of CPU time the hypervisor gave to other guests over a stretch of the run (`steal` in
+/// /proc/stat): figures taken while it is high say more about the neighbours than about `dtr`.
+struct Steal([u64; 2]);
+
+impl Steal {
+    fn read() -> [u64; 2] {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let cpu: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        [cpu.iter().sum(), cpu.get(7).copied().unwrap_or(0)]
+    }
+
+    fn start() -> Steal {
+        Steal(Self::read())
+    }
+
+    fn report(&self) -> String {
+        let [total, steal] = Self::read();
+        let (dt, ds) = (
+            total.saturating_sub(self.0[0]),
+            steal.saturating_sub(self.0[1]),
+        );
+        format!("{:.0}%", 100.0 * ds as f64 / dt.max(1) as f64)
+    }
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok {
         "met"
@@ -287,29 +321,36 @@ fn main() {
         "2s",
     );
 
-    let baseline = wrk(&format!("http://{local}/echo"), &bare, 32, SECONDS);
-    let validate = wrk(
-        &format!("{base}/v1/referrals/validate"),
-        &with_key,
-        32,
-        SECONDS,
-    );
-    let ratio = validate.rps / baseline.rps;
-    println!("1. validation vs bare poem JSON echo");
+    // The host is shared: a neighbour's burst during one run would skew a single pair, so echo and
+    // validation alternate in ROUNDS pairs and the verdict takes the median ratio.
+    println!("1. validation vs bare poem JSON echo ({ROUNDS} alternating pairs)");
+    let steal = Steal::start();
+    let mut ratios = vec![];
+    for round in 1..=ROUNDS {
+        let baseline = wrk(&format!("http://{local}/echo"), &bare, 32, PAIR_SECONDS);
+        let validate = wrk(
+            &format!("{base}/v1/referrals/validate"),
+            &with_key,
+            32,
+            PAIR_SECONDS,
+        );
+        let ratio = validate.rps / baseline.rps;
+        println!(
+            "   pair {round}: echo {:>6.0}/s (p99 {:.2} ms), validate {:>6.0}/s (p99 {:.2} ms, non-2xx {}): ratio {:.2}",
+            baseline.rps, baseline.p99_ms, validate.rps, validate.p99_ms, validate.non_2xx, ratio
+        );
+        ratios.push(ratio);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let ratio = ratios[ratios.len() / 2];
     println!(
-        "   echo:      {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
-        baseline.rps, baseline.p50_ms, baseline.p99_ms
-    );
-    println!(
-        "   validate:  {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  (non-2xx {})",
-        validate.rps, validate.p50_ms, validate.p99_ms, validate.non_2xx
-    );
-    println!(
-        "   ratio {:.2} (goal ≥ 0.80: {})\n",
+        "   median ratio {:.2} (goal ≥ 0.80: {}); host CPU stolen meanwhile: {}\n",
         ratio,
-        verdict(ratio >= 0.8)
+        verdict(ratio >= 0.8),
+        steal.report()
     );
 
+    let steal = Steal::start();
     let submit = wrk(&format!("{base}/v1/referrals"), &with_key, 32, SECONDS);
     let (rss, peak) = rss_mb(dtr.id());
     // Throughput at a latency objective: the load each concurrency level sustains, and its p99.
@@ -355,9 +396,10 @@ fn main() {
         verdict(at_objective)
     );
     println!(
-        "   goal ≥ 2,000/s: {}; p99 < 15 ms at a fixed 2,000/s (open loop): {}\n",
+        "   goal ≥ 2,000/s: {}; p99 < 15 ms at a fixed 2,000/s (open loop): {}; host CPU stolen meanwhile: {}\n",
         verdict(submit.rps >= 2000.0 && steady.rps >= 1990.0 && steady.non_2xx == 0),
-        verdict(steady.p99_ms < 15.0)
+        verdict(steady.p99_ms < 15.0),
+        steal.report()
     );
     println!(
         "3. server memory after the load: RSS {rss:.1} MB, peak {peak:.1} MB (goal < 60 MB: {})\n",

@@ -1,9 +1,11 @@
 //! The database: SQLite (embedded default) or PostgreSQL, one handle for both.
 //!
 //! SQLite allows one writer at a time; a deferred transaction that reads and then writes fails with
-//! `SQLITE_BUSY` when another writer got there first. So on SQLite every write goes through one
-//! dedicated connection (a pool of one: writers queue for it, and its page cache stays warm), while
-//! reads use a separate pool. One `dtr serve` per SQLite file. On PostgreSQL several processes may
+//! `SQLITE_BUSY` when another writer got there first. So on SQLite write transactions take turns on
+//! an in-process lock (writers queue for it instead of sleeping in SQLite's busy handler), on a pool
+//! of two write connections with warm page caches, while reads use a separate pool. Two, not one:
+//! sqlx tests a connection with a round trip to its thread when it goes back to the pool, and with
+//! one connection every write transaction would wait for the previous one's. One `dtr serve` per SQLite file. On PostgreSQL several processes may
 //! share the database; the audit chain serializes its own appends with an advisory lock.
 
 use migration::{Migrator, MigratorTrait};
@@ -12,6 +14,7 @@ use sea_orm::{
     DbErr, Statement, TransactionTrait,
 };
 use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// WAL frames (pages) after which the writer's own commit checkpoints and the next one starts the WAL
@@ -28,13 +31,19 @@ const WAL_RESET_PAGES: u32 = 32_000;
 #[derive(Clone, Debug)]
 pub struct Db {
     conn: DatabaseConnection,
-    /// SQLite only: the single connection every write transaction uses.
+    /// SQLite only: the connections write transactions use, one at a time.
     writer: Option<DatabaseConnection>,
+    /// SQLite only: held by each write transaction until it ends, so write transactions never
+    /// overlap.
+    write_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A write transaction.
 pub struct WriteTxn {
     txn: DatabaseTransaction,
+    /// Dropped after the transaction (fields drop in order), so the next writer starts only once
+    /// this one has committed or been rolled back.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Deref for WriteTxn {
@@ -64,6 +73,9 @@ fn sqlite_options(
         .connect_timeout(Duration::from_secs(10))
         .max_connections(connections)
         .min_connections(1)
+        // An embedded database has no network to lose: a ping before every acquire would only add
+        // a round trip to the connection's thread (sqlx still tests each connection on release).
+        .test_before_acquire(false)
         .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 // Durable across process crashes in WAL mode; a power loss may lose the last commits.
@@ -78,14 +90,15 @@ fn sqlite_options(
 
 impl Db {
     /// Connects. SQLite gets WAL, a busy timeout, `synchronous=NORMAL`, a read pool of four
-    /// connections and one write connection with a larger page cache.
+    /// connections and two write connections taking turns.
     pub async fn connect(url: &str) -> Result<Db, DbErr> {
         if url.starts_with("sqlite:") {
-            let writer = Database::connect(sqlite_options(url, 1, 8192, WAL_RESET_PAGES)).await?;
+            let writer = Database::connect(sqlite_options(url, 2, 4096, WAL_RESET_PAGES)).await?;
             let conn = Database::connect(sqlite_options(url, 4, 2048, 8000)).await?;
             return Ok(Db {
                 conn,
                 writer: Some(writer),
+                write_turn: Arc::default(),
             });
         }
         let mut options = ConnectOptions::new(url.to_owned());
@@ -98,6 +111,7 @@ impl Db {
         Ok(Db {
             conn: Database::connect(options).await?,
             writer: None,
+            write_turn: Arc::default(),
         })
     }
 
@@ -116,10 +130,15 @@ impl Db {
         self.conn.get_database_backend()
     }
 
-    /// Begins a write transaction (on SQLite, queued for the one write connection).
+    /// Begins a write transaction (on SQLite, after the previous one has ended).
     pub async fn begin_write(&self) -> Result<WriteTxn, DbErr> {
+        let turn = match &self.writer {
+            Some(_) => Some(self.write_turn.clone().lock_owned().await),
+            None => None,
+        };
         Ok(WriteTxn {
             txn: self.writer.as_ref().unwrap_or(&self.conn).begin().await?,
+            _turn: turn,
         })
     }
 
@@ -195,6 +214,82 @@ pub fn rfc3339_ms(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn sqlite_write_transactions_take_turns_and_never_see_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        let sql = |s: &str| Statement::from_string(DbBackend::Sqlite, s.to_owned());
+        let first = db.begin_write().await.unwrap();
+        first
+            .execute_raw(sql("CREATE TABLE t (n INTEGER NOT NULL)"))
+            .await
+            .unwrap();
+        // A second writer waits for its turn instead of meeting the first in SQLite: it gets its
+        // transaction only after the first has committed.
+        let committed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let second = tokio::spawn({
+            let (db, committed) = (db.clone(), committed.clone());
+            async move {
+                let txn = db.begin_write().await.unwrap();
+                let waited = committed.load(std::sync::atomic::Ordering::SeqCst);
+                txn.execute_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    "INSERT INTO t (n) SELECT count(*) + 1 FROM t",
+                ))
+                .await
+                .unwrap();
+                txn.commit().await.unwrap();
+                waited
+            }
+        });
+        // Let the second writer reach `begin_write` while the first is still open.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        first
+            .execute_raw(sql("INSERT INTO t (n) VALUES (1)"))
+            .await
+            .unwrap();
+        committed.store(true, std::sync::atomic::Ordering::SeqCst);
+        first.commit().await.unwrap();
+        let waited = tokio::time::timeout(Duration::from_secs(10), second)
+            .await
+            .expect("the second writer ran after the first committed")
+            .unwrap();
+        assert!(
+            waited,
+            "the second write transaction began before the first ended"
+        );
+        // Many more, concurrently: all commit, in turn, on the two connections.
+        let writers: Vec<_> = (0..50)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let txn = db.begin_write().await?;
+                    txn.execute_raw(Statement::from_string(
+                        DbBackend::Sqlite,
+                        "INSERT INTO t (n) SELECT max(n) + 1 FROM t",
+                    ))
+                    .await?;
+                    txn.commit().await
+                })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap().unwrap();
+        }
+        let row = db
+            .conn()
+            .query_one_raw(sql("SELECT count(*), count(DISTINCT n), max(n) FROM t"))
+            .await
+            .unwrap()
+            .unwrap();
+        let count: i64 = row.try_get_by_index(0).unwrap();
+        let distinct: i64 = row.try_get_by_index(1).unwrap();
+        let max: i64 = row.try_get_by_index(2).unwrap();
+        assert_eq!((count, distinct, max), (52, 52, 52));
+    }
 
     #[test]
     fn chunks_are_powers_of_two_no_larger_than_the_maximum() {
