@@ -217,31 +217,31 @@ mod tests {
 
     #[tokio::test]
     async fn sqlite_write_transactions_take_turns_and_never_see_busy() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("the test database answers");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = Db::connect(&url).await.unwrap();
-        db.migrate().await.unwrap();
+        let db = Db::connect(&url).await.expect("the test database answers");
+        db.migrate().await.expect("the test database answers");
         let sql = |s: &str| Statement::from_string(DbBackend::Sqlite, s.to_owned());
-        let first = db.begin_write().await.unwrap();
+        let first = db.begin_write().await.expect("the test database answers");
         first
             .execute_raw(sql("CREATE TABLE t (n INTEGER NOT NULL)"))
             .await
-            .unwrap();
+            .expect("the test database answers");
         // A second writer waits for its turn instead of meeting the first in SQLite: it gets its
         // transaction only after the first has committed.
         let committed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let second = tokio::spawn({
             let (db, committed) = (db.clone(), committed.clone());
             async move {
-                let txn = db.begin_write().await.unwrap();
+                let txn = db.begin_write().await.expect("the test database answers");
                 let waited = committed.load(std::sync::atomic::Ordering::SeqCst);
                 txn.execute_raw(Statement::from_string(
                     DbBackend::Sqlite,
                     "INSERT INTO t (n) SELECT count(*) + 1 FROM t",
                 ))
                 .await
-                .unwrap();
-                txn.commit().await.unwrap();
+                .expect("the test database answers");
+                txn.commit().await.expect("the test database answers");
                 waited
             }
         });
@@ -250,13 +250,13 @@ mod tests {
         first
             .execute_raw(sql("INSERT INTO t (n) VALUES (1)"))
             .await
-            .unwrap();
+            .expect("the test database answers");
         committed.store(true, std::sync::atomic::Ordering::SeqCst);
-        first.commit().await.unwrap();
+        first.commit().await.expect("the test database answers");
         let waited = tokio::time::timeout(Duration::from_secs(10), second)
             .await
             .expect("the second writer ran after the first committed")
-            .unwrap();
+            .expect("the test database answers");
         assert!(
             waited,
             "the second write transaction began before the first ended"
@@ -277,17 +277,19 @@ mod tests {
             })
             .collect();
         for w in writers {
-            w.await.unwrap().unwrap();
+            w.await
+                .expect("the test database answers")
+                .expect("the test database answers");
         }
         let row = db
             .conn()
             .query_one_raw(sql("SELECT count(*), count(DISTINCT n), max(n) FROM t"))
             .await
-            .unwrap()
-            .unwrap();
-        let count: i64 = row.try_get_by_index(0).unwrap();
-        let distinct: i64 = row.try_get_by_index(1).unwrap();
-        let max: i64 = row.try_get_by_index(2).unwrap();
+            .expect("the test database answers")
+            .expect("the test database answers");
+        let count: i64 = row.try_get_by_index(0).expect("the test database answers");
+        let distinct: i64 = row.try_get_by_index(1).expect("the test database answers");
+        let max: i64 = row.try_get_by_index(2).expect("the test database answers");
         assert_eq!((count, distinct, max), (52, 52, 52));
     }
 
