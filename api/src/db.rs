@@ -5,8 +5,9 @@
 //! an in-process lock (writers queue for it instead of sleeping in SQLite's busy handler), on a pool
 //! of two write connections with warm page caches, while reads use a separate pool. Two, not one:
 //! sqlx tests a connection with a round trip to its thread when it goes back to the pool, and with
-//! one connection every write transaction would wait for the previous one's. One `dtr serve` per SQLite file. On PostgreSQL several processes may
-//! share the database; the audit chain serializes its own appends with an advisory lock.
+//! one connection every write transaction would wait for the previous one's. One `dtr serve` per
+//! SQLite file. On PostgreSQL several processes may share the database; the audit chain serializes
+//! its own appends with an advisory lock.
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
@@ -22,7 +23,7 @@ use std::time::Duration;
 /// continuous load it never catches the writer, so the WAL only restarts here; a restart costs the
 /// committing batch an fsync of the WAL header (SQLite syncs it even with `synchronous=NORMAL`, to
 /// survive power loss), about 10 ms on our test machine. At ~10,000 frames/s under 2,000
-/// submissions/s, 32,000 frames (~128 MiB of WAL) means one such stall every few seconds instead of
+/// submissions/s, 32,000 frames (~125 MiB of WAL) means one such stall every few seconds instead of
 /// two a second with SQLite's default of 1,000 (or our former 8,000). The WAL file keeps its size
 /// after a burst until `dtr serve` stops (SQLite removes it when the last connection closes).
 const WAL_RESET_PAGES: u32 = 32_000;
@@ -132,9 +133,10 @@ impl Db {
 
     /// Begins a write transaction (on SQLite, after the previous one has ended).
     pub async fn begin_write(&self) -> Result<WriteTxn, DbErr> {
-        let turn = match &self.writer {
-            Some(_) => Some(self.write_turn.clone().lock_owned().await),
-            None => None,
+        let turn = if self.writer.is_some() {
+            Some(self.write_turn.clone().lock_owned().await)
+        } else {
+            None
         };
         Ok(WriteTxn {
             txn: self.writer.as_ref().unwrap_or(&self.conn).begin().await?,
@@ -151,7 +153,8 @@ impl Db {
     }
 
     /// SQLite: copies committed WAL pages into the database file without blocking the writer
-    /// (a PASSIVE checkpoint on a read connection), so commits never pay for a checkpoint.
+    /// (a PASSIVE checkpoint on a read connection), so a commit pays for one only when the WAL
+    /// restarts (see [`WAL_RESET_PAGES`]).
     pub async fn checkpoint(&self) -> Result<(), DbErr> {
         if self.writer.is_some() {
             let started = std::time::Instant::now();
@@ -215,13 +218,16 @@ pub fn rfc3339_ms(ms: i64) -> String {
 mod tests {
     use super::*;
 
+    fn sql(s: &str) -> Statement {
+        Statement::from_string(DbBackend::Sqlite, s.to_owned())
+    }
+
     #[tokio::test]
     async fn sqlite_write_transactions_take_turns_and_never_see_busy() {
         let dir = tempfile::tempdir().expect("the test database answers");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let db = Db::connect(&url).await.expect("the test database answers");
         db.migrate().await.expect("the test database answers");
-        let sql = |s: &str| Statement::from_string(DbBackend::Sqlite, s.to_owned());
         let first = db.begin_write().await.expect("the test database answers");
         first
             .execute_raw(sql("CREATE TABLE t (n INTEGER NOT NULL)"))
@@ -235,12 +241,9 @@ mod tests {
             async move {
                 let txn = db.begin_write().await.expect("the test database answers");
                 let waited = committed.load(std::sync::atomic::Ordering::SeqCst);
-                txn.execute_raw(Statement::from_string(
-                    DbBackend::Sqlite,
-                    "INSERT INTO t (n) SELECT count(*) + 1 FROM t",
-                ))
-                .await
-                .expect("the test database answers");
+                txn.execute_raw(sql("INSERT INTO t (n) SELECT count(*) + 1 FROM t"))
+                    .await
+                    .expect("the test database answers");
                 txn.commit().await.expect("the test database answers");
                 waited
             }
@@ -267,11 +270,8 @@ mod tests {
                 let db = db.clone();
                 tokio::spawn(async move {
                     let txn = db.begin_write().await?;
-                    txn.execute_raw(Statement::from_string(
-                        DbBackend::Sqlite,
-                        "INSERT INTO t (n) SELECT max(n) + 1 FROM t",
-                    ))
-                    .await?;
+                    txn.execute_raw(sql("INSERT INTO t (n) SELECT max(n) + 1 FROM t"))
+                        .await?;
                     txn.commit().await
                 })
             })
