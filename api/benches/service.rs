@@ -310,7 +310,7 @@ fn main() {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    println!("dtr benchmark: {cores} cores, SQLite, body {} bytes, wrk 1 thread 32 connections, {SECONDS} per run\n", body.len());
+    println!("dtr benchmark: {cores} cores, SQLite, body {} bytes, wrk 1 thread; {SECONDS} per submission run, {PAIR_SECONDS} per validation pair\n", body.len());
 
     // Warm up both.
     wrk(&format!("http://{local}/echo"), &bare, 32, "2s");
