@@ -65,12 +65,16 @@ impl PhoneNumber {
             Some(phonenumber::country::Id::GB)
         };
         let number = phonenumber::parse(region, trimmed).map_err(|_| invalid())?;
-        if !phonenumber::is_valid(&number) {
+        if !crate::phone_validity::is_valid(&number) {
             return Err(invalid());
         }
-        Ok(PhoneNumber(
-            number.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
+        // E.164 is "+", the calling code and the national significant number: what the crate's
+        // `Mode::E164` writes, without the national-format pattern matching its formatter does first.
+        Ok(PhoneNumber(format!(
+            "+{}{}",
+            number.code().value(),
+            number.national()
+        )))
     }
 
     /// The E.164 form.
@@ -188,6 +192,30 @@ mod tests {
             PhoneNumber::parse("+33 1 42 68 53 00").map(|p| p.0),
             Ok("+33142685300".into())
         );
+    }
+
+    #[test]
+    fn the_e164_form_is_the_one_the_crate_formats() {
+        // Italian numbers keep their leading zero; +800 is non-geographic.
+        for text in [
+            "07911 123456",
+            "01481 712345",
+            "+39 02 3661 8300",
+            "+800 1234 5678",
+            "+1 650 253 0000",
+        ] {
+            let region = (!text.starts_with('+')).then_some(phonenumber::country::Id::GB);
+            let crate_form = phonenumber::parse(region, text)
+                .expect(text)
+                .format()
+                .mode(phonenumber::Mode::E164)
+                .to_string();
+            assert_eq!(
+                PhoneNumber::parse(text).map(|p| p.0),
+                Ok(crate_form),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod calendar;
 mod consent;
 mod contact;
 mod issue;
+mod phone_validity;
 mod reader;
 mod referral;
 mod register;
