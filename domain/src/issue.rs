@@ -237,17 +237,6 @@ impl Findings {
     pub fn reject(&mut self, pointer: &str, rejection: Rejection) {
         self.add(pointer, rejection.code, rejection.message);
     }
-
-    /// Keeps the value, or records why it was refused.
-    pub fn keep<T>(&mut self, pointer: &str, parsed: Result<T, Rejection>) -> Option<T> {
-        match parsed {
-            Ok(v) => Some(v),
-            Err(r) => {
-                self.reject(pointer, r);
-                None
-            }
-        }
-    }
 }
 
 #[cfg(test)]
