@@ -54,7 +54,8 @@ pub async fn start(config: Config, run_worker: bool) -> anyhow::Result<Running> 
             .await
             .context("creating the bootstrap admin key")?;
     }
-    // Load the phone-number metadata and the register now, not in the first request.
+    // Load the phone-number metadata, compile +44's patterns (~80 ms) and load the register now,
+    // not in the first request.
     let _ = domain::PhoneNumber::parse("020 7946 0018");
     let _ = domain::register().authorities().len();
     let metrics = Metrics::install();
