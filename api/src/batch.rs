@@ -9,7 +9,8 @@
 //! semantics of their own transaction: committed with its audit events, or not at all.
 
 use crate::audit::{self, NewEvent};
-use crate::db::{now_ms, Db};
+use crate::clock::Clock;
+use crate::db::Db;
 use crate::entities::{authority_endpoint, referral};
 use openapi::ReferralStatus;
 use sea_orm::sea_query::Expr;
@@ -89,9 +90,9 @@ pub struct BatchWriter {
 
 impl BatchWriter {
     /// Starts the writer task on `db`.
-    pub fn spawn(db: Db) -> BatchWriter {
+    pub fn spawn(db: Db, clock: Clock) -> BatchWriter {
         let (tx, rx) = mpsc::channel::<Job>(4 * MAX_BATCH);
-        tokio::spawn(run(db, rx));
+        tokio::spawn(run(db, clock, rx));
         BatchWriter { tx }
     }
 
@@ -108,7 +109,7 @@ impl BatchWriter {
     }
 }
 
-async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
+async fn run(db: Db, clock: Clock, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -120,7 +121,7 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
         let (writes, replies): (Vec<Write>, Vec<_>) = batch.into_iter().unzip();
         if writes.len() > 1 {
             let refs: Vec<&Write> = writes.iter().collect();
-            if let Ok(results) = write_batch(&db, &refs).await {
+            if let Ok(results) = write_batch(&db, clock.now_ms(), &refs).await {
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
                 }
@@ -129,16 +130,17 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
         }
         // One at a time: a single item, or a batch that failed as a whole.
         for (w, reply) in writes.iter().zip(replies) {
-            let result = write_batch(&db, &[w]).await.map(|mut r| r.remove(0));
+            let result = write_batch(&db, clock.now_ms(), &[w])
+                .await
+                .map(|mut r| r.remove(0));
             let _ = reply.send(result);
         }
     }
 }
 
 /// Writes the items in one transaction, in order.
-async fn write_batch(db: &Db, writes: &[&Write]) -> Result<Vec<Written>, DbErr> {
+async fn write_batch(db: &Db, ms: i64, writes: &[&Write]) -> Result<Vec<Written>, DbErr> {
     let started = std::time::Instant::now();
-    let ms = now_ms();
     let txn = db.begin_write().await?;
     let begun_us = started.elapsed().as_micros() as u64;
     let push: HashSet<String> = if writes.iter().any(|w| matches!(w, Write::Accept(_))) {

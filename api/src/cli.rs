@@ -174,7 +174,8 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<ExitCode>
                 .await
                 .context("connecting to the database")?;
             db.migrate().await.context("applying migrations")?;
-            let created = keys_cmd::create(&db, &scope, audit::Actor::system())
+            let now = crate::clock::Clock::system().now_ms();
+            let created = keys_cmd::create(&db, &scope, audit::Actor::system(), now)
                 .await
                 .context("storing the key")?;
             println!("{}", created.key);

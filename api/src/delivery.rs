@@ -10,7 +10,8 @@
 
 use crate::audit::{Actor, NewEvent};
 use crate::batch::{AttemptRecord, BatchWriter, Write};
-use crate::db::{now_ms, rfc3339_ms, Db};
+use crate::clock::Clock;
+use crate::db::{rfc3339_ms, Db};
 use crate::endpoint_url::is_internal_ip;
 use crate::entities::referral;
 use crate::metrics::Metrics;
@@ -69,15 +70,14 @@ pub fn classify(status: u16, retry_after: Option<Duration>) -> AttemptOutcome {
     }
 }
 
-/// Reads `Retry-After` as seconds or an HTTP date, capped at a day.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+/// Reads `Retry-After` as seconds or an HTTP date (relative to `now`), capped at a day.
+fn retry_after(headers: &HeaderMap, now: jiff::Timestamp) -> Option<Duration> {
     let raw = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().to_owned();
     let delay = match raw.parse::<u64>() {
         Ok(secs) => Duration::from_secs(secs),
         Err(_) => {
-            let at = httpdate::parse_http_date(&raw).ok()?;
-            at.duration_since(std::time::SystemTime::now())
-                .unwrap_or_default()
+            let at = jiff::Timestamp::try_from(httpdate::parse_http_date(&raw).ok()?).ok()?;
+            Duration::try_from(at.duration_since(now)).unwrap_or_default()
         }
     };
     Some(delay.min(MAX_RETRY_AFTER))
@@ -123,6 +123,7 @@ pub struct Worker {
     settings: Arc<WorkerSettings>,
     owner: String,
     metrics: Metrics,
+    clock: Clock,
     per_authority: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
 
@@ -139,6 +140,7 @@ impl Worker {
         writer: BatchWriter,
         settings: WorkerSettings,
         metrics: Metrics,
+        clock: Clock,
     ) -> Result<Self, reqwest::Error> {
         let mut builder = reqwest::Client::builder()
             .timeout(settings.timeout)
@@ -162,6 +164,7 @@ impl Worker {
             settings: Arc::new(settings),
             owner: uuid::Uuid::new_v4().to_string(),
             metrics,
+            clock,
             per_authority: Arc::new(Mutex::new(HashMap::new())),
         })
     }
@@ -213,7 +216,7 @@ impl Worker {
     /// One step: claim due jobs, send them (bounded per authority), record every outcome. Returns how
     /// many jobs were attempted. Tests drive the worker with this, without sleeping.
     pub async fn step(&self) -> Result<usize, DbErr> {
-        let rows = self.claim(now_ms()).await?;
+        let rows = self.claim(self.clock.now_ms()).await?;
         if rows.is_empty() {
             return Ok(0);
         }
@@ -277,7 +280,7 @@ impl Worker {
             "referral": document,
         })
         .to_string();
-        let started_ms = now_ms();
+        let started_ms = self.clock.now_ms();
         let started = Instant::now();
         let outcome = self.send(&job, &body).await;
         let took = started.elapsed();
@@ -285,7 +288,7 @@ impl Worker {
     }
 
     async fn send(&self, job: &Job, body: &str) -> AttemptOutcome {
-        let timestamp = jiff::Timestamp::now().as_second();
+        let timestamp = self.clock.now().as_second();
         let signature =
             match signing::sign(&job.secret, &job.row.webhook_id, timestamp, body.as_bytes()) {
                 Ok(s) => s,
@@ -310,7 +313,10 @@ impl Worker {
             .send()
             .await
         {
-            Ok(resp) => classify(resp.status().as_u16(), retry_after(resp.headers())),
+            Ok(resp) => classify(
+                resp.status().as_u16(),
+                retry_after(resp.headers(), self.clock.now()),
+            ),
             Err(e) => {
                 let error = if e.is_timeout() {
                     "timeout"
@@ -338,7 +344,7 @@ impl Worker {
         started_ms: i64,
         took: Duration,
     ) -> Result<(), DbErr> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let attempts = row.attempts + 1;
         let duration_ms = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
         let (status, next, last_error, metric) = match outcome {
@@ -460,7 +466,7 @@ impl Worker {
             }
             let wait = match self.next_due().await {
                 Ok(Some(due)) => Duration::from_millis(
-                    u64::try_from((due - now_ms()).clamp(0, 1000)).unwrap_or(1000),
+                    u64::try_from((due - self.clock.now_ms()).clamp(0, 1000)).unwrap_or(1000),
                 ),
                 _ => Duration::from_secs(1),
             };
@@ -496,16 +502,23 @@ mod tests {
     #[test]
     fn retry_after_is_read_in_seconds_or_as_a_date_and_capped() {
         let mut h = HeaderMap::new();
+        let now: jiff::Timestamp = "2015-10-21T07:27:00Z".parse().expect("an instant");
         h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(7)));
         h.insert(RETRY_AFTER, HeaderValue::from_static("9999999"));
-        assert_eq!(retry_after(&h), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after(&h, now), Some(MAX_RETRY_AFTER));
         h.insert(
             RETRY_AFTER,
             HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
         );
-        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(60)));
+        let later: jiff::Timestamp = "2015-10-21T08:00:00Z".parse().expect("an instant");
+        assert_eq!(
+            retry_after(&h, later),
+            Some(Duration::ZERO),
+            "a date in the past"
+        );
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(retry_after(&h), None);
+        assert_eq!(retry_after(&h, now), None);
     }
 }

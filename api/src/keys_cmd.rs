@@ -1,7 +1,7 @@
 //! Creating API keys: one implementation for `POST /v1/api-keys` and `dtr keys create`.
 
 use crate::audit::{self, Actor, NewEvent};
-use crate::db::{now_ms, Db};
+use crate::db::Db;
 use crate::keys::{self, Scope};
 use openapi::{ApiKeyCreated, Role, ValidationIssue};
 use sea_orm::DbErr;
@@ -122,9 +122,8 @@ pub fn scope(
 }
 
 /// Creates a key with `scope`, records `api_key.created`, and returns it (the only time it is shown).
-pub async fn create(db: &Db, scope: &Scope, actor: Actor) -> Result<ApiKeyCreated, DbErr> {
+pub async fn create(db: &Db, scope: &Scope, actor: Actor, ms: i64) -> Result<ApiKeyCreated, DbErr> {
     let key = keys::generate_key();
-    let ms = now_ms();
     let txn = db.begin_write().await?;
     let row = keys::store_key(&*txn, &key, scope, ms).await?;
     audit::append(
@@ -156,11 +155,10 @@ pub async fn create(db: &Db, scope: &Scope, actor: Actor) -> Result<ApiKeyCreate
 }
 
 /// Makes sure an admin key with exactly `key` exists (`DTR_BOOTSTRAP_ADMIN_KEY`); idempotent.
-pub async fn bootstrap_admin(db: &Db, key: &str) -> Result<(), DbErr> {
+pub async fn bootstrap_admin(db: &Db, key: &str, ms: i64) -> Result<(), DbErr> {
     if keys::exists(db.conn(), key).await? {
         return Ok(());
     }
-    let ms = now_ms();
     let txn = db.begin_write().await?;
     if keys::exists(&*txn, key).await? {
         return Ok(());

@@ -1,5 +1,6 @@
 //! `dtr serve`: the HTTP service and the delivery worker in one process.
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::delivery::{Worker, WorkerSettings};
@@ -17,6 +18,9 @@ use tokio::task::JoinHandle;
 
 /// How long in-flight requests and delivery attempts may take to finish on shutdown.
 const GRACE: Duration = Duration::from_secs(15);
+
+/// How often the queue-depth gauges are read from the database.
+const METRICS_REFRESH: Duration = Duration::from_secs(5);
 
 /// A started service.
 pub struct Running {
@@ -43,14 +47,24 @@ impl Running {
 }
 
 /// Connects, migrates, ensures the bootstrap admin key, and starts serving (and delivering, when
-/// `run_worker`).
+/// `run_worker`), on the system clock.
 pub async fn start(config: Config, run_worker: bool) -> anyhow::Result<Running> {
+    start_with_clock(config, run_worker, Clock::system()).await
+}
+
+/// [`start`] on a given clock: tests pass a manual one and drive the worker with
+/// [`Worker::step`] instead of waiting for real retry delays.
+pub async fn start_with_clock(
+    config: Config,
+    run_worker: bool,
+    clock: Clock,
+) -> anyhow::Result<Running> {
     let db = Db::connect(&config.database_url)
         .await
         .context("connecting to the database (DTR_DATABASE_URL)")?;
     db.migrate().await.context("applying migrations")?;
     if let Some(key) = &config.bootstrap_admin_key {
-        keys_cmd::bootstrap_admin(&db, key)
+        keys_cmd::bootstrap_admin(&db, key, clock.now_ms())
             .await
             .context("creating the bootstrap admin key")?;
     }
@@ -58,9 +72,9 @@ pub async fn start(config: Config, run_worker: bool) -> anyhow::Result<Running> 
     // not in the first request.
     let _ = domain::PhoneNumber::parse("020 7946 0018");
     let _ = domain::register().authorities().len();
-    let metrics = Metrics::install();
+    let metrics = Metrics::new();
     let wake = Arc::new(Notify::new());
-    let writer = crate::batch::BatchWriter::spawn(db.clone());
+    let writer = crate::batch::BatchWriter::spawn(db.clone(), clock.clone());
     let worker = Worker::new(
         db.clone(),
         writer.clone(),
@@ -70,6 +84,7 @@ pub async fn start(config: Config, run_worker: bool) -> anyhow::Result<Running> 
             allow_insecure: config.allow_insecure_endpoints,
         },
         metrics.clone(),
+        clock.clone(),
     )
     .context("building the delivery HTTP client")?;
     let acceptor = TcpListener::bind(config.listen.to_string())
@@ -88,8 +103,27 @@ pub async fn start(config: Config, run_worker: bool) -> anyhow::Result<Running> 
         metrics,
         keys: crate::keys::KeyCache::default(),
         writer,
+        clock,
     };
     let (stop, stopped) = watch::channel(false);
+    {
+        // The queue-depth gauges are read on this timer, never by a scrape (which anyone may send),
+        // and histogram samples are drained into buckets so memory stays bounded between scrapes.
+        let (db, metrics, mut stop_metrics) =
+            (state.db.clone(), state.metrics.clone(), stopped.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(METRICS_REFRESH);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        metrics.refresh_queue_depth(db.conn()).await;
+                        metrics.upkeep();
+                    }
+                    _ = stop_metrics.changed() => break,
+                }
+            }
+        });
+    }
     if state.db.backend() == sea_orm::DbBackend::Sqlite {
         let (db, mut stop_checkpoints) = (state.db.clone(), stopped.clone());
         tokio::spawn(async move {

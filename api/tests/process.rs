@@ -301,7 +301,7 @@ async fn no_personal_data_reaches_the_logs_or_the_audit_trail_even_at_trace() {
         .send()
         .await
         .unwrap();
-    wait_all(&base, std::slice::from_ref(&pushed), "delivered", 20).await;
+    wait_all(&base, std::slice::from_ref(&pushed), "delivered", 120).await;
     assert_eq!(receiver.received_requests().await.unwrap().len(), 1);
 
     let audit_rows = {
@@ -374,7 +374,8 @@ async fn a_killed_process_loses_nothing_and_never_fakes_a_delivery() {
         ids.push(submit(&dtr.base, &referrer, &referral("E06000001")).await);
     }
     // Let it fail some attempts, then kill it mid-stream.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    // Generous: a busy machine makes this slower, not failed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while receiver.received_requests().await.unwrap().len() < 30 {
         assert!(tokio::time::Instant::now() < deadline, "no attempts seen");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -393,7 +394,7 @@ async fn a_killed_process_loses_nothing_and_never_fakes_a_delivery() {
         .mount(&receiver)
         .await;
     let dtr = Dtr::start(&db, dir.path().join("2.log"), &settings).await;
-    wait_all(&dtr.base, &ids, "delivered", 60).await;
+    wait_all(&dtr.base, &ids, "delivered", 120).await;
     let seen = deliveries(&receiver).await;
     for id in &ids {
         let wids: HashSet<&String> = seen.get(id).map(|v| v.iter().collect()).unwrap_or_default();
@@ -449,13 +450,12 @@ async fn sigterm_stops_the_service_cleanly_with_exit_0() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test runs it with DTR_TEST_POSTGRES_URL and --include-ignored"]
 async fn two_processes_on_one_postgres_deliver_each_referral_exactly_once() {
-    if !postgres() {
-        eprintln!(
-            "two processes share a database only on PostgreSQL; this runs in the PostgreSQL pass"
-        );
-        return;
-    }
+    assert!(
+        postgres(),
+        "two processes share a database only on PostgreSQL: set DTR_TEST_POSTGRES_URL"
+    );
     let dir = tempfile::tempdir().unwrap();
     let db = fresh_database(dir.path()).await;
     let a = Dtr::start(&db, dir.path().join("a.log"), &[]).await;
@@ -493,7 +493,7 @@ async fn two_processes_on_one_postgres_deliver_each_referral_exactly_once() {
     for t in tasks {
         ids.push(t.await.unwrap());
     }
-    wait_all(&a.base, &ids, "delivered", 60).await;
+    wait_all(&a.base, &ids, "delivered", 120).await;
     let seen = deliveries(&receiver).await;
     assert_eq!(seen.len(), 200);
     assert!(

@@ -1,1 +1,368 @@
-//! Black-box tests live in `tests/service/`.
+//! Shared fixtures of the black-box suites: `TestApp` starts the real service on port 0 with a fresh
+//! database (SQLite, or PostgreSQL when `DTR_TEST_POSTGRES_URL` names a server), makes keys, and
+//! builds referrals dated relative to today.
+//!
+//! The service runs on a manual clock and, unless a test asks for it, without its background
+//! delivery worker: tests deliver with [`TestApp::step`] and move time with [`TestApp::advance`], so
+//! retry schedules, `Retry-After` and rate limits are checked exactly and a slow machine changes
+//! only how long a test takes.
+
+#![allow(clippy::unwrap_used)]
+
+use api::clock::Clock;
+use api::config::Config;
+use api::serve::{self, Running};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The delays of the test retry schedule: three attempts, a minute then five minutes apart (tests
+/// move the manual clock by exactly these).
+pub const RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(60), Duration::from_secs(300)];
+
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+
+/// A running service and a client for it.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub running: Option<Running>,
+    pub config: Config,
+    /// The service's clock: manual unless the test runs the background worker.
+    pub clock: Clock,
+    background_worker: bool,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A fresh database URL: a new SQLite file, or a new PostgreSQL database on the server named by
+/// `DTR_TEST_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5433`).
+pub async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
+    match std::env::var("DTR_TEST_POSTGRES_URL") {
+        Ok(server) if !server.is_empty() => {
+            use sea_orm::ConnectionTrait;
+            let name = format!("dtr_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = sea_orm::Database::connect(format!("{server}/postgres"))
+                .await
+                .expect("postgres reachable");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create database");
+            admin.close().await.ok();
+            (format!("{server}/{name}"), None)
+        }
+        _ => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("dtr.db").display());
+            (url, Some(dir))
+        }
+    }
+}
+
+pub fn is_postgres() -> bool {
+    std::env::var("DTR_TEST_POSTGRES_URL").is_ok_and(|s| !s.is_empty())
+}
+
+/// The configuration every test starts from: port 0, the bootstrap admin key, loopback endpoints
+/// allowed (wiremock), the test retry schedule and no rate limit.
+pub fn test_config(database_url: &str) -> Config {
+    Config {
+        database_url: database_url.to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        bootstrap_admin_key: Some(ADMIN_KEY.to_owned()),
+        allow_insecure_endpoints: true,
+        retry_schedule: RETRY_DELAYS.to_vec(),
+        delivery_timeout: Duration::from_secs(10),
+        rate_limit: 0,
+        ..Config::default()
+    }
+}
+
+impl TestApp {
+    /// The service on a manual clock, without its background worker.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// [`TestApp::spawn`] with an adjusted configuration.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let (url, dir) = fresh_database().await;
+        let mut config = test_config(&url);
+        adjust(&mut config);
+        Self::start(config, dir, false).await
+    }
+
+    /// The service as `dtr serve` runs it: the system clock and the background delivery worker.
+    pub async fn spawn_with_background_worker(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let (url, dir) = fresh_database().await;
+        let mut config = test_config(&url);
+        adjust(&mut config);
+        Self::start(config, dir, true).await
+    }
+
+    async fn start(
+        config: Config,
+        dir: Option<tempfile::TempDir>,
+        background_worker: bool,
+    ) -> TestApp {
+        let clock = if background_worker {
+            Clock::system()
+        } else {
+            Clock::manual(jiff::Timestamp::now())
+        };
+        Self::start_on(config, dir, background_worker, clock).await
+    }
+
+    async fn start_on(
+        config: Config,
+        dir: Option<tempfile::TempDir>,
+        background_worker: bool,
+        clock: Clock,
+    ) -> TestApp {
+        let running = serve::start_with_clock(config.clone(), background_worker, clock.clone())
+            .await
+            .expect("service starts");
+        TestApp {
+            base: format!("http://{}", running.addr),
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            running: Some(running),
+            config,
+            clock,
+            background_worker,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the service and starts it again on the same database (and the same clock).
+    pub async fn restart(mut self) -> TestApp {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+        let mut config = self.config.clone();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        let clock = self.clock.clone();
+        Self::start_on(config, self._dir.take(), self.background_worker, clock).await
+    }
+
+    /// One step of the delivery worker: claims what is due on the service's clock, attempts it and
+    /// records every outcome before returning how many were attempted.
+    pub async fn step(&self) -> usize {
+        self.running
+            .as_ref()
+            .unwrap()
+            .worker
+            .step()
+            .await
+            .expect("the delivery step records its attempts")
+    }
+
+    /// Moves the service's manual clock forward.
+    pub fn advance(&self, by: Duration) {
+        assert!(
+            self.clock.advance(by),
+            "only a service on a manual clock can be advanced"
+        );
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn put(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A new key via the admin API.
+    pub async fn key(&self, body: Value) -> String {
+        let resp = self.post("/v1/api-keys", ADMIN_KEY, &body).await;
+        assert_eq!(resp.status(), 201, "key creation");
+        resp.json::<Value>().await.unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn referrer(&self, organisation: &str) -> String {
+        self.key(
+            json!({"role": "referrer", "organisation": organisation, "agency_type": "probation"}),
+        )
+        .await
+    }
+
+    pub async fn authority(&self, gss_code: &str) -> String {
+        self.key(json!({"role": "authority", "gss_code": gss_code}))
+            .await
+    }
+
+    /// Submits and expects 201; returns the resource.
+    pub async fn submit(&self, key: &str, doc: &Value) -> Value {
+        let resp = self.post("/v1/referrals", key, doc).await;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    /// The referral as an admin lists it (a list read does not count as reading the document).
+    pub async fn state_of(&self, id: &str) -> Value {
+        self.listed(id)
+            .await
+            .unwrap_or_else(|| panic!("referral {id} not listed"))
+    }
+
+    async fn listed(&self, id: &str) -> Option<Value> {
+        let mut cursor = String::new();
+        loop {
+            let page: Value = self
+                .client
+                .get(self.url(&format!("/v1/referrals?limit=100&cursor={cursor}")))
+                .bearer_auth(ADMIN_KEY)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if let Some(item) = page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["id"] == id)
+            {
+                return Some(item.clone());
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = c.to_owned(),
+                None => return None,
+            }
+        }
+    }
+
+    /// Polls the admin list until `done` holds, for the few tests that run the background worker.
+    /// The deadline is generous: a busy machine makes the test slower, not failed.
+    pub async fn wait_for(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        assert!(
+            self.background_worker,
+            "drive the worker with step() instead of waiting for it"
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let item = self.listed(id).await;
+            if let Some(item) = &item {
+                if done(item) {
+                    return item.clone();
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting; last state {item:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop the worker and server tasks with the runtime; the temp directory goes with us.
+        if let Some(r) = self.running.take() {
+            drop(r);
+        }
+    }
+}
+
+/// Today in England.
+pub fn uk_today() -> jiff::civil::Date {
+    domain::calendar::uk_date(jiff::Timestamp::now())
+}
+
+/// A valid referral to `gss_code`, threatened with homelessness in 30 days, consent an hour ago.
+pub fn referral_to(gss_code: &str) -> Value {
+    let likely = uk_today().checked_add(jiff::ToSpan::days(30)).unwrap();
+    let recorded = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    json!({
+        "person": {
+            "given_name": "Testgiven",
+            "family_name": "Testfamily",
+            "date_of_birth": "1985-03-14",
+            "contact": { "phone": "07911 123456", "email": "person@example.org" }
+        },
+        "consent": { "referral": true, "share_contact_details": true, "recorded_at": recorded.to_string() },
+        "housing_authority": { "gss_code": gss_code, "chosen_by_person": true },
+        "housing_situation": {
+            "reason": "threatened_with_homelessness",
+            "likely_homeless_on": likely.to_string(),
+            "rough_sleeping": "no",
+            "summary": "Tenancy ending; no other accommodation available."
+        },
+        "referrer": { "name": "Test Referrer", "email": "referrer@probation.example.gov.uk" }
+    })
+}
+
+pub fn referral() -> Value {
+    referral_to("E08000039")
+}
+
+/// One string member of every item of a list page (`items[*].<member>`), e.g. the ids or the actions.
+pub fn item_strings<'a>(page: &'a Value, member: &str) -> Vec<&'a str> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i[member].as_str().unwrap())
+        .collect()
+}
+
+/// Asserts an RFC 9457 problem with this status.
+pub async fn assert_problem(resp: reqwest::Response, status: u16) -> Value {
+    assert_eq!(resp.status(), status);
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(
+        ct.starts_with("application/problem+json"),
+        "content-type {ct}"
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], status, "{body}");
+    assert!(
+        body["type"].is_string() && body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    body
+}

@@ -5,7 +5,6 @@ use super::error::ApiError;
 use super::AppState;
 use crate::audit::{self, Actor, NewEvent};
 use crate::batch::{NewReferral, Write, Written};
-use crate::db::now_ms;
 use crate::entities::{authority_endpoint, referral};
 use crate::keys::{self, Caller, Scope};
 use crate::{endpoint_url, store};
@@ -205,6 +204,7 @@ impl Api {
     )]
     async fn validate(
         &self,
+        state: poem::web::Data<&AppState>,
         auth: BearerAuth,
         body: Json<RawReferral>,
     ) -> Result<Json<ValidationReport>, ApiError> {
@@ -213,7 +213,7 @@ impl Api {
             &[Role::Referrer, Role::Admin],
             "validate referrals",
         )?;
-        let outcome = Referral::parse(&body.0 .0, &AsOf::at(jiff::Timestamp::now()));
+        let outcome = Referral::parse(&body.0 .0, &AsOf::at(state.clock.now()));
         Ok(Json(ValidationReport::of(&outcome)))
     }
 
@@ -261,7 +261,7 @@ impl Api {
                 return Ok(original);
             }
         }
-        let now = jiff::Timestamp::now();
+        let now = state.clock.now();
         let ms = now.as_millisecond();
         let actor = Actor::from(caller);
         let accepted = match Referral::parse(&document, &AsOf::at(now)) {
@@ -416,7 +416,7 @@ impl Api {
         id: Path<String>,
     ) -> Result<Json<ReferralResource>, ApiError> {
         let caller = &auth.0;
-        let ms = now_ms();
+        let ms = state.clock.now_ms();
         let txn = state.db.begin_write().await?;
         let Some(row) = store::find_visible(&*txn, caller, &id.0).await? else {
             return Err(ApiError::not_found("referral"));
@@ -530,7 +530,7 @@ impl Api {
                 errors,
             ));
         };
-        let ms = now_ms();
+        let ms = state.clock.now_ms();
         let txn = state.db.begin_write().await?;
         let Some(row) = store::find_visible(&*txn, caller, &id.0).await? else {
             return Err(ApiError::not_found("referral"));
@@ -576,7 +576,7 @@ impl Api {
     ) -> Result<Requeued, ApiError> {
         let caller = &auth.0;
         require(caller, &[Role::Admin], "redeliver referrals")?;
-        let ms = now_ms();
+        let ms = state.clock.now_ms();
         let txn = state.db.begin_write().await?;
         let Some(row) = store::find_visible(&*txn, caller, &id.0).await? else {
             return Err(ApiError::not_found("referral"));
@@ -717,7 +717,7 @@ impl Api {
             },
         )?;
         let secret = new_secret();
-        let ms = now_ms();
+        let ms = state.clock.now_ms();
         let txn = state.db.begin_write().await?;
         authority_endpoint::Entity::delete_by_id(a.gss_code.clone())
             .exec(&*txn)
@@ -760,7 +760,7 @@ impl Api {
         let Some(a) = domain::register().get(&gss_code.0) else {
             return Err(ApiError::not_found("housing authority"));
         };
-        let ms = now_ms();
+        let ms = state.clock.now_ms();
         let txn = state.db.begin_write().await?;
         let removed = authority_endpoint::Entity::delete_by_id(a.gss_code.clone())
             .exec(&*txn)
@@ -794,7 +794,9 @@ impl Api {
                 errors,
             )
         })?;
-        let created = crate::keys_cmd::create(&state.db, &scope, Actor::from(caller)).await?;
+        let created =
+            crate::keys_cmd::create(&state.db, &scope, Actor::from(caller), state.clock.now_ms())
+                .await?;
         Ok(KeyCreated::Created(Json(created)))
     }
 
@@ -841,7 +843,7 @@ impl Api {
     /// Prometheus text format.
     #[oai(path = "/metrics", method = "get", tag = "Tag::Operations")]
     async fn metrics(&self, state: poem::web::Data<&AppState>) -> PlainText<String> {
-        PlainText(state.metrics.render(state.db.conn()).await)
+        PlainText(state.metrics.render())
     }
 }
 

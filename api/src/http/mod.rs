@@ -37,6 +37,8 @@ pub struct AppState {
     pub keys: crate::keys::KeyCache,
     /// The group-commit writer for submissions and delivery records.
     pub writer: crate::batch::BatchWriter,
+    /// Now (the system clock, or a test's manual one).
+    pub clock: crate::clock::Clock,
 }
 
 impl AppState {
@@ -305,7 +307,12 @@ async fn body_limit<E: Endpoint>(
     next.call(req).await.map(IntoResponse::into_response)
 }
 
-type KeyedLimiter = governor::DefaultKeyedRateLimiter<String>;
+type KeyedLimiter = governor::RateLimiter<
+    String,
+    governor::state::keyed::DefaultKeyedStateStore<String>,
+    crate::clock::Clock,
+    governor::middleware::NoOpMiddleware<governor::nanos::Nanos>,
+>;
 
 /// Per-key token bucket (`DTR_RATE_LIMIT` per second, burst of the same size). Keyed by the SHA-256
 /// of the bearer token, so the limiter never holds a key.
@@ -313,14 +320,13 @@ async fn rate_limit<E: Endpoint>(
     next: Arc<E>,
     req: Request,
     limiter: Option<Arc<KeyedLimiter>>,
+    clock: crate::clock::Clock,
 ) -> poem::Result<Response> {
     if let (Some(limiter), Some(auth)) =
         (&limiter, req.headers().typed_get::<Authorization<Bearer>>())
     {
-        let clock = governor::clock::DefaultClock::default();
         if let Err(not_until) = limiter.check_key(&hash_key(auth.token())) {
-            use governor::clock::Clock;
-            let wait = not_until.wait_time_from(clock.now());
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&clock));
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             let p = Problem::new(
                 429,
@@ -422,9 +428,11 @@ pub fn app(state: AppState) -> impl Endpoint {
     let allow = Arc::new(AllowTable::from_spec(&spec_value()));
     let docs = service.swagger_ui();
     let max = state.config.max_body_bytes;
+    let clock = state.clock.clone();
     let limiter = NonZeroU32::new(state.config.rate_limit).map(|n| {
-        Arc::new(governor::RateLimiter::keyed(
+        Arc::new(governor::RateLimiter::dashmap_with_clock(
             governor::Quota::per_second(n).allow_burst(n),
+            clock.clone(),
         ))
     });
     if let Some(l) = &limiter {
@@ -462,7 +470,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .data(state)
         .into_endpoint();
     route
-        .around(move |ep, req| rate_limit(ep, req, limiter.clone()))
+        .around(move |ep, req| rate_limit(ep, req, limiter.clone(), clock.clone()))
         .around(move |ep, req| body_limit(ep, req, max))
         .around(move |ep, req| problems(ep, req, allow.clone()))
         .around(move |ep, req| envelope(ep, req, metrics.clone()))

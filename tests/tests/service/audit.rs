@@ -1,8 +1,8 @@
 //! The audit trail: one hash chain, append-only in the database, tampering detected at the right seq.
 
-use crate::common::*;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
 use serde_json::Value;
+use tests::*;
 
 async fn raw_db(app: &TestApp) -> DatabaseConnection {
     Database::connect(app.config.database_url.clone())

@@ -1,7 +1,7 @@
 //! The register and authority endpoints.
 
-use crate::common::*;
 use serde_json::{json, Value};
+use tests::*;
 
 #[tokio::test]
 async fn the_register_lists_296_authorities_across_pages() {

@@ -1,12 +1,12 @@
 //! Push delivery with Standard Webhooks signatures and retries, the pull inbox, acknowledgement,
 //! redelivery and idempotent submission (CONTRACT §6).
 
-use crate::common::*;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use std::time::Duration;
+use tests::*;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -57,6 +57,23 @@ async fn push_to(app: &TestApp, server: &MockServer, gss: &str) -> String {
         .to_owned()
 }
 
+fn instant(v: &Value) -> jiff::Timestamp {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+/// `next_attempt_at - last_attempt_at` of a listed referral.
+fn retry_wait(item: &Value) -> jiff::SignedDuration {
+    instant(&item["delivery"]["next_attempt_at"])
+        .duration_since(instant(&item["delivery"]["last_attempt_at"]))
+}
+
+async fn submit_id(app: &TestApp, key: &str, doc: &Value) -> String {
+    app.submit(key, doc).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[tokio::test]
 async fn a_referral_is_pushed_signed_and_marked_delivered() {
     let app = TestApp::spawn().await;
@@ -72,9 +89,12 @@ async fn a_referral_is_pushed_signed_and_marked_delivered() {
     let created = app.submit(&key, &referral()).await;
     assert_eq!(created["status"], "queued");
     let id = created["id"].as_str().unwrap();
-    let done = app.wait_for(id, |r| r["status"] == "delivered").await;
+    assert_eq!(app.step().await, 1);
+    let done = app.state_of(id).await;
+    assert_eq!(done["status"], "delivered");
     assert_eq!(done["delivery"]["attempts"], 1);
     assert!(done["delivery"]["delivered_at"].is_string());
+    assert_eq!(app.step().await, 0, "nothing is left to deliver");
 
     let requests = server.received_requests().await.unwrap();
     let req = &requests[0];
@@ -119,18 +139,33 @@ async fn a_referral_is_pushed_signed_and_marked_delivered() {
 }
 
 #[tokio::test]
-async fn a_503_is_retried_with_the_same_webhook_id() {
+async fn a_503_is_retried_on_the_schedule_with_the_same_webhook_id() {
     let app = TestApp::spawn().await;
     let server = MockServer::start().await;
     fail_then_accept(&server, ResponseTemplate::new(503), 2).await;
     push_to(&app, &server, "E08000039").await;
     let key = app.referrer("X").await;
-    let id = app.submit(&key, &referral()).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let done = app.wait_for(&id, |r| r["status"] == "delivered").await;
+    let id = submit_id(&app, &key, &referral()).await;
+
+    assert_eq!(app.step().await, 1);
+    let first = app.state_of(&id).await;
+    assert_eq!(first["status"], "queued");
+    assert_eq!(first["delivery"]["last_error"], "http_503");
+    assert_eq!(retry_wait(&first), jiff::SignedDuration::from_secs(60));
+    // Not due a millisecond early.
+    app.advance(RETRY_DELAYS[0] - Duration::from_millis(1));
+    assert_eq!(app.step().await, 0);
+    app.advance(Duration::from_millis(1));
+    assert_eq!(app.step().await, 1);
+    let second = app.state_of(&id).await;
+    assert_eq!(second["delivery"]["attempts"], 2);
+    assert_eq!(retry_wait(&second), jiff::SignedDuration::from_secs(300));
+    app.advance(RETRY_DELAYS[1]);
+    assert_eq!(app.step().await, 1);
+    let done = app.state_of(&id).await;
+    assert_eq!(done["status"], "delivered");
     assert_eq!(done["delivery"]["attempts"], 3);
+
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 3);
     let ids: Vec<&str> = requests
@@ -150,11 +185,10 @@ async fn a_permanent_4xx_fails_at_once_and_redelivery_requeues_it() {
     fail_then_accept(&server, ResponseTemplate::new(410), 1).await;
     push_to(&app, &server, "E08000039").await;
     let key = app.referrer("X").await;
-    let id = app.submit(&key, &referral()).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let failed = app.wait_for(&id, |r| r["status"] == "failed").await;
+    let id = submit_id(&app, &key, &referral()).await;
+    assert_eq!(app.step().await, 1);
+    let failed = app.state_of(&id).await;
+    assert_eq!(failed["status"], "failed");
     assert_eq!(failed["delivery"]["attempts"], 1);
     assert_eq!(failed["delivery"]["last_error"], "http_410");
 
@@ -172,7 +206,8 @@ async fn a_permanent_4xx_fails_at_once_and_redelivery_requeues_it() {
         )
         .await;
     assert_eq!(resp.status(), 202);
-    app.wait_for(&id, |r| r["status"] == "delivered").await;
+    assert_eq!(app.step().await, 1, "due at once");
+    assert_eq!(app.state_of(&id).await["status"], "delivered");
     let requests = server.received_requests().await.unwrap();
     assert_eq!(
         requests[0].headers.get("webhook-id"),
@@ -201,93 +236,145 @@ async fn exhausting_the_schedule_fails_the_referral() {
         .await;
     push_to(&app, &server, "E08000039").await;
     let key = app.referrer("X").await;
-    let id = app.submit(&key, &referral()).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let failed = app.wait_for(&id, |r| r["status"] == "failed").await;
+    let id = submit_id(&app, &key, &referral()).await;
+    assert_eq!(app.step().await, 1);
+    app.advance(RETRY_DELAYS[0]);
+    assert_eq!(app.step().await, 1);
+    app.advance(RETRY_DELAYS[1]);
+    assert_eq!(app.step().await, 1);
+    let failed = app.state_of(&id).await;
+    assert_eq!(failed["status"], "failed");
     assert_eq!(
         failed["delivery"]["attempts"], 3,
         "two delays give three attempts"
+    );
+    assert!(failed["delivery"]["next_attempt_at"].is_null());
+    app.advance(Duration::from_secs(86_400));
+    assert_eq!(
+        app.step().await,
+        0,
+        "a failed referral is not attempted again"
     );
     assert_eq!(server.received_requests().await.unwrap().len(), 3);
 }
 
 #[tokio::test]
-async fn a_timeout_and_a_refused_connection_are_retried() {
-    let app = TestApp::spawn_with(|c| c.delivery_timeout = Duration::from_millis(300)).await;
+async fn a_timeout_is_retried() {
+    let app = TestApp::spawn_with(|c| c.delivery_timeout = Duration::from_millis(500)).await;
     let server = MockServer::start().await;
+    // Far longer than the timeout, however slowly this machine runs.
     fail_then_accept(
         &server,
-        ResponseTemplate::new(200).set_delay(Duration::from_secs(3)),
+        ResponseTemplate::new(200).set_delay(Duration::from_secs(60)),
         1,
     )
     .await;
     push_to(&app, &server, "E08000039").await;
     let key = app.referrer("X").await;
-    let id = app.submit(&key, &referral()).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let done = app.wait_for(&id, |r| r["status"] == "delivered").await;
+    let id = submit_id(&app, &key, &referral()).await;
+    assert_eq!(app.step().await, 1);
+    let waiting = app.state_of(&id).await;
+    assert_eq!(waiting["status"], "queued");
+    assert_eq!(waiting["delivery"]["last_error"], "timeout");
+    app.advance(RETRY_DELAYS[0]);
+    assert_eq!(app.step().await, 1);
+    let done = app.state_of(&id).await;
+    assert_eq!(done["status"], "delivered");
     assert_eq!(done["delivery"]["attempts"], 2);
+}
 
-    // Nothing listens on port 1: connection refused, retried, then failed.
-    let url = "http://127.0.0.1:1/hook";
+#[tokio::test]
+async fn a_refused_connection_is_retried_then_fails() {
+    let app = TestApp::spawn().await;
+    // Nothing listens on port 1: the connection is refused at once.
     app.put(
         "/v1/authorities/E09000033/endpoint",
         ADMIN_KEY,
-        &json!({"url": url}),
+        &json!({"url": "http://127.0.0.1:1/hook"}),
     )
     .await;
-    let id = app.submit(&key, &referral_to("E09000033")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let failed = app.wait_for(&id, |r| r["status"] == "failed").await;
+    let key = app.referrer("X").await;
+    let id = submit_id(&app, &key, &referral_to("E09000033")).await;
+    assert_eq!(app.step().await, 1);
+    let waiting = app.state_of(&id).await;
+    assert_eq!(waiting["status"], "queued");
+    assert_eq!(waiting["delivery"]["last_error"], "connect");
+    app.advance(RETRY_DELAYS[0]);
+    assert_eq!(app.step().await, 1);
+    app.advance(RETRY_DELAYS[1]);
+    assert_eq!(app.step().await, 1);
+    let failed = app.state_of(&id).await;
+    assert_eq!(failed["status"], "failed");
     assert_eq!(failed["delivery"]["last_error"], "connect");
 }
 
 #[tokio::test]
-async fn retry_after_on_429_is_honoured() {
+async fn retry_after_on_429_is_honoured_when_longer_than_the_schedule() {
     let app = TestApp::spawn().await;
     let server = MockServer::start().await;
     fail_then_accept(
         &server,
-        ResponseTemplate::new(429).insert_header("retry-after", "1"),
+        ResponseTemplate::new(429).insert_header("retry-after", "120"),
         1,
     )
     .await;
     push_to(&app, &server, "E08000039").await;
     let key = app.referrer("X").await;
-    let id = app.submit(&key, &referral()).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let waiting = app.wait_for(&id, |r| r["delivery"]["attempts"] == 1).await;
-    let last = jiff::Timestamp::strptime(
-        "%Y-%m-%dT%H:%M:%S%.fZ",
-        waiting["delivery"]["last_attempt_at"].as_str().unwrap(),
+    let id = submit_id(&app, &key, &referral()).await;
+    assert_eq!(app.step().await, 1);
+    let waiting = app.state_of(&id).await;
+    assert_eq!(waiting["delivery"]["attempts"], 1);
+    assert_eq!(
+        retry_wait(&waiting),
+        jiff::SignedDuration::from_secs(120),
+        "waits for Retry-After, not the schedule's 60 s"
     );
-    let next = waiting["delivery"]["next_attempt_at"]
-        .as_str()
-        .unwrap()
-        .parse::<jiff::Timestamp>()
-        .unwrap();
-    let last = last.unwrap_or_else(|_| {
-        waiting["delivery"]["last_attempt_at"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap()
-    });
-    assert!(
-        next.duration_since(last) >= jiff::SignedDuration::from_millis(900),
-        "waits for Retry-After, not the 50 ms schedule"
+    app.advance(RETRY_DELAYS[0]);
+    assert_eq!(
+        app.step().await,
+        0,
+        "the schedule's delay alone is not enough"
     );
-    app.wait_for(&id, |r| r["status"] == "delivered").await;
-    let requests = server.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 2);
+    app.advance(Duration::from_secs(60));
+    assert_eq!(app.step().await, 1);
+    assert_eq!(app.state_of(&id).await["status"], "delivered");
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_short_retry_after_does_not_shorten_the_schedule() {
+    let app = TestApp::spawn().await;
+    let server = MockServer::start().await;
+    fail_then_accept(
+        &server,
+        ResponseTemplate::new(503).insert_header("retry-after", "1"),
+        1,
+    )
+    .await;
+    push_to(&app, &server, "E08000039").await;
+    let key = app.referrer("X").await;
+    let id = submit_id(&app, &key, &referral()).await;
+    assert_eq!(app.step().await, 1);
+    assert_eq!(
+        retry_wait(&app.state_of(&id).await),
+        jiff::SignedDuration::from_secs(60)
+    );
+}
+
+#[tokio::test]
+async fn the_background_worker_delivers_without_being_stepped() {
+    let app = TestApp::spawn_with_background_worker(|_| {}).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    push_to(&app, &server, "E08000039").await;
+    let key = app.referrer("X").await;
+    let id = submit_id(&app, &key, &referral()).await;
+    let done = app.wait_for(&id, |r| r["status"] == "delivered").await;
+    assert_eq!(done["delivery"]["attempts"], 1);
 }
 
 #[tokio::test]
@@ -403,41 +490,39 @@ async fn the_pull_inbox_read_delivers_and_acknowledge_is_seen_by_the_referrer() 
 async fn giving_an_authority_an_endpoint_pushes_its_inbox_and_removing_it_moves_queued_back() {
     let app = TestApp::spawn().await;
     let key = app.referrer("X").await;
-    let id = app.submit(&key, &referral()).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submit_id(&app, &key, &referral()).await;
+    assert_eq!(app.state_of(&id).await["status"], "awaiting_collection");
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200))
         .mount(&server)
         .await;
     push_to(&app, &server, "E08000039").await;
-    app.wait_for(&id, |r| r["status"] == "delivered").await;
+    assert_eq!(app.state_of(&id).await["status"], "queued");
+    assert_eq!(app.step().await, 1);
+    assert_eq!(app.state_of(&id).await["status"], "delivered");
 
-    let slow = MockServer::start().await;
+    let failing = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(503))
-        .mount(&slow)
+        .mount(&failing)
         .await;
-    let app2 = TestApp::spawn_with(|c| c.retry_schedule = vec![Duration::from_secs(60)]).await;
-    let key2 = app2.referrer("X").await;
-    push_to(&app2, &slow, "E08000039").await;
-    let id2 = app2.submit(&key2, &referral()).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app2.wait_for(&id2, |r| r["delivery"]["attempts"] == 1)
-        .await;
+    push_to(&app, &failing, "E09000033").await;
+    let id2 = submit_id(&app, &key, &referral_to("E09000033")).await;
+    assert_eq!(app.step().await, 1);
+    assert_eq!(app.state_of(&id2).await["delivery"]["attempts"], 1);
     assert_eq!(
-        app2.delete("/v1/authorities/E08000039/endpoint", ADMIN_KEY)
+        app.delete("/v1/authorities/E09000033/endpoint", ADMIN_KEY)
             .await
             .status(),
         204
     );
-    let moved = app2.wait_for(&id2, |_| true).await;
+    let moved = app.state_of(&id2).await;
     assert_eq!(moved["status"], "awaiting_collection");
     assert_eq!(moved["delivery"]["mode"], "pull");
+    app.advance(Duration::from_secs(86_400));
+    assert_eq!(app.step().await, 0, "nothing is pushed after the move");
+    assert_eq!(failing.received_requests().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -517,45 +602,71 @@ async fn the_same_idempotency_key_and_body_return_the_original_referral() {
     assert_problem(resp, 400).await;
 }
 
-#[tokio::test]
-async fn concurrent_duplicates_create_one_referral() {
+/// Rounds of ten concurrent submissions with one Idempotency-Key (a case system retrying while
+/// its first attempt is in flight), each round with `others` ordinary submissions beside them so
+/// the batch writer groups duplicates with other work. Every duplicate must get the original's 201
+/// and one referral per key must exist: never a 500, never a second referral.
+async fn concurrent_duplicates(rounds: usize, others: usize) {
     let app = TestApp::spawn().await;
     let key = app.referrer("X").await;
     let doc = referral();
-    let mut tasks = vec![];
-    for _ in 0..10 {
-        let client = app.client.clone();
-        let url = app.url("/v1/referrals");
-        let key = key.clone();
-        let doc = doc.clone();
-        tasks.push(tokio::spawn(async move {
-            let r = client
-                .post(url)
-                .bearer_auth(key)
-                .header("Idempotency-Key", "same")
-                .json(&doc)
-                .send()
-                .await
-                .unwrap();
-            (
-                r.status().as_u16(),
-                r.json::<Value>().await.unwrap()["id"].clone(),
+    for round in 0..rounds {
+        let mut tasks = vec![];
+        for i in 0..10 + others {
+            let (client, url, key, doc) = (
+                app.client.clone(),
+                app.url("/v1/referrals"),
+                key.clone(),
+                doc.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut req = client.post(url).bearer_auth(key).json(&doc);
+                if i < 10 {
+                    req = req.header("Idempotency-Key", format!("retry-{round}"));
+                }
+                let r = req.send().await.unwrap();
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.unwrap();
+                (i < 10, status, body)
+            }));
+        }
+        let mut ids = vec![];
+        for t in tasks {
+            let (duplicate, status, body) = t.await.unwrap();
+            assert_eq!(status, 201, "round {round}: {body}");
+            if duplicate {
+                ids.push(body["id"].clone());
+            }
+        }
+        assert!(ids.iter().all(|i| *i == ids[0]), "round {round}: {ids:?}");
+    }
+    let mut count = 0;
+    let mut cursor = String::new();
+    loop {
+        let page: Value = app
+            .get(
+                &format!("/v1/referrals?limit=100&cursor={cursor}"),
+                ADMIN_KEY,
             )
-        }));
+            .await
+            .json()
+            .await
+            .unwrap();
+        count += page["items"].as_array().unwrap().len();
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
     }
-    let mut ids = vec![];
-    for t in tasks {
-        let (status, id) = t.await.unwrap();
-        assert_eq!(status, 201);
-        ids.push(id);
-    }
-    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
-    let list: Value = app
-        .get("/v1/referrals", ADMIN_KEY)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(list["items"].as_array().unwrap().len(), 1);
-    let _ = is_postgres();
+    assert_eq!(count, rounds * (1 + others), "one referral per key");
+}
+
+#[tokio::test]
+async fn concurrent_retries_with_one_idempotency_key_all_get_the_original() {
+    concurrent_duplicates(40, 0).await;
+}
+
+#[tokio::test]
+async fn concurrent_retries_among_other_submissions_all_get_the_original() {
+    concurrent_duplicates(40, 5).await;
 }

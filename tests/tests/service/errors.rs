@@ -1,7 +1,7 @@
 //! Every failure is RFC 9457 problem+json (CONTRACT §8), poem's own included.
 
-use crate::common::*;
 use serde_json::json;
+use tests::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! API keys and roles (CONTRACT §2).
 
-use crate::common::*;
 use serde_json::{json, Value};
+use tests::*;
 
 #[tokio::test]
 async fn an_admin_creates_keys_that_work_and_are_shown_once() {

@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 mod audit;
 mod authorities;
 mod delivery;

@@ -1,34 +1,39 @@
 //! What an operator relies on: rate limits, request ids, security headers, limits and metrics.
 
-use crate::common::*;
 use serde_json::json;
+use std::time::Duration;
+use tests::*;
 
 #[tokio::test]
 async fn each_key_has_its_own_token_bucket_and_429_says_when_to_retry() {
+    // The service's clock is manual: no token comes back until the test moves it.
     let app = TestApp::spawn_with(|c| c.rate_limit = 5).await;
     let a = app.referrer("A").await;
     let b = app.referrer("B").await;
-    let mut limited = None;
-    for _ in 0..20 {
-        let resp = app.get("/v1/authorities?limit=1", &a).await;
-        if resp.status() == 429 {
-            limited = Some(resp);
-            break;
-        }
+    for i in 0..5 {
+        assert_eq!(
+            app.get("/v1/authorities?limit=1", &a).await.status(),
+            200,
+            "request {i} is within the burst of 5"
+        );
     }
-    let resp = limited.expect("a burst beyond the bucket is limited");
-    let retry_after: u64 = resp.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=2).contains(&retry_after));
+    let resp = app.get("/v1/authorities?limit=1", &a).await;
+    assert_eq!(resp.headers()["retry-after"], "1", "one token in 200 ms");
     assert_problem(resp, 429).await;
     assert_eq!(
         app.get("/v1/authorities?limit=1", &b).await.status(),
         200,
         "another key is unaffected"
     );
+    app.advance(Duration::from_millis(199));
+    assert_eq!(app.get("/v1/authorities?limit=1", &a).await.status(), 429);
+    app.advance(Duration::from_millis(1));
+    assert_eq!(
+        app.get("/v1/authorities?limit=1", &a).await.status(),
+        200,
+        "a token every 200 ms at 5/s"
+    );
+    assert_eq!(app.get("/v1/authorities?limit=1", &a).await.status(), 429);
 }
 
 #[tokio::test]
@@ -95,6 +100,13 @@ async fn metrics_count_referrals_by_outcome_and_error_code() {
     let mut bad = referral();
     bad["housing_authority"]["gss_code"] = json!("W06000015");
     assert_eq!(app.post("/v1/referrals", &key, &bad).await.status(), 422);
+    app.running
+        .as_ref()
+        .unwrap()
+        .state
+        .metrics
+        .refresh_queue_depth(app.running.as_ref().unwrap().state.db.conn())
+        .await;
     let text = app
         .client
         .get(app.url("/metrics"))
@@ -104,15 +116,21 @@ async fn metrics_count_referrals_by_outcome_and_error_code() {
         .text()
         .await
         .unwrap();
-    for needle in [
-        "dtr_referrals_accepted_total",
-        "dtr_referrals_rejected_total",
-        "dtr_referral_errors_total{code=\"housing_authority.not_in_england\"}",
-        "dtr_http_request_duration_seconds_bucket",
-        "route=\"POST /v1/referrals\"",
-        "dtr_referrals{status=\"awaiting_collection\"}",
+    // Exact counts: each service has its own recorder, so no other test's requests are counted.
+    for line in [
+        "dtr_referrals_accepted_total 1",
+        "dtr_referrals_rejected_total 1",
+        "dtr_referral_errors_total{code=\"housing_authority.not_in_england\"} 1",
+        "dtr_referrals{status=\"awaiting_collection\"} 1",
+        "dtr_referrals{status=\"queued\"} 0",
+        "dtr_database_up 1",
+        "dtr_http_request_duration_seconds_count{route=\"POST /v1/referrals\",status=\"201\"} 1",
+        "dtr_http_request_duration_seconds_count{route=\"POST /v1/referrals\",status=\"422\"} 1",
     ] {
-        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from:\n{text}"
+        );
     }
 }
 

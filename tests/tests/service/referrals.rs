@@ -1,7 +1,7 @@
 //! Validating, submitting, reading and listing referrals.
 
-use crate::common::*;
 use serde_json::{json, Value};
+use tests::*;
 
 #[tokio::test]
 async fn validate_answers_200_with_every_error_and_stores_nothing() {

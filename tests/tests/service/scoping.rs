@@ -1,7 +1,7 @@
 //! Who may see what (CONTRACT §2): existence is never disclosed across organisations or authorities.
 
-use crate::common::*;
 use serde_json::Value;
+use tests::*;
 
 #[tokio::test]
 async fn another_organisations_referrer_sees_404_and_an_empty_list() {

@@ -1,6 +1,6 @@
 //! The OpenAPI spec: served, committed, and identical; Swagger UI from the binary.
 
-use crate::common::*;
+use tests::*;
 
 #[tokio::test]
 async fn the_served_spec_is_byte_identical_to_the_committed_file() {

@@ -1,7 +1,7 @@
 //! What survives a restart.
 
-use crate::common::*;
 use serde_json::Value;
+use tests::*;
 
 #[tokio::test]
 async fn a_restart_on_the_same_database_keeps_referrals_keys_and_the_chain() {
