@@ -73,6 +73,8 @@ pub async fn start_with_clock(
     let _ = domain::PhoneNumber::parse("020 7946 0018");
     let _ = domain::register().authorities().len();
     let metrics = Metrics::new();
+    // The gauges exist from the first scrape on.
+    metrics.refresh_queue_depth(db.conn()).await;
     let wake = Arc::new(Notify::new());
     let writer = crate::batch::BatchWriter::spawn(db.clone(), clock.clone());
     let worker = Worker::new(
