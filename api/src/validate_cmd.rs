@@ -48,8 +48,8 @@ pub fn run(files: &[PathBuf], as_of: Option<&str>) -> ExitCode {
                 continue;
             }
         };
-        let report = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Ok(doc) => ValidationReport::of(&Referral::parse(&doc, &as_of)),
+        let report = match domain::JsonDocument::parse(&bytes) {
+            Ok(doc) => ValidationReport::of(&Referral::parse_document(&doc, &as_of)),
             Err(e) => ValidationReport::not_json(&e),
         };
         outcomes.push(if report.valid {

@@ -187,3 +187,84 @@ fn no_file_at_all_is_a_usage_error_with_exit_2() {
         Some(2)
     );
 }
+
+/// `dtr validate` and `POST /v1/referrals/validate` give the same report for every example, the
+/// new rules' cases among them, judged at the same instant (the service on a manual clock). The
+/// body is sent as the file's bytes, so a repeated member reaches both readers.
+#[tokio::test]
+async fn the_api_and_dtr_validate_agree_on_every_example() {
+    let at: jiff::Timestamp = as_of().parse().expect("as_of is an instant");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let config = api::config::Config {
+        database_url: format!("sqlite://{}?mode=rwc", dir.path().join("v.db").display()),
+        listen: "127.0.0.1:0".parse().expect("an address"),
+        bootstrap_admin_key: Some("validate-agreement-admin-key-0123456789".to_owned()),
+        ..api::config::Config::default()
+    };
+    let running = api::serve::start_with_clock(config, false, api::clock::Clock::manual(at))
+        .await
+        .expect("the service starts");
+    let base = format!("http://{}", running.addr);
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a client");
+    let created: Value = client
+        .post(format!("{base}/v1/api-keys"))
+        .bearer_auth("validate-agreement-admin-key-0123456789")
+        .json(&serde_json::json!({"role": "referrer", "organisation": "Agreement", "agency_type": "probation"}))
+        .send()
+        .await
+        .expect("the service answers")
+        .json()
+        .await
+        .expect("JSON");
+    let key = created["key"].as_str().expect("a key").to_owned();
+    let expected = expected();
+    let names: Vec<&String> = expected["examples"]
+        .as_object()
+        .expect("examples")
+        .keys()
+        .collect();
+    let paths: Vec<String> = names
+        .iter()
+        .map(|n| examples_dir().join(n).display().to_string())
+        .collect();
+    let mut args = vec!["validate", "--as-of"];
+    let at_text = as_of();
+    args.push(&at_text);
+    args.extend(paths.iter().map(String::as_str));
+    let reports: Vec<Value> = String::from_utf8(dtr(&args, None).stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON report per line"))
+        .collect();
+    assert_eq!(reports.len(), names.len());
+    let mut compared = 0;
+    for ((name, path), mut cli) in names.iter().zip(&paths).zip(reports) {
+        let bytes = std::fs::read(path).expect("the example reads");
+        if let Some(report) = cli.as_object_mut() {
+            report.remove("file");
+        }
+        let resp = client
+            .post(format!("{base}/v1/referrals/validate"))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(bytes)
+            .send()
+            .await
+            .expect("the service answers");
+        if resp.status() == 400 {
+            // Not a JSON object: the API refuses the request, the CLI reports it invalid.
+            assert_eq!(cli["valid"], false, "{name}");
+            continue;
+        }
+        assert_eq!(resp.status(), 200, "{name}");
+        let api: Value = resp.json().await.expect("JSON");
+        assert_eq!(api, cli, "{name}: the API and the CLI disagree");
+        compared += 1;
+    }
+    assert!(compared >= 25, "only {compared} examples compared");
+    drop(client); // its idle keep-alive connection would hold the graceful shutdown open
+    running.shutdown().await;
+}

@@ -10,6 +10,7 @@ use crate::issue::{Code, Findings};
 use crate::reader::Obj;
 use crate::text::{OverrideReason, ShortText, Text};
 use crate::{calendar, AsOf};
+use jiff::civil::{date, Date};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
@@ -17,6 +18,9 @@ use serde::Serialize;
 pub const CLOCK_SKEW: SignedDuration = SignedDuration::from_secs(5 * 60);
 /// Consent older than this still counts but is flagged: circumstances and wishes change.
 pub const STALE_AFTER: SignedDuration = SignedDuration::from_hours(30 * 24);
+/// The day the duty to refer came into force (Homelessness Reduction Act 2017 (Commencement No. 1)
+/// Regulations 2018): consent to a s.213B referral cannot have been recorded before it.
+pub const DUTY_BEGAN: Date = date(2018, 10, 1);
 
 /// Whom the safeguarding concern is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -70,11 +74,16 @@ impl Consent {
     }
 }
 
-/// The parsed consent and whether an override object was given (it waives
-/// `housing_authority.not_chosen`, CONTRACT §4).
+/// The parsed consent, and what the referral-wide rules need to know of it: whether an override
+/// object was given (it waives `housing_authority.not_chosen`, CONTRACT §4), whether both consents
+/// were given, and who authorised the override.
 pub(crate) struct ConsentReading {
     pub consent: Option<Consent>,
     pub override_given: bool,
+    pub both_given: bool,
+    pub override_pointer: String,
+    pub authorised_by: Option<ShortText>,
+    pub authorised_by_pointer: String,
 }
 
 const CONSENT_MEMBERS: &[&str] = &[
@@ -85,16 +94,39 @@ const CONSENT_MEMBERS: &[&str] = &[
 ];
 const OVERRIDE_MEMBERS: &[&str] = &["concern_for", "reason", "authorised_by", "local_procedure"];
 
-pub(crate) fn read(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> ConsentReading {
+pub(crate) fn read(
+    doc: &Obj<'_>,
+    as_of: &AsOf,
+    date_of_birth: Option<Date>,
+    f: &mut Findings,
+) -> ConsentReading {
     let Some(c) = doc.object("consent", true, CONSENT_MEMBERS, f) else {
         return ConsentReading {
             consent: None,
             override_given: false,
+            both_given: false,
+            override_pointer: String::new(),
+            authorised_by: None,
+            authorised_by_pointer: String::new(),
         };
     };
     let referral = c.boolean("referral", true, f);
     let share = c.boolean("share_contact_details", true, f);
-    let recorded_at = c.parse("recorded_at", true, f, calendar::parse_instant);
+    let mut recorded_at = c.parse("recorded_at", true, f, calendar::parse_instant);
+    if let Some(at) = recorded_at {
+        let day = calendar::uk_date(at);
+        let before = if day < DUTY_BEGAN {
+            Some("Consent cannot have been recorded before the duty to refer began on 1 October 2018; check the date entered.")
+        } else if date_of_birth.is_some_and(|born| day < born) {
+            Some("Consent cannot have been recorded before the person's date of birth; check both dates.")
+        } else {
+            None
+        };
+        if let Some(message) = before {
+            f.add(&c.at("recorded_at"), Code::FieldInvalidValue, message);
+            recorded_at = None;
+        }
+    }
     if let Some(at) = recorded_at {
         // A consent "recorded" later than now is a data-entry or clock error; allow small skew.
         if at > as_of.now + CLOCK_SKEW {
@@ -114,20 +146,13 @@ pub(crate) fn read(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> ConsentRead
 
     let override_pointer = c.at("safeguarding_override");
     let override_given = c.has("safeguarding_override");
-    let safeguarding_override = read_override(&c, f);
+    let (safeguarding_override, authorised_by) = read_override(&c, f);
     let refused = referral == Some(false) || share == Some(false);
     if refused && !override_given {
         f.add(
             &override_pointer,
             Code::ConsentOverrideRequired,
             "The person has not agreed to the referral or to sharing contact details: record a safeguarding override (a child or an adult at risk), or do not refer.",
-        );
-    }
-    if referral == Some(true) && share == Some(true) && override_given {
-        f.add(
-            &override_pointer,
-            Code::ConsentOverrideUnnecessary,
-            "The person gave both consents, so no safeguarding override was needed; it is kept with the referral.",
         );
     }
 
@@ -147,11 +172,21 @@ pub(crate) fn read(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> ConsentRead
     ConsentReading {
         consent,
         override_given,
+        both_given: referral == Some(true) && share == Some(true),
+        authorised_by_pointer: format!("{override_pointer}/authorised_by"),
+        override_pointer,
+        authorised_by,
     }
 }
 
-fn read_override(c: &Obj<'_>, f: &mut Findings) -> Option<SafeguardingOverride> {
-    let o = c.object("safeguarding_override", false, OVERRIDE_MEMBERS, f)?;
+/// The override, and who authorised it whenever that was read (even if another member failed).
+fn read_override(
+    c: &Obj<'_>,
+    f: &mut Findings,
+) -> (Option<SafeguardingOverride>, Option<ShortText>) {
+    let Some(o) = c.object("safeguarding_override", false, OVERRIDE_MEMBERS, f) else {
+        return (None, None);
+    };
     let incomplete = |f: &mut Findings, key: &str, why: &str| {
         f.add(&o.at(key), Code::ConsentOverrideIncomplete, why.to_owned());
     };
@@ -225,11 +260,14 @@ fn read_override(c: &Obj<'_>, f: &mut Findings) -> Option<SafeguardingOverride> 
             }
         },
     };
-    let local_procedure = o.optional_text("local_procedure", f, Text::<1, 200, false>::parse);
-    Some(SafeguardingOverride {
-        concern_for: concern_for?,
-        reason: reason?,
-        authorised_by: authorised_by?,
-        local_procedure,
-    })
+    let local_procedure = o.optional("local_procedure", f, Text::<1, 200, false>::parse);
+    let read = (|| {
+        Some(SafeguardingOverride {
+            concern_for: concern_for?,
+            reason: reason?,
+            authorised_by: authorised_by.clone()?,
+            local_procedure,
+        })
+    })();
+    (read, authorised_by)
 }

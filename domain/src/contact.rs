@@ -7,7 +7,8 @@ use std::fmt;
 use validator::ValidateEmail;
 
 /// An e-mail address that the `validator` crate accepts (HTML5 / RFC 5321 rules), at most 254
-/// characters (RFC 5321 §4.5.3.1.3 path limit).
+/// characters (RFC 5321 §4.5.3.1.3 path limit), whose domain has a dot: `alex@justice` is valid
+/// syntax for a host on a local network, but no authority's reply to it would ever arrive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct EmailAddress(String);
@@ -15,9 +16,12 @@ pub struct EmailAddress(String);
 impl EmailAddress {
     /// Trims and checks the address.
     pub fn parse(raw: &str) -> Result<Self, Rejection> {
-        let trimmed = raw.trim();
+        let trimmed = crate::text::trim(raw);
+        let domain = trimmed.rsplit_once('@').map_or("", |(_, d)| d);
+        let dotted = domain.split('.').filter(|label| !label.is_empty()).count() >= 2;
         if trimmed.chars().count() > 254
             || trimmed.chars().any(char::is_control)
+            || !dotted
             || !trimmed.validate_email()
         {
             return Err(Rejection::new(
@@ -37,12 +41,21 @@ impl EmailAddress {
 /// A telephone number in E.164 form (`+447911123456`), parsed with Google's libphonenumber rules
 /// (the `phonenumber` crate): a UK national number (`07911 123456`, `020 7946 0018`) or an international
 /// one starting with `+`.
+///
+/// A number of valid shape and length is accepted even when the numbering metadata does not list
+/// its range as allocated (Ofcom's drama range 07700 900xxx, a newly allocated range the metadata
+/// has not caught up with): refusing a homeless person's referral over an optional contact number
+/// helps no one. [`PhoneNumber::in_allocated_range`] tells the caller to warn.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-pub struct PhoneNumber(String);
+pub struct PhoneNumber {
+    e164: String,
+    #[serde(skip)]
+    allocated: bool,
+}
 
 impl PhoneNumber {
-    /// Parses and normalizes to E.164.
+    /// Parses and normalizes to E.164. Only a malformed number is refused (`phone.invalid`).
     pub fn parse(raw: &str) -> Result<Self, Rejection> {
         let invalid = || {
             Rejection::new(
@@ -50,7 +63,7 @@ impl PhoneNumber {
                 "Expected a UK telephone number (e.g. 020 7946 0018) or an international one starting with + (E.164).",
             )
         };
-        let trimmed = raw.trim();
+        let trimmed = crate::text::trim(raw);
         // Only the characters people write in numbers: libphonenumber is lenient with letters and
         // extensions, which a case system should not send.
         let plain = trimmed.chars().enumerate().all(|(i, c)| {
@@ -65,21 +78,27 @@ impl PhoneNumber {
             Some(phonenumber::country::Id::GB)
         };
         let number = phonenumber::parse(region, trimmed).map_err(|_| invalid())?;
-        if !crate::phone_validity::is_valid(&number) {
-            return Err(invalid());
-        }
+        let allocated = match crate::phone_validity::judge(&number) {
+            crate::phone_validity::Judgement::Allocated => true,
+            crate::phone_validity::Judgement::WellFormed => false,
+            crate::phone_validity::Judgement::Malformed => return Err(invalid()),
+        };
         // E.164 is "+", the calling code and the national significant number: what the crate's
         // `Mode::E164` writes, without the national-format pattern matching its formatter does first.
-        Ok(PhoneNumber(format!(
-            "+{}{}",
-            number.code().value(),
-            number.national()
-        )))
+        Ok(PhoneNumber {
+            e164: format!("+{}{}", number.code().value(), number.national()),
+            allocated,
+        })
     }
 
     /// The E.164 form.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.e164
+    }
+
+    /// Whether the numbering metadata lists the number's range as allocated.
+    pub fn in_allocated_range(&self) -> bool {
+        self.allocated
     }
 }
 
@@ -91,10 +110,13 @@ pub struct Postcode(String);
 impl Postcode {
     /// Checks the shape of a UK postcode (outward `A9`, `A99`, `AA9`, `AA99`, `A9A` or `AA9A`, then
     /// inward `9AA`; plus the special `GIR 0AA`) and normalizes it.
+    ///
+    /// Any white space (a non-breaking space copied from a web page, a tab) and invisible characters
+    /// are dropped before the shape is checked.
     pub fn parse(raw: &str) -> Result<Self, Rejection> {
         let compact: String = raw
             .chars()
-            .filter(|c| *c != ' ')
+            .filter(|c| !c.is_whitespace() && !crate::text::is_invisible(*c))
             .map(|c| c.to_ascii_uppercase())
             .collect();
         let shape: String = compact
@@ -169,15 +191,15 @@ mod tests {
     #[test]
     fn uk_national_numbers_become_e164() {
         assert_eq!(
-            PhoneNumber::parse("020 7946 0018").map(|p| p.0),
+            PhoneNumber::parse("020 7946 0018").map(|p| p.e164),
             Ok("+442079460018".into())
         );
         assert_eq!(
-            PhoneNumber::parse("07911 123456").map(|p| p.0),
+            PhoneNumber::parse("07911 123456").map(|p| p.e164),
             Ok("+447911123456".into())
         );
         assert_eq!(
-            PhoneNumber::parse("(0114) 496 0000").map(|p| p.0),
+            PhoneNumber::parse("(0114) 496 0000").map(|p| p.e164),
             Ok("+441144960000".into())
         );
     }
@@ -185,11 +207,11 @@ mod tests {
     #[test]
     fn international_numbers_must_start_with_plus() {
         assert_eq!(
-            PhoneNumber::parse("+44 7911 123456").map(|p| p.0),
+            PhoneNumber::parse("+44 7911 123456").map(|p| p.e164),
             Ok("+447911123456".into())
         );
         assert_eq!(
-            PhoneNumber::parse("+33 1 42 68 53 00").map(|p| p.0),
+            PhoneNumber::parse("+33 1 42 68 53 00").map(|p| p.e164),
             Ok("+33142685300".into())
         );
     }
@@ -211,7 +233,7 @@ mod tests {
                 .mode(phonenumber::Mode::E164)
                 .to_string();
             assert_eq!(
-                PhoneNumber::parse(text).map(|p| p.0),
+                PhoneNumber::parse(text).map(|p| p.e164),
                 Ok(crate_form),
                 "{text}"
             );

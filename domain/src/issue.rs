@@ -24,6 +24,8 @@ pub enum Code {
     FieldControlChars,
     /// A value outside an enumeration or a numeric range.
     FieldInvalidValue,
+    /// The same member twice in one object (RFC 7493 forbids it; a parser would keep one silently).
+    FieldDuplicate,
     /// Not an e-mail address.
     EmailInvalid,
     /// Not a UK national or E.164 international telephone number.
@@ -60,6 +62,8 @@ pub enum Code {
     PersonDateOfBirthInFuture,
     /// The person is under 16.
     PersonUnder16,
+    /// Threatened with homelessness while sleeping rough: a person sleeping rough is homeless now.
+    ThreatAlreadyHomeless,
     /// Warning: the person is 16 or 17.
     PersonAged16Or17,
     /// Warning: an override was given although both consents were.
@@ -72,11 +76,18 @@ pub enum Code {
     ThreatPossessionNotice,
     /// Warning: a former code of a re-coded authority was used.
     HousingAuthorityCodeChanged,
+    /// Warning: a telephone number of valid shape and length in a range the numbering metadata does
+    /// not list as allocated (Ofcom's drama ranges among them).
+    PhoneUnrecognisedRange,
+    /// Warning: the person is sleeping rough now — the most urgent case.
+    RoughSleepingNow,
+    /// Warning: the safeguarding override was authorised by the referrer themself.
+    ConsentOverrideSelfAuthorised,
 }
 
 impl Code {
     /// Every code, for documentation and for tests that prove each one is produced somewhere.
-    pub const ALL: [Code; 31] = [
+    pub const ALL: [Code; 36] = [
         Code::FieldRequired,
         Code::FieldUnknown,
         Code::FieldType,
@@ -84,6 +95,7 @@ impl Code {
         Code::FieldTooShort,
         Code::FieldControlChars,
         Code::FieldInvalidValue,
+        Code::FieldDuplicate,
         Code::EmailInvalid,
         Code::PhoneInvalid,
         Code::PostcodeInvalid,
@@ -102,12 +114,16 @@ impl Code {
         Code::ThreatOutside56Days,
         Code::PersonDateOfBirthInFuture,
         Code::PersonUnder16,
+        Code::ThreatAlreadyHomeless,
         Code::PersonAged16Or17,
         Code::ConsentOverrideUnnecessary,
         Code::ConsentStale,
         Code::RoughSleepingImminent,
         Code::ThreatPossessionNotice,
         Code::HousingAuthorityCodeChanged,
+        Code::PhoneUnrecognisedRange,
+        Code::RoughSleepingNow,
+        Code::ConsentOverrideSelfAuthorised,
     ];
 
     /// The wire spelling of the code.
@@ -120,6 +136,7 @@ impl Code {
             Code::FieldTooShort => "field.too_short",
             Code::FieldControlChars => "field.control_chars",
             Code::FieldInvalidValue => "field.invalid_value",
+            Code::FieldDuplicate => "field.duplicate",
             Code::EmailInvalid => "email.invalid",
             Code::PhoneInvalid => "phone.invalid",
             Code::PostcodeInvalid => "postcode.invalid",
@@ -138,12 +155,16 @@ impl Code {
             Code::ThreatOutside56Days => "threat.outside_56_days",
             Code::PersonDateOfBirthInFuture => "person.date_of_birth_in_future",
             Code::PersonUnder16 => "person.under_16",
+            Code::ThreatAlreadyHomeless => "threat.already_homeless",
             Code::PersonAged16Or17 => "person.aged_16_or_17",
             Code::ConsentOverrideUnnecessary => "consent.override_unnecessary",
             Code::ConsentStale => "consent.stale",
             Code::RoughSleepingImminent => "rough_sleeping.imminent",
             Code::ThreatPossessionNotice => "threat.possession_notice",
             Code::HousingAuthorityCodeChanged => "housing_authority.code_changed",
+            Code::PhoneUnrecognisedRange => "phone.unrecognised_range",
+            Code::RoughSleepingNow => "rough_sleeping.now",
+            Code::ConsentOverrideSelfAuthorised => "consent.override_self_authorised",
         }
     }
 
@@ -157,6 +178,9 @@ impl Code {
                 | Code::RoughSleepingImminent
                 | Code::ThreatPossessionNotice
                 | Code::HousingAuthorityCodeChanged
+                | Code::PhoneUnrecognisedRange
+                | Code::RoughSleepingNow
+                | Code::ConsentOverrideSelfAuthorised
         )
     }
 

@@ -8,6 +8,7 @@ pub mod calendar;
 mod consent;
 mod contact;
 mod issue;
+mod json;
 mod phone_validity;
 mod reader;
 mod referral;
@@ -16,9 +17,10 @@ mod situation;
 mod text;
 
 pub use agency::{AgencyType, UnknownAgencyType};
-pub use consent::{ConcernFor, Consent, SafeguardingOverride, CLOCK_SKEW, STALE_AFTER};
+pub use consent::{ConcernFor, Consent, SafeguardingOverride, CLOCK_SKEW, DUTY_BEGAN, STALE_AFTER};
 pub use contact::{EmailAddress, PhoneNumber, Postcode};
 pub use issue::{escape_token, Code, Issue, Rejection};
+pub use json::{JsonDocument, JsonError, MAX_DEPTH};
 pub use referral::{
     Accepted, Address, AuthorityChoice, Contact, Household, Medical, Person, Referral, Referrer,
     Refused, Risk,
@@ -30,7 +32,7 @@ pub use situation::{
     Circumstance, HousingSituation, NoticeKind, PossessionNotice, RoughSleeping, ThreatWindow,
     THREAT_DAYS,
 };
-pub use text::{FreeText, OverrideReason, ShortText, Summary, Text};
+pub use text::{is_blank, FreeText, OverrideReason, ShortText, Summary, Text};
 
 use jiff::civil::Date;
 use jiff::Timestamp;

@@ -16,7 +16,8 @@
 
 use phonenumber::metadata::{Descriptor, Metadata, DATABASE};
 use regex::{Regex, RegexBuilder};
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// One number type's pattern (libphonenumber's `nationalNumberPattern`) and the lengths it allows.
 struct Pattern {
@@ -33,6 +34,17 @@ struct Pattern {
 /// a line of its own.
 fn anchored(pattern: &str) -> Option<Regex> {
     RegexBuilder::new(&format!("^(?:{pattern}\n)"))
+        .ignore_whitespace(true)
+        .build()
+        .ok()
+}
+
+/// Compiles a metadata pattern to match the whole number. libphonenumber decides a number's
+/// *shape* by matching its general descriptor entirely; the crate's own `is_match` finds a match
+/// starting at the first digit only and relies on possible lengths, which its general descriptors
+/// do not carry, so `07700 9001234` (one digit too many) would pass on its first ten digits.
+fn entire(pattern: &str) -> Option<Regex> {
+    RegexBuilder::new(&format!("^(?:{pattern}\n)$"))
         .ignore_whitespace(true)
         .build()
         .ok()
@@ -58,6 +70,8 @@ impl Pattern {
 struct Region {
     leading_digits: Option<Regex>,
     general: Pattern,
+    /// The general descriptor matched entirely: the shape and length of the region's numbers.
+    shape: Regex,
     /// Every number type `phonenumber::validator::number_type` tries; only whether one matches
     /// matters for validity, not which.
     types: Vec<Pattern>,
@@ -89,6 +103,7 @@ impl Region {
         Some(Region {
             leading_digits,
             general: Pattern::compile(d.general())?,
+            shape: entire(d.general().national_number().as_str())?,
             types,
         })
     }
@@ -123,6 +138,13 @@ impl CallingCode {
         })
     }
 
+    /// Whether the number has the shape and length of the code's numbers at all: the general
+    /// descriptor (libphonenumber's `generalDesc`, e.g. GB's `[1-357-9]\d{9}|[18]\d{8}|8\d{6}`) of
+    /// any of its regions matches, whether or not a number type lists the range as allocated.
+    fn is_well_formed(&self, national: &str) -> bool {
+        self.regions.iter().any(|r| r.shape.is_match(national))
+    }
+
     /// `source_for` then `number_type`: with one region, that region decides; with several, the
     /// first whose leading digits start the number, or (for a region without leading digits, such
     /// as the main country) that has a type for it.
@@ -152,6 +174,57 @@ impl CallingCode {
 static UK: LazyLock<Option<CallingCode>> = LazyLock::new(|| CallingCode::compile(UK_CODE));
 
 const UK_CODE: u16 = 44;
+
+/// What the numbering metadata says of a parsed number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Judgement {
+    /// Valid: a number type (fixed line, mobile, …) lists its range as allocated.
+    Allocated,
+    /// The shape and length of the calling code's numbers, in a range the metadata does not list
+    /// (a drama range, or an allocation newer than the metadata).
+    WellFormed,
+    /// Not the shape or length of any number of its calling code.
+    Malformed,
+}
+
+/// Judges a parsed number: allocated, merely well formed, or malformed.
+pub(crate) fn judge(number: &phonenumber::PhoneNumber) -> Judgement {
+    if is_valid(number) {
+        return Judgement::Allocated;
+    }
+    let national = number.national().to_string();
+    let code = number.code().value();
+    let well_formed = match (code, UK.as_ref()) {
+        (UK_CODE, Some(uk)) => uk.is_well_formed(&national),
+        _ => shapes(code).is_some_and(|shapes| shapes.iter().any(|s| s.is_match(&national))),
+    };
+    if well_formed {
+        Judgement::WellFormed
+    } else {
+        Judgement::Malformed
+    }
+}
+
+/// The shapes of a calling code's regions, compiled the first time a number of that code is not
+/// allocated. Only the general descriptors, one small pattern per region, and at most one entry per
+/// calling code (about 250): a stream of foreign numbers cannot grow it further.
+fn shapes(code: u16) -> Option<Arc<Vec<Regex>>> {
+    static SHAPES: LazyLock<Mutex<HashMap<u16, Arc<Vec<Regex>>>>> = LazyLock::new(Mutex::default);
+    let metas = DATABASE.by_code(&code)?;
+    let mut known = SHAPES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(shapes) = known.get(&code) {
+        return Some(shapes.clone());
+    }
+    let compiled: Vec<Regex> = metas
+        .iter()
+        .filter_map(|m| entire(m.descriptors().general().national_number().as_str()))
+        .collect();
+    let shapes = Arc::new(compiled);
+    known.insert(code, shapes.clone());
+    Some(shapes)
+}
 
 /// libphonenumber's validity of a parsed number (`phonenumber::is_valid`).
 ///
@@ -255,6 +328,49 @@ mod tests {
             }
         }
         assert!(checked > 1000, "only {checked} example numbers");
+    }
+
+    fn judged(text: &str) -> Judgement {
+        let region = (!text.starts_with('+')).then_some(phonenumber::country::Id::GB);
+        judge(&phonenumber::parse(region, text).expect(text))
+    }
+
+    #[test]
+    fn drama_and_unlisted_uk_ranges_are_well_formed_not_malformed() {
+        for text in [
+            "07700 900123", // Ofcom's drama range for mobiles
+            "07700 900000",
+            "01632 960123",  // drama range, "Tyneside"
+            "020 7946 0018", // London's drama range is listed as allocated…
+            "+44 7700 900123",
+        ] {
+            assert_ne!(judged(text), Judgement::Malformed, "{text}");
+        }
+        assert_eq!(judged("07700 900123"), Judgement::WellFormed);
+        assert_eq!(judged("01632 960123"), Judgement::WellFormed);
+        assert_eq!(judged("07911 123456"), Judgement::Allocated);
+    }
+
+    #[test]
+    fn a_uk_number_of_the_wrong_length_is_malformed() {
+        // Mobile numbers have ten digits after the 0: nine or eleven are malformed.
+        assert_eq!(judged("07700 90012"), Judgement::Malformed);
+        assert_eq!(judged("07700 9001234"), Judgement::Malformed);
+        assert_eq!(judged("07911 12345"), Judgement::Malformed);
+        // No UK number starts 04 or 06.
+        assert_eq!(judged("0400 123 4567"), Judgement::Malformed);
+    }
+
+    #[test]
+    fn foreign_numbers_are_judged_on_their_own_metadata() {
+        assert_eq!(judged("+33 6 31 96 65 43"), Judgement::Allocated);
+        assert_eq!(judged("+1 650 253 0000"), Judgement::Allocated);
+        // Ten digits of the North American shape in an unlisted area code, and a French 07 00.
+        assert_eq!(judged("+1 555 555 5555"), Judgement::WellFormed);
+        assert_eq!(judged("+33 7 00 00 00 00"), Judgement::WellFormed);
+        assert_eq!(judged("+1 253 0000"), Judgement::Malformed);
+        assert_eq!(judged("+1 555 555 55555"), Judgement::Malformed);
+        assert_eq!(judged("+33 7 00 00 00 0"), Judgement::Malformed);
     }
 
     proptest! {

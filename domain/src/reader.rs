@@ -90,6 +90,16 @@ impl<'a> Obj<'a> {
         self.get(key).is_some()
     }
 
+    /// Whether the member is given with something in it: present, not `null`, and not a blank
+    /// string (`""` is how case systems send an empty form field).
+    pub fn given(&self, key: &str) -> bool {
+        match self.get(key) {
+            None => false,
+            Some(Value::String(s)) => !crate::text::is_blank(s),
+            Some(_) => true,
+        }
+    }
+
     fn missing(&self, key: &str, required: bool, f: &mut Findings) {
         if required {
             f.add(
@@ -146,16 +156,17 @@ impl<'a> Obj<'a> {
         self.keep(key, parser(raw), f)
     }
 
-    /// An optional text member where an empty or blank string means "not given": case systems commonly
-    /// send `""` for an empty form field, and refusing it would help nobody.
-    pub fn optional_text<T>(
+    /// An optional string member where an empty or blank string means "not given": case systems
+    /// commonly send `""` for an empty form field (a phone number, a date of birth, a second address
+    /// line), and refusing it would help nobody.
+    pub fn optional<T>(
         &self,
         key: &str,
         f: &mut Findings,
         parser: impl FnOnce(&str) -> Result<T, Rejection>,
     ) -> Option<T> {
         let raw = self.string(key, false, f)?;
-        if raw.trim().is_empty() {
+        if crate::text::is_blank(raw) {
             return None;
         }
         self.keep(key, parser(raw), f)

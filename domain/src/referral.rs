@@ -4,6 +4,7 @@
 use crate::calendar::{self, age_on};
 use crate::contact::{EmailAddress, PhoneNumber, Postcode};
 use crate::issue::{Code, Findings, Issue};
+use crate::json::JsonDocument;
 use crate::reader::{self, Obj};
 use crate::register::{register, HousingAuthority};
 use crate::situation::HousingSituation;
@@ -155,7 +156,31 @@ impl Referral {
     /// Checks a raw JSON document against every rule of CONTRACT §4–§5 in one pass, as of `as_of`
     /// (the instant of the referral and its UK date).
     pub fn parse(document: &serde_json::Value, as_of: &AsOf) -> Result<Accepted, Refused> {
+        Self::judge(document, &[], as_of)
+    }
+
+    /// [`Referral::parse`] of a document read from JSON text, which also refuses every member
+    /// given twice in one object (`field.duplicate`): the API and `dtr validate` both read referrals
+    /// this way.
+    pub fn parse_document(document: &JsonDocument, as_of: &AsOf) -> Result<Accepted, Refused> {
+        Self::judge(document.value(), document.duplicates(), as_of)
+    }
+
+    fn judge(
+        document: &serde_json::Value,
+        duplicates: &[String],
+        as_of: &AsOf,
+    ) -> Result<Accepted, Refused> {
         let mut f = Findings::default();
+        for pointer in duplicates {
+            // RFC 7493 §2.3: names within an object must be unique. Which of two values a parser
+            // keeps is not ours to decide for a consent or a date.
+            f.add(
+                pointer,
+                Code::FieldDuplicate,
+                "This member is given more than once in its object; send it once.",
+            );
+        }
         let referral = reader::open(Some(document), "", true, TOP_MEMBERS, &mut f)
             .and_then(|doc| read_referral(&doc, as_of, &mut f));
         match referral {
@@ -203,24 +228,34 @@ impl Referral {
 }
 
 fn read_referral(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Referral> {
-    let person = read_person(doc, as_of, f);
-    let consent = consent::read(doc, as_of, f);
-    let housing_authority = read_authority(doc, consent.override_given, f);
+    let (person, date_of_birth) = read_person(doc, as_of, f);
+    let consent = consent::read(doc, as_of, date_of_birth, f);
+    let (housing_authority, chosen_by_person) = read_authority(doc, consent.override_given, f);
+    if consent.both_given && consent.override_given && chosen_by_person == Some(true) {
+        // The override changes nothing: both consents were given and the person chose the
+        // authority. (When they did not choose it, the override is what waives
+        // housing_authority.not_chosen, so it was needed.)
+        f.add(
+            &consent.override_pointer,
+            Code::ConsentOverrideUnnecessary,
+            "The person gave both consents and chose the authority, so no safeguarding override was needed; it is kept with the referral.",
+        );
+    }
     let housing_situation = situation::read(doc, as_of, f);
     let risk = doc
         .object("risk", false, &["to_self", "to_others", "to_staff"], f)
         .and_then(|r| {
             let risk = Risk {
-                to_self: r.optional_text("to_self", f, FreeText::parse),
-                to_others: r.optional_text("to_others", f, FreeText::parse),
-                to_staff: r.optional_text("to_staff", f, FreeText::parse),
+                to_self: r.optional("to_self", f, FreeText::parse),
+                to_others: r.optional("to_others", f, FreeText::parse),
+                to_staff: r.optional("to_staff", f, FreeText::parse),
             };
             (risk.to_self.is_some() || risk.to_others.is_some() || risk.to_staff.is_some())
                 .then_some(risk)
         });
     let medical = doc
         .object("medical", false, &["key_information"], f)
-        .and_then(|m| m.optional_text("key_information", f, FreeText::parse))
+        .and_then(|m| m.optional("key_information", f, FreeText::parse))
         .map(|key_information| Medical { key_information });
     let household = doc
         .object("household", false, &["adults", "children", "pregnant"], f)
@@ -230,7 +265,18 @@ fn read_referral(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Referr
             pregnant: h.boolean("pregnant", false, f),
         });
     let referrer = read_referrer(doc, f);
-    let case_reference = doc.optional_text("case_reference", f, ShortText::parse);
+    if let (Some(authoriser), Some(referrer)) = (&consent.authorised_by, &referrer) {
+        if same_person(authoriser.as_str(), referrer.name.as_str()) {
+            // Working Together 2023: the decision to share without consent is a manager's, made
+            // under the local procedure; one made by the practitioner alone should be checked.
+            f.add(
+                &consent.authorised_by_pointer,
+                Code::ConsentOverrideSelfAuthorised,
+                "The override was authorised by the referrer themself: a safeguarding override is normally authorised by a manager under the local procedure.",
+            );
+        }
+    }
+    let case_reference = doc.optional("case_reference", f, ShortText::parse);
     Some(Referral {
         person: person?,
         consent: consent.consent?,
@@ -244,16 +290,30 @@ fn read_referral(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Referr
     })
 }
 
-fn read_person(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Person> {
-    let p = doc.object(
+/// Whether two names are the same person's, ignoring case and spacing.
+fn same_person(a: &str, b: &str) -> bool {
+    let folded = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_whitespace() && !crate::text::is_invisible(*c))
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    folded(a) == folded(b)
+}
+
+/// The person, and their date of birth when it was read (other rules compare dates with it).
+fn read_person(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> (Option<Person>, Option<Date>) {
+    let Some(p) = doc.object(
         "person",
         true,
         &["given_name", "family_name", "date_of_birth", "contact"],
         f,
-    )?;
+    ) else {
+        return (None, None);
+    };
     let given_name = p.parse("given_name", true, f, ShortText::parse);
     let family_name = p.parse("family_name", true, f, ShortText::parse);
-    let date_of_birth = p.parse("date_of_birth", false, f, calendar::parse_date);
+    let date_of_birth = p.optional("date_of_birth", f, calendar::parse_date);
     let mut dob_ok = true;
     if let Some(born) = date_of_birth {
         let pointer = p.at("date_of_birth");
@@ -290,12 +350,30 @@ fn read_person(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Person> 
         }
     }
     let contact = read_contact(&p, f);
-    Some(Person {
-        given_name: given_name?,
-        family_name: family_name?,
-        date_of_birth: if dob_ok { date_of_birth } else { return None },
-        contact: contact?,
-    })
+    let person = (|| {
+        Some(Person {
+            given_name: given_name?,
+            family_name: family_name?,
+            date_of_birth: if dob_ok { date_of_birth } else { return None },
+            contact: contact?,
+        })
+    })();
+    // A date of birth in the future has its own error; other dates are not compared with it.
+    (person, date_of_birth.filter(|born| *born <= as_of.today))
+}
+
+/// A phone number member: optional (`""` is not given), and warned about when its range is not
+/// listed as allocated.
+fn read_phone(o: &Obj<'_>, f: &mut Findings) -> Option<PhoneNumber> {
+    let phone = o.optional("phone", f, PhoneNumber::parse)?;
+    if !phone.in_allocated_range() {
+        f.add(
+            &o.at("phone"),
+            Code::PhoneUnrecognisedRange,
+            "The number has a valid shape but is in a range not listed as allocated (such as Ofcom's drama ranges): check it before relying on it.",
+        );
+    }
+    Some(phone)
 }
 
 fn read_contact(p: &Obj<'_>, f: &mut Findings) -> Option<Contact> {
@@ -305,14 +383,14 @@ fn read_contact(p: &Obj<'_>, f: &mut Findings) -> Option<Contact> {
         &["email", "phone", "address", "via_referrer"],
         f,
     )?;
-    let email = c.parse("email", false, f, EmailAddress::parse);
-    let phone = c.parse("phone", false, f, PhoneNumber::parse);
+    let email = c.optional("email", f, EmailAddress::parse);
+    let phone = read_phone(&c, f);
     let address = c
         .object("address", false, &["line1", "line2", "town", "postcode"], f)
         .and_then(|a| {
             let line1 = a.parse("line1", true, f, ShortText::parse);
-            let line2 = a.optional_text("line2", f, ShortText::parse);
-            let town = a.optional_text("town", f, ShortText::parse);
+            let line2 = a.optional("line2", f, ShortText::parse);
+            let town = a.optional("town", f, ShortText::parse);
             let postcode = a.parse("postcode", true, f, Postcode::parse);
             Some(Address {
                 line1: line1?,
@@ -324,7 +402,8 @@ fn read_contact(p: &Obj<'_>, f: &mut Findings) -> Option<Contact> {
     let via_referrer = c.boolean("via_referrer", false, f);
     // s.213B(2)(b): the authority must be told how to contact the person. A way that was given but
     // is malformed has its own error; contact.none is for when no way was given at all.
-    let given = c.has("email") || c.has("phone") || c.has("address") || via_referrer == Some(true);
+    let given =
+        c.given("email") || c.given("phone") || c.has("address") || via_referrer == Some(true);
     if !given {
         f.add(
             c.pointer(),
@@ -341,17 +420,20 @@ fn read_contact(p: &Obj<'_>, f: &mut Findings) -> Option<Contact> {
     })
 }
 
+/// The chosen authority, and whether the person chose it (when that was read).
 fn read_authority(
     doc: &Obj<'_>,
     override_given: bool,
     f: &mut Findings,
-) -> Option<AuthorityChoice> {
-    let h = doc.object(
+) -> (Option<AuthorityChoice>, Option<bool>) {
+    let Some(h) = doc.object(
         "housing_authority",
         true,
         &["gss_code", "chosen_by_person"],
         f,
-    )?;
+    ) else {
+        return (None, None);
+    };
     let resolution = h.parse("gss_code", true, f, |raw| register().resolve(raw));
     if let Some(former) = resolution.as_ref().and_then(|r| r.former_code.as_ref()) {
         let authority = resolution.as_ref().map(|r| r.authority);
@@ -374,22 +456,25 @@ fn read_authority(
             Code::HousingAuthorityNotChosen,
             "The person must choose the housing authority (s.213B(2)); without their choice a referral needs a safeguarding override.",
         );
-        return None;
+        return (None, chosen);
     }
-    let authority = resolution?.authority;
-    Some(AuthorityChoice {
-        authority,
-        gss_code: &authority.gss_code,
-        chosen_by_person: chosen?,
-    })
+    let choice = (|| {
+        let authority = resolution?.authority;
+        Some(AuthorityChoice {
+            authority,
+            gss_code: &authority.gss_code,
+            chosen_by_person: chosen?,
+        })
+    })();
+    (choice, chosen)
 }
 
 fn read_referrer(doc: &Obj<'_>, f: &mut Findings) -> Option<Referrer> {
     let r = doc.object("referrer", true, &["name", "email", "phone", "team"], f)?;
     let name = r.parse("name", true, f, ShortText::parse);
     let email = r.parse("email", true, f, EmailAddress::parse);
-    let phone = r.parse("phone", false, f, PhoneNumber::parse);
-    let team = r.optional_text("team", f, ShortText::parse);
+    let phone = read_phone(&r, f);
+    let team = r.optional("team", f, ShortText::parse);
     Some(Referrer {
         name: name?,
         email: email?,

@@ -715,6 +715,421 @@ fn a_case_reference_over_100_characters_is_too_long() {
     );
 }
 
+// --- corrections of 2026-11-29 (issue 12) ------------------------------------------------------
+
+fn warnings_at(doc: &Value) -> Vec<(String, &'static str)> {
+    match Referral::parse(doc, &as_of()) {
+        Ok(a) => a
+            .warnings
+            .into_iter()
+            .map(|i| (i.pointer, i.code.as_str()))
+            .collect(),
+        Err(r) => panic!("expected valid, got {:?}", r.errors),
+    }
+}
+
+#[test]
+fn a_drama_range_mobile_is_accepted_normalized_and_warned_about() {
+    let doc = with(valid(), "/person/contact/phone", json!("07700 900123"));
+    assert_eq!(
+        warnings_at(&doc),
+        vec![(
+            "/person/contact/phone".to_owned(),
+            "phone.unrecognised_range"
+        )]
+    );
+    let accepted = Referral::parse(&doc, &as_of()).expect("valid");
+    assert_eq!(
+        accepted.referral.to_json()["person"]["contact"]["phone"],
+        "+447700900123"
+    );
+}
+
+#[test]
+fn an_allocated_number_beside_it_draws_no_warning() {
+    let doc = with(valid(), "/person/contact/phone", json!("020 7946 0018"));
+    assert_eq!(warnings(&doc), Vec::<&str>::new());
+}
+
+#[test]
+fn a_drama_range_number_one_digit_short_is_still_invalid() {
+    let doc = with(valid(), "/person/contact/phone", json!("07700 90012"));
+    assert_eq!(
+        errors(&doc),
+        vec![("/person/contact/phone".to_owned(), "phone.invalid")]
+    );
+}
+
+#[test]
+fn the_referrers_phone_follows_the_same_rule() {
+    let doc = with(valid(), "/referrer/phone", json!("01632 960123"));
+    assert_eq!(
+        warnings_at(&doc),
+        vec![("/referrer/phone".to_owned(), "phone.unrecognised_range")]
+    );
+    let doc = with(valid(), "/referrer/phone", json!("01632 9601234"));
+    assert_eq!(
+        errors(&doc),
+        vec![("/referrer/phone".to_owned(), "phone.invalid")]
+    );
+}
+
+#[test]
+fn threatened_while_sleeping_rough_is_already_homeless() {
+    let doc = with(
+        valid(),
+        "/housing_situation/rough_sleeping",
+        json!("sleeping_rough"),
+    );
+    assert_eq!(
+        errors(&doc),
+        vec![(
+            "/housing_situation/reason".to_owned(),
+            "threat.already_homeless"
+        )]
+    );
+}
+
+#[test]
+fn threatened_with_imminent_rough_sleeping_is_still_threatened() {
+    let doc = with(
+        valid(),
+        "/housing_situation/rough_sleeping",
+        json!("imminent"),
+    );
+    assert_eq!(warnings(&doc), vec!["rough_sleeping.imminent"]);
+}
+
+fn homeless() -> Value {
+    let doc = with(valid(), "/housing_situation/reason", json!("homeless"));
+    with(doc, "/housing_situation/likely_homeless_on", Value::Null)
+}
+
+#[test]
+fn a_person_sleeping_rough_now_is_flagged_as_the_most_urgent_case() {
+    let doc = with(
+        homeless(),
+        "/housing_situation/rough_sleeping",
+        json!("sleeping_rough"),
+    );
+    assert_eq!(
+        warnings_at(&doc),
+        vec![(
+            "/housing_situation/rough_sleeping".to_owned(),
+            "rough_sleeping.now"
+        )]
+    );
+    let at_risk = with(
+        homeless(),
+        "/housing_situation/rough_sleeping",
+        json!("at_risk"),
+    );
+    assert_eq!(warnings(&at_risk), Vec::<&str>::new());
+}
+
+fn judged_text(text: &str) -> Result<Accepted, Refused> {
+    let document = JsonDocument::parse(text.as_bytes()).expect("JSON");
+    Referral::parse_document(&document, &as_of())
+}
+
+#[test]
+fn a_member_given_twice_is_a_duplicate_reported_with_every_other_error() {
+    let text = valid().to_string().replacen(
+        r#""referral":true"#,
+        r#""referral":false,"referral":true"#,
+        1,
+    );
+    assert!(text.contains(r#""referral":false,"referral":true"#));
+    let refused = judged_text(&text.replacen("Sam Worker", "", 1)).expect_err("refused");
+    let found: Vec<(String, &str)> = refused
+        .errors
+        .into_iter()
+        .map(|i| (i.pointer, i.code.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("/consent/referral".to_owned(), "field.duplicate"),
+            ("/referrer/name".to_owned(), "field.too_short"),
+        ]
+    );
+}
+
+#[test]
+fn the_same_text_without_the_repeat_is_valid() {
+    assert!(judged_text(&valid().to_string()).is_ok());
+}
+
+#[test]
+fn a_repeated_member_with_the_same_value_is_still_a_duplicate() {
+    let text = valid().to_string().replacen(
+        r#""rough_sleeping":"no""#,
+        r#""rough_sleeping":"no","rough_sleeping":"no""#,
+        1,
+    );
+    let refused = judged_text(&text).expect_err("refused");
+    assert_eq!(
+        refused.errors[0].pointer,
+        "/housing_situation/rough_sleeping"
+    );
+    assert_eq!(refused.errors[0].code, Code::FieldDuplicate);
+}
+
+#[test]
+fn an_abolished_county_council_is_unknown_not_a_county_to_look_under() {
+    for code in [
+        "E10000006",
+        "E10000023",
+        "E10000027",
+        "E10000002",
+        "E10000009",
+        "E10000021",
+    ] {
+        assert_eq!(
+            error_codes(&authority(code)),
+            vec!["housing_authority.unknown"],
+            "{code}"
+        );
+    }
+    assert_eq!(
+        error_codes(&authority("E10000099")),
+        vec!["housing_authority.unknown"],
+        "an E10 code that never existed"
+    );
+    assert_eq!(
+        error_codes(&authority("E10000016")),
+        vec!["housing_authority.not_housing_authority"],
+        "Kent County Council still exists"
+    );
+}
+
+#[test]
+fn empty_optional_fields_are_not_given() {
+    let mut doc = with(valid(), "/person/contact/phone", json!(""));
+    doc = with(doc, "/person/contact/email", json!(""));
+    doc = with(doc, "/person/contact/via_referrer", json!(true));
+    doc = with(doc, "/person/date_of_birth", json!(""));
+    doc = with(doc, "/referrer/phone", json!(""));
+    let accepted = Referral::parse(&doc, &as_of()).expect("valid");
+    let n = accepted.referral.to_json();
+    assert_eq!(n["person"]["contact"], json!({"via_referrer": true}));
+    assert!(n["person"].get("date_of_birth").is_none());
+    assert!(n["referrer"].get("phone").is_none());
+}
+
+#[test]
+fn empty_contact_fields_alone_are_no_contact() {
+    let doc = with(
+        valid(),
+        "/person/contact",
+        json!({"phone": "", "email": " "}),
+    );
+    assert_eq!(
+        errors(&doc),
+        vec![("/person/contact".to_owned(), "contact.none")]
+    );
+}
+
+#[test]
+fn an_empty_threat_date_on_a_homeless_referral_is_not_given() {
+    let doc = with(
+        homeless(),
+        "/housing_situation/likely_homeless_on",
+        json!(""),
+    );
+    assert!(errors(&doc).is_empty());
+    let doc = with(
+        homeless(),
+        "/housing_situation/likely_homeless_on",
+        json!("2026-12-01"),
+    );
+    assert_eq!(error_codes(&doc), vec!["threat.date_not_allowed"]);
+}
+
+#[test]
+fn an_empty_required_field_is_still_an_error() {
+    let doc = with(valid(), "/housing_situation/likely_homeless_on", json!(""));
+    assert_eq!(error_codes(&doc), vec!["threat.date_required"]);
+    let doc = with(valid(), "/referrer/email", json!(""));
+    assert_eq!(error_codes(&doc), vec!["email.invalid"]);
+    let doc = with(valid(), "/person/given_name", json!(""));
+    assert_eq!(error_codes(&doc), vec!["field.too_short"]);
+}
+
+fn self_authorised(authoriser: &str) -> Value {
+    let doc = with(valid(), "/consent/referral", json!(false));
+    let mut o = override_for("adult_at_risk");
+    o["authorised_by"] = json!(authoriser);
+    with(doc, "/consent/safeguarding_override", o)
+}
+
+#[test]
+fn an_override_authorised_by_the_referrer_themself_is_flagged() {
+    for same in ["Sam Worker", "sam worker", "  SAM   WORKER ", "SamWorker"] {
+        assert_eq!(
+            warnings_at(&self_authorised(same)),
+            vec![(
+                "/consent/safeguarding_override/authorised_by".to_owned(),
+                "consent.override_self_authorised"
+            )],
+            "{same}"
+        );
+    }
+}
+
+#[test]
+fn an_override_authorised_by_someone_else_is_not() {
+    assert_eq!(
+        warnings(&self_authorised("Sam Workman")),
+        Vec::<&str>::new()
+    );
+}
+
+#[test]
+fn an_override_that_waives_the_persons_choice_is_not_unnecessary() {
+    let doc = with(valid(), "/housing_authority/chosen_by_person", json!(false));
+    let doc = with(doc, "/consent/safeguarding_override", override_for("child"));
+    assert_eq!(warnings(&doc), Vec::<&str>::new());
+}
+
+#[test]
+fn an_override_that_changes_nothing_is_unnecessary() {
+    let doc = with(
+        valid(),
+        "/consent/safeguarding_override",
+        override_for("child"),
+    );
+    assert_eq!(
+        warnings_at(&doc),
+        vec![(
+            "/consent/safeguarding_override".to_owned(),
+            "consent.override_unnecessary"
+        )]
+    );
+}
+
+#[test]
+fn consent_on_the_day_the_duty_began_is_accepted_and_the_day_before_is_not() {
+    let as_of_then = AsOf::at("2018-10-02T12:00:00Z".parse().expect("instant"));
+    let threat = |doc: Value| {
+        with(
+            doc,
+            "/housing_situation/likely_homeless_on",
+            json!("2018-10-20"),
+        )
+    };
+    // 1 October 2018 00:00 in England is 30 September 23:00 UTC (BST).
+    let doc = threat(with(
+        valid(),
+        "/consent/recorded_at",
+        json!("2018-09-30T23:00:00Z"),
+    ));
+    assert!(Referral::parse(&doc, &as_of_then).is_ok());
+    let doc = threat(with(
+        valid(),
+        "/consent/recorded_at",
+        json!("2018-09-30T22:59:59Z"),
+    ));
+    let refused = Referral::parse(&doc, &as_of_then).expect_err("before the duty");
+    assert_eq!(
+        refused
+            .errors
+            .iter()
+            .map(|i| (i.pointer.as_str(), i.code.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("/consent/recorded_at", "field.invalid_value")]
+    );
+}
+
+#[test]
+fn consent_on_the_date_of_birth_is_not_before_it_and_the_day_before_is() {
+    // (The person would be seven, which has its own error at /person/date_of_birth.)
+    let doc = with(valid(), "/person/date_of_birth", json!("2019-03-10"));
+    let on_birthday = with(
+        doc.clone(),
+        "/consent/recorded_at",
+        json!("2019-03-10T09:00:00Z"),
+    );
+    assert!(!errors(&on_birthday)
+        .iter()
+        .any(|(p, _)| p == "/consent/recorded_at"));
+    let day_before = with(doc, "/consent/recorded_at", json!("2019-03-09T09:00:00Z"));
+    assert_eq!(
+        errors(&day_before)
+            .into_iter()
+            .filter(|(p, _)| p == "/consent/recorded_at")
+            .collect::<Vec<_>>(),
+        vec![("/consent/recorded_at".to_owned(), "field.invalid_value")]
+    );
+}
+
+#[test]
+fn a_possession_notice_on_a_homeless_referral_is_worded_for_a_homeless_person_too() {
+    let doc = with(
+        homeless(),
+        "/housing_situation/possession_notice",
+        json!({"kind": "section_8", "expires_on": "2026-12-10"}),
+    );
+    let accepted = Referral::parse(&doc, &as_of()).expect("valid");
+    let message = &accepted.warnings[0].message;
+    assert_eq!(accepted.warnings[0].code, Code::ThreatPossessionNotice);
+    assert!(
+        message.contains("not already homeless") && !message.contains("the person is threatened"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_name_of_only_invisible_characters_is_blank() {
+    let doc = with(valid(), "/person/given_name", json!("\u{200B}\u{FEFF}"));
+    assert_eq!(
+        errors(&doc),
+        vec![("/person/given_name".to_owned(), "field.too_short")]
+    );
+    let optional = with(valid(), "/referrer/team", json!("\u{200B}"));
+    assert!(errors(&optional).is_empty(), "an invisible team is no team");
+}
+
+#[test]
+fn a_name_with_a_bidirectional_override_has_control_characters() {
+    let doc = with(valid(), "/person/family_name", json!("\u{202E}htimS"));
+    assert_eq!(
+        errors(&doc),
+        vec![("/person/family_name".to_owned(), "field.control_chars")]
+    );
+    let doc = with(valid(), "/person/family_name", json!("Smith\u{2028}Jones"));
+    assert_eq!(error_codes(&doc), vec!["field.control_chars"]);
+    let plain = with(valid(), "/person/family_name", json!("Smith-Jones"));
+    assert!(errors(&plain).is_empty());
+}
+
+#[test]
+fn a_postcode_with_a_non_breaking_space_is_normalized() {
+    let doc = with(
+        valid(),
+        "/person/contact/address",
+        json!({"line1": "1 High St", "postcode": "SW1A\u{00A0}1AA"}),
+    );
+    let accepted = Referral::parse(&doc, &as_of()).expect("valid");
+    assert_eq!(
+        accepted.referral.to_json()["person"]["contact"]["address"]["postcode"],
+        "SW1A 1AA"
+    );
+}
+
+#[test]
+fn an_email_domain_without_a_dot_is_invalid() {
+    let doc = with(valid(), "/referrer/email", json!("alex@justice"));
+    assert_eq!(
+        errors(&doc),
+        vec![("/referrer/email".to_owned(), "email.invalid")]
+    );
+    let doc = with(valid(), "/referrer/email", json!("alex@justice.gov.uk"));
+    assert!(errors(&doc).is_empty());
+    let doc = with(valid(), "/person/contact/email", json!("alex@justice."));
+    assert_eq!(error_codes(&doc), vec!["email.invalid"]);
+}
+
 #[test]
 fn messages_never_echo_the_submitted_value() {
     let secret = "Secret-Name-\u{7}-xyz";

@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 const AUTHORITIES_CSV: &str = include_str!("../data/housing-authorities.csv");
 const COUNTIES_CSV: &str = include_str!("../data/county-councils.csv");
 const SUPERSEDED_CSV: &str = include_str!("../data/superseded-codes.csv");
+const ABOLISHED_COUNTIES_CSV: &str = include_str!("../data/abolished-county-councils.csv");
 
 /// The kind of council, from its ONS GSS code prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -80,12 +81,22 @@ pub struct SupersededCode {
     pub current_code: String,
 }
 
+/// A county council abolished in the 2019–2023 reorganisations, and the unitary councils that took
+/// over its area (no district councils remain under them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AbolishedCounty {
+    former_code: String,
+    name: String,
+    successor_codes: Vec<String>,
+}
+
 /// The whole register.
 #[derive(Debug)]
 pub struct Register {
     authorities: Vec<HousingAuthority>,
     counties: Vec<(String, String)>,
     superseded: Vec<SupersededCode>,
+    abolished_counties: Vec<AbolishedCounty>,
 }
 
 /// The register compiled into this build.
@@ -134,10 +145,19 @@ impl Register {
                 current_code: r[4].to_owned(),
             })
             .collect();
+        let abolished_counties = rows(ABOLISHED_COUNTIES_CSV)
+            .iter()
+            .map(|r| AbolishedCounty {
+                former_code: r[0].to_owned(),
+                name: r[1].to_owned(),
+                successor_codes: r[3].split(';').map(str::to_owned).collect(),
+            })
+            .collect();
         Register {
             authorities,
             counties,
             superseded,
+            abolished_counties,
         }
     }
 
@@ -170,7 +190,10 @@ impl Register {
     /// - a current code resolves to its authority;
     /// - Barnsley's and Sheffield's pre-2025 codes resolve to the same council (caller warns);
     /// - an abolished council's code is `housing_authority.unknown`, naming its successor;
-    /// - a county council (E10) is `housing_authority.not_housing_authority`: the district decides;
+    /// - a current county council (E10) is `housing_authority.not_housing_authority`: the district
+    ///   decides;
+    /// - an abolished county council is `housing_authority.unknown`, naming the unitary councils
+    ///   that serve its area now (there is no district council to refer to);
     /// - a Welsh, Scottish or Northern Irish code is `housing_authority.not_in_england`;
     /// - anything else is `housing_authority.unknown`.
     pub fn resolve(&'static self, raw: &str) -> Result<Resolution, Rejection> {
@@ -217,10 +240,25 @@ impl Register {
                 format!("{code} is {county} County Council, which is not a housing authority: refer to the district council for the area the person chooses."),
             ));
         }
-        if code.starts_with("E10") {
+        if let Some(county) = self
+            .abolished_counties
+            .iter()
+            .find(|c| c.former_code == code)
+        {
+            let successors: Vec<String> = county
+                .successor_codes
+                .iter()
+                .filter_map(|c| self.get(c))
+                .map(|a| format!("{} ({})", a.name, a.gss_code))
+                .collect();
             return Err(Rejection::new(
-                Code::HousingAuthorityNotHousingAuthority,
-                format!("{code} is a county council code; county councils are not housing authorities: refer to the district council."),
+                Code::HousingAuthorityUnknown,
+                format!(
+                    "{code} was {} County Council, which was abolished; its area is now served by the unitary {} {}: refer to the one for the area the person chooses.",
+                    county.name,
+                    if successors.len() == 1 { "council" } else { "councils" },
+                    successors.join(" and ")
+                ),
             ));
         }
         if matches!(code.as_bytes()[0], b'W' | b'S' | b'N') {
@@ -312,8 +350,57 @@ mod tests {
         let e = register().resolve("E10000016").expect_err("Kent");
         assert_eq!(e.code, Code::HousingAuthorityNotHousingAuthority);
         assert!(e.message.contains("Kent") && e.message.contains("district council"));
-        let e = register().resolve("E10000099").expect_err("unknown county");
-        assert_eq!(e.code, Code::HousingAuthorityNotHousingAuthority);
+        // An E10 code that never existed is no county council at all.
+        let e = register().resolve("E10000099").expect_err("never a county");
+        assert_eq!(e.code, Code::HousingAuthorityUnknown);
+    }
+
+    #[test]
+    fn an_abolished_county_council_is_unknown_and_names_its_unitary_successors() {
+        for (code, names) in [
+            ("E10000006", &["Cumberland", "Westmorland and Furness"][..]),
+            ("E10000023", &["North Yorkshire"][..]),
+            ("E10000027", &["Somerset"][..]),
+            ("E10000002", &["Buckinghamshire"][..]),
+            (
+                "E10000009",
+                &["Dorset", "Bournemouth, Christchurch and Poole"][..],
+            ),
+            (
+                "E10000021",
+                &["North Northamptonshire", "West Northamptonshire"][..],
+            ),
+        ] {
+            let e = register().resolve(code).expect_err(code);
+            assert_eq!(e.code, Code::HousingAuthorityUnknown, "{code}");
+            for name in names {
+                assert!(e.message.contains(name), "{code}: {}", e.message);
+            }
+            assert!(!e.message.contains("district"), "{code}: {}", e.message);
+        }
+        // A current county council keeps its own answer.
+        assert_eq!(
+            register().resolve("E10000020").map_err(|e| e.code),
+            Err(Code::HousingAuthorityNotHousingAuthority)
+        );
+    }
+
+    #[test]
+    fn every_abolished_countys_successor_is_in_the_register() {
+        for county in &register().abolished_counties {
+            assert!(!county.successor_codes.is_empty());
+            for code in &county.successor_codes {
+                assert!(register().get(code).is_some(), "{code}");
+            }
+            assert!(
+                !register()
+                    .counties
+                    .iter()
+                    .any(|(c, _)| *c == county.former_code),
+                "{} is both current and abolished",
+                county.former_code
+            );
+        }
     }
 
     #[test]

@@ -138,8 +138,10 @@ pub(crate) fn read(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Hous
         ],
         f,
     );
-    let date_given = s.has("likely_homeless_on");
-    let likely = s.parse("likely_homeless_on", false, f, calendar::parse_date);
+    // `""` is "not given", as for every optional field: on a homeless referral it is no date, on a
+    // threatened one a missing date.
+    let date_given = s.given("likely_homeless_on");
+    let likely = s.optional("likely_homeless_on", f, calendar::parse_date);
     let notice = read_notice(&s, f);
     // s.175(5): a valid possession notice expiring within 56 days makes the person threatened.
     let notice_in_window = notice.is_some_and(|n| window.contains(n.expires_on));
@@ -147,7 +149,7 @@ pub(crate) fn read(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Hous
         f.add(
             &s.at("possession_notice"),
             Code::ThreatPossessionNotice,
-            "A possession notice expiring within 56 days was given: the person is threatened with homelessness (s.175(5)); the authority should check the notice is valid.",
+            "A possession notice expiring within 56 days was given (s.175(5)): the authority should check it is valid; for a person not already homeless it alone makes them threatened with homelessness.",
         );
     }
 
@@ -164,13 +166,32 @@ pub(crate) fn read(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Hous
         ],
         f,
     );
-    if rough_sleeping == Some(RoughSleeping::Imminent) {
-        f.add(
+    match rough_sleeping {
+        Some(RoughSleeping::Imminent) => f.add(
             &s.at("rough_sleeping"),
             Code::RoughSleepingImminent,
             "Rough sleeping is imminent: the authority is asked to act on this referral urgently.",
-        );
+        ),
+        Some(RoughSleeping::SleepingRough) => f.add(
+            &s.at("rough_sleeping"),
+            Code::RoughSleepingNow,
+            "The person is sleeping rough now: the most urgent case; the authority is asked to act on this referral at once.",
+        ),
+        _ => {}
     }
+    // s.175(1): a person with no accommodation is homeless now, not threatened with it.
+    let circumstance = if reason == Some(Reason::Threatened)
+        && rough_sleeping == Some(RoughSleeping::SleepingRough)
+    {
+        f.add(
+            &s.at("reason"),
+            Code::ThreatAlreadyHomeless,
+            "The person is sleeping rough, so they are homeless now (s.175(1)), not threatened with homelessness: use reason homeless.",
+        );
+        None
+    } else {
+        circumstance
+    };
     let summary = s.parse("summary", true, f, Summary::parse);
     Some(HousingSituation {
         circumstance: circumstance?,

@@ -2,6 +2,8 @@
 //! body type that *presents* this schema in the spec but hands the untouched JSON to the domain
 //! parser — so a referral with five problems gets five errors, not the first one.
 
+use poem::{FromRequest, Request, RequestBody};
+use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::{Enum, Object};
@@ -280,65 +282,68 @@ impl Type for RawReferral {
     }
 }
 
-/// The deepest nesting a referral document needs is 4 levels; anything far deeper is an attack on
-/// the parser, refused before any rule runs.
-pub const MAX_DEPTH: usize = 16;
-
-/// Whether a JSON value nests deeper than `limit` levels (a scalar is 0), stopping early.
-pub fn depth_exceeds(value: &serde_json::Value, limit: usize) -> bool {
-    let children: Vec<&serde_json::Value> = match value {
-        serde_json::Value::Array(a) => a.iter().collect(),
-        serde_json::Value::Object(o) => o.values().collect(),
-        _ => return false,
-    };
-    if limit == 0 {
-        return true;
-    }
-    children.into_iter().any(|c| depth_exceeds(c, limit - 1))
-}
-
 impl ParseFromJSON for RawReferral {
     fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
         match value {
-            Some(v) if depth_exceeds(&v, MAX_DEPTH) => Err(ParseError::custom(format!(
-                "the request body is nested more than {MAX_DEPTH} levels deep"
-            ))),
             Some(v @ serde_json::Value::Object(_)) => Ok(RawReferral(v)),
             _ => Err(ParseError::custom(
-                "the request body must be a JSON object (a referral document)",
+                "expected a JSON object (a referral document)",
             )),
         }
     }
 }
 
-impl ToJSON for RawReferral {
-    fn to_json(&self) -> Option<serde_json::Value> {
-        Some(self.0.clone())
+/// The request body of `POST /v1/referrals` and `POST /v1/referrals/validate`: shown in the spec as
+/// a [`ReferralDocument`], read from the raw JSON text by the domain's reader so that a member given
+/// twice (`field.duplicate`) and every other problem are reported together, and nesting is limited
+/// before any rule runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferralBody(pub domain::JsonDocument);
+
+impl Payload for ReferralBody {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        crate::is_json_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        ReferralDocument::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        ReferralDocument::register(registry);
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
+impl ParsePayload for ReferralBody {
+    const IS_REQUIRED: bool = true;
 
-    #[test]
-    fn nesting_is_measured_in_levels() {
-        assert!(!depth_exceeds(&json!(1), 0));
-        assert!(!depth_exceeds(&json!({"a": {"b": 1}}), 2));
-        assert!(depth_exceeds(&json!({"a": {"b": {"c": 1}}}), 2));
-        assert!(depth_exceeds(&json!([[[[]]]]), 3));
-        assert!(!depth_exceeds(&json!([[[[]]]]), 4));
-    }
-
-    #[test]
-    fn a_deeply_nested_body_is_refused_before_any_rule_runs() {
-        let mut v = json!({});
-        for _ in 0..20 {
-            v = json!({ "risk": v });
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let bytes = Vec::<u8>::from_request(request, body).await?;
+        let document = domain::JsonDocument::parse(&bytes).map_err(|e| match e {
+            domain::JsonError::TooDeep => crate::Problem::malformed_body(format!(
+                "The request body is nested more than {} levels deep.",
+                domain::MAX_DEPTH
+            )),
+            domain::JsonError::Syntax { .. } => {
+                crate::Problem::malformed_body(format!("The request body is {e}."))
+            }
+        })?;
+        if !document.value().is_object() {
+            return Err(crate::Problem::malformed_body(
+                "The request body must be a JSON object (a referral document).",
+            ));
         }
-        assert!(RawReferral::parse_from_json(Some(v)).is_err());
-        let ok = json!({"person": {"contact": {"address": {"line1": "x"}}}});
-        assert!(RawReferral::parse_from_json(Some(ok)).is_ok());
+        Ok(ReferralBody(document))
+    }
+}
+
+use poem_openapi::impl_apirequest_for_payload;
+impl_apirequest_for_payload!(ReferralBody);
+
+impl ToJSON for RawReferral {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(self.0.clone())
     }
 }

@@ -9,6 +9,6 @@ mod resources;
 mod validation;
 
 pub use document::*;
-pub use problem::{reason_phrase, Problem, ProblemJson, PROBLEM_JSON};
+pub use problem::{is_json_content_type, reason_phrase, Problem, ProblemJson, PROBLEM_JSON};
 pub use resources::*;
 pub use validation::{ValidationIssue, ValidationReport};

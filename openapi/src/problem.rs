@@ -53,6 +53,25 @@ impl Problem {
     pub fn to_json_string(&self) -> String {
         ToJSON::to_json_string(self)
     }
+
+    /// A 400 for a request body that cannot be read (not JSON, too deep, not an object), as the
+    /// error a payload extractor returns. `detail` must not quote the body.
+    pub fn malformed_body(detail: impl Into<String>) -> poem::Error {
+        let problem = Problem::typed(400, "request.malformed", detail);
+        poem::Error::from_response(ProblemJson::from(problem).into_response())
+    }
+}
+
+/// Whether a `Content-Type` is JSON: `application/json` or a `+json` type, parameters aside.
+pub fn is_json_content_type(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// The standard reason phrase for the statuses this service answers with.

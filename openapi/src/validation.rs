@@ -61,18 +61,15 @@ impl ValidationReport {
         }
     }
 
-    /// The report for input that is not JSON at all (offline validation only: the API answers 400).
-    pub fn not_json(error: &serde_json::Error) -> Self {
+    /// The report for input that is not a JSON document we read (offline validation only: the API
+    /// answers 400).
+    pub fn not_json(error: &domain::JsonError) -> Self {
         ValidationReport {
             valid: false,
             errors: vec![ValidationIssue {
                 pointer: String::new(),
                 code: domain::Code::FieldType.as_str().to_owned(),
-                message: format!(
-                    "The input is not a JSON document (line {}, column {}).",
-                    error.line(),
-                    error.column()
-                ),
+                message: format!("The input is {error}."),
             }],
             warnings: vec![],
             normalized: None,

@@ -12,7 +12,7 @@ use base64::Engine;
 use domain::{AsOf, Referral};
 use openapi::{
     AcknowledgeRequest, ApiKeyCreated, ApiKeyRequest, AuditList, Authority, AuthorityList,
-    ChainVerification, DeliveryMode, EndpointCreated, EndpointRequest, Health, RawReferral,
+    ChainVerification, DeliveryMode, EndpointCreated, EndpointRequest, Health, ReferralBody,
     ReferralList, ReferralResource, ReferralStatus, Role, ValidationIssue, ValidationReport,
 };
 use poem::Request;
@@ -206,14 +206,14 @@ impl Api {
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
-        body: Json<RawReferral>,
+        body: ReferralBody,
     ) -> Result<Json<ValidationReport>, ApiError> {
         require(
             &auth.0,
             &[Role::Referrer, Role::Admin],
             "validate referrals",
         )?;
-        let outcome = Referral::parse(&body.0 .0, &AsOf::at(state.clock.now()));
+        let outcome = Referral::parse_document(&body.0, &AsOf::at(state.clock.now()));
         Ok(Json(ValidationReport::of(&outcome)))
     }
 
@@ -233,7 +233,7 @@ impl Api {
         /// Up to 255 characters; retries with the same key and body create nothing new.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
-        body: Json<RawReferral>,
+        body: ReferralBody,
     ) -> Result<Submitted, ApiError> {
         let caller = &auth.0;
         let Scope::Referrer {
@@ -254,8 +254,8 @@ impl Api {
                 "Idempotency-Key must be 1 to 255 printable characters.",
             ));
         }
-        let document = body.0 .0;
-        let hash = request_hash(&document);
+        let document = body.0;
+        let hash = request_hash(document.value());
         if let Some(key) = &key {
             if let Some(original) = Self::replay(&state, caller, organisation, key, &hash).await? {
                 return Ok(original);
@@ -264,7 +264,7 @@ impl Api {
         let now = state.clock.now();
         let ms = now.as_millisecond();
         let actor = Actor::from(caller);
-        let accepted = match Referral::parse(&document, &AsOf::at(now)) {
+        let accepted = match Referral::parse_document(&document, &AsOf::at(now)) {
             Ok(accepted) => accepted,
             Err(refused) => {
                 let submission = uuid::Uuid::new_v4().to_string();

@@ -50,6 +50,21 @@ impl AppState {
 
 const DESCRIPTION: &str = include_str!("api_description.md");
 
+/// The API description with the lists of error and warning codes taken from the domain's one list.
+fn description() -> String {
+    let list = |warning: bool| {
+        domain::Code::ALL
+            .iter()
+            .filter(|c| c.is_warning() == warning)
+            .map(|c| format!("`{}`", c.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    DESCRIPTION
+        .replace("{error_codes}", &list(false))
+        .replace("{warning_codes}", &list(true))
+}
+
 /// The OpenAPI service (also the source of `dtr openapi`).
 pub fn openapi_service() -> OpenApiService<Api, ()> {
     OpenApiService::new(
@@ -57,7 +72,7 @@ pub fn openapi_service() -> OpenApiService<Api, ()> {
         "Duty to refer (s.213B Housing Act 1996)",
         env!("CARGO_PKG_VERSION"),
     )
-    .description(DESCRIPTION)
+    .description(description())
 }
 
 /// Request objects that refuse unknown members (`deny_unknown_fields`); poem-openapi does not write

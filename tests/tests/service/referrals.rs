@@ -278,3 +278,34 @@ async fn a_submission_records_received_and_accepted_in_the_audit_trail() {
     assert_eq!(audit["items"][1]["detail"]["gss_code"], "E08000039");
     assert_eq!(audit["items"][1]["actor"]["role"], "referrer");
 }
+
+#[tokio::test]
+async fn a_submission_with_a_member_given_twice_is_422_field_duplicate_and_stores_nothing() {
+    let app = TestApp::spawn().await;
+    let key = app.referrer("HMPPS Yorkshire").await;
+    let text = referral().to_string().replacen(
+        r#""referral":true"#,
+        r#""referral":false,"referral":true"#,
+        1,
+    );
+    assert!(text.contains(r#""referral":false,"referral":true"#));
+    let resp = app
+        .client
+        .post(app.url("/v1/referrals"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(text)
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(resp, 422).await;
+    assert_eq!(problem["errors"][0]["pointer"], "/consent/referral");
+    assert_eq!(problem["errors"][0]["code"], "field.duplicate");
+    let list: Value = app
+        .get("/v1/referrals", ADMIN_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+}
