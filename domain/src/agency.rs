@@ -40,6 +40,26 @@ pub enum AgencyType {
     ArmedForces,
 }
 
+impl crate::Vocabulary for AgencyType {
+    const NAME: &'static str = "AgencyType";
+    const TERMS: &'static [(&'static str, Self)] = &[
+        ("prison", AgencyType::Prison),
+        ("young_offender_institution", AgencyType::YoungOffenderInstitution),
+        ("secure_training_centre", AgencyType::SecureTrainingCentre),
+        ("secure_college", AgencyType::SecureCollege),
+        ("youth_offending_team", AgencyType::YouthOffendingTeam),
+        ("probation", AgencyType::Probation),
+        ("jobcentre_plus", AgencyType::JobcentrePlus),
+        ("adult_social_care", AgencyType::AdultSocialCare),
+        ("childrens_social_care", AgencyType::ChildrensSocialCare),
+        ("emergency_department", AgencyType::EmergencyDepartment),
+        ("urgent_treatment_centre", AgencyType::UrgentTreatmentCentre),
+        ("hospital_inpatient", AgencyType::HospitalInpatient),
+        ("mental_health_inpatient", AgencyType::MentalHealthInpatient),
+        ("armed_forces", AgencyType::ArmedForces),
+    ];
+}
+
 impl AgencyType {
     /// Every agency type, in DOMAIN.md order.
     pub const ALL: [AgencyType; 14] = [

@@ -32,6 +32,14 @@ pub enum ConcernFor {
     AdultAtRisk,
 }
 
+impl crate::Vocabulary for ConcernFor {
+    const NAME: &'static str = "ConcernFor";
+    const TERMS: &'static [(&'static str, Self)] = &[
+        ("child", ConcernFor::Child),
+        ("adult_at_risk", ConcernFor::AdultAtRisk),
+    ];
+}
+
 /// A recorded decision to refer without (full) consent, to safeguard someone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SafeguardingOverride {
@@ -191,15 +199,7 @@ fn read_override(
         f.add(&o.at(key), Code::ConsentOverrideIncomplete, why.to_owned());
     };
     let concern_for = if o.has("concern_for") {
-        o.choice(
-            "concern_for",
-            true,
-            &[
-                ("child", ConcernFor::Child),
-                ("adult_at_risk", ConcernFor::AdultAtRisk),
-            ],
-            f,
-        )
+        o.choice::<ConcernFor>("concern_for", true, f)
     } else {
         incomplete(
             f,

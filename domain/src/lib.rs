@@ -15,6 +15,7 @@ mod referral;
 mod register;
 mod situation;
 mod text;
+mod vocabulary;
 
 pub use agency::{AgencyType, UnknownAgencyType};
 pub use consent::{ConcernFor, Consent, SafeguardingOverride, CLOCK_SKEW, DUTY_BEGAN, STALE_AFTER};
@@ -29,9 +30,10 @@ pub use register::{
     register, AuthorityKind, HousingAuthority, Register, Resolution, SupersededCode,
 };
 pub use situation::{
-    Circumstance, HousingSituation, NoticeKind, PossessionNotice, RoughSleeping, ThreatWindow,
+    Circumstance, HousingReason, HousingSituation, NoticeKind, PossessionNotice, RoughSleeping, ThreatWindow,
     THREAT_DAYS,
 };
+pub use vocabulary::Vocabulary;
 pub use text::{is_blank, FreeText, OverrideReason, ShortText, Summary, Text};
 
 use jiff::civil::Date;

@@ -5,6 +5,7 @@
 //! first error; CONTRACT §5 wants all of them at once.
 
 use crate::issue::{escape_token, Code, Findings, Rejection};
+use crate::Vocabulary;
 use serde_json::{Map, Value};
 
 /// A JSON object at a pointer whose unknown members have already been reported.
@@ -234,25 +235,15 @@ impl<'a> Obj<'a> {
         }
     }
 
-    /// A string member that must be one of `choices`, returned as the matching choice.
-    pub fn choice<T: Copy>(
-        &self,
-        key: &str,
-        required: bool,
-        choices: &[(&str, T)],
-        f: &mut Findings,
-    ) -> Option<T> {
+    /// A string member that must be a term of the vocabulary `V`.
+    pub fn choice<V: Vocabulary>(&self, key: &str, required: bool, f: &mut Findings) -> Option<V> {
         let raw = self.string(key, required, f)?;
-        let found = choices
-            .iter()
-            .find(|(name, _)| *name == raw)
-            .map(|(_, v)| *v);
+        let found = V::from_term(raw);
         if found.is_none() {
-            let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
             f.add(
                 &self.at(key),
                 Code::FieldInvalidValue,
-                format!("Must be one of: {}.", names.join(", ")),
+                format!("Must be one of: {}.", V::terms().join(", ")),
             );
         }
         found
@@ -313,10 +304,7 @@ mod tests {
         let v = json!({"k": "section_99"});
         let mut f = Findings::default();
         let o = open(Some(&v), "", true, &["k"], &mut f).expect("object");
-        assert_eq!(
-            o.choice("k", true, &[("section_8", 8), ("section_21", 21)], &mut f),
-            None
-        );
+        assert_eq!(o.choice::<crate::NoticeKind>("k", true, &mut f), None);
         assert_eq!(f.errors[0].code, Code::FieldInvalidValue);
     }
 }

@@ -30,6 +30,18 @@ pub enum AuthorityKind {
     CityOfLondon,
 }
 
+impl crate::Vocabulary for AuthorityKind {
+    const NAME: &'static str = "AuthorityKind";
+    const TERMS: &'static [(&'static str, Self)] = &[
+        ("unitary", AuthorityKind::Unitary),
+        ("isles-of-scilly", AuthorityKind::IslesOfScilly),
+        ("non-metropolitan-district", AuthorityKind::NonMetropolitanDistrict),
+        ("metropolitan-borough", AuthorityKind::MetropolitanBorough),
+        ("london-borough", AuthorityKind::LondonBorough),
+        ("city-of-london", AuthorityKind::CityOfLondon),
+    ];
+}
+
 impl AuthorityKind {
     /// The register's spelling.
     pub fn as_str(self) -> &'static str {

@@ -62,9 +62,11 @@ pub enum Circumstance {
 #[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
     /// Notice of proceedings for possession (s.8 Housing Act 1988): the s.175(5) notice since 1 May 2026.
+    #[serde(rename = "section_8")]
     Section8,
     /// "No-fault" notice (s.21 Housing Act 1988): abolished for private tenancies from 1 May 2026, may
     /// linger for some social-landlord tenancies during transition.
+    #[serde(rename = "section_21")]
     Section21,
 }
 
@@ -120,24 +122,49 @@ const SITUATION_MEMBERS: &[&str] = &[
     "summary",
 ];
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Reason {
+/// The agreed reason for the referral: homeless now, or threatened within 56 days (s.175).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HousingReason {
+    /// s.175(1)–(3).
     Homeless,
-    Threatened,
+    /// s.175(4)–(5).
+    ThreatenedWithHomelessness,
+}
+
+impl crate::Vocabulary for HousingReason {
+    const NAME: &'static str = "HousingReason";
+    const TERMS: &'static [(&'static str, Self)] = &[
+        ("homeless", HousingReason::Homeless),
+        (
+            "threatened_with_homelessness",
+            HousingReason::ThreatenedWithHomelessness,
+        ),
+    ];
+}
+
+impl crate::Vocabulary for RoughSleeping {
+    const NAME: &'static str = "RoughSleeping";
+    const TERMS: &'static [(&'static str, Self)] = &[
+        ("no", RoughSleeping::No),
+        ("at_risk", RoughSleeping::AtRisk),
+        ("imminent", RoughSleeping::Imminent),
+        ("sleeping_rough", RoughSleeping::SleepingRough),
+    ];
+}
+
+impl crate::Vocabulary for NoticeKind {
+    const NAME: &'static str = "NoticeKind";
+    const TERMS: &'static [(&'static str, Self)] = &[
+        ("section_8", NoticeKind::Section8),
+        ("section_21", NoticeKind::Section21),
+    ];
 }
 
 pub(crate) fn read(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<HousingSituation> {
     let s = doc.object("housing_situation", true, SITUATION_MEMBERS, f)?;
     let window = ThreatWindow::starting(as_of.today);
-    let reason = s.choice(
-        "reason",
-        true,
-        &[
-            ("homeless", Reason::Homeless),
-            ("threatened_with_homelessness", Reason::Threatened),
-        ],
-        f,
-    );
+    let reason = s.choice::<HousingReason>("reason", true, f);
     // `""` is "not given", as for every optional field: on a homeless referral it is no date, on a
     // threatened one a missing date.
     let date_given = s.given("likely_homeless_on");
@@ -155,17 +182,7 @@ pub(crate) fn read(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Hous
 
     let circumstance = reason
         .and_then(|reason| decide(reason, date_given, likely, notice_in_window, &window, &s, f));
-    let rough_sleeping = s.choice(
-        "rough_sleeping",
-        true,
-        &[
-            ("no", RoughSleeping::No),
-            ("at_risk", RoughSleeping::AtRisk),
-            ("imminent", RoughSleeping::Imminent),
-            ("sleeping_rough", RoughSleeping::SleepingRough),
-        ],
-        f,
-    );
+    let rough_sleeping = s.choice::<RoughSleeping>("rough_sleeping", true, f);
     match rough_sleeping {
         Some(RoughSleeping::Imminent) => f.add(
             &s.at("rough_sleeping"),
@@ -180,7 +197,7 @@ pub(crate) fn read(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Hous
         _ => {}
     }
     // s.175(1): a person with no accommodation is homeless now, not threatened with it.
-    let circumstance = if reason == Some(Reason::Threatened)
+    let circumstance = if reason == Some(HousingReason::ThreatenedWithHomelessness)
         && rough_sleeping == Some(RoughSleeping::SleepingRough)
     {
         f.add(
@@ -203,7 +220,7 @@ pub(crate) fn read(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Hous
 
 /// Homeless or threatened, and the s.175(4) window for the likely date.
 fn decide(
-    reason: Reason,
+    reason: HousingReason,
     date_given: bool,
     likely: Option<Date>,
     notice_in_window: bool,
@@ -212,7 +229,7 @@ fn decide(
     f: &mut Findings,
 ) -> Option<Circumstance> {
     match reason {
-        Reason::Homeless if date_given => {
+        HousingReason::Homeless if date_given => {
             f.add(
                 &s.at("likely_homeless_on"),
                 Code::ThreatDateNotAllowed,
@@ -220,8 +237,8 @@ fn decide(
             );
             None
         }
-        Reason::Homeless => Some(Circumstance::Homeless),
-        Reason::Threatened if !date_given => {
+        HousingReason::Homeless => Some(Circumstance::Homeless),
+        HousingReason::ThreatenedWithHomelessness if !date_given => {
             f.add(
                 &s.at("likely_homeless_on"),
                 Code::ThreatDateRequired,
@@ -229,7 +246,7 @@ fn decide(
             );
             None
         }
-        Reason::Threatened => {
+        HousingReason::ThreatenedWithHomelessness => {
             let date = likely?;
             // s.175(4): "within 56 days" — today to today + 56 inclusive, on the UK calendar.
             if date < window.first() {
@@ -263,15 +280,7 @@ fn decide(
 
 fn read_notice(s: &Obj<'_>, f: &mut Findings) -> Option<PossessionNotice> {
     let n = s.object("possession_notice", false, &["kind", "expires_on"], f)?;
-    let kind = n.choice(
-        "kind",
-        true,
-        &[
-            ("section_8", NoticeKind::Section8),
-            ("section_21", NoticeKind::Section21),
-        ],
-        f,
-    );
+    let kind = n.choice::<NoticeKind>("kind", true, f);
     let expires_on = n.parse("expires_on", true, f, calendar::parse_date);
     Some(PossessionNotice {
         kind: kind?,
