@@ -44,7 +44,10 @@ impl crate::Vocabulary for AgencyType {
     const NAME: &'static str = "AgencyType";
     const TERMS: &'static [(&'static str, Self)] = &[
         ("prison", AgencyType::Prison),
-        ("young_offender_institution", AgencyType::YoungOffenderInstitution),
+        (
+            "young_offender_institution",
+            AgencyType::YoungOffenderInstitution,
+        ),
         ("secure_training_centre", AgencyType::SecureTrainingCentre),
         ("secure_college", AgencyType::SecureCollege),
         ("youth_offending_team", AgencyType::YouthOffendingTeam),

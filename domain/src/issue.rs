@@ -239,12 +239,15 @@ pub fn escape_token(token: &str) -> String {
 
 /// Collects every error and warning of one parse, so that nothing stops at the first problem.
 #[derive(Debug, Default)]
-pub(crate) struct Findings {
+pub struct Findings {
+    /// Errors: the input is refused.
     pub errors: Vec<Issue>,
+    /// Warnings: the input stands.
     pub warnings: Vec<Issue>,
 }
 
 impl Findings {
+    /// Records a finding; its code decides whether it is an error or a warning.
     pub fn add(&mut self, pointer: &str, code: Code, message: impl Into<String>) {
         let issue = Issue {
             pointer: pointer.to_owned(),
@@ -258,6 +261,7 @@ impl Findings {
         }
     }
 
+    /// Records a value's rejection at `pointer`.
     pub fn reject(&mut self, pointer: &str, rejection: Rejection) {
         self.add(pointer, rejection.code, rejection.message);
     }

@@ -10,7 +10,7 @@ mod contact;
 mod issue;
 mod json;
 mod phone_validity;
-mod reader;
+pub mod reader;
 mod referral;
 mod register;
 mod situation;
@@ -20,7 +20,7 @@ mod vocabulary;
 pub use agency::{AgencyType, UnknownAgencyType};
 pub use consent::{ConcernFor, Consent, SafeguardingOverride, CLOCK_SKEW, DUTY_BEGAN, STALE_AFTER};
 pub use contact::{EmailAddress, PhoneNumber, Postcode};
-pub use issue::{escape_token, Code, Issue, Rejection};
+pub use issue::{escape_token, Code, Findings, Issue, Rejection};
 pub use json::{JsonDocument, JsonError, MAX_DEPTH};
 pub use referral::{
     Accepted, Address, AuthorityChoice, Contact, Household, Medical, Person, Referral, Referrer,
@@ -30,11 +30,11 @@ pub use register::{
     register, AuthorityKind, HousingAuthority, Register, Resolution, SupersededCode,
 };
 pub use situation::{
-    Circumstance, HousingReason, HousingSituation, NoticeKind, PossessionNotice, RoughSleeping, ThreatWindow,
-    THREAT_DAYS,
+    Circumstance, HousingReason, HousingSituation, NoticeKind, PossessionNotice, RoughSleeping,
+    ThreatWindow, THREAT_DAYS,
 };
-pub use vocabulary::Vocabulary;
 pub use text::{is_blank, FreeText, OverrideReason, ShortText, Summary, Text};
+pub use vocabulary::Vocabulary;
 
 use jiff::civil::Date;
 use jiff::Timestamp;

@@ -1,15 +1,16 @@
-//! Reading the raw JSON document member by member, recording every structural problem
+//! Reading a raw JSON document member by member, recording every structural problem
 //! (`field.required`, `field.type`, `field.unknown`, `field.invalid_value`) at its pointer.
 //!
 //! The document arrives as `serde_json::Value` rather than a derived struct because serde stops at the
-//! first error; CONTRACT §5 wants all of them at once.
+//! first error; CONTRACT §5 wants all of them at once. The API reads its other request bodies (keys,
+//! acknowledgements, endpoints) with the same reader, so every request fault has a pointer and a code.
 
 use crate::issue::{escape_token, Code, Findings, Rejection};
 use crate::Vocabulary;
 use serde_json::{Map, Value};
 
 /// A JSON object at a pointer whose unknown members have already been reported.
-pub(crate) struct Obj<'a> {
+pub struct Obj<'a> {
     map: &'a Map<String, Value>,
     pointer: String,
 }
@@ -27,7 +28,7 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 /// Opens `value` as an object with exactly the members `allowed`, reporting the rest as unknown.
-pub(crate) fn open<'a>(
+pub fn open<'a>(
     value: Option<&'a Value>,
     pointer: &str,
     required: bool,

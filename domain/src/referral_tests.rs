@@ -1225,7 +1225,10 @@ fn a_normalized_possession_notice_keeps_its_wire_kind_and_validates_again() {
             "/housing_situation/possession_notice",
             json!({"kind": kind, "expires_on": "2026-12-10"}),
         );
-        let n = Referral::parse(&doc, &as_of()).expect("valid").referral.to_json();
+        let n = Referral::parse(&doc, &as_of())
+            .expect("valid")
+            .referral
+            .to_json();
         assert_eq!(n["housing_situation"]["possession_notice"]["kind"], kind);
         assert!(Referral::parse(&n, &as_of()).is_ok(), "{kind}");
     }

@@ -35,7 +35,10 @@ impl crate::Vocabulary for AuthorityKind {
     const TERMS: &'static [(&'static str, Self)] = &[
         ("unitary", AuthorityKind::Unitary),
         ("isles-of-scilly", AuthorityKind::IslesOfScilly),
-        ("non-metropolitan-district", AuthorityKind::NonMetropolitanDistrict),
+        (
+            "non-metropolitan-district",
+            AuthorityKind::NonMetropolitanDistrict,
+        ),
         ("metropolitan-borough", AuthorityKind::MetropolitanBorough),
         ("london-borough", AuthorityKind::LondonBorough),
         ("city-of-london", AuthorityKind::CityOfLondon),

@@ -94,7 +94,8 @@ impl<const MIN: usize, const MAX: usize, const MULTILINE: bool> Text<MIN, MAX, M
             return Err(Rejection::new(
                 Code::FieldTooShort,
                 format!(
-                    "Must be at least {MIN} characters after trimming spaces (found {length})."
+                    "Must be at least {MIN} character{} after trimming spaces (found {length}).",
+                    if MIN == 1 { "" } else { "s" }
                 ),
             ));
         }

@@ -347,3 +347,64 @@ impl ToJSON for RawReferral {
         Some(self.0.clone())
     }
 }
+
+/// A JSON request body read with the domain's reader (the one that reads referrals): the schema in
+/// the spec is `T`'s, and every fault — malformed JSON, a member given twice, an unknown or missing
+/// member, a wrong type, a value outside its set or its length — is answered as problem+json with
+/// a `urn:dtr:problem:*` type and `errors[]`, each with a pointer and a stable code. No answer
+/// quotes the submitted value.
+pub trait ReadBody: Type + Sized {
+    /// The problem type name of a refused body (`urn:dtr:problem:<PROBLEM>`).
+    const PROBLEM: &'static str;
+    /// The members the object may have; others are `field.unknown`.
+    const MEMBERS: &'static [&'static str];
+    /// Reads the object, recording every fault in `f`.
+    fn read(body: &domain::reader::Obj<'_>, f: &mut domain::Findings) -> Option<Self>;
+}
+
+/// A request body of type `T`, read by [`ReadBody::read`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: ReadBody> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        crate::is_json_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ReadBody + Send> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let ReferralBody(document) = ReferralBody::from_request(request, body).await?;
+        let mut f = domain::Findings::default();
+        for pointer in document.duplicates() {
+            f.add(
+                pointer,
+                domain::Code::FieldDuplicate,
+                "This member is given more than once in its object; send it once.",
+            );
+        }
+        let read = domain::reader::open(Some(document.value()), "", true, T::MEMBERS, &mut f)
+            .and_then(|obj| T::read(&obj, &mut f));
+        match read {
+            Some(value) if f.errors.is_empty() => Ok(JsonBody(value)),
+            _ => Err(crate::Problem::refused_body(
+                T::PROBLEM,
+                f.errors.iter().map(Into::into).collect(),
+            )),
+        }
+    }
+}
+
+impl_apirequest_for_payload!(JsonBody<T>, T: ReadBody + Send);

@@ -54,6 +54,17 @@ impl Problem {
         ToJSON::to_json_string(self)
     }
 
+    /// A 422 for a request body that was read but refused: every fault with its pointer and code.
+    pub fn refused_body(name: &str, errors: Vec<ValidationIssue>) -> poem::Error {
+        let detail = match errors.len() {
+            1 => "The request body has 1 error; see errors.".to_owned(),
+            n => format!("The request body has {n} errors; see errors."),
+        };
+        let mut problem = Problem::typed(422, name, detail);
+        problem.errors = Some(errors);
+        poem::Error::from_response(ProblemJson::from(problem).into_response())
+    }
+
     /// A 400 for a request body that cannot be read (not JSON, too deep, not an object), as the
     /// error a payload extractor returns. `detail` must not quote the body.
     pub fn malformed_body(detail: impl Into<String>) -> poem::Error {

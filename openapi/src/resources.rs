@@ -1,6 +1,8 @@
 //! Response and request objects other than the referral document (CONTRACT §3, §6, §7).
 
-use crate::{RawReferral, ValidationIssue};
+use crate::{RawReferral, ReadBody, ValidationIssue};
+use domain::reader::Obj;
+use domain::{Findings, ShortText, Text, Vocabulary};
 use poem_openapi::{Enum, Object};
 
 /// Where a referral is in its life.
@@ -169,6 +171,18 @@ pub struct EndpointRequest {
     pub url: String,
 }
 
+impl ReadBody for EndpointRequest {
+    const PROBLEM: &'static str = "endpoint.invalid";
+    const MEMBERS: &'static [&'static str] = &["url"];
+
+    fn read(body: &Obj<'_>, f: &mut Findings) -> Option<Self> {
+        let url = body.parse("url", true, f, Text::<1, 2000, false>::parse)?;
+        Some(EndpointRequest {
+            url: url.as_str().to_owned(),
+        })
+    }
+}
+
 /// The endpoint and its signing secret, shown once.
 #[derive(Debug, Clone, Object)]
 pub struct EndpointCreated {
@@ -190,6 +204,15 @@ pub enum Role {
     Authority,
     /// An operator.
     Admin,
+}
+
+impl Vocabulary for Role {
+    const NAME: &'static str = "Role";
+    const TERMS: &'static [(&'static str, Self)] = &[
+        ("referrer", Role::Referrer),
+        ("authority", Role::Authority),
+        ("admin", Role::Admin),
+    ];
 }
 
 impl Role {
@@ -224,6 +247,24 @@ pub struct ApiKeyRequest {
     pub gss_code: Option<String>,
 }
 
+impl ReadBody for ApiKeyRequest {
+    const PROBLEM: &'static str = "api_key.invalid";
+    const MEMBERS: &'static [&'static str] = &["role", "organisation", "agency_type", "gss_code"];
+
+    fn read(body: &Obj<'_>, f: &mut Findings) -> Option<Self> {
+        let role = body.choice::<Role>("role", true, f);
+        let organisation = body.string("organisation", false, f).map(str::to_owned);
+        let agency_type = body.string("agency_type", false, f).map(str::to_owned);
+        let gss_code = body.string("gss_code", false, f).map(str::to_owned);
+        Some(ApiKeyRequest {
+            role: role?,
+            organisation,
+            agency_type,
+            gss_code,
+        })
+    }
+}
+
 /// A created key. `key` is shown only now; only its hash is stored.
 #[derive(Debug, Clone, Object)]
 pub struct ApiKeyCreated {
@@ -254,6 +295,20 @@ pub struct AcknowledgeRequest {
     /// The authority's own case reference, at most 100 characters.
     #[oai(validator(max_length = 100))]
     pub local_reference: Option<String>,
+}
+
+impl ReadBody for AcknowledgeRequest {
+    const PROBLEM: &'static str = "acknowledgement.invalid";
+    const MEMBERS: &'static [&'static str] = &["received_by", "local_reference"];
+
+    fn read(body: &Obj<'_>, f: &mut Findings) -> Option<Self> {
+        let received_by = body.parse("received_by", true, f, ShortText::parse);
+        let local_reference = body.optional("local_reference", f, ShortText::parse);
+        Some(AcknowledgeRequest {
+            received_by: received_by?.as_str().to_owned(),
+            local_reference: local_reference.map(|r| r.as_str().to_owned()),
+        })
+    }
 }
 
 /// Who caused an audit event.

@@ -12,8 +12,9 @@ use base64::Engine;
 use domain::{AsOf, Referral};
 use openapi::{
     AcknowledgeRequest, ApiKeyCreated, ApiKeyRequest, AuditList, Authority, AuthorityList,
-    ChainVerification, DeliveryMode, EndpointCreated, EndpointRequest, Health, ReferralBody,
-    ReferralList, ReferralResource, ReferralStatus, Role, ValidationIssue, ValidationReport,
+    ChainVerification, DeliveryMode, EndpointCreated, EndpointRequest, Health, JsonBody,
+    ReferralBody, ReferralList, ReferralResource, ReferralStatus, Role, ValidationIssue,
+    ValidationReport,
 };
 use poem::Request;
 use poem_openapi::auth::Bearer;
@@ -110,9 +111,14 @@ fn require(caller: &Caller, allowed: &[Role], what: &str) -> Result<(), ApiError
     if allowed.contains(&caller.scope.role()) {
         Ok(())
     } else {
+        let role = caller.scope.role().as_str();
+        let article = if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "An"
+        } else {
+            "A"
+        };
         Err(ApiError::forbidden(format!(
-            "A {} key may not {what}.",
-            caller.scope.role().as_str()
+            "{article} {role} key may not {what}."
         )))
     }
 }
@@ -496,40 +502,14 @@ impl Api {
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
         id: Path<String>,
-        body: Json<AcknowledgeRequest>,
+        body: JsonBody<AcknowledgeRequest>,
     ) -> Result<Json<ReferralResource>, ApiError> {
         let caller = &auth.0;
         require(caller, &[Role::Authority], "acknowledge referrals")?;
-        let received_by = domain::ShortText::parse(&body.0.received_by);
-        let local_reference = body
-            .0
-            .local_reference
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .map(domain::ShortText::parse)
-            .transpose();
-        let mut errors = vec![];
-        if let Err(r) = &received_by {
-            errors.push(ValidationIssue {
-                pointer: "/received_by".into(),
-                code: r.code.as_str().into(),
-                message: r.message.clone(),
-            });
-        }
-        if let Err(r) = &local_reference {
-            errors.push(ValidationIssue {
-                pointer: "/local_reference".into(),
-                code: r.code.as_str().into(),
-                message: r.message.clone(),
-            });
-        }
-        let (Ok(received_by), Ok(local_reference)) = (received_by, local_reference) else {
-            return Err(ApiError::invalid(
-                "acknowledgement.invalid",
-                "The acknowledgement is invalid; see errors.",
-                errors,
-            ));
-        };
+        let AcknowledgeRequest {
+            received_by,
+            local_reference,
+        } = body.0;
         let ms = state.clock.now_ms();
         let txn = state.db.begin_write().await?;
         let Some(row) = store::find_visible(&*txn, caller, &id.0).await? else {
@@ -541,8 +521,8 @@ impl Api {
         let mut active = row.into_active_model();
         active.status = Set(ReferralStatus::Acknowledged.as_str().to_owned());
         active.acknowledged_at_ms = Set(Some(ms));
-        active.received_by = Set(Some(received_by.as_str().to_owned()));
-        active.local_reference = Set(local_reference.map(|r| r.as_str().to_owned()));
+        active.received_by = Set(Some(received_by));
+        active.local_reference = Set(local_reference);
         // The authority has it: no further push attempts.
         active.next_attempt_at_ms = Set(None);
         active.lease_until_ms = Set(None);
@@ -696,7 +676,7 @@ impl Api {
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
         gss_code: Path<String>,
-        body: Json<EndpointRequest>,
+        body: JsonBody<EndpointRequest>,
     ) -> Result<Json<EndpointCreated>, ApiError> {
         let caller = &auth.0;
         require(caller, &[Role::Admin], "manage authority endpoints")?;
@@ -783,7 +763,7 @@ impl Api {
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
-        body: Json<ApiKeyRequest>,
+        body: JsonBody<ApiKeyRequest>,
     ) -> Result<KeyCreated, ApiError> {
         let caller = &auth.0;
         require(caller, &[Role::Admin], "create API keys")?;

@@ -144,3 +144,111 @@ async fn no_error_answer_contains_internal_details() {
         assert!(!body.contains(leak), "{body}");
     }
 }
+
+#[tokio::test]
+async fn every_request_body_fault_is_a_typed_problem_with_pointers_that_never_echoes_the_value() {
+    let app = TestApp::spawn().await;
+    let referrer = app.referrer("X").await;
+    let sheffield = app.authority("E08000039").await;
+    let id = app.submit(&referrer, &referral()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cases = [
+        (
+            "/v1/api-keys",
+            ADMIN_KEY.to_owned(),
+            json!({"role": "Zephyrinemarker"}),
+            "urn:dtr:problem:api_key.invalid",
+            vec![("/role", "field.invalid_value")],
+        ),
+        (
+            "/v1/api-keys",
+            ADMIN_KEY.to_owned(),
+            json!({"role": "referrer", "organisation": 7, "colour": "Zephyrinemarker"}),
+            "urn:dtr:problem:api_key.invalid",
+            vec![
+                ("/colour", "field.unknown"),
+                ("/organisation", "field.type"),
+            ],
+        ),
+        (
+            &format!("/v1/referrals/{id}/acknowledge"),
+            sheffield.clone(),
+            json!({"received_by": "   "}),
+            "urn:dtr:problem:acknowledgement.invalid",
+            vec![("/received_by", "field.too_short")],
+        ),
+        (
+            &format!("/v1/referrals/{id}/acknowledge"),
+            sheffield.clone(),
+            json!({"received_by": "Zephyrinemarker".repeat(10)}),
+            "urn:dtr:problem:acknowledgement.invalid",
+            vec![("/received_by", "field.too_long")],
+        ),
+        (
+            "/v1/authorities/E08000039/endpoint",
+            ADMIN_KEY.to_owned(),
+            json!({}),
+            "urn:dtr:problem:endpoint.invalid",
+            vec![("/url", "field.required")],
+        ),
+    ];
+    for (path, key, body, kind, expected) in cases {
+        let resp = if path.ends_with("/endpoint") {
+            app.put(path, &key, &body).await
+        } else {
+            app.post(path, &key, &body).await
+        };
+        let problem = assert_problem(resp, 422).await;
+        assert_eq!(problem["type"], kind, "{problem}");
+        let found: Vec<(&str, &str)> = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["pointer"].as_str().unwrap(), e["code"].as_str().unwrap()))
+            .collect();
+        assert_eq!(found, expected, "{problem}");
+        assert!(
+            !problem.to_string().contains("Zephyrinemarker"),
+            "the value is echoed: {problem}"
+        );
+        assert!(!problem.to_string().contains("1 characters"), "{problem}");
+    }
+}
+
+#[tokio::test]
+async fn a_member_given_twice_in_a_key_request_is_a_duplicate() {
+    let app = TestApp::spawn().await;
+    let resp = app
+        .client
+        .post(app.url("/v1/api-keys"))
+        .bearer_auth(ADMIN_KEY)
+        .header("content-type", "application/json")
+        .body(r#"{"role": "referrer", "role": "admin"}"#)
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(resp, 422).await;
+    assert_eq!(problem["errors"][0]["pointer"], "/role");
+    assert_eq!(problem["errors"][0]["code"], "field.duplicate");
+}
+
+#[tokio::test]
+async fn a_role_that_may_not_act_is_named_with_the_right_article() {
+    let app = TestApp::spawn().await;
+    let sheffield = app.authority("E08000039").await;
+    let problem = assert_problem(
+        app.post("/v1/api-keys", &sheffield, &json!({"role": "admin"}))
+            .await,
+        403,
+    )
+    .await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("An authority key may not"),
+        "{problem}"
+    );
+}

@@ -53,12 +53,16 @@ async fn key_requests_are_checked_for_their_role() {
         let problem = assert_problem(app.post("/v1/api-keys", ADMIN_KEY, &body).await, 422).await;
         assert_eq!(problem["errors"][0]["pointer"], pointer, "{body}");
     }
-    assert_problem(
+    let unknown = assert_problem(
         app.post("/v1/api-keys", ADMIN_KEY, &json!({"role": "superuser"}))
             .await,
-        400,
+        422,
     )
     .await;
+    assert_eq!(unknown["type"], "urn:dtr:problem:api_key.invalid");
+    assert_eq!(unknown["errors"][0]["pointer"], "/role");
+    assert_eq!(unknown["errors"][0]["code"], "field.invalid_value");
+    assert!(!unknown.to_string().contains("superuser"), "{unknown}");
 }
 
 #[tokio::test]
