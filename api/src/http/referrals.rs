@@ -1,67 +1,29 @@
-//! The operations of CONTRACT §3. Each handler reads as the story of the request:
-//! authenticate → parse → decide (domain) → persist (one transaction, audit included) → answer.
+//! Referrals (CONTRACT §3–§6): validate, submit, list, read, acknowledge, redeliver. Each handler
+//! reads as the story of the request: authenticate → parse → decide (domain) → persist (one
+//! transaction, audit included) → answer.
 
+use super::auth::{require, BearerAuth, Tag};
 use super::error::ApiError;
+use super::paging::{cursor_seq, page_limit};
 use super::AppState;
 use crate::audit::{self, Actor, NewEvent};
 use crate::batch::{NewReferral, Write, Written};
-use crate::entities::{authority_endpoint, referral};
+use crate::entities::referral;
 use crate::keys::{self, Caller, Scope};
-use crate::{endpoint_url, store};
-use base64::Engine;
+use crate::store;
 use domain::{AsOf, Referral};
 use openapi::{
-    AcknowledgeRequest, ApiKeyCreated, ApiKeyRequest, AuditList, Authority, AuthorityList,
-    ChainVerification, DeliveryMode, EndpointCreated, EndpointRequest, Health, JsonBody,
-    ReferralBody, ReferralList, ReferralResource, ReferralStatus, Role, ValidationIssue,
-    ValidationReport,
+    AcknowledgeRequest, JsonBody, ReferralBody, ReferralList, ReferralResource, ReferralStatus,
+    Role, ValidationIssue, ValidationReport,
 };
-use poem::Request;
-use poem_openapi::auth::Bearer;
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::{Json, PlainText};
-use poem_openapi::{ApiResponse, OpenApi, SecurityScheme, Tags};
-use rand::RngCore;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, SqlErr,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
-
-#[derive(Tags)]
-enum Tag {
-    /// Validate, submit, read and track referrals.
-    Referrals,
-    /// The register of English housing authorities and their delivery endpoints.
-    Authorities,
-    /// API keys (admin).
-    Keys,
-    /// The tamper-evident audit trail.
-    Audit,
-    /// Health and metrics for operators.
-    Operations,
-}
-
-/// `Authorization: Bearer <key>`. Keys are created by an admin (`POST /v1/api-keys` or
-/// `dtr keys create`) and shown once.
-#[derive(SecurityScheme)]
-#[oai(ty = "bearer", checker = "check_bearer")]
-pub struct BearerAuth(Caller);
-
-async fn check_bearer(req: &Request, bearer: Bearer) -> Option<Caller> {
-    let state = req.data::<AppState>()?;
-    match state
-        .keys
-        .authenticate(state.db.conn(), &bearer.token)
-        .await
-    {
-        Ok(caller) => caller,
-        Err(e) => {
-            tracing::error!(error = %e, "could not check an API key");
-            None
-        }
-    }
-}
 
 /// `201 Created` with the new referral and its `Location`.
 #[derive(ApiResponse)]
@@ -80,69 +42,6 @@ pub enum Requeued {
     Accepted(Json<ReferralResource>),
 }
 
-/// `204 No Content`.
-#[derive(ApiResponse)]
-pub enum Removed {
-    /// The authority is back to pull delivery.
-    #[oai(status = 204)]
-    NoContent,
-}
-
-/// `201 Created`: a new API key.
-#[derive(ApiResponse)]
-pub enum KeyCreated {
-    /// The key, shown once.
-    #[oai(status = 201)]
-    Created(Json<ApiKeyCreated>),
-}
-
-/// Readiness.
-#[derive(ApiResponse)]
-pub enum Readiness {
-    /// The database answers.
-    #[oai(status = 200)]
-    Ready(Json<Health>),
-}
-
-/// The API.
-pub struct Api;
-
-fn require(caller: &Caller, allowed: &[Role], what: &str) -> Result<(), ApiError> {
-    if allowed.contains(&caller.scope.role()) {
-        Ok(())
-    } else {
-        let role = caller.scope.role().as_str();
-        let article = if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
-            "An"
-        } else {
-            "A"
-        };
-        Err(ApiError::forbidden(format!(
-            "{article} {role} key may not {what}."
-        )))
-    }
-}
-
-/// `limit` of CONTRACT §3: default 50, 1 to 100.
-fn page_limit(limit: Option<i64>) -> Result<u64, ApiError> {
-    match limit {
-        None => Ok(50),
-        Some(n @ 1..=100) => Ok(n.unsigned_abs()),
-        Some(_) => Err(ApiError::bad_request("limit must be from 1 to 100.")),
-    }
-}
-
-fn cursor_seq(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
-    cursor
-        .filter(|c| !c.is_empty())
-        .map(|c| {
-            store::decode_cursor(c)
-                .and_then(|p| p.parse::<i64>().ok())
-                .ok_or_else(|| ApiError::bad_request("cursor is not one this service issued; use next_cursor from the previous page."))
-        })
-        .transpose()
-}
-
 fn issues(list: &[domain::Issue]) -> Vec<ValidationIssue> {
     list.iter().map(Into::into).collect()
 }
@@ -156,48 +55,11 @@ fn request_hash(body: &serde_json::Value) -> String {
     keys::hex(&Sha256::digest(serde_jcs::to_vec(body).unwrap_or_default()))
 }
 
-fn new_secret() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!(
-        "whsec_{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    )
-}
-
-impl Api {
-    /// The answer to a repeated `Idempotency-Key`: the original referral when the body is the same
-    /// and the caller may see it. Keys are unique per organisation name; a referral stored under the
-    /// same name by a key of another agency type is not visible to this caller, so that case is
-    /// answered as key reuse rather than disclosing it.
-    async fn replay(
-        state: &AppState,
-        caller: &Caller,
-        organisation: &str,
-        key: &str,
-        hash: &str,
-    ) -> Result<Option<Submitted>, ApiError> {
-        let existing = referral::Entity::find()
-            .filter(referral::Column::Organisation.eq(organisation))
-            .filter(referral::Column::IdempotencyKey.eq(key))
-            .one(state.db.conn())
-            .await?;
-        match existing {
-            None => Ok(None),
-            Some(row) if row.request_hash.as_deref() == Some(hash) && store::visible(caller, &row) => Ok(Some(Submitted::Created(
-                Json(store::resource(&row, false)),
-                format!("/v1/referrals/{}", row.id),
-            ))),
-            Some(_) => Err(ApiError::unprocessable(
-                "idempotency.key_reused",
-                "This Idempotency-Key was already used for another referral; use a new key for a new referral.",
-            )),
-        }
-    }
-}
+/// The referral operations.
+pub struct ReferralsApi;
 
 #[OpenApi]
-impl Api {
+impl ReferralsApi {
     /// Validate a referral without storing it
     ///
     /// Checks the document against every rule at once and answers **200** for any JSON object:
@@ -206,7 +68,8 @@ impl Api {
     #[oai(
         path = "/v1/referrals/validate",
         method = "post",
-        tag = "Tag::Referrals"
+        tag = "Tag::Referrals",
+        operation_id = "validate_referral"
     )]
     async fn validate(
         &self,
@@ -231,7 +94,12 @@ impl Api {
     /// The organisation and agency type come from the API key. Send an `Idempotency-Key` to make
     /// retries safe: the same key and body from the same organisation answer the original referral;
     /// the same key with another body is 422 `idempotency.key_reused`. Role: referrer.
-    #[oai(path = "/v1/referrals", method = "post", tag = "Tag::Referrals")]
+    #[oai(
+        path = "/v1/referrals",
+        method = "post",
+        tag = "Tag::Referrals",
+        operation_id = "submit_referral"
+    )]
     async fn submit(
         &self,
         state: poem::web::Data<&AppState>,
@@ -385,7 +253,12 @@ impl Api {
     /// Newest first. A referrer sees its organisation's referrals, an authority those addressed to it
     /// (its inbox), an admin all. Listing does not count as reading a referral: items carry no
     /// document. Filter by `status`; page with `limit` (1–100, default 50) and `cursor`.
-    #[oai(path = "/v1/referrals", method = "get", tag = "Tag::Referrals")]
+    #[oai(
+        path = "/v1/referrals",
+        method = "get",
+        tag = "Tag::Referrals",
+        operation_id = "list_referrals"
+    )]
     async fn list(
         &self,
         state: poem::web::Data<&AppState>,
@@ -414,7 +287,12 @@ impl Api {
     /// The referral with its status, delivery state and normalized document. Every read is recorded in
     /// the audit trail (`referral.viewed`). The addressed authority's first read of a referral in its
     /// inbox (`awaiting_collection`) marks it `delivered`. A referral the key may not see is 404.
-    #[oai(path = "/v1/referrals/:id", method = "get", tag = "Tag::Referrals")]
+    #[oai(
+        path = "/v1/referrals/:id",
+        method = "get",
+        tag = "Tag::Referrals",
+        operation_id = "get_referral"
+    )]
     async fn get(
         &self,
         state: poem::web::Data<&AppState>,
@@ -456,38 +334,6 @@ impl Api {
         Ok(Json(store::resource(&row, true)))
     }
 
-    /// A referral's audit trail
-    ///
-    /// Its events, oldest first, each with `prev_hash` and `hash` so an auditor can recompute them
-    /// (see the README). Scoped like the referral itself.
-    #[oai(path = "/v1/referrals/:id/audit", method = "get", tag = "Tag::Audit")]
-    async fn referral_audit(
-        &self,
-        state: poem::web::Data<&AppState>,
-        auth: BearerAuth,
-        id: Path<String>,
-        /// Page size, 1–100 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<i64>>,
-        /// `next_cursor` from the previous page.
-        cursor: Query<Option<String>>,
-    ) -> Result<Json<AuditList>, ApiError> {
-        let limit = page_limit(limit.0)?;
-        let after = cursor_seq(cursor.0.as_deref())?.unwrap_or(0);
-        if store::find_visible(state.db.conn(), &auth.0, &id.0)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::not_found("referral"));
-        }
-        let mut rows = audit::for_referral(state.db.conn(), &id.0, after, limit + 1).await?;
-        let next_cursor = store::trim_page(&mut rows, limit, |r| r.seq.to_string());
-        Ok(Json(AuditList {
-            items: rows.into_iter().map(super::audit_event).collect(),
-            next_cursor,
-        }))
-    }
-
     /// Acknowledge receipt
     ///
     /// The addressed authority confirms it received the referral; the referrer sees `acknowledged`.
@@ -495,7 +341,8 @@ impl Api {
     #[oai(
         path = "/v1/referrals/:id/acknowledge",
         method = "post",
-        tag = "Tag::Referrals"
+        tag = "Tag::Referrals",
+        operation_id = "acknowledge_referral"
     )]
     async fn acknowledge(
         &self,
@@ -546,7 +393,8 @@ impl Api {
     #[oai(
         path = "/v1/referrals/:id/redeliver",
         method = "post",
-        tag = "Tag::Referrals"
+        tag = "Tag::Referrals",
+        operation_id = "redeliver_referral"
     )]
     async fn redeliver(
         &self,
@@ -594,244 +442,35 @@ impl Api {
         state.wake_worker();
         Ok(Requeued::Accepted(Json(store::resource(&row, false))))
     }
-
-    /// List housing authorities
-    ///
-    /// The register of English housing authorities (296 since April 2023; Barnsley and Sheffield were
-    /// re-coded in April 2025). `q` filters by part of the name or a code prefix. Any role.
-    #[oai(path = "/v1/authorities", method = "get", tag = "Tag::Authorities")]
-    async fn authorities(
-        &self,
-        state: poem::web::Data<&AppState>,
-        auth: BearerAuth,
-        /// Part of the name (case-insensitive) or the start of a GSS code.
-        q: Query<Option<String>>,
-        /// Page size, 1–100 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<i64>>,
-        /// `next_cursor` from the previous page.
-        cursor: Query<Option<String>>,
-    ) -> Result<Json<AuthorityList>, ApiError> {
-        let _ = auth;
-        let limit = usize::try_from(page_limit(limit.0)?).unwrap_or(50);
-        let after = cursor
-            .0
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .map(|c| {
-                store::decode_cursor(c)
-                    .ok_or_else(|| ApiError::bad_request("cursor is not one this service issued."))
-            })
-            .transpose()?;
-        let push = store::push_authorities(state.db.conn()).await?;
-        let query = q.0.unwrap_or_default();
-        let mut matching = domain::register()
-            .search(&query)
-            .filter(|a| after.as_deref().is_none_or(|c| a.gss_code.as_str() > c))
-            .take(limit + 1)
-            .map(|a| super::authority(a, &push))
-            .collect::<Vec<Authority>>();
-        let next_cursor = store::trim_page(&mut matching, limit as u64, |a| a.gss_code.clone());
-        Ok(Json(AuthorityList {
-            items: matching,
-            next_cursor,
-        }))
-    }
-
-    /// Read a housing authority
-    ///
-    /// One authority with its `delivery_mode` (`push` when it has an endpoint, else `pull`).
-    #[oai(
-        path = "/v1/authorities/:gss_code",
-        method = "get",
-        tag = "Tag::Authorities"
-    )]
-    async fn authority(
-        &self,
-        state: poem::web::Data<&AppState>,
-        auth: BearerAuth,
-        gss_code: Path<String>,
-    ) -> Result<Json<Authority>, ApiError> {
-        let _ = auth;
-        let Some(a) = domain::register().get(&gss_code.0) else {
-            return Err(ApiError::not_found("housing authority"));
-        };
-        let push = store::push_authorities(state.db.conn()).await?;
-        Ok(Json(super::authority(a, &push)))
-    }
-
-    /// Set an authority's endpoint
-    ///
-    /// Referrals for the authority are then pushed to `url` (public `https` only; internal addresses
-    /// are refused unless `DTR_ALLOW_INSECURE_ENDPOINTS`), signed per Standard Webhooks with the
-    /// returned secret, which is shown only now. Its `awaiting_collection` referrals move to the push
-    /// queue. Role: admin.
-    #[oai(
-        path = "/v1/authorities/:gss_code/endpoint",
-        method = "put",
-        tag = "Tag::Authorities"
-    )]
-    async fn set_endpoint(
-        &self,
-        state: poem::web::Data<&AppState>,
-        auth: BearerAuth,
-        gss_code: Path<String>,
-        body: JsonBody<EndpointRequest>,
-    ) -> Result<Json<EndpointCreated>, ApiError> {
-        let caller = &auth.0;
-        require(caller, &[Role::Admin], "manage authority endpoints")?;
-        let Some(a) = domain::register().get(&gss_code.0) else {
-            return Err(ApiError::not_found("housing authority"));
-        };
-        let url = endpoint_url::check(&body.0.url, state.config.allow_insecure_endpoints).map_err(
-            |r| {
-                ApiError::invalid(
-                    "endpoint.url_not_allowed",
-                    format!("The endpoint URL was refused: {r}."),
-                    vec![ValidationIssue {
-                        pointer: "/url".into(),
-                        code: "endpoint.url_not_allowed".into(),
-                        message: r.to_string(),
-                    }],
-                )
-            },
-        )?;
-        let secret = new_secret();
-        let ms = state.clock.now_ms();
-        let txn = state.db.begin_write().await?;
-        authority_endpoint::Entity::delete_by_id(a.gss_code.clone())
-            .exec(&*txn)
-            .await?;
-        authority_endpoint::ActiveModel {
-            gss_code: Set(a.gss_code.clone()),
-            url: Set(url.to_string()),
-            secret: Set(secret.clone()),
-            updated_at_ms: Set(ms),
-        }
-        .insert(&*txn)
-        .await?;
-        store::switch_delivery_mode(&*txn, Actor::from(caller), &a.gss_code, true, ms).await?;
-        txn.commit().await?;
-        state.wake_worker();
-        Ok(Json(EndpointCreated {
-            gss_code: a.gss_code.clone(),
-            url: url.to_string(),
-            secret,
-        }))
-    }
-
-    /// Remove an authority's endpoint
-    ///
-    /// Back to pull delivery: its queued referrals move to its inbox (`awaiting_collection`).
-    /// Role: admin.
-    #[oai(
-        path = "/v1/authorities/:gss_code/endpoint",
-        method = "delete",
-        tag = "Tag::Authorities"
-    )]
-    async fn delete_endpoint(
-        &self,
-        state: poem::web::Data<&AppState>,
-        auth: BearerAuth,
-        gss_code: Path<String>,
-    ) -> Result<Removed, ApiError> {
-        let caller = &auth.0;
-        require(caller, &[Role::Admin], "manage authority endpoints")?;
-        let Some(a) = domain::register().get(&gss_code.0) else {
-            return Err(ApiError::not_found("housing authority"));
-        };
-        let ms = state.clock.now_ms();
-        let txn = state.db.begin_write().await?;
-        let removed = authority_endpoint::Entity::delete_by_id(a.gss_code.clone())
-            .exec(&*txn)
-            .await?
-            .rows_affected;
-        if removed > 0 {
-            store::switch_delivery_mode(&*txn, Actor::from(caller), &a.gss_code, false, ms).await?;
-        }
-        txn.commit().await?;
-        Ok(Removed::NoContent)
-    }
-
-    /// Create an API key
-    ///
-    /// `referrer` keys need `organisation` and `agency_type` (one of the specified public authorities
-    /// of s.213B); `authority` keys need the authority's current `gss_code`; `admin` keys neither. The
-    /// key is shown only in this answer. Role: admin.
-    #[oai(path = "/v1/api-keys", method = "post", tag = "Tag::Keys")]
-    async fn create_key(
-        &self,
-        state: poem::web::Data<&AppState>,
-        auth: BearerAuth,
-        body: JsonBody<ApiKeyRequest>,
-    ) -> Result<KeyCreated, ApiError> {
-        let caller = &auth.0;
-        require(caller, &[Role::Admin], "create API keys")?;
-        let scope = super::scope_of_request(&body.0).map_err(|errors| {
-            ApiError::invalid(
-                "api_key.invalid",
-                "The key request is invalid; see errors.",
-                errors,
-            )
-        })?;
-        let created =
-            crate::keys_cmd::create(&state.db, &scope, Actor::from(caller), state.clock.now_ms())
-                .await?;
-        Ok(KeyCreated::Created(Json(created)))
-    }
-
-    /// Verify the audit chain
-    ///
-    /// Recomputes every event's hash and link, in bounded memory. Role: admin.
-    #[oai(path = "/v1/audit/verify", method = "get", tag = "Tag::Audit")]
-    async fn verify(
-        &self,
-        state: poem::web::Data<&AppState>,
-        auth: BearerAuth,
-    ) -> Result<Json<ChainVerification>, ApiError> {
-        require(&auth.0, &[Role::Admin], "verify the audit chain")?;
-        let v = audit::verify(state.db.conn()).await?;
-        Ok(Json(ChainVerification {
-            valid: v.first_broken.is_none(),
-            events: v.events,
-            head: v.head,
-            first_broken: v.first_broken,
-        }))
-    }
-
-    /// Liveness
-    #[oai(path = "/healthz", method = "get", tag = "Tag::Operations")]
-    async fn healthz(&self) -> Json<Health> {
-        Json(Health {
-            status: "ok".to_owned(),
-        })
-    }
-
-    /// Readiness
-    ///
-    /// 200 when the database answers, 503 otherwise.
-    #[oai(path = "/readyz", method = "get", tag = "Tag::Operations")]
-    async fn readyz(&self, state: poem::web::Data<&AppState>) -> Result<Readiness, ApiError> {
-        state.db.ping().await?;
-        Ok(Readiness::Ready(Json(Health {
-            status: "ok".to_owned(),
-        })))
-    }
-
-    /// Metrics
-    ///
-    /// Prometheus text format.
-    #[oai(path = "/metrics", method = "get", tag = "Tag::Operations")]
-    async fn metrics(&self, state: poem::web::Data<&AppState>) -> PlainText<String> {
-        PlainText(state.metrics.render())
-    }
 }
 
-/// Accepted for [`DeliveryMode`] in answers.
-pub fn mode_of(push: bool) -> DeliveryMode {
-    if push {
-        DeliveryMode::Push
-    } else {
-        DeliveryMode::Pull
+impl ReferralsApi {
+    /// The answer to a repeated `Idempotency-Key`: the original referral when the body is the same
+    /// and the caller may see it. Keys are unique per organisation name; a referral stored under the
+    /// same name by a key of another agency type is not visible to this caller, so that case is
+    /// answered as key reuse rather than disclosing it.
+    async fn replay(
+        state: &AppState,
+        caller: &Caller,
+        organisation: &str,
+        key: &str,
+        hash: &str,
+    ) -> Result<Option<Submitted>, ApiError> {
+        let existing = referral::Entity::find()
+            .filter(referral::Column::Organisation.eq(organisation))
+            .filter(referral::Column::IdempotencyKey.eq(key))
+            .one(state.db.conn())
+            .await?;
+        match existing {
+            None => Ok(None),
+            Some(row) if row.request_hash.as_deref() == Some(hash) && store::visible(caller, &row) => Ok(Some(Submitted::Created(
+                Json(store::resource(&row, false)),
+                format!("/v1/referrals/{}", row.id),
+            ))),
+            Some(_) => Err(ApiError::unprocessable(
+                "idempotency.key_reused",
+                "This Idempotency-Key was already used for another referral; use a new key for a new referral.",
+            )),
+        }
     }
 }
