@@ -9,6 +9,8 @@
 use crate::db::rfc3339_ms;
 use crate::entities::audit_event;
 use crate::keys::{hex, Caller};
+use domain::Vocabulary;
+use openapi::{ActorRole, AuditAction};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, Statement,
@@ -27,8 +29,8 @@ const CHAIN_LOCK: i64 = 0x0064_7472_0213;
 pub struct Actor {
     /// The key id, or `None` for the service itself.
     pub key_id: Option<String>,
-    /// `referrer`, `authority`, `admin` or `system`.
-    pub role: &'static str,
+    /// The key's role, or `system`.
+    pub role: ActorRole,
 }
 
 impl Actor {
@@ -36,7 +38,7 @@ impl Actor {
     pub fn system() -> Self {
         Actor {
             key_id: None,
-            role: "system",
+            role: ActorRole::System,
         }
     }
 }
@@ -45,7 +47,7 @@ impl From<&Caller> for Actor {
     fn from(c: &Caller) -> Self {
         Actor {
             key_id: Some(c.key_id.clone()),
-            role: c.scope.role().as_str(),
+            role: c.scope.role().into(),
         }
     }
 }
@@ -55,8 +57,8 @@ impl From<&Caller> for Actor {
 pub struct NewEvent {
     /// Who.
     pub actor: Actor,
-    /// What, e.g. `referral.accepted`.
-    pub action: &'static str,
+    /// What happened.
+    pub action: AuditAction,
     /// The referral concerned.
     pub referral_id: Option<String>,
     /// Codes and ids only: never names, contact details, dates of birth or free text.
@@ -65,7 +67,7 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// An event about `referral_id`.
-    pub fn about(actor: Actor, action: &'static str, referral_id: &str, detail: Value) -> Self {
+    pub fn about(actor: Actor, action: AuditAction, referral_id: &str, detail: Value) -> Self {
         NewEvent {
             actor,
             action,
@@ -156,8 +158,8 @@ pub async fn append(
             seq,
             at: &at,
             actor_key_id: e.actor.key_id.as_deref(),
-            actor_role: e.actor.role,
-            action: e.action,
+            actor_role: e.actor.role.term(),
+            action: e.action.term(),
             referral_id: e.referral_id.as_deref(),
             detail: &e.detail,
             prev_hash: &prev,
@@ -168,8 +170,8 @@ pub async fn append(
             seq: Set(seq),
             at: Set(at.clone()),
             actor_key_id: Set(e.actor.key_id),
-            actor_role: Set(e.actor.role.to_owned()),
-            action: Set(e.action.to_owned()),
+            actor_role: Set(e.actor.role.term().to_owned()),
+            action: Set(e.action.term().to_owned()),
             referral_id: Set(e.referral_id),
             detail: Set(serde_jcs::to_string(&e.detail).unwrap_or_else(|_| "null".to_owned())),
             prev_hash: Set(std::mem::replace(&mut prev, hash.clone())),

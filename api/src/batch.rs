@@ -12,6 +12,7 @@ use crate::audit::{self, NewEvent};
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::entities::{authority_endpoint, referral};
+use openapi::AuditAction;
 use openapi::ReferralStatus;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -175,7 +176,7 @@ async fn write_batch(db: &Db, ms: i64, writes: &[&Write]) -> Result<Vec<Written>
                 rows.push(active);
                 for e in &new.events {
                     let mut e = e.clone();
-                    if e.action == "referral.accepted" {
+                    if e.action == AuditAction::ReferralAccepted {
                         e.detail["status"] = serde_json::Value::from(status.as_str());
                     }
                     events.push(e);

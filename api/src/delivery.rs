@@ -16,6 +16,7 @@ use crate::endpoint_url::is_internal_ip;
 use crate::entities::referral;
 use crate::metrics::Metrics;
 use crate::signing;
+use openapi::AuditAction;
 use openapi::ReferralStatus;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -53,10 +54,22 @@ pub enum AttemptOutcome {
     Refused(u16),
 }
 
-/// Classifies a response status (CONTRACT §6).
-pub fn classify(status: u16, retry_after: Option<Duration>) -> AttemptOutcome {
+/// How long after an endpoint's secret was issued a 401 or 403 is retried rather than final: the
+/// admin who set the endpoint receives the secret in the answer and must still install it in the
+/// receiver, which meanwhile refuses our signatures. Without this, setting an endpoint would fail
+/// the authority's waiting referrals at the first push.
+pub const NEW_SECRET_GRACE: Duration = Duration::from_secs(3600);
+
+/// Classifies a response status (CONTRACT §6). `new_secret`: the endpoint's secret was issued less
+/// than [`NEW_SECRET_GRACE`] ago.
+pub fn classify(status: u16, retry_after: Option<Duration>, new_secret: bool) -> AttemptOutcome {
     match status {
         200..=299 => AttemptOutcome::Delivered(status),
+        401 | 403 if new_secret => AttemptOutcome::Retry {
+            error: format!("http_{status}"),
+            status: Some(status),
+            retry_after: None,
+        },
         408 | 429 | 300..=399 | 500..=599 => AttemptOutcome::Retry {
             error: format!("http_{status}"),
             status: Some(status),
@@ -131,6 +144,8 @@ struct Job {
     row: referral::Model,
     url: String,
     secret: String,
+    /// When the endpoint's secret was issued.
+    secret_issued_ms: i64,
 }
 
 impl Worker {
@@ -220,17 +235,18 @@ impl Worker {
         if rows.is_empty() {
             return Ok(0);
         }
-        let endpoints: HashMap<String, (String, String)> =
+        let endpoints: HashMap<String, (String, String, i64)> =
             crate::entities::authority_endpoint::Entity::find()
                 .all(self.db.conn())
                 .await?
                 .into_iter()
-                .map(|e| (e.gss_code, (e.url, e.secret)))
+                .map(|e| (e.gss_code, (e.url, e.secret, e.updated_at_ms)))
                 .collect();
         let mut tasks = tokio::task::JoinSet::new();
         let n = rows.len();
         for row in rows {
-            let Some((url, secret)) = endpoints.get(&row.gss_code).cloned() else {
+            let Some((url, secret, secret_issued_ms)) = endpoints.get(&row.gss_code).cloned()
+            else {
                 // The endpoint was removed after the claim; removing it already moved the job to the inbox.
                 continue;
             };
@@ -246,7 +262,14 @@ impl Worker {
             let worker = self.clone();
             tasks.spawn(async move {
                 let _permit = gate.acquire_owned().await;
-                worker.attempt(Job { row, url, secret }).await
+                worker
+                    .attempt(Job {
+                        row,
+                        url,
+                        secret,
+                        secret_issued_ms,
+                    })
+                    .await
             });
         }
         let mut first_error = None;
@@ -271,15 +294,15 @@ impl Worker {
         let row = &job.row;
         let document: serde_json::Value =
             serde_json::from_str(&row.document).unwrap_or(serde_json::Value::Null);
-        let body = json!({
-            "type": "referral.created",
-            "id": row.id,
-            "submitted_at": rfc3339_ms(row.submitted_at_ms),
-            "organisation": row.organisation,
-            "agency_type": row.agency_type,
-            "referral": document,
-        })
-        .to_string();
+        let body = poem_openapi::types::ToJSON::to_json_string(&openapi::ReferralCreatedEvent {
+            kind: openapi::ReferralCreatedEvent::TYPE.to_owned(),
+            id: row.id.clone(),
+            submitted_at: rfc3339_ms(row.submitted_at_ms),
+            organisation: row.organisation.clone(),
+            agency_type: row.agency_type.clone(),
+            warnings: crate::store::warnings_of(row),
+            referral: openapi::RawReferral(document),
+        });
         let started_ms = self.clock.now_ms();
         let started = Instant::now();
         let outcome = self.send(&job, &body).await;
@@ -313,10 +336,14 @@ impl Worker {
             .send()
             .await
         {
-            Ok(resp) => classify(
-                resp.status().as_u16(),
-                retry_after(resp.headers(), self.clock.now()),
-            ),
+            Ok(resp) => {
+                let grace = i64::try_from(NEW_SECRET_GRACE.as_millis()).unwrap_or(i64::MAX);
+                classify(
+                    resp.status().as_u16(),
+                    retry_after(resp.headers(), self.clock.now()),
+                    self.clock.now_ms() - job.secret_issued_ms < grace,
+                )
+            }
             Err(e) => {
                 let error = if e.is_timeout() {
                     "timeout"
@@ -390,20 +417,24 @@ impl Worker {
                 }
             }
         }
-        let attempted_event =
-            NewEvent::about(Actor::system(), "delivery.attempted", &row.id, attempted);
+        let attempted_event = NewEvent::about(
+            Actor::system(),
+            AuditAction::DeliveryAttempted,
+            &row.id,
+            attempted,
+        );
         let mut events = vec![attempted_event.clone()];
         if status == ReferralStatus::Delivered {
             events.push(NewEvent::about(
                 Actor::system(),
-                "delivery.succeeded",
+                AuditAction::DeliverySucceeded,
                 &row.id,
                 json!({ "mode": "push", "attempts": attempts }),
             ));
         } else if status == ReferralStatus::Failed {
             events.push(NewEvent::about(
                 Actor::system(),
-                "delivery.failed",
+                AuditAction::DeliveryFailed,
                 &row.id,
                 json!({ "attempts": attempts, "reason": last_error }),
             ));
@@ -486,17 +517,29 @@ mod tests {
 
     #[test]
     fn statuses_are_classified_as_the_contract_says() {
-        assert_eq!(classify(200, None), AttemptOutcome::Delivered(200));
-        assert_eq!(classify(204, None), AttemptOutcome::Delivered(204));
+        assert_eq!(classify(200, None, false), AttemptOutcome::Delivered(200));
+        assert_eq!(classify(204, None, false), AttemptOutcome::Delivered(204));
         for s in [301, 302, 408, 429, 500, 502, 503] {
             assert!(
-                matches!(classify(s, None), AttemptOutcome::Retry { .. }),
+                matches!(classify(s, None, false), AttemptOutcome::Retry { .. }),
                 "{s}"
             );
         }
         for s in [400, 401, 403, 404, 410, 413, 422] {
-            assert_eq!(classify(s, None), AttemptOutcome::Refused(s));
+            assert_eq!(classify(s, None, false), AttemptOutcome::Refused(s));
         }
+    }
+
+    #[test]
+    fn a_refused_signature_is_retried_only_while_the_secret_is_new() {
+        for s in [401, 403] {
+            assert!(matches!(
+                classify(s, None, true),
+                AttemptOutcome::Retry { .. }
+            ));
+            assert_eq!(classify(s, None, false), AttemptOutcome::Refused(s));
+        }
+        assert_eq!(classify(404, None, true), AttemptOutcome::Refused(404));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use crate::audit::{self, Actor, NewEvent};
 use crate::db::Db;
 use crate::keys::{self, Scope};
+use openapi::AuditAction;
 use openapi::{ApiKeyCreated, Role, ValidationIssue};
 use sea_orm::DbErr;
 use serde_json::json;
@@ -131,7 +132,7 @@ pub async fn create(db: &Db, scope: &Scope, actor: Actor, ms: i64) -> Result<Api
         ms,
         vec![NewEvent {
             actor,
-            action: "api_key.created",
+            action: AuditAction::ApiKeyCreated,
             referral_id: None,
             detail: json!({
                 "key_id": row.id,
@@ -169,7 +170,7 @@ pub async fn bootstrap_admin(db: &Db, key: &str, ms: i64) -> Result<(), DbErr> {
         ms,
         vec![NewEvent {
             actor: Actor::system(),
-            action: "api_key.created",
+            action: AuditAction::ApiKeyCreated,
             referral_id: None,
             detail: json!({ "key_id": row.id, "role": "admin", "bootstrap": true }),
         }],

@@ -5,6 +5,7 @@ use crate::db::rfc3339_ms;
 use crate::entities::{authority_endpoint, referral};
 use crate::keys::{Caller, Scope};
 use base64::Engine;
+use openapi::AuditAction;
 use openapi::{
     Acknowledgement, AuthorityRef, Delivery, DeliveryMode, RawReferral, ReferralResource,
     ReferralStatus, ValidationIssue,
@@ -104,7 +105,7 @@ pub async fn update_recorded(
     txn: &impl ConnectionTrait,
     changed: referral::ActiveModel,
     actor: Actor,
-    action: &'static str,
+    action: AuditAction,
     now_ms: i64,
 ) -> Result<referral::Model, DbErr> {
     let row = changed.update(txn).await?;
@@ -169,7 +170,7 @@ pub async fn switch_delivery_mode(
         now_ms,
         vec![NewEvent {
             actor,
-            action: "authority.endpoint_changed",
+            action: AuditAction::AuthorityEndpointChanged,
             referral_id: None,
             detail: serde_json::json!({ "gss_code": gss_code, "delivery_mode": mode, "moved": moved }),
         }],
@@ -207,24 +208,28 @@ pub fn decode_cursor(cursor: &str) -> Option<String> {
     text.strip_prefix("c1:").map(str::to_owned)
 }
 
+/// The warnings stored with a referral.
+pub fn warnings_of(row: &referral::Model) -> Vec<ValidationIssue> {
+    serde_json::from_str::<Vec<serde_json::Value>>(&row.warnings)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|w| {
+            Some(ValidationIssue {
+                pointer: w.get("pointer")?.as_str()?.to_owned(),
+                code: w.get("code")?.as_str()?.to_owned(),
+                message: w.get("message")?.as_str()?.to_owned(),
+            })
+        })
+        .collect()
+}
+
 /// The wire resource of a stored referral; the document only when `with_document`.
 pub fn resource(row: &referral::Model, with_document: bool) -> ReferralResource {
     let name = domain::register()
         .get(&row.gss_code)
         .map(|a| a.name.clone())
         .unwrap_or_default();
-    let warnings: Vec<ValidationIssue> =
-        serde_json::from_str::<Vec<serde_json::Value>>(&row.warnings)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|w| {
-                Some(ValidationIssue {
-                    pointer: w.get("pointer")?.as_str()?.to_owned(),
-                    code: w.get("code")?.as_str()?.to_owned(),
-                    message: w.get("message")?.as_str()?.to_owned(),
-                })
-            })
-            .collect();
+    let warnings = warnings_of(row);
     let status = ReferralStatus::from_stored(&row.status).unwrap_or(ReferralStatus::Queued);
     let acknowledgement = row.acknowledged_at_ms.map(|at| Acknowledgement {
         acknowledged_at: rfc3339_ms(at),

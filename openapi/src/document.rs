@@ -6,7 +6,7 @@ use poem::{FromRequest, Request, RequestBody};
 use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
-use poem_openapi::{Enum, Object};
+use poem_openapi::Object;
 use std::borrow::Cow;
 
 /// The person referred.
@@ -71,22 +71,12 @@ pub struct ConsentDoc {
     pub safeguarding_override: Option<SafeguardingOverrideDoc>,
 }
 
-/// Whom a safeguarding concern is for.
-#[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum ConcernForDoc {
-    /// A child.
-    Child,
-    /// An adult at risk.
-    AdultAtRisk,
-}
-
 /// A referral without (full) consent, to safeguard a child or an adult at risk (Working Together 2023).
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct SafeguardingOverrideDoc {
     /// Whom the concern is for.
-    pub concern_for: ConcernForDoc,
+    pub concern_for: String,
     /// Why the referral is made without consent; 20–4000 characters.
     #[oai(validator(min_length = 20, max_length = 4000))]
     pub reason: String,
@@ -108,46 +98,12 @@ pub struct HousingAuthorityDoc {
     pub chosen_by_person: bool,
 }
 
-/// Homeless now, or threatened with homelessness within 56 days (s.175).
-#[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum HousingReasonDoc {
-    /// s.175(1)–(3).
-    Homeless,
-    /// s.175(4)–(5).
-    ThreatenedWithHomelessness,
-}
-
-/// Risk of rough sleeping on the referral date.
-#[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum RoughSleepingDoc {
-    /// No known risk.
-    No,
-    /// At risk.
-    AtRisk,
-    /// Imminent (flagged with a warning).
-    Imminent,
-    /// Sleeping rough now.
-    SleepingRough,
-}
-
-/// The Housing Act 1988 notice served.
-#[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum NoticeKindDoc {
-    /// Section 8 notice of proceedings for possession.
-    Section8,
-    /// Section 21 notice (abolished for private tenancies from 1 May 2026).
-    Section21,
-}
-
 /// A notice seeking possession (s.175(5)).
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct PossessionNoticeDoc {
     /// Which notice.
-    pub kind: NoticeKindDoc,
+    pub kind: String,
     /// `YYYY-MM-DD` the notice expires / possession may be sought.
     pub expires_on: String,
 }
@@ -157,14 +113,14 @@ pub struct PossessionNoticeDoc {
 #[oai(deny_unknown_fields)]
 pub struct HousingSituationDoc {
     /// Homeless or threatened.
-    pub reason: HousingReasonDoc,
+    pub reason: String,
     /// `YYYY-MM-DD`; required iff threatened, from today to today + 56 (UK date) unless a possession
     /// notice expiring in that window is given.
     pub likely_homeless_on: Option<String>,
     /// A possession notice, if one was served.
     pub possession_notice: Option<PossessionNoticeDoc>,
     /// Risk of rough sleeping.
-    pub rough_sleeping: RoughSleepingDoc,
+    pub rough_sleeping: String,
     /// The agreed reason for the referral; 10–4000 characters.
     #[oai(validator(min_length = 10, max_length = 4000))]
     pub summary: String,
@@ -355,7 +311,7 @@ impl ToJSON for RawReferral {
 /// quotes the submitted value.
 pub trait ReadBody: Type + Sized {
     /// The problem type name of a refused body (`urn:dtr:problem:<PROBLEM>`).
-    const PROBLEM: &'static str;
+    const PROBLEM: crate::ProblemType;
     /// The members the object may have; others are `field.unknown`.
     const MEMBERS: &'static [&'static str];
     /// Reads the object, recording every fault in `f`.

@@ -7,3 +7,6 @@ pub const VALID_SAFEGUARDING_OVERRIDE: &str =
     include_str!("../examples/valid-safeguarding-override.json");
 /// An invalid referral with structural errors in several places.
 pub const INVALID_STRUCTURE: &str = include_str!("../examples/invalid-structure.json");
+/// A valid referral of a person threatened with homelessness within 56 days (dated: judge it with
+/// `dtr validate --as-of` the instant in `expected.json`).
+pub const VALID_THREATENED: &str = include_str!("../examples/valid-threatened.json");

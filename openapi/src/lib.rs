@@ -7,8 +7,12 @@ pub mod examples;
 mod problem;
 mod resources;
 mod validation;
+mod vocab;
+mod webhook;
 
 pub use document::*;
 pub use problem::{is_json_content_type, reason_phrase, Problem, ProblemJson, PROBLEM_JSON};
 pub use resources::*;
 pub use validation::{ValidationIssue, ValidationReport};
+pub use vocab::{ActorRole, AuditAction, ProblemType};
+pub use webhook::{ReferralCreatedEvent, WEBHOOK_EVENT_TYPES};

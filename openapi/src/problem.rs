@@ -1,7 +1,7 @@
 //! RFC 9457 problem details: the body of every non-2xx answer (CONTRACT §8), served as
 //! `application/problem+json`.
 
-use crate::ValidationIssue;
+use crate::{ProblemType, ValidationIssue};
 use poem::{IntoResponse, Response};
 use poem_openapi::payload::Payload;
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry};
@@ -42,9 +42,9 @@ impl Problem {
     }
 
     /// A problem with a stable type name, e.g. `idempotency.key_reused` → `urn:dtr:problem:idempotency.key_reused`.
-    pub fn typed(status: u16, name: &str, detail: impl Into<String>) -> Self {
+    pub fn typed(status: u16, name: ProblemType, detail: impl Into<String>) -> Self {
         Problem {
-            kind: format!("urn:dtr:problem:{name}"),
+            kind: name.uri(),
             ..Problem::new(status, detail)
         }
     }
@@ -55,7 +55,7 @@ impl Problem {
     }
 
     /// A 422 for a request body that was read but refused: every fault with its pointer and code.
-    pub fn refused_body(name: &str, errors: Vec<ValidationIssue>) -> poem::Error {
+    pub fn refused_body(name: ProblemType, errors: Vec<ValidationIssue>) -> poem::Error {
         let detail = match errors.len() {
             1 => "The request body has 1 error; see errors.".to_owned(),
             n => format!("The request body has {n} errors; see errors."),
@@ -68,7 +68,7 @@ impl Problem {
     /// A 400 for a request body that cannot be read (not JSON, too deep, not an object), as the
     /// error a payload extractor returns. `detail` must not quote the body.
     pub fn malformed_body(detail: impl Into<String>) -> poem::Error {
-        let problem = Problem::typed(400, "request.malformed", detail);
+        let problem = Problem::typed(400, ProblemType::RequestMalformed, detail);
         poem::Error::from_response(ProblemJson::from(problem).into_response())
     }
 }

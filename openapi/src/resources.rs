@@ -172,7 +172,7 @@ pub struct EndpointRequest {
 }
 
 impl ReadBody for EndpointRequest {
-    const PROBLEM: &'static str = "endpoint.invalid";
+    const PROBLEM: crate::ProblemType = crate::ProblemType::EndpointInvalid;
     const MEMBERS: &'static [&'static str] = &["url"];
 
     fn read(body: &Obj<'_>, f: &mut Findings) -> Option<Self> {
@@ -248,7 +248,7 @@ pub struct ApiKeyRequest {
 }
 
 impl ReadBody for ApiKeyRequest {
-    const PROBLEM: &'static str = "api_key.invalid";
+    const PROBLEM: crate::ProblemType = crate::ProblemType::ApiKeyInvalid;
     const MEMBERS: &'static [&'static str] = &["role", "organisation", "agency_type", "gss_code"];
 
     fn read(body: &Obj<'_>, f: &mut Findings) -> Option<Self> {
@@ -298,7 +298,7 @@ pub struct AcknowledgeRequest {
 }
 
 impl ReadBody for AcknowledgeRequest {
-    const PROBLEM: &'static str = "acknowledgement.invalid";
+    const PROBLEM: crate::ProblemType = crate::ProblemType::AcknowledgementInvalid;
     const MEMBERS: &'static [&'static str] = &["received_by", "local_reference"];
 
     fn read(body: &Obj<'_>, f: &mut Findings) -> Option<Self> {

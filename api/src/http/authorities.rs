@@ -138,7 +138,7 @@ impl AuthoritiesApi {
         let url = endpoint_url::check(&body.0.url, state.config.allow_insecure_endpoints).map_err(
             |r| {
                 ApiError::invalid(
-                    "endpoint.url_not_allowed",
+                    openapi::ProblemType::EndpointUrlNotAllowed,
                     format!("The endpoint URL was refused: {r}."),
                     vec![ValidationIssue {
                         pointer: "/url".into(),

@@ -1,7 +1,7 @@
 //! The one place that decides HTTP statuses for failures. Handlers return facts (`ApiError`
 //! variants built by the constructors below); internal causes are logged here and never returned.
 
-use openapi::{Problem, ProblemJson, ValidationIssue};
+use openapi::{Problem, ProblemJson, ProblemType, ValidationIssue};
 use poem_openapi::ApiResponse;
 
 /// Every failure an operation can answer with, as RFC 9457 problems.
@@ -73,17 +73,21 @@ impl ApiError {
     }
 
     /// 409.
-    pub fn conflict(name: &str, detail: impl Into<String>) -> Self {
+    pub fn conflict(name: ProblemType, detail: impl Into<String>) -> Self {
         ApiError::Conflict(ProblemJson::from(Problem::typed(409, name, detail)))
     }
 
     /// 422 with a stable type name.
-    pub fn unprocessable(name: &str, detail: impl Into<String>) -> Self {
+    pub fn unprocessable(name: ProblemType, detail: impl Into<String>) -> Self {
         ApiError::Unprocessable(ProblemJson::from(Problem::typed(422, name, detail)))
     }
 
     /// 422 listing every error at once.
-    pub fn invalid(name: &str, detail: impl Into<String>, errors: Vec<ValidationIssue>) -> Self {
+    pub fn invalid(
+        name: ProblemType,
+        detail: impl Into<String>,
+        errors: Vec<ValidationIssue>,
+    ) -> Self {
         let mut p = Problem::typed(422, name, detail);
         p.errors = Some(errors);
         ApiError::Unprocessable(ProblemJson::from(p))

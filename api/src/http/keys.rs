@@ -42,7 +42,7 @@ impl KeysApi {
         require(caller, &[Role::Admin], "create API keys")?;
         let scope = scope_of_request(&body.0).map_err(|errors| {
             ApiError::invalid(
-                "api_key.invalid",
+                openapi::ProblemType::ApiKeyInvalid,
                 "The key request is invalid; see errors.",
                 errors,
             )

@@ -12,6 +12,7 @@ use crate::entities::referral;
 use crate::keys::{self, Caller, Scope};
 use crate::store;
 use domain::{AsOf, Referral};
+use openapi::AuditAction;
 use openapi::{
     AcknowledgeRequest, JsonBody, ReferralBody, ReferralList, ReferralResource, ReferralStatus,
     Role, ValidationIssue, ValidationReport,
@@ -145,13 +146,13 @@ impl ReferralsApi {
                 let events = vec![
                     NewEvent {
                         actor: actor.clone(),
-                        action: "referral.received",
+                        action: AuditAction::ReferralReceived,
                         referral_id: None,
                         detail: json!({ "submission_id": submission }),
                     },
                     NewEvent {
                         actor,
-                        action: "referral.rejected",
+                        action: AuditAction::ReferralRejected,
                         referral_id: None,
                         detail: json!({ "submission_id": submission, "error_codes": codes(&refused.errors) }),
                     },
@@ -159,7 +160,7 @@ impl ReferralsApi {
                 state.writer.write(Write::Events(events)).await?;
                 state.metrics.rejected(&refused.errors);
                 return Err(ApiError::invalid(
-                    "referral.invalid",
+                    openapi::ProblemType::ReferralInvalid,
                     format!(
                         "The referral has {} error(s); see errors.",
                         refused.errors.len()
@@ -201,10 +202,10 @@ impl ReferralsApi {
             local_reference: None,
         };
         let events = vec![
-            NewEvent::about(actor.clone(), "referral.received", &id, json!({})),
+            NewEvent::about(actor.clone(), AuditAction::ReferralReceived, &id, json!({})),
             NewEvent::about(
                 actor,
-                "referral.accepted",
+                AuditAction::ReferralAccepted,
                 &id,
                 json!({
                     "gss_code": authority.gss_code,
@@ -315,7 +316,7 @@ impl ReferralsApi {
             let row = active.update(&*txn).await?;
             events.push(NewEvent::about(
                 Actor::from(caller),
-                "delivery.succeeded",
+                AuditAction::DeliverySucceeded,
                 &row.id,
                 json!({ "mode": "pull" }),
             ));
@@ -325,7 +326,7 @@ impl ReferralsApi {
         };
         events.push(NewEvent::about(
             Actor::from(caller),
-            "referral.viewed",
+            AuditAction::ReferralViewed,
             &row.id,
             json!({}),
         ));
@@ -377,7 +378,7 @@ impl ReferralsApi {
             &*txn,
             active,
             Actor::from(caller),
-            "referral.acknowledged",
+            AuditAction::ReferralAcknowledged,
             ms,
         )
         .await?;
@@ -411,7 +412,7 @@ impl ReferralsApi {
         };
         if row.status != ReferralStatus::Failed.as_str() {
             return Err(ApiError::conflict(
-                "referral.not_failed",
+                openapi::ProblemType::ReferralNotFailed,
                 format!(
                     "Only a failed referral can be redelivered; this one is {}.",
                     row.status
@@ -420,7 +421,7 @@ impl ReferralsApi {
         }
         if store::endpoint(&*txn, &row.gss_code).await?.is_none() {
             return Err(ApiError::conflict(
-                "authority.no_endpoint",
+                openapi::ProblemType::AuthorityNoEndpoint,
                 "The authority has no endpoint; it collects referrals from its inbox instead.",
             ));
         }
@@ -434,7 +435,7 @@ impl ReferralsApi {
             &*txn,
             active,
             Actor::from(caller),
-            "referral.redelivery_requested",
+            AuditAction::ReferralRedeliveryRequested,
             ms,
         )
         .await?;
@@ -468,7 +469,7 @@ impl ReferralsApi {
                 format!("/v1/referrals/{}", row.id),
             ))),
             Some(_) => Err(ApiError::unprocessable(
-                "idempotency.key_reused",
+                openapi::ProblemType::IdempotencyKeyReused,
                 "This Idempotency-Key was already used for another referral; use a new key for a new referral.",
             )),
         }

@@ -670,3 +670,121 @@ async fn concurrent_retries_with_one_idempotency_key_all_get_the_original() {
 async fn concurrent_retries_among_other_submissions_all_get_the_original() {
     concurrent_duplicates(40, 5).await;
 }
+
+/// A receiver that verifies every signature (as the README tells authorities to) with the secret
+/// it has been given, if any: 401 until then.
+#[derive(Clone, Default)]
+struct VerifyingReceiver {
+    secret: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl VerifyingReceiver {
+    fn install(&self, secret: &str) {
+        *self.secret.lock().unwrap() = Some(secret.to_owned());
+    }
+}
+
+impl wiremock::Respond for VerifyingReceiver {
+    fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
+        match self.secret.lock().unwrap().as_deref() {
+            Some(secret) if verify_signature(secret, &req.headers, &req.body) => {
+                ResponseTemplate::new(200)
+            }
+            _ => ResponseTemplate::new(401),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_new_endpoint_receives_the_waiting_referrals_once_its_receiver_has_the_secret() {
+    let app = TestApp::spawn().await;
+    let key = app.referrer("X").await;
+    let waiting = submit_id(&app, &key, &referral()).await;
+    let server = MockServer::start().await;
+    let receiver = VerifyingReceiver::default();
+    Mock::given(method("POST"))
+        .respond_with(receiver.clone())
+        .mount(&server)
+        .await;
+    // The admin sets the endpoint; the worker pushes before the secret is installed.
+    let secret = push_to(&app, &server, "E08000039").await;
+    assert_eq!(app.step().await, 1);
+    let refused = app.state_of(&waiting).await;
+    assert_eq!(
+        refused["status"], "queued",
+        "a 401 from a new endpoint is retried"
+    );
+    assert_eq!(refused["delivery"]["last_error"], "http_401");
+    // The council installs the secret; the next attempt is signed with it and verifies.
+    receiver.install(&secret);
+    app.advance(RETRY_DELAYS[0]);
+    assert_eq!(app.step().await, 1);
+    assert_eq!(app.state_of(&waiting).await["status"], "delivered");
+    let requests = server.received_requests().await.unwrap();
+    assert!(verify_signature(
+        &secret,
+        &requests[1].headers,
+        &requests[1].body
+    ));
+}
+
+#[tokio::test]
+async fn a_401_an_hour_after_the_secret_was_issued_fails_the_delivery() {
+    let app = TestApp::spawn().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(VerifyingReceiver::default())
+        .mount(&server)
+        .await;
+    push_to(&app, &server, "E08000039").await;
+    app.advance(Duration::from_secs(3600) - Duration::from_millis(1));
+    let key = app.referrer("X").await;
+    let early = submit_id(&app, &key, &referral()).await;
+    assert_eq!(app.step().await, 1);
+    assert_eq!(app.state_of(&early).await["status"], "queued");
+    app.advance(Duration::from_millis(1));
+    let late = submit_id(&app, &key, &referral()).await;
+    assert_eq!(app.step().await, 1);
+    let failed = app.state_of(&late).await;
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["delivery"]["last_error"], "http_401");
+}
+
+#[tokio::test]
+async fn the_pushed_body_carries_the_referrals_warnings() {
+    let app = TestApp::spawn().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    push_to(&app, &server, "E08000039").await;
+    let key = app.referrer("X").await;
+    let mut doc = referral();
+    doc["housing_situation"]["rough_sleeping"] = json!("imminent");
+    doc["person"]["contact"]["phone"] = json!("07700 900123");
+    submit_id(&app, &key, &doc).await;
+    assert_eq!(app.step().await, 1);
+    let body: Value =
+        serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
+    let warnings: Vec<(&str, &str)> = body["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["pointer"].as_str().unwrap(), w["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        warnings,
+        vec![
+            ("/person/contact/phone", "phone.unrecognised_range"),
+            (
+                "/housing_situation/rough_sleeping",
+                "rough_sleeping.imminent"
+            ),
+        ]
+    );
+    assert!(body["warnings"][1]["message"]
+        .as_str()
+        .unwrap()
+        .contains("urgently"));
+}

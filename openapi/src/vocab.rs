@@ -1,0 +1,146 @@
+//! The service's own closed sets of wire values: audit actions, problem types and actor roles. Each
+//! is one table ([`domain::Vocabulary`]) read by the code that writes the value and by the spec that
+//! lists it, so a generated client's enum is exactly what the service sends.
+
+use domain::Vocabulary;
+
+/// What an audit event records (CONTRACT §7, §9–§12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    /// A submission arrived (before it was judged).
+    ReferralReceived,
+    /// A submission was refused; the detail holds its error codes only.
+    ReferralRejected,
+    /// A referral was accepted and stored.
+    ReferralAccepted,
+    /// Someone read the referral's document.
+    ReferralViewed,
+    /// A push attempt was made (HTTP status or error kind, duration).
+    DeliveryAttempted,
+    /// The authority has the referral (push 2xx, or its first read of its inbox).
+    DeliverySucceeded,
+    /// Push delivery ended without success.
+    DeliveryFailed,
+    /// The authority confirmed receipt.
+    ReferralAcknowledged,
+    /// An admin put a failed referral back in the queue.
+    ReferralRedeliveryRequested,
+    /// An authority's endpoint was set or removed.
+    AuthorityEndpointChanged,
+    /// An API key was created.
+    ApiKeyCreated,
+}
+
+impl Vocabulary for AuditAction {
+    const NAME: &'static str = "AuditAction";
+    const TERMS: &'static [(&'static str, Self)] = &[
+        ("referral.received", AuditAction::ReferralReceived),
+        ("referral.rejected", AuditAction::ReferralRejected),
+        ("referral.accepted", AuditAction::ReferralAccepted),
+        ("referral.viewed", AuditAction::ReferralViewed),
+        ("delivery.attempted", AuditAction::DeliveryAttempted),
+        ("delivery.succeeded", AuditAction::DeliverySucceeded),
+        ("delivery.failed", AuditAction::DeliveryFailed),
+        ("referral.acknowledged", AuditAction::ReferralAcknowledged),
+        (
+            "referral.redelivery_requested",
+            AuditAction::ReferralRedeliveryRequested,
+        ),
+        (
+            "authority.endpoint_changed",
+            AuditAction::AuthorityEndpointChanged,
+        ),
+        ("api_key.created", AuditAction::ApiKeyCreated),
+    ];
+}
+
+/// The stable `urn:dtr:problem:*` names of RFC 9457 problems a client may branch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProblemType {
+    /// The request body is not a JSON object we can read.
+    RequestMalformed,
+    /// The referral breaks one or more rules (`errors` lists them all).
+    ReferralInvalid,
+    /// The `Idempotency-Key` was already used with another body.
+    IdempotencyKeyReused,
+    /// The key request is invalid.
+    ApiKeyInvalid,
+    /// The acknowledgement is invalid.
+    AcknowledgementInvalid,
+    /// The endpoint request is invalid.
+    EndpointInvalid,
+    /// The endpoint URL is not allowed (SSRF rules).
+    EndpointUrlNotAllowed,
+    /// Only a failed referral can be redelivered.
+    ReferralNotFailed,
+    /// The authority has no endpoint.
+    AuthorityNoEndpoint,
+}
+
+impl Vocabulary for ProblemType {
+    const NAME: &'static str = "ProblemType";
+    const TERMS: &'static [(&'static str, Self)] = &[
+        ("request.malformed", ProblemType::RequestMalformed),
+        ("referral.invalid", ProblemType::ReferralInvalid),
+        ("idempotency.key_reused", ProblemType::IdempotencyKeyReused),
+        ("api_key.invalid", ProblemType::ApiKeyInvalid),
+        (
+            "acknowledgement.invalid",
+            ProblemType::AcknowledgementInvalid,
+        ),
+        ("endpoint.invalid", ProblemType::EndpointInvalid),
+        (
+            "endpoint.url_not_allowed",
+            ProblemType::EndpointUrlNotAllowed,
+        ),
+        ("referral.not_failed", ProblemType::ReferralNotFailed),
+        ("authority.no_endpoint", ProblemType::AuthorityNoEndpoint),
+    ];
+}
+
+impl ProblemType {
+    /// The `type` member: `urn:dtr:problem:` and the term.
+    pub fn uri(self) -> String {
+        format!("urn:dtr:problem:{}", self.term())
+    }
+
+    /// Every `type` a problem may carry: `about:blank` (the status says it all) and each name.
+    pub fn all_uris() -> Vec<String> {
+        std::iter::once("about:blank".to_owned())
+            .chain(Self::TERMS.iter().map(|(_, t)| t.uri()))
+            .collect()
+    }
+}
+
+/// Who caused an audit event: a key's role, or the service itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActorRole {
+    /// A referrer key.
+    Referrer,
+    /// An authority key.
+    Authority,
+    /// An admin key.
+    Admin,
+    /// The service itself (delivery worker, start-up).
+    System,
+}
+
+impl Vocabulary for ActorRole {
+    const NAME: &'static str = "ActorRole";
+    const TERMS: &'static [(&'static str, Self)] = &[
+        ("referrer", ActorRole::Referrer),
+        ("authority", ActorRole::Authority),
+        ("admin", ActorRole::Admin),
+        ("system", ActorRole::System),
+    ];
+}
+
+impl From<crate::Role> for ActorRole {
+    fn from(role: crate::Role) -> Self {
+        match role {
+            crate::Role::Referrer => ActorRole::Referrer,
+            crate::Role::Authority => ActorRole::Authority,
+            crate::Role::Admin => ActorRole::Admin,
+        }
+    }
+}

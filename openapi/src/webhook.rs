@@ -1,0 +1,36 @@
+//! What is pushed to an authority's endpoint (CONTRACT §6, §9): one JSON object per event, signed
+//! per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`). The delivery worker
+//! builds its bodies from these types and the spec describes them as a callback of
+//! `PUT /v1/authorities/{gss_code}/endpoint`, so a receiver can generate its types from the spec.
+
+use crate::{RawReferral, ValidationIssue};
+use poem_openapi::Object;
+
+/// `referral.created`: a referral for this authority, with the warnings it should act on (urgency
+/// first: `rough_sleeping.now`, `rough_sleeping.imminent`, `person.aged_16_or_17`, …).
+#[derive(Debug, Clone, Object)]
+pub struct ReferralCreatedEvent {
+    /// Always `referral.created`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// The referral's id (UUID); read it again with `GET /v1/referrals/{id}`.
+    pub id: String,
+    /// When it was accepted (RFC 3339).
+    pub submitted_at: String,
+    /// The referring organisation.
+    pub organisation: String,
+    /// Its kind of specified public authority (s.213B).
+    pub agency_type: String,
+    /// The referral's warnings: codes, pointers and messages.
+    pub warnings: Vec<ValidationIssue>,
+    /// The normalized referral document.
+    pub referral: RawReferral,
+}
+
+impl ReferralCreatedEvent {
+    /// The `type` of this event.
+    pub const TYPE: &'static str = "referral.created";
+}
+
+/// Every event type a receiver may be sent, for the spec's `type` enums.
+pub const WEBHOOK_EVENT_TYPES: &[&str] = &[ReferralCreatedEvent::TYPE];
