@@ -66,9 +66,9 @@ struct CreateKey {
     /// Referrer keys: the agency type (e.g. probation, emergency_department).
     #[arg(long = "agency-type")]
     agency_type: Option<String>,
-    /// Authority keys: the housing authority's GSS code.
-    #[arg(long = "authority")]
-    authority: Option<String>,
+    /// Authority keys: the housing authority's GSS code (`--authority` is the older name).
+    #[arg(long = "gss-code", alias = "authority")]
+    gss_code: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,8 +80,10 @@ enum AuditCommand {
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal: in a file or a log collector they are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = if config.log_json {
         builder.json().flatten_event(true).try_init()
@@ -154,13 +156,13 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<ExitCode>
                 role,
                 args.organisation.as_deref(),
                 args.agency_type.as_deref(),
-                args.authority.as_deref(),
+                args.gss_code.as_deref(),
             ) {
                 Ok(s) => s,
                 Err(errors) => {
                     for e in errors {
                         let flag = match e.pointer.as_str() {
-                            "/gss_code" => "--authority",
+                            "/gss_code" => "--gss-code",
                             "/agency_type" => "--agency-type",
                             "/organisation" => "--organisation",
                             other => other,

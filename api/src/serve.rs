@@ -63,6 +63,11 @@ pub async fn start_with_clock(
         .await
         .context("connecting to the database (DTR_DATABASE_URL)")?;
     db.migrate().await.context("applying migrations")?;
+    if config.allow_insecure_endpoints {
+        tracing::warn!(
+            "DTR_ALLOW_INSECURE_ENDPOINTS is on: endpoints may be plain http and internal addresses; for development and tests only"
+        );
+    }
     if let Some(key) = &config.bootstrap_admin_key {
         keys_cmd::bootstrap_admin(&db, key, clock.now_ms())
             .await

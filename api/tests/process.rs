@@ -563,18 +563,21 @@ async fn keys_create_prints_the_key_alone_on_the_first_line_and_it_works() {
     );
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--agency-type"));
-    let authority = run_dtr(
+    // The CLI names the authority as the API does (`gss_code`); `--authority` still works.
+    for flag in ["--gss-code", "--authority"] {
+        let authority = run_dtr(
+            &db,
+            &["keys", "create", "--role", "authority", flag, "E08000039"],
+        );
+        assert_eq!(authority.status.code(), Some(0), "{flag}");
+        assert!(String::from_utf8_lossy(&authority.stderr).contains("gss_code=E08000039"));
+    }
+    let unknown = run_dtr(
         &db,
-        &[
-            "keys",
-            "create",
-            "--role",
-            "authority",
-            "--authority",
-            "E08000039",
-        ],
+        &["keys", "create", "--role", "authority", "--gss-code", "E10000016"],
     );
-    assert_eq!(authority.status.code(), Some(0));
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("--gss-code"));
     assert_eq!(
         run_dtr(&db, &["keys", "create", "--role", "root"])
             .status
@@ -647,4 +650,26 @@ fn a_bad_configuration_value_names_the_variable_and_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("DTR_RETRY_SCHEDULE"));
+}
+
+#[tokio::test]
+async fn logs_to_a_file_have_no_colour_codes_and_insecure_mode_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    let log = dir.path().join("dtr.log");
+    // dtr_command sets DTR_ALLOW_INSECURE_ENDPOINTS=true.
+    let dtr = Dtr::start(&db, log.clone(), &[]).await;
+    client()
+        .get(format!("{}/healthz", dtr.base))
+        .send()
+        .await
+        .unwrap();
+    drop(dtr);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains('\u{1b}'), "ANSI escape codes in a log file:\n{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("WARN") && l.contains("DTR_ALLOW_INSECURE_ENDPOINTS")),
+        "{text}"
+    );
 }
