@@ -68,7 +68,13 @@ impl Problem {
     /// A 400 for a request body that cannot be read (not JSON, too deep, not an object), as the
     /// error a payload extractor returns. `detail` must not quote the body.
     pub fn malformed_body(detail: impl Into<String>) -> poem::Error {
-        let problem = Problem::typed(400, ProblemType::RequestMalformed, detail);
+        let detail = detail.into();
+        let mut problem = Problem::typed(400, ProblemType::RequestMalformed, detail.clone());
+        problem.errors = Some(vec![ValidationIssue {
+            pointer: String::new(),
+            code: domain::Code::FieldType.as_str().to_owned(),
+            message: detail,
+        }]);
         poem::Error::from_response(ProblemJson::from(problem).into_response())
     }
 }

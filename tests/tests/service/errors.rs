@@ -29,11 +29,15 @@ async fn malformed_json_is_400() {
         .post(app.url("/v1/referrals"))
         .bearer_auth(&key)
         .header("content-type", "application/json")
-        .body("{\"person\": ")
+        .body("{\"person\": \"Zephyrinemarker")
         .send()
         .await
         .unwrap();
-    assert_problem(resp, 400).await;
+    let problem = assert_problem(resp, 400).await;
+    assert_eq!(problem["type"], "urn:dtr:problem:request.malformed");
+    assert_eq!(problem["errors"][0]["pointer"], "");
+    assert_eq!(problem["errors"][0]["code"], "field.type");
+    assert!(!problem.to_string().contains("Zephyrinemarker"), "{problem}");
     let resp = app
         .post("/v1/referrals/validate", &key, &json!([1, 2]))
         .await;
