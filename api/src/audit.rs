@@ -21,6 +21,9 @@ use sha2::{Digest, Sha256};
 /// The `prev_hash` of the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The PostgreSQL channel every append notifies (on commit), so long polls in other processes wake.
+pub const NOTIFY_CHANNEL: &str = "dtr_audit";
+
 /// PostgreSQL advisory lock key serializing appends across processes ("dtr" + 213).
 const CHAIN_LOCK: i64 = 0x0064_7472_0213;
 
@@ -53,7 +56,7 @@ impl From<&Caller> for Actor {
 }
 
 /// An event to append.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
     /// Who.
     pub actor: Actor,
@@ -183,6 +186,15 @@ pub async fn append(
         audit_event::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(txn)
             .await?;
+    }
+    if txn.get_database_backend() == DbBackend::Postgres && !rows.is_empty() {
+        // Delivered when the transaction commits, to every process LISTENing.
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, '')",
+            [NOTIFY_CHANNEL.into()],
+        ))
+        .await?;
     }
     Ok(())
 }

@@ -7,32 +7,24 @@
 //! then answers each caller. If a batch fails (say, an `Idempotency-Key` race hits the unique index),
 //! every item is retried alone, so one bad item never fails the others. Callers still see exactly the
 //! semantics of their own transaction: committed with its audit events, or not at all.
+//!
+//! The writer decides nothing itself: a submission's status comes from [`lifecycle::accept`], an
+//! attempt's from [`lifecycle::attempted`] (applied only while the worker still holds the job).
 
 use crate::audit::{self, NewEvent};
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::entities::{authority_endpoint, referral};
-use openapi::AuditAction;
-use openapi::ReferralStatus;
+use crate::entities::referral;
+use crate::lifecycle::{self, AttemptResult, Status, Submission};
+use crate::store;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, NotSet, QueryFilter,
+    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, NotSet, QueryFilter, Set,
 };
-use std::collections::HashSet;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most items written in one transaction.
 pub const MAX_BATCH: usize = 128;
-
-/// A new referral, its delivery job and its audit events.
-#[derive(Debug)]
-pub struct NewReferral {
-    /// The row as the handler built it; status and delivery mode are decided in the transaction,
-    /// from the endpoints as they are at commit, so an endpoint change cannot race a submission.
-    pub row: referral::Model,
-    /// `referral.received`, `referral.accepted` (whose detail gets the decided status).
-    pub events: Vec<NewEvent>,
-}
 
 /// The outcome of one delivery attempt, to record if the worker still holds the job's lease.
 #[derive(Debug)]
@@ -41,43 +33,21 @@ pub struct AttemptRecord {
     pub id: String,
     /// The lease owner that must still hold it.
     pub owner: String,
-    /// New status.
-    pub status: ReferralStatus,
-    /// Attempts so far, this one included.
-    pub attempts: i32,
-    /// Next due time, if retrying.
-    pub next_attempt_at_ms: Option<i64>,
     /// When the attempt started.
     pub started_ms: i64,
-    /// `http_503`, `timeout`, … or none.
-    pub last_error: Option<String>,
-    /// Set when delivered.
-    pub delivered_at_ms: Option<i64>,
-    /// Events when the row was updated.
-    pub events: Vec<NewEvent>,
-    /// Events when it was not (the lease was lost or the referral moved on meanwhile).
-    pub superseded: Vec<NewEvent>,
+    /// What the lifecycle made of it.
+    pub result: AttemptResult,
 }
 
-/// One write.
-#[derive(Debug)]
-pub enum Write {
-    /// An accepted referral.
-    Accept(Box<NewReferral>),
-    /// Audit events only (a rejected submission).
+enum Write {
+    Accept(Box<Submission>),
     Events(Vec<NewEvent>),
-    /// A delivery attempt's outcome.
     Attempt(Box<AttemptRecord>),
 }
 
-/// What a write produced.
-#[derive(Debug)]
-pub enum Written {
-    /// The stored referral (status decided).
+enum Written {
     Accepted(Box<referral::Model>),
-    /// Events appended.
     Events,
-    /// Whether the attempt's row was updated (false: superseded).
     Attempt(bool),
 }
 
@@ -89,6 +59,10 @@ pub struct BatchWriter {
     tx: mpsc::Sender<Job>,
 }
 
+fn unexpected() -> DbErr {
+    DbErr::Custom("the writer answered with another kind of result".to_owned())
+}
+
 impl BatchWriter {
     /// Starts the writer task on `db`.
     pub fn spawn(db: Db, clock: Clock) -> BatchWriter {
@@ -97,8 +71,7 @@ impl BatchWriter {
         BatchWriter { tx }
     }
 
-    /// Writes, waiting for the commit.
-    pub async fn write(&self, w: Write) -> Result<Written, DbErr> {
+    async fn write(&self, w: Write) -> Result<Written, DbErr> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send((w, reply))
@@ -107,6 +80,32 @@ impl BatchWriter {
         answer
             .await
             .map_err(|_| DbErr::Custom("the writer stopped before answering".to_owned()))?
+    }
+
+    /// Stores a valid referral with its audit events; its status is decided in the transaction, from
+    /// the endpoints as they are at commit, so an endpoint change cannot race a submission.
+    pub async fn accept(&self, submission: Submission) -> Result<referral::Model, DbErr> {
+        match self.write(Write::Accept(Box::new(submission))).await? {
+            Written::Accepted(row) => Ok(*row),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Appends audit events (a rejected submission's).
+    pub async fn append(&self, events: Vec<NewEvent>) -> Result<(), DbErr> {
+        match self.write(Write::Events(events)).await? {
+            Written::Events => Ok(()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Records a push attempt; `false` when the referral moved on meanwhile (acknowledged,
+    /// withdrawn, moved to the inbox, or re-leased) and only the attempt itself was recorded.
+    pub async fn record_attempt(&self, record: AttemptRecord) -> Result<bool, DbErr> {
+        match self.write(Write::Attempt(Box::new(record))).await? {
+            Written::Attempt(updated) => Ok(updated),
+            _ => Err(unexpected()),
+        }
     }
 }
 
@@ -143,44 +142,23 @@ async fn run(db: Db, clock: Clock, mut rx: mpsc::Receiver<Job>) {
 async fn write_batch(db: &Db, ms: i64, writes: &[&Write]) -> Result<Vec<Written>, DbErr> {
     let started = std::time::Instant::now();
     let txn = db.begin_write().await?;
-    let begun_us = started.elapsed().as_micros() as u64;
-    let push: HashSet<String> = if writes.iter().any(|w| matches!(w, Write::Accept(_))) {
-        authority_endpoint::Entity::find()
-            .all(&*txn)
-            .await?
-            .into_iter()
-            .map(|e| e.gss_code)
-            .collect()
+    let push = if writes.iter().any(|w| matches!(w, Write::Accept(_))) {
+        store::push_authorities_for_submission(&*txn).await?
     } else {
-        HashSet::new()
+        Default::default()
     };
-    let read_us = started.elapsed().as_micros() as u64;
     let mut rows = vec![];
     let mut events = vec![];
     let mut results = Vec::with_capacity(writes.len());
     for w in writes {
         match w {
-            Write::Accept(new) => {
-                let mut row = new.row.clone();
-                let pushed = push.contains(&row.gss_code);
-                let status = if pushed {
-                    ReferralStatus::Queued
-                } else {
-                    ReferralStatus::AwaitingCollection
-                };
-                row.status = status.as_str().to_owned();
-                row.delivery_mode = if pushed { "push" } else { "pull" }.to_owned();
-                row.next_attempt_at_ms = pushed.then_some(row.submitted_at_ms);
+            Write::Accept(submission) => {
+                let pushed = push.contains(&submission.row.gss_code);
+                let (row, accepted) = lifecycle::accept((**submission).clone(), pushed, ms);
                 let mut active = row.clone().into_active_model().reset_all();
                 active.seq = NotSet;
                 rows.push(active);
-                for e in &new.events {
-                    let mut e = e.clone();
-                    if e.action == AuditAction::ReferralAccepted {
-                        e.detail["status"] = serde_json::Value::from(status.as_str());
-                    }
-                    events.push(e);
-                }
+                events.extend(accepted);
                 results.push(Written::Accepted(Box::new(row)));
             }
             Write::Events(list) => {
@@ -188,45 +166,15 @@ async fn write_batch(db: &Db, ms: i64, writes: &[&Write]) -> Result<Vec<Written>
                 results.push(Written::Events);
             }
             Write::Attempt(a) => {
-                let updated = referral::Entity::update_many()
-                    .col_expr(referral::Column::Status, Expr::value(a.status.as_str()))
-                    .col_expr(referral::Column::Attempts, Expr::value(a.attempts))
-                    .col_expr(
-                        referral::Column::NextAttemptAtMs,
-                        Expr::value(a.next_attempt_at_ms),
-                    )
-                    .col_expr(referral::Column::LastAttemptAtMs, Expr::value(a.started_ms))
-                    .col_expr(
-                        referral::Column::LastError,
-                        Expr::value(a.last_error.clone()),
-                    )
-                    .col_expr(
-                        referral::Column::DeliveredAtMs,
-                        Expr::value(a.delivered_at_ms),
-                    )
-                    .col_expr(
-                        referral::Column::LeaseUntilMs,
-                        Expr::value(Option::<i64>::None),
-                    )
-                    .col_expr(
-                        referral::Column::LeaseOwner,
-                        Expr::value(Option::<String>::None),
-                    )
-                    .filter(referral::Column::Id.eq(a.id.clone()))
-                    .filter(referral::Column::LeaseOwner.eq(a.owner.clone()))
-                    .filter(referral::Column::Status.eq(ReferralStatus::Queued.as_str()))
-                    .exec(&*txn)
-                    .await?
-                    .rows_affected
-                    > 0;
-                events.extend(
-                    if updated {
-                        a.events.iter()
-                    } else {
-                        a.superseded.iter()
-                    }
-                    .cloned(),
-                );
+                let updated = record_attempt(&*txn, a).await?;
+                if !updated {
+                    supersede(&*txn, a, ms).await?;
+                }
+                events.extend(if updated {
+                    a.result.events.clone()
+                } else {
+                    vec![a.result.superseded.clone()]
+                });
                 results.push(Written::Attempt(updated));
             }
         }
@@ -236,18 +184,83 @@ async fn write_batch(db: &Db, ms: i64, writes: &[&Write]) -> Result<Vec<Written>
             .exec_without_returning(&*txn)
             .await?;
     }
-    let inserted_us = started.elapsed().as_micros() as u64;
     audit::append(&*txn, ms, events).await?;
-    let appended_us = started.elapsed().as_micros() as u64;
     txn.commit().await?;
     tracing::debug!(
         items = writes.len(),
         micros = started.elapsed().as_micros() as u64,
-        begun_us,
-        read_us,
-        inserted_us,
-        appended_us,
         "batch written"
     );
     Ok(results)
+}
+
+/// Applies an attempt's result while the referral is still queued under this worker's lease.
+async fn record_attempt(
+    txn: &impl sea_orm::ConnectionTrait,
+    a: &AttemptRecord,
+) -> Result<bool, DbErr> {
+    let r = &a.result;
+    Ok(referral::Entity::update_many()
+        .col_expr(referral::Column::Status, Expr::value(r.status))
+        .col_expr(referral::Column::Attempts, Expr::value(r.attempts))
+        .col_expr(
+            referral::Column::NextAttemptAtMs,
+            Expr::value(r.next_attempt_at_ms),
+        )
+        .col_expr(referral::Column::LastAttemptAtMs, Expr::value(a.started_ms))
+        .col_expr(
+            referral::Column::LastError,
+            Expr::value(r.last_error.clone()),
+        )
+        .col_expr(
+            referral::Column::DeliveredAtMs,
+            Expr::value(r.delivered_at_ms),
+        )
+        .col_expr(
+            referral::Column::StatusChangedAtMs,
+            Expr::value(r.status_changed_at_ms),
+        )
+        .col_expr(
+            referral::Column::LeaseUntilMs,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(
+            referral::Column::LeaseOwner,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(referral::Column::Id.eq(a.id.clone()))
+        .filter(referral::Column::LeaseOwner.eq(a.owner.clone()))
+        .filter(referral::Column::Status.eq(Status::Queued))
+        .exec(txn)
+        .await?
+        .rows_affected
+        > 0)
+}
+
+/// The referral moved on while an attempt was in flight. If the attempt reached the authority (2xx)
+/// after the referral was withdrawn, the authority now holds a withdrawn referral: record that it
+/// received it, and tell it of the withdrawal as the lifecycle says.
+async fn supersede(
+    txn: &impl sea_orm::ConnectionTrait,
+    a: &AttemptRecord,
+    ms: i64,
+) -> Result<(), DbErr> {
+    if a.result.status != Status::Delivered {
+        return Ok(());
+    }
+    let Some(row) = referral::Entity::find()
+        .filter(referral::Column::Id.eq(a.id.clone()))
+        .one(txn)
+        .await?
+    else {
+        return Ok(());
+    };
+    let has_endpoint = store::endpoint(txn, &row.gss_code).await?.is_some();
+    if let Some(follow_up) = lifecycle::delivered_after_withdrawal(&row, has_endpoint) {
+        let mut active = row.clone().into_active_model();
+        active.delivered_at_ms = Set(Some(ms));
+        let row = active.update(txn).await?;
+        store::enqueue(txn, &row, &[follow_up], ms).await?;
+    }
+    Ok(())
 }

@@ -49,6 +49,9 @@ pub struct Db {
     /// SQLite only: held by each write transaction until it ends, so write transactions never
     /// overlap.
     write_turn: Arc<tokio::sync::Mutex<()>>,
+    /// Notified after every committed write transaction (and, on PostgreSQL, when another process
+    /// commits audit events): long polls wait on it instead of polling the database.
+    committed: Arc<tokio::sync::Notify>,
 }
 
 /// A write transaction. On SQLite it holds the write turn until it has committed or its rollback
@@ -57,6 +60,7 @@ pub struct WriteTxn {
     /// `None` only once committed (or handed to the rollback in `drop`).
     txn: Option<DatabaseTransaction>,
     turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    committed: Arc<tokio::sync::Notify>,
 }
 
 impl Deref for WriteTxn {
@@ -79,6 +83,9 @@ impl WriteTxn {
         // A failed COMMIT leaves sea-orm to queue the rollback; the next writer's IMMEDIATE begin
         // waits for it in SQLite's busy handler.
         drop(self.turn.take());
+        if result.is_ok() {
+            self.committed.notify_waiters();
+        }
         result
     }
 }
@@ -142,6 +149,7 @@ impl Db {
                 conn,
                 writer: Some(writer),
                 write_turn: Arc::default(),
+                committed: Arc::default(),
             });
         }
         let mut options = ConnectOptions::new(url.to_owned());
@@ -155,6 +163,7 @@ impl Db {
             conn: Database::connect(options).await?,
             writer: None,
             write_turn: Arc::default(),
+            committed: Arc::default(),
         })
     }
 
@@ -194,7 +203,37 @@ impl Db {
         Ok(WriteTxn {
             txn: Some(txn),
             turn,
+            committed: self.committed.clone(),
         })
+    }
+
+    /// What long polls wait on: notified after every committed write transaction.
+    pub fn committed(&self) -> Arc<tokio::sync::Notify> {
+        self.committed.clone()
+    }
+
+    /// PostgreSQL: wakes this process's long polls when another process commits audit events
+    /// (`NOTIFY dtr_audit`, sent by every append). Runs until the pool closes; reconnects after a
+    /// second when the listening connection is lost.
+    pub async fn listen_for_other_processes(&self, url: String) {
+        if self.writer.is_some() {
+            return;
+        }
+        loop {
+            match sea_orm::sqlx::postgres::PgListener::connect(&url).await {
+                Ok(mut listener) => {
+                    if listener.listen(crate::audit::NOTIFY_CHANNEL).await.is_ok() {
+                        while listener.recv().await.is_ok() {
+                            self.committed.notify_waiters();
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not LISTEN for other processes' audit events")
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 
     /// Checks the database answers (readiness).

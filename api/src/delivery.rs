@@ -1,26 +1,31 @@
 //! The delivery worker (CONTRACT §6): claim → send → record → schedule.
 //!
-//! The submission transaction stores the job (the referral row with `status = queued` and a due time).
-//! A worker claims due jobs by setting a lease (its own token and an expiry) in one atomic statement
-//! — `FOR UPDATE SKIP LOCKED` on PostgreSQL so several processes share the work, a single
-//! `UPDATE … RETURNING` on SQLite — sends each with a bounded concurrency per authority, and records
-//! the outcome only if it still holds the lease. A process that dies mid-attempt leaves a lease that
-//! expires; the job is then claimed again and re-sent with the same `webhook-id` (at-least-once;
-//! receivers de-duplicate). Nothing is marked `delivered` without a 2xx.
+//! The submission transaction stores the job (the referral row with `status = queued` and a due time);
+//! transitions that must tell the authority something later (`referral.withdrawn`,
+//! `referral.note_added`) queue it in the outbox. A worker claims due jobs of both kinds by setting a
+//! lease (its own token and an expiry) in one atomic statement — `FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL so several processes share the work, a single `UPDATE … RETURNING` on SQLite — sends
+//! each with a bounded concurrency per authority, and records the outcome only if it still holds
+//! the lease. A process that dies mid-attempt leaves a lease that expires; the job is then claimed
+//! again and re-sent with the same `webhook-id` (at-least-once; receivers de-duplicate). Nothing is
+//! marked `delivered` without a 2xx. What each outcome means is decided by the lifecycle module.
 
-use crate::audit::{Actor, NewEvent};
-use crate::batch::{AttemptRecord, BatchWriter, Write};
+use crate::audit::{self, Actor, NewEvent};
+use crate::batch::{AttemptRecord, BatchWriter};
 use crate::clock::Clock;
 use crate::db::{rfc3339_ms, Db};
 use crate::endpoint_url::is_internal_ip;
+use crate::entities::outbox::{self, OutboxStatus};
 use crate::entities::referral;
+use crate::lifecycle::{self, AttemptOutcome, Status};
 use crate::metrics::Metrics;
 use crate::signing;
 use openapi::AuditAction;
-use openapi::ReferralStatus;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement};
+use sea_orm::{
+    ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement, Value,
+};
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,24 +40,6 @@ const BATCH: i64 = 256;
 const PER_AUTHORITY: usize = 16;
 /// The longest `Retry-After` honoured.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
-
-/// How one attempt ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AttemptOutcome {
-    /// 2xx.
-    Delivered(u16),
-    /// 408, 429, 3xx, 5xx, timeout or connection error; the delay asked for by `Retry-After`, if any.
-    Retry {
-        /// `http_503`, `timeout`, `connect`, ….
-        error: String,
-        /// The HTTP status, if there was a response.
-        status: Option<u16>,
-        /// The receiver's `Retry-After`, capped.
-        retry_after: Option<Duration>,
-    },
-    /// Any other 4xx: the receiver refuses the message for good.
-    Refused(u16),
-}
 
 /// How long after an endpoint's secret was issued a 401 or 403 is retried rather than final: the
 /// admin who set the endpoint receives the secret in the answer and must still install it in the
@@ -140,12 +127,28 @@ pub struct Worker {
     per_authority: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
 
-struct Job {
-    row: referral::Model,
+/// Where and how to sign a push.
+#[derive(Clone)]
+struct Target {
     url: String,
     secret: String,
     /// When the endpoint's secret was issued.
     secret_issued_ms: i64,
+}
+
+/// One push to make: a referral, or an outbox event.
+enum Job {
+    Referral(Box<referral::Model>),
+    Event(Box<outbox::Model>),
+}
+
+impl Job {
+    fn gss_code(&self) -> &str {
+        match self {
+            Job::Referral(r) => &r.gss_code,
+            Job::Event(e) => &e.gss_code,
+        }
+    }
 }
 
 impl Worker {
@@ -189,72 +192,98 @@ impl Worker {
         self.settings.timeout * 2 + Duration::from_secs(5)
     }
 
-    /// Claims due jobs: one atomic statement, so two workers never hold the same job.
-    async fn claim(&self, now: i64) -> Result<Vec<referral::Model>, DbErr> {
-        let lease_until = now + i64::try_from(self.lease().as_millis()).unwrap_or(i64::MAX / 2);
-        let backend = self.db.backend();
-        let sql = match backend {
-            DbBackend::Postgres => {
-                "UPDATE referrals SET lease_until_ms = $1, lease_owner = $2 WHERE id IN (
-                   SELECT id FROM referrals WHERE status = 'queued' AND next_attempt_at_ms <= $3
+    /// The claim statement for `table`: one atomic statement, so two workers never hold the same job.
+    fn claim_sql(&self, table: &str) -> String {
+        match self.db.backend() {
+            DbBackend::Postgres => format!(
+                "UPDATE {table} SET lease_until_ms = $1, lease_owner = $2 WHERE id IN (
+                   SELECT id FROM {table} WHERE status = $5 AND next_attempt_at_ms <= $3
                      AND (lease_until_ms IS NULL OR lease_until_ms < $3)
                    ORDER BY next_attempt_at_ms LIMIT $4 FOR UPDATE SKIP LOCKED)
                  RETURNING *"
-            }
-            _ => {
-                "UPDATE referrals SET lease_until_ms = ?1, lease_owner = ?2 WHERE id IN (
-                   SELECT id FROM referrals WHERE status = 'queued' AND next_attempt_at_ms <= ?3
+            ),
+            _ => format!(
+                "UPDATE {table} SET lease_until_ms = ?1, lease_owner = ?2 WHERE id IN (
+                   SELECT id FROM {table} WHERE status = ?5 AND next_attempt_at_ms <= ?3
                      AND (lease_until_ms IS NULL OR lease_until_ms < ?3)
                    ORDER BY next_attempt_at_ms LIMIT ?4)
                  RETURNING *"
-            }
-        };
-        let stmt = Statement::from_sql_and_values(
-            backend,
-            sql,
-            [
+            ),
+        }
+    }
+
+    /// Claims due referrals and outbox events.
+    async fn claim(&self, now: i64) -> Result<Vec<Job>, DbErr> {
+        let lease_until = now + i64::try_from(self.lease().as_millis()).unwrap_or(i64::MAX / 2);
+        let backend = self.db.backend();
+        let values = |status: Value| -> Vec<Value> {
+            vec![
                 lease_until.into(),
                 self.owner.clone().into(),
                 now.into(),
                 BATCH.into(),
-            ],
-        );
+                status,
+            ]
+        };
         let txn = self.db.begin_write().await?;
-        let rows = referral::Entity::find()
-            .from_raw_sql(stmt)
+        let referrals = referral::Entity::find()
+            .from_raw_sql(Statement::from_sql_and_values(
+                backend,
+                self.claim_sql("referrals"),
+                values(sea_orm::ActiveEnum::to_value(&Status::Queued).into()),
+            ))
+            .all(&*txn)
+            .await?;
+        let events = outbox::Entity::find()
+            .from_raw_sql(Statement::from_sql_and_values(
+                backend,
+                self.claim_sql("outbox"),
+                values(sea_orm::ActiveEnum::to_value(&OutboxStatus::Queued).into()),
+            ))
             .all(&*txn)
             .await?;
         txn.commit().await?;
-        Ok(rows)
+        Ok(referrals
+            .into_iter()
+            .map(|r| Job::Referral(Box::new(r)))
+            .chain(events.into_iter().map(|e| Job::Event(Box::new(e))))
+            .collect())
     }
 
     /// One step: claim due jobs, send them (bounded per authority), record every outcome. Returns how
     /// many jobs were attempted. Tests drive the worker with this, without sleeping.
     pub async fn step(&self) -> Result<usize, DbErr> {
-        let rows = self.claim(self.clock.now_ms()).await?;
-        if rows.is_empty() {
+        let jobs = self.claim(self.clock.now_ms()).await?;
+        if jobs.is_empty() {
             return Ok(0);
         }
-        let endpoints: HashMap<String, (String, String, i64)> =
-            crate::entities::authority_endpoint::Entity::find()
-                .all(self.db.conn())
-                .await?
-                .into_iter()
-                .map(|e| (e.gss_code, (e.url, e.secret, e.updated_at_ms)))
-                .collect();
+        let targets: HashMap<String, Target> = crate::store::endpoints(self.db.conn())
+            .await?
+            .into_iter()
+            .map(|e| {
+                (
+                    e.gss_code,
+                    Target {
+                        url: e.url,
+                        secret: e.secret,
+                        secret_issued_ms: e.updated_at_ms,
+                    },
+                )
+            })
+            .collect();
         let mut tasks = tokio::task::JoinSet::new();
-        let n = rows.len();
-        for row in rows {
-            let Some((url, secret, secret_issued_ms)) = endpoints.get(&row.gss_code).cloned()
-            else {
-                // The endpoint was removed after the claim; removing it already moved the job to the inbox.
+        let n = jobs.len();
+        for job in jobs {
+            let Some(target) = targets.get(job.gss_code()).cloned() else {
+                // The endpoint was removed after the claim; removing it already moved referrals to
+                // the inbox, and an event for an authority without an endpoint waits for one.
                 continue;
             };
             let gate = self
                 .per_authority
                 .lock()
                 .map(|mut m| {
-                    m.entry(row.gss_code.clone())
+                    m.entry(job.gss_code().to_owned())
                         .or_insert_with(|| Arc::new(Semaphore::new(PER_AUTHORITY)))
                         .clone()
                 })
@@ -262,14 +291,10 @@ impl Worker {
             let worker = self.clone();
             tasks.spawn(async move {
                 let _permit = gate.acquire_owned().await;
-                worker
-                    .attempt(Job {
-                        row,
-                        url,
-                        secret,
-                        secret_issued_ms,
-                    })
-                    .await
+                match job {
+                    Job::Referral(row) => worker.attempt(*row, target).await,
+                    Job::Event(event) => worker.attempt_event(*event, target).await,
+                }
             });
         }
         let mut first_error = None;
@@ -289,9 +314,8 @@ impl Worker {
         }
     }
 
-    /// Sends one job and records the outcome.
-    async fn attempt(&self, job: Job) -> Result<(), DbErr> {
-        let row = &job.row;
+    /// Pushes a referral (`referral.created`) and records the outcome.
+    async fn attempt(&self, row: referral::Model, target: Target) -> Result<(), DbErr> {
         let document: serde_json::Value =
             serde_json::from_str(&row.document).unwrap_or(serde_json::Value::Null);
         let body = poem_openapi::types::ToJSON::to_json_string(&openapi::ReferralCreatedEvent {
@@ -300,27 +324,130 @@ impl Worker {
             submitted_at: rfc3339_ms(row.submitted_at_ms),
             organisation: row.organisation.clone(),
             agency_type: row.agency_type.clone(),
-            warnings: crate::store::warnings_of(row),
+            warnings: crate::http::warnings_of(&row),
             referral: openapi::RawReferral(document),
         });
         let started_ms = self.clock.now_ms();
         let started = Instant::now();
-        let outcome = self.send(&job, &body).await;
+        let outcome = self.send(&target, &row.webhook_id, &body).await;
         let took = started.elapsed();
-        self.record(row, &outcome, started_ms, took).await
+        let result = lifecycle::attempted(
+            &row,
+            &outcome,
+            &self.settings.schedule,
+            self.clock.now_ms(),
+            took,
+        );
+        self.metrics.delivery(result.metric, took);
+        tracing::info!(referral_id = %row.id, attempt = result.attempts, outcome = result.metric, error = result.last_error.as_deref().unwrap_or(""), "delivery attempt");
+        self.writer
+            .record_attempt(AttemptRecord {
+                id: row.id.clone(),
+                owner: self.owner.clone(),
+                started_ms,
+                result,
+            })
+            .await?;
+        Ok(())
     }
 
-    async fn send(&self, job: &Job, body: &str) -> AttemptOutcome {
+    /// Pushes an outbox event and records the outcome (the attempt is audited on the referral's
+    /// trail; it does not change the referral).
+    async fn attempt_event(&self, event: outbox::Model, target: Target) -> Result<(), DbErr> {
+        let started_ms = self.clock.now_ms();
+        let started = Instant::now();
+        let outcome = self.send(&target, &event.webhook_id, &event.payload).await;
+        let took = started.elapsed();
+        let attempts = event.attempts + 1;
+        let now = self.clock.now_ms();
+        let (status, next, last_error) = match &outcome {
+            AttemptOutcome::Delivered(_) => (OutboxStatus::Sent, None, None),
+            AttemptOutcome::Refused(code) => {
+                (OutboxStatus::Failed, None, Some(format!("http_{code}")))
+            }
+            AttemptOutcome::Retry {
+                error, retry_after, ..
+            } => match lifecycle::plan_retry(attempts, &self.settings.schedule, *retry_after) {
+                Some(wait) => (
+                    OutboxStatus::Queued,
+                    Some(now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)),
+                    Some(error.clone()),
+                ),
+                None => (OutboxStatus::Failed, None, Some(error.clone())),
+            },
+        };
+        let mut detail = json!({
+            "event_type": event.event_type,
+            "webhook_id": event.webhook_id,
+            "attempt": attempts,
+            "duration_ms": i64::try_from(took.as_millis()).unwrap_or(i64::MAX),
+        });
+        match &outcome {
+            AttemptOutcome::Delivered(code) | AttemptOutcome::Refused(code) => {
+                detail["http_status"] = json!(code)
+            }
+            AttemptOutcome::Retry { error, status, .. } => {
+                detail["error"] = json!(error);
+                if let Some(code) = status {
+                    detail["http_status"] = json!(code);
+                }
+            }
+        }
+        let txn = self.db.begin_write().await?;
+        let updated = outbox::Entity::update_many()
+            .col_expr(outbox::Column::Status, Expr::value(status))
+            .col_expr(outbox::Column::Attempts, Expr::value(attempts))
+            .col_expr(outbox::Column::NextAttemptAtMs, Expr::value(next))
+            .col_expr(outbox::Column::LastAttemptAtMs, Expr::value(started_ms))
+            .col_expr(outbox::Column::LastError, Expr::value(last_error))
+            .col_expr(
+                outbox::Column::SentAtMs,
+                Expr::value((status == OutboxStatus::Sent).then_some(now)),
+            )
+            .col_expr(
+                outbox::Column::LeaseUntilMs,
+                Expr::value(Option::<i64>::None),
+            )
+            .col_expr(
+                outbox::Column::LeaseOwner,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(outbox::Column::Id.eq(event.id.clone()))
+            .filter(outbox::Column::LeaseOwner.eq(self.owner.clone()))
+            .exec(&*txn)
+            .await?
+            .rows_affected
+            > 0;
+        if !updated {
+            detail["superseded"] = json!(true);
+        }
+        audit::append(
+            &*txn,
+            now,
+            vec![NewEvent::about(
+                Actor::system(),
+                AuditAction::DeliveryAttempted,
+                &event.referral_id,
+                detail,
+            )],
+        )
+        .await?;
+        txn.commit().await?;
+        tracing::info!(referral_id = %event.referral_id, event_type = %event.event_type, attempt = attempts, "event delivery attempt");
+        Ok(())
+    }
+
+    async fn send(&self, target: &Target, webhook_id: &str, body: &str) -> AttemptOutcome {
         let timestamp = self.clock.now().as_second();
-        let signature =
-            match signing::sign(&job.secret, &job.row.webhook_id, timestamp, body.as_bytes()) {
-                Ok(s) => s,
-                Err(_) => return AttemptOutcome::Refused(0),
-            };
+        let signature = match signing::sign(&target.secret, webhook_id, timestamp, body.as_bytes())
+        {
+            Ok(s) => s,
+            Err(_) => return AttemptOutcome::Refused(0),
+        };
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         for (name, value) in [
-            ("webhook-id", job.row.webhook_id.clone()),
+            ("webhook-id", webhook_id.to_owned()),
             ("webhook-timestamp", timestamp.to_string()),
             ("webhook-signature", signature),
         ] {
@@ -330,7 +457,7 @@ impl Worker {
         }
         match self
             .client
-            .post(&job.url)
+            .post(&target.url)
             .headers(headers)
             .body(body.to_owned())
             .send()
@@ -341,7 +468,7 @@ impl Worker {
                 classify(
                     resp.status().as_u16(),
                     retry_after(resp.headers(), self.clock.now()),
-                    self.clock.now_ms() - job.secret_issued_ms < grace,
+                    self.clock.now_ms() - target.secret_issued_ms < grace,
                 )
             }
             Err(e) => {
@@ -363,118 +490,26 @@ impl Worker {
         }
     }
 
-    /// Records an attempt, if this worker still holds the job's lease.
-    async fn record(
-        &self,
-        row: &referral::Model,
-        outcome: &AttemptOutcome,
-        started_ms: i64,
-        took: Duration,
-    ) -> Result<(), DbErr> {
-        let now = self.clock.now_ms();
-        let attempts = row.attempts + 1;
-        let duration_ms = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
-        let (status, next, last_error, metric) = match outcome {
-            AttemptOutcome::Delivered(_) => (ReferralStatus::Delivered, None, None, "delivered"),
-            AttemptOutcome::Refused(code) => (
-                ReferralStatus::Failed,
-                None,
-                Some(format!("http_{code}")),
-                "failed",
-            ),
-            AttemptOutcome::Retry {
-                error, retry_after, ..
-            } => {
-                match self
-                    .settings
-                    .schedule
-                    .get(usize::try_from(attempts - 1).unwrap_or(usize::MAX))
-                {
-                    Some(delay) => {
-                        let wait = retry_after.map_or(*delay, |r| r.max(*delay));
-                        let due = now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
-                        (
-                            ReferralStatus::Queued,
-                            Some(due),
-                            Some(error.clone()),
-                            "retry",
-                        )
-                    }
-                    None => (ReferralStatus::Failed, None, Some(error.clone()), "failed"),
-                }
-            }
-        };
-        self.metrics.delivery(metric, took);
-        let mut attempted = json!({ "attempt": attempts, "duration_ms": duration_ms, "webhook_id": row.webhook_id });
-        match outcome {
-            AttemptOutcome::Delivered(code) | AttemptOutcome::Refused(code) => {
-                attempted["http_status"] = json!(code)
-            }
-            AttemptOutcome::Retry { error, status, .. } => {
-                attempted["error"] = json!(error);
-                if let Some(code) = status {
-                    attempted["http_status"] = json!(code);
-                }
-            }
-        }
-        let attempted_event = NewEvent::about(
-            Actor::system(),
-            AuditAction::DeliveryAttempted,
-            &row.id,
-            attempted,
-        );
-        let mut events = vec![attempted_event.clone()];
-        if status == ReferralStatus::Delivered {
-            events.push(NewEvent::about(
-                Actor::system(),
-                AuditAction::DeliverySucceeded,
-                &row.id,
-                json!({ "mode": "push", "attempts": attempts }),
-            ));
-        } else if status == ReferralStatus::Failed {
-            events.push(NewEvent::about(
-                Actor::system(),
-                AuditAction::DeliveryFailed,
-                &row.id,
-                json!({ "attempts": attempts, "reason": last_error }),
-            ));
-        }
-        // Acknowledged, moved to the inbox or re-leased meanwhile: the attempt happened, the state is
-        // someone else's.
-        let mut superseded = attempted_event;
-        superseded.detail["superseded"] = json!(true);
-        self.writer
-            .write(Write::Attempt(Box::new(AttemptRecord {
-                id: row.id.clone(),
-                owner: self.owner.clone(),
-                status,
-                attempts,
-                next_attempt_at_ms: next,
-                started_ms,
-                last_error: last_error.clone(),
-                delivered_at_ms: if status == ReferralStatus::Delivered {
-                    Some(now)
-                } else {
-                    row.delivered_at_ms
-                },
-                events,
-                superseded: vec![superseded],
-            })))
-            .await?;
-        tracing::info!(referral_id = %row.id, attempt = attempts, outcome = metric, error = last_error.as_deref().unwrap_or(""), "delivery attempt");
-        Ok(())
-    }
-
     /// When the next job falls due, if any is queued.
     async fn next_due(&self) -> Result<Option<i64>, DbErr> {
-        let due: Option<Option<i64>> = referral::Entity::find()
+        let referral: Option<Option<i64>> = referral::Entity::find()
             .select_only()
             .column_as(Expr::col(referral::Column::NextAttemptAtMs).min(), "due")
-            .filter(referral::Column::Status.eq(ReferralStatus::Queued.as_str()))
+            .filter(referral::Column::Status.eq(Status::Queued))
             .into_tuple()
             .one(self.db.conn())
             .await?;
-        Ok(due.flatten())
+        let event: Option<Option<i64>> = outbox::Entity::find()
+            .select_only()
+            .column_as(Expr::col(outbox::Column::NextAttemptAtMs).min(), "due")
+            .filter(outbox::Column::Status.eq(OutboxStatus::Queued))
+            .into_tuple()
+            .one(self.db.conn())
+            .await?;
+        Ok([referral.flatten(), event.flatten()]
+            .into_iter()
+            .flatten()
+            .min())
     }
 
     /// Runs until `stop` is notified: steps while there is work, otherwise sleeps until the next due

@@ -13,6 +13,7 @@ mod entities;
 pub mod http;
 pub mod keys;
 pub mod keys_cmd;
+pub mod lifecycle;
 pub mod metrics;
 pub mod serve;
 pub mod signing;

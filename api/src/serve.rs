@@ -147,6 +147,10 @@ pub async fn start_with_clock(
             }
         });
     }
+    if state.db.backend() == sea_orm::DbBackend::Postgres {
+        let (db, url) = (state.db.clone(), state.config.database_url.clone());
+        tokio::spawn(async move { db.listen_for_other_processes(url).await });
+    }
     let worker_task = run_worker.then(|| tokio::spawn(worker.clone().run(wake, stopped.clone())));
     let mut server_stop = stopped;
     let endpoint = app(state.clone());

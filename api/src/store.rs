@@ -1,23 +1,27 @@
-//! Referral persistence: rows in, wire resources out, and who may see what (CONTRACT §2).
+//! Persistence: every query the service makes about referrals, endpoints, notes and the outbox,
+//! taking and returning typed values (entity rows with typed statuses). Who may see what (CONTRACT
+//! §2) is decided here too, in one place; wire objects are built in the HTTP layer.
 
 use crate::audit::{self, Actor, NewEvent};
-use crate::db::rfc3339_ms;
-use crate::entities::{authority_endpoint, referral};
+use crate::entities::outbox::{Channel, OutboxStatus};
+use crate::entities::{authority_endpoint, note, outbox, referral};
 use crate::keys::{Caller, Scope};
-use base64::Engine;
+use crate::lifecycle::{self, FollowUp, Status, Transition};
 use openapi::AuditAction;
-use openapi::{
-    Acknowledgement, AuthorityRef, Delivery, DeliveryMode, RawReferral, ReferralResource,
-    ReferralStatus, ValidationIssue,
-};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, Statement, TryIntoModel,
 };
 
-/// Whether `caller` may see `row`: a referrer its own organisation's, an authority those addressed to
-/// it, an admin everything.
+/// PostgreSQL advisory lock key ordering endpoint changes against submissions ("dtr" + "endp"):
+/// a submission holds it shared while it reads the endpoints and stores its referral; an endpoint
+/// change holds it exclusively. Without it, a referral committed while an endpoint was being set
+/// could be left in the pull inbox of an authority that now has an endpoint.
+const ENDPOINT_LOCK: i64 = 0x0064_7472_656e_6470;
+
+/// Whether `caller` may see `row`: a referrer its own organisation's (and agency type's), an
+/// authority those addressed to it, an admin everything.
 pub fn visible(caller: &Caller, row: &referral::Model) -> bool {
     match &caller.scope {
         Scope::Referrer {
@@ -57,17 +61,32 @@ pub async fn find_visible(
     Ok(row.filter(|r| visible(caller, r)))
 }
 
+/// [`find_visible`] inside a write transaction, locking the row on PostgreSQL (`FOR UPDATE`) so
+/// that the delivery worker's record of an attempt waits for this transition and then sees it.
+/// (SQLite's write transactions are serialized already.)
+pub async fn find_for_update(
+    txn: &impl ConnectionTrait,
+    caller: &Caller,
+    id: &str,
+) -> Result<Option<referral::Model>, DbErr> {
+    let mut query = referral::Entity::find().filter(referral::Column::Id.eq(id));
+    if txn.get_database_backend() == DbBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    Ok(query.one(txn).await?.filter(|r| visible(caller, r)))
+}
+
 /// A page of visible referrals, newest first, strictly older than `before_seq`.
 pub async fn list_visible(
     db: &impl ConnectionTrait,
     caller: &Caller,
-    status: Option<ReferralStatus>,
+    status: Option<Status>,
     before_seq: Option<i64>,
     limit: u64,
 ) -> Result<Vec<referral::Model>, DbErr> {
     let mut q = referral::Entity::find().filter(scope_condition(caller));
     if let Some(s) = status {
-        q = q.filter(referral::Column::Status.eq(s.as_str()));
+        q = q.filter(referral::Column::Status.eq(s));
     }
     if let Some(seq) = before_seq {
         q = q.filter(referral::Column::Seq.lt(seq));
@@ -75,6 +94,19 @@ pub async fn list_visible(
     q.order_by_desc(referral::Column::Seq)
         .limit(limit)
         .all(db)
+        .await
+}
+
+/// The referral an organisation stored under an `Idempotency-Key`.
+pub async fn find_by_idempotency_key(
+    db: &impl ConnectionTrait,
+    organisation: &str,
+    key: &str,
+) -> Result<Option<referral::Model>, DbErr> {
+    referral::Entity::find()
+        .filter(referral::Column::Organisation.eq(organisation))
+        .filter(referral::Column::IdempotencyKey.eq(key))
+        .one(db)
         .await
 }
 
@@ -88,70 +120,112 @@ pub async fn endpoint(
         .await
 }
 
+/// Every endpoint.
+pub async fn endpoints(db: &impl ConnectionTrait) -> Result<Vec<authority_endpoint::Model>, DbErr> {
+    authority_endpoint::Entity::find().all(db).await
+}
+
 /// The codes of every authority with an endpoint.
 pub async fn push_authorities(
     db: &impl ConnectionTrait,
 ) -> Result<std::collections::HashSet<String>, DbErr> {
-    Ok(authority_endpoint::Entity::find()
-        .all(db)
+    Ok(endpoints(db)
         .await?
         .into_iter()
         .map(|e| e.gss_code)
         .collect())
 }
 
-/// Saves a changed referral and records `action` about it, in the caller's transaction.
-pub async fn update_recorded(
-    txn: &impl ConnectionTrait,
-    changed: referral::ActiveModel,
-    actor: Actor,
-    action: AuditAction,
-    now_ms: i64,
-) -> Result<referral::Model, DbErr> {
-    let row = changed.update(txn).await?;
-    audit::append(
-        txn,
-        now_ms,
-        vec![NewEvent::about(
-            actor,
-            action,
-            &row.id,
-            serde_json::json!({}),
-        )],
-    )
-    .await?;
-    Ok(row)
+async fn endpoint_lock(txn: &impl ConnectionTrait, exclusive: bool) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        let sql = if exclusive {
+            "SELECT pg_advisory_xact_lock($1)"
+        } else {
+            "SELECT pg_advisory_xact_lock_shared($1)"
+        };
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            [ENDPOINT_LOCK.into()],
+        ))
+        .await?;
+    }
+    Ok(())
 }
 
-/// After an authority's endpoint was set (`push`) or removed, moves its undelivered referrals to the
-/// other delivery mode — its inbox into the push queue, or its queued and failed pushes into its
-/// inbox — and records `authority.endpoint_changed`. Returns how many moved.
-pub async fn switch_delivery_mode(
+/// The endpoints as a submission transaction must see them: read under the shared endpoint lock,
+/// held until the submission commits.
+pub async fn push_authorities_for_submission(
+    txn: &impl ConnectionTrait,
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    endpoint_lock(txn, false).await?;
+    push_authorities(txn).await
+}
+
+/// Sets (or replaces) an authority's endpoint and moves its inbox to the push queue, under the
+/// exclusive endpoint lock. Records `authority.endpoint_changed`.
+pub async fn set_endpoint(
+    txn: &impl ConnectionTrait,
+    actor: Actor,
+    gss_code: &str,
+    url: &str,
+    secret: &str,
+    now_ms: i64,
+) -> Result<u64, DbErr> {
+    endpoint_lock(txn, true).await?;
+    authority_endpoint::Entity::delete_by_id(gss_code.to_owned())
+        .exec(txn)
+        .await?;
+    authority_endpoint::ActiveModel {
+        gss_code: Set(gss_code.to_owned()),
+        url: Set(url.to_owned()),
+        secret: Set(secret.to_owned()),
+        updated_at_ms: Set(now_ms),
+    }
+    .insert(txn)
+    .await?;
+    switch_delivery_mode(txn, actor, gss_code, true, now_ms).await
+}
+
+/// Removes an authority's endpoint (under the exclusive endpoint lock) and moves its queued and
+/// failed referrals to its inbox. `None` when it had none.
+pub async fn remove_endpoint(
+    txn: &impl ConnectionTrait,
+    actor: Actor,
+    gss_code: &str,
+    now_ms: i64,
+) -> Result<Option<u64>, DbErr> {
+    endpoint_lock(txn, true).await?;
+    let removed = authority_endpoint::Entity::delete_by_id(gss_code.to_owned())
+        .exec(txn)
+        .await?
+        .rows_affected;
+    if removed == 0 {
+        return Ok(None);
+    }
+    switch_delivery_mode(txn, actor, gss_code, false, now_ms)
+        .await
+        .map(Some)
+}
+
+/// Moves an authority's undelivered referrals to the other delivery mode as
+/// [`lifecycle::mode_switch`] says, and records `authority.endpoint_changed`.
+async fn switch_delivery_mode(
     txn: &impl ConnectionTrait,
     actor: Actor,
     gss_code: &str,
     push: bool,
     now_ms: i64,
 ) -> Result<u64, DbErr> {
-    let (from, to, next, mode): (&[ReferralStatus], _, _, _) = if push {
-        (
-            &[ReferralStatus::AwaitingCollection],
-            ReferralStatus::Queued,
-            Some(now_ms),
-            "push",
-        )
-    } else {
-        (
-            &[ReferralStatus::Queued, ReferralStatus::Failed],
-            ReferralStatus::AwaitingCollection,
-            None,
-            "pull",
-        )
-    };
+    let switch = lifecycle::mode_switch(push);
     let moved = referral::Entity::update_many()
-        .col_expr(referral::Column::Status, Expr::value(to.as_str()))
-        .col_expr(referral::Column::DeliveryMode, Expr::value(mode))
-        .col_expr(referral::Column::NextAttemptAtMs, Expr::value(next))
+        .col_expr(referral::Column::Status, Expr::value(switch.to))
+        .col_expr(referral::Column::DeliveryMode, Expr::value(switch.mode))
+        .col_expr(
+            referral::Column::NextAttemptAtMs,
+            Expr::value(switch.due_now.then_some(now_ms)),
+        )
+        .col_expr(referral::Column::StatusChangedAtMs, Expr::value(now_ms))
         .col_expr(
             referral::Column::LeaseUntilMs,
             Expr::value(Option::<i64>::None),
@@ -161,7 +235,7 @@ pub async fn switch_delivery_mode(
             Expr::value(Option::<String>::None),
         )
         .filter(referral::Column::GssCode.eq(gss_code))
-        .filter(referral::Column::Status.is_in(from.iter().map(|s| s.as_str())))
+        .filter(referral::Column::Status.is_in(switch.from.iter().copied()))
         .exec(txn)
         .await?
         .rows_affected;
@@ -172,124 +246,203 @@ pub async fn switch_delivery_mode(
             actor,
             action: AuditAction::AuthorityEndpointChanged,
             referral_id: None,
-            detail: serde_json::json!({ "gss_code": gss_code, "delivery_mode": mode, "moved": moved }),
+            detail: serde_json::json!({
+                "gss_code": gss_code,
+                "delivery_mode": if push { "push" } else { "pull" },
+                "moved": moved,
+            }),
         }],
     )
     .await?;
     Ok(moved)
 }
 
-/// Trims a page fetched with one row more than `limit` and returns the cursor for the next page
-/// (the position of the last row kept), or `None` when this was the last page.
-pub fn trim_page<T>(
-    rows: &mut Vec<T>,
+/// Applies a transition in the caller's transaction: the row's changes, its audit events (after
+/// `extra_before`, e.g. a read), and its follow-up pushes queued in the outbox.
+pub async fn apply(
+    txn: &impl ConnectionTrait,
+    transition: Transition,
+    extra: Vec<NewEvent>,
+    now_ms: i64,
+) -> Result<referral::Model, DbErr> {
+    let Transition {
+        changes,
+        mut events,
+        follow_ups,
+    } = transition;
+    let row = if changes.is_changed() {
+        changes.update(txn).await?
+    } else {
+        changes.try_into_model()?
+    };
+    enqueue(txn, &row, &follow_ups, now_ms).await?;
+    events.extend(extra);
+    audit::append(txn, now_ms, events).await?;
+    Ok(row)
+}
+
+/// Queues follow-up pushes for the referral's authority, each with its own `webhook-id`.
+pub async fn enqueue(
+    txn: &impl ConnectionTrait,
+    row: &referral::Model,
+    follow_ups: &[FollowUp],
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    for f in follow_ups {
+        outbox::ActiveModel {
+            seq: sea_orm::NotSet,
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            referral_id: Set(row.id.clone()),
+            gss_code: Set(row.gss_code.clone()),
+            channel: Set(Channel::Webhook),
+            event_type: Set(f.event_type.to_owned()),
+            payload: Set(f.payload.to_string()),
+            webhook_id: Set(format!("msg_{}", uuid::Uuid::new_v4().simple())),
+            status: Set(OutboxStatus::Queued),
+            attempts: Set(0),
+            next_attempt_at_ms: Set(Some(now_ms)),
+            lease_until_ms: Set(None),
+            lease_owner: Set(None),
+            last_attempt_at_ms: Set(None),
+            last_error: Set(None),
+            sent_at_ms: Set(None),
+            created_at_ms: Set(now_ms),
+        }
+        .insert(txn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Appends audit events in their own transaction's caller (no row changes): a read.
+pub async fn record(
+    txn: &impl ConnectionTrait,
+    events: Vec<NewEvent>,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    audit::append(txn, now_ms, events).await
+}
+
+/// Who wrote a note, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteAuthor {
+    /// `referrer` or `authority`.
+    pub role: &'static str,
+    /// The key that wrote it.
+    pub key_id: Option<String>,
+    /// A referrer's organisation.
+    pub organisation: Option<String>,
+    /// A referrer's agency type.
+    pub agency_type: Option<String>,
+    /// An authority's code.
+    pub gss_code: Option<String>,
+}
+
+impl NoteAuthor {
+    /// The author a caller writes as.
+    pub fn of(caller: &Caller) -> Self {
+        let (organisation, agency_type, gss_code) = match &caller.scope {
+            Scope::Referrer {
+                organisation,
+                agency_type,
+            } => (
+                Some(organisation.clone()),
+                Some(agency_type.as_str().to_owned()),
+                None,
+            ),
+            Scope::Authority { gss_code } => (None, None, Some(gss_code.clone())),
+            Scope::Admin => (None, None, None),
+        };
+        NoteAuthor {
+            role: caller.scope.role().as_str(),
+            key_id: Some(caller.key_id.clone()),
+            organisation,
+            agency_type,
+            gss_code,
+        }
+    }
+}
+
+/// Stores a note.
+pub async fn insert_note(
+    txn: &impl ConnectionTrait,
+    id: &str,
+    referral_id: &str,
+    author: &NoteAuthor,
+    text: &str,
+    now_ms: i64,
+) -> Result<note::Model, DbErr> {
+    note::ActiveModel {
+        seq: sea_orm::NotSet,
+        id: Set(id.to_owned()),
+        referral_id: Set(referral_id.to_owned()),
+        author_role: Set(author.role.to_owned()),
+        author_key_id: Set(author.key_id.clone()),
+        author_organisation: Set(author.organisation.clone()),
+        author_agency_type: Set(author.agency_type.clone()),
+        author_gss_code: Set(author.gss_code.clone()),
+        author_officer_id: Set(None),
+        text: Set(Some(text.to_owned())),
+        created_at_ms: Set(now_ms),
+    }
+    .insert(txn)
+    .await
+}
+
+/// A referral's notes, oldest first, after `after_seq`.
+pub async fn notes(
+    db: &impl ConnectionTrait,
+    referral_id: &str,
+    after_seq: i64,
     limit: u64,
-    position: impl Fn(&T) -> String,
-) -> Option<String> {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    if rows.len() <= limit {
-        return None;
+) -> Result<Vec<note::Model>, DbErr> {
+    note::Entity::find()
+        .filter(note::Column::ReferralId.eq(referral_id))
+        .filter(note::Column::Seq.gt(after_seq))
+        .order_by_asc(note::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// The actions the event feed carries (CONTRACT §9).
+pub const FEED_ACTIONS: &[AuditAction] = &[
+    AuditAction::ReferralAccepted,
+    AuditAction::DeliverySucceeded,
+    AuditAction::DeliveryFailed,
+    AuditAction::ReferralViewed,
+    AuditAction::ReferralAcknowledged,
+    AuditAction::ReferralOutcomeRecorded,
+    AuditAction::ReferralWithdrawn,
+    AuditAction::NoteAdded,
+];
+
+/// A page of the event feed: the feed's audit events of the referrals `caller` may see, oldest
+/// first, after `after_seq`. Events are read in the order of the chain, which is the order they
+/// were committed (appends are serialized), so a poller passing back the last `seq` it saw misses
+/// none and repeats none.
+pub async fn feed(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    after_seq: i64,
+    limit: u64,
+) -> Result<Vec<crate::entities::audit_event::Model>, DbErr> {
+    use crate::entities::audit_event;
+    use domain::Vocabulary;
+    use sea_orm::{JoinType, RelationTrait};
+    let actions: Vec<&str> = FEED_ACTIONS.iter().map(|a| a.term()).collect();
+    let mut q = audit_event::Entity::find()
+        .filter(audit_event::Column::Seq.gt(after_seq))
+        .filter(audit_event::Column::Action.is_in(actions));
+    if !matches!(caller.scope, Scope::Admin) {
+        q = q
+            .join(JoinType::InnerJoin, audit_event::Relation::Referral.def())
+            .filter(scope_condition(caller));
+    } else {
+        q = q.filter(audit_event::Column::ReferralId.is_not_null());
     }
-    rows.truncate(limit);
-    rows.last().map(|r| encode_cursor(&position(r)))
-}
-
-/// Opaque cursor for a position (a sequence number or a code).
-pub fn encode_cursor(position: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("c1:{position}"))
-}
-
-/// The position in a cursor, if it is one of ours.
-pub fn decode_cursor(cursor: &str) -> Option<String> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    text.strip_prefix("c1:").map(str::to_owned)
-}
-
-/// The warnings stored with a referral.
-pub fn warnings_of(row: &referral::Model) -> Vec<ValidationIssue> {
-    serde_json::from_str::<Vec<serde_json::Value>>(&row.warnings)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|w| {
-            Some(ValidationIssue {
-                pointer: w.get("pointer")?.as_str()?.to_owned(),
-                code: w.get("code")?.as_str()?.to_owned(),
-                message: w.get("message")?.as_str()?.to_owned(),
-            })
-        })
-        .collect()
-}
-
-/// The wire resource of a stored referral; the document only when `with_document`.
-pub fn resource(row: &referral::Model, with_document: bool) -> ReferralResource {
-    let name = domain::register()
-        .get(&row.gss_code)
-        .map(|a| a.name.clone())
-        .unwrap_or_default();
-    let warnings = warnings_of(row);
-    let status = ReferralStatus::from_stored(&row.status).unwrap_or(ReferralStatus::Queued);
-    let acknowledgement = row.acknowledged_at_ms.map(|at| Acknowledgement {
-        acknowledged_at: rfc3339_ms(at),
-        received_by: row.received_by.clone().unwrap_or_default(),
-        local_reference: row.local_reference.clone(),
-    });
-    ReferralResource {
-        id: row.id.clone(),
-        status,
-        submitted_at: rfc3339_ms(row.submitted_at_ms),
-        housing_authority: AuthorityRef {
-            gss_code: row.gss_code.clone(),
-            name,
-        },
-        organisation: row.organisation.clone(),
-        agency_type: row.agency_type.clone(),
-        warnings,
-        delivery: Delivery {
-            mode: if row.delivery_mode == "push" {
-                DeliveryMode::Push
-            } else {
-                DeliveryMode::Pull
-            },
-            attempts: u32::try_from(row.attempts).unwrap_or(0),
-            last_attempt_at: row.last_attempt_at_ms.map(rfc3339_ms),
-            last_error: row.last_error.clone(),
-            next_attempt_at: row.next_attempt_at_ms.map(rfc3339_ms),
-            delivered_at: row.delivered_at_ms.map(rfc3339_ms),
-        },
-        acknowledgement,
-        referral: with_document
-            .then(|| serde_json::from_str(&row.document).ok().map(RawReferral))
-            .flatten(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_page_is_trimmed_to_its_limit_and_points_past_its_last_row() {
-        let mut rows = vec![5, 4, 3];
-        assert_eq!(
-            trim_page(&mut rows, 2, |r| r.to_string()),
-            Some(encode_cursor("4"))
-        );
-        assert_eq!(rows, vec![5, 4]);
-        let mut rows = vec![5, 4];
-        assert_eq!(trim_page(&mut rows, 2, |r| r.to_string()), None);
-        assert_eq!(rows, vec![5, 4]);
-    }
-
-    #[test]
-    fn cursors_round_trip_and_foreign_ones_are_refused() {
-        assert_eq!(decode_cursor(&encode_cursor("42")), Some("42".to_owned()));
-        assert_eq!(decode_cursor("not-a-cursor!"), None);
-        assert_eq!(
-            decode_cursor(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("x:1")),
-            None
-        );
-    }
+    q.order_by_asc(audit_event::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await
 }

@@ -574,7 +574,14 @@ async fn keys_create_prints_the_key_alone_on_the_first_line_and_it_works() {
     }
     let unknown = run_dtr(
         &db,
-        &["keys", "create", "--role", "authority", "--gss-code", "E10000016"],
+        &[
+            "keys",
+            "create",
+            "--role",
+            "authority",
+            "--gss-code",
+            "E10000016",
+        ],
     );
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("--gss-code"));
@@ -666,7 +673,10 @@ async fn logs_to_a_file_have_no_colour_codes_and_insecure_mode_is_warned_about()
         .unwrap();
     drop(dtr);
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(!text.contains('\u{1b}'), "ANSI escape codes in a log file:\n{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "ANSI escape codes in a log file:\n{text}"
+    );
     assert!(
         text.lines()
             .any(|l| l.contains("WARN") && l.contains("DTR_ALLOW_INSECURE_ENDPOINTS")),

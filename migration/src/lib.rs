@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial;
 mod m20261123_000002_audit_append_only;
 mod m20261123_000003_drop_random_unique_indexes;
+mod m20261129_000001_lifecycle;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261123_000002_audit_append_only::Migration),
             Box::new(m20261123_000003_drop_random_unique_indexes::Migration),
+            Box::new(m20261129_000001_lifecycle::Migration),
         ]
     }
 }

@@ -249,14 +249,19 @@ impl ParseFromJSON for RawReferral {
     }
 }
 
-/// The request body of `POST /v1/referrals` and `POST /v1/referrals/validate`: shown in the spec as
-/// a [`ReferralDocument`], read from the raw JSON text by the domain's reader so that a member given
-/// twice (`field.duplicate`) and every other problem are reported together, and nesting is limited
-/// before any rule runs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReferralBody(pub domain::JsonDocument);
+/// A request body shown in the spec as a `T` but handed over as the raw document read by the
+/// domain's reader, so that a member given twice (`field.duplicate`) and every other problem are
+/// reported together, and nesting is limited before any rule runs. Used where the rules need more
+/// than the body: a referral (every legal rule at once), an outcome (the addressed authority).
+pub struct RawBody<T>(
+    pub domain::JsonDocument,
+    std::marker::PhantomData<fn() -> T>,
+);
 
-impl Payload for ReferralBody {
+/// The request body of `POST /v1/referrals` and `POST /v1/referrals/validate`.
+pub type ReferralBody = RawBody<ReferralDocument>;
+
+impl<T: Type> Payload for RawBody<T> {
     const CONTENT_TYPE: &'static str = "application/json";
 
     fn check_content_type(content_type: &str) -> bool {
@@ -264,15 +269,15 @@ impl Payload for ReferralBody {
     }
 
     fn schema_ref() -> MetaSchemaRef {
-        ReferralDocument::schema_ref()
+        T::schema_ref()
     }
 
     fn register(registry: &mut Registry) {
-        ReferralDocument::register(registry);
+        T::register(registry);
     }
 }
 
-impl ParsePayload for ReferralBody {
+impl<T: Type + Send> ParsePayload for RawBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
@@ -288,15 +293,15 @@ impl ParsePayload for ReferralBody {
         })?;
         if !document.value().is_object() {
             return Err(crate::Problem::malformed_body(
-                "The request body must be a JSON object (a referral document).",
+                "The request body must be a JSON object.",
             ));
         }
-        Ok(ReferralBody(document))
+        Ok(RawBody(document, std::marker::PhantomData))
     }
 }
 
 use poem_openapi::impl_apirequest_for_payload;
-impl_apirequest_for_payload!(ReferralBody);
+impl_apirequest_for_payload!(RawBody<T>, T: Type + Send);
 
 impl ToJSON for RawReferral {
     fn to_json(&self) -> Option<serde_json::Value> {
@@ -342,7 +347,7 @@ impl<T: ReadBody + Send> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let ReferralBody(document) = ReferralBody::from_request(request, body).await?;
+        let RawBody(document, _) = RawBody::<T>::from_request(request, body).await?;
         let mut f = domain::Findings::default();
         for pointer in document.duplicates() {
             f.add(

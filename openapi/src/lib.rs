@@ -15,4 +15,6 @@ pub use problem::{is_json_content_type, reason_phrase, Problem, ProblemJson, PRO
 pub use resources::*;
 pub use validation::{ValidationIssue, ValidationReport};
 pub use vocab::{ActorRole, AuditAction, ProblemType};
-pub use webhook::{ReferralCreatedEvent, WEBHOOK_EVENT_TYPES};
+pub use webhook::{
+    ReferralCreatedEvent, ReferralNoteAddedEvent, ReferralWithdrawnEvent, WEBHOOK_EVENT_TYPES,
+};

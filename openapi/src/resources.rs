@@ -19,16 +19,19 @@ pub enum ReferralStatus {
     Acknowledged,
     /// Delivery attempts exhausted or permanently refused; an admin may redeliver.
     Failed,
+    /// The referrer withdrew it: final.
+    Withdrawn,
 }
 
 impl ReferralStatus {
     /// Every status.
-    pub const ALL: [ReferralStatus; 5] = [
+    pub const ALL: [ReferralStatus; 6] = [
         ReferralStatus::Queued,
         ReferralStatus::AwaitingCollection,
         ReferralStatus::Delivered,
         ReferralStatus::Acknowledged,
         ReferralStatus::Failed,
+        ReferralStatus::Withdrawn,
     ];
 
     /// The stored and wire spelling.
@@ -39,6 +42,7 @@ impl ReferralStatus {
             ReferralStatus::Delivered => "delivered",
             ReferralStatus::Acknowledged => "acknowledged",
             ReferralStatus::Failed => "failed",
+            ReferralStatus::Withdrawn => "withdrawn",
         }
     }
 
@@ -123,6 +127,15 @@ pub struct ReferralResource {
     /// Present once the authority acknowledged receipt.
     #[oai(skip_serializing_if_is_none)]
     pub acknowledgement: Option<Acknowledgement>,
+    /// The authority's decision; `null` until recorded.
+    #[oai(nullable)]
+    pub outcome: Option<OutcomeView>,
+    /// The referrer's withdrawal; `null` unless withdrawn.
+    #[oai(nullable)]
+    pub withdrawal: Option<WithdrawalView>,
+    /// When the personal data was erased; `null` unless erased (the document is then absent).
+    #[oai(nullable)]
+    pub erased_at: Option<String>,
     /// The normalized referral document.
     #[oai(skip_serializing_if_is_none)]
     pub referral: Option<RawReferral>,
@@ -372,4 +385,154 @@ pub struct ChainVerification {
 pub struct Health {
     /// `ok`.
     pub status: String,
+}
+
+/// The authority's decision (CONTRACT §9; DOMAIN.md §4b).
+#[derive(Debug, Clone, Object)]
+pub struct OutcomeView {
+    /// `accepted` or `not_accepted`.
+    pub decision: String,
+    /// Why: a reason of the decision.
+    pub reason: String,
+    /// When referred to another authority: which.
+    #[oai(nullable)]
+    pub other_authority: Option<AuthorityRef>,
+    /// When it was (last) recorded.
+    pub recorded_at: String,
+}
+
+/// The referrer's withdrawal.
+#[derive(Debug, Clone, Object)]
+pub struct WithdrawalView {
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub withdrawn_at: String,
+}
+
+/// An outcome to record: `decision`, a `reason` of that decision, and `other_authority.gss_code`
+/// when the reason is `referred_to_another_authority`.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct OutcomeRequest {
+    /// `accepted` or `not_accepted`.
+    pub decision: String,
+    /// `prevention_duty`, `relief_duty` or `relief_duty_and_interim_accommodation` (accepted);
+    /// `not_eligible`, `not_homeless_or_threatened`, `referred_to_another_authority`, `no_contact`,
+    /// `declined_by_person` or `other` (not accepted).
+    pub reason: String,
+    /// Required with `referred_to_another_authority`.
+    pub other_authority: Option<OtherAuthorityDoc>,
+}
+
+/// The authority the person was referred to.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct OtherAuthorityDoc {
+    /// Its current GSS code: an English housing authority other than this one.
+    pub gss_code: String,
+}
+
+/// A withdrawal.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct WithdrawRequest {
+    /// Why the referral is withdrawn. `consent_withdrawn` also erases its personal data.
+    pub reason: String,
+}
+
+impl ReadBody for WithdrawRequest {
+    const PROBLEM: crate::ProblemType = crate::ProblemType::WithdrawalInvalid;
+    const MEMBERS: &'static [&'static str] = &["reason"];
+
+    fn read(body: &Obj<'_>, f: &mut Findings) -> Option<Self> {
+        let reason = body.choice::<domain::WithdrawalReason>("reason", true, f)?;
+        Some(WithdrawRequest {
+            reason: reason.term().to_owned(),
+        })
+    }
+}
+
+/// A note to add.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct NoteRequest {
+    /// 1–4000 characters.
+    #[oai(validator(min_length = 1, max_length = 4000))]
+    pub text: String,
+}
+
+impl ReadBody for NoteRequest {
+    const PROBLEM: crate::ProblemType = crate::ProblemType::NoteInvalid;
+    const MEMBERS: &'static [&'static str] = &["text"];
+
+    fn read(body: &Obj<'_>, f: &mut Findings) -> Option<Self> {
+        let text = body.parse("text", true, f, domain::FreeText::parse)?;
+        Some(NoteRequest {
+            text: text.as_str().to_owned(),
+        })
+    }
+}
+
+/// Who wrote a note.
+#[derive(Debug, Clone, Object)]
+pub struct NoteAuthorView {
+    /// `referrer`, `authority` or `officer`.
+    pub role: String,
+    /// The referrer's organisation.
+    #[oai(skip_serializing_if_is_none)]
+    pub organisation: Option<String>,
+    /// The referrer's agency type.
+    #[oai(skip_serializing_if_is_none)]
+    pub agency_type: Option<String>,
+    /// The authority's GSS code.
+    #[oai(skip_serializing_if_is_none)]
+    pub gss_code: Option<String>,
+}
+
+/// A note between the referrer and the authority.
+#[derive(Debug, Clone, Object)]
+pub struct NoteView {
+    /// UUID.
+    pub id: String,
+    /// When it was added.
+    pub at: String,
+    /// Who wrote it.
+    pub author: NoteAuthorView,
+    /// The note.
+    pub text: String,
+}
+
+/// A page of notes, oldest first.
+#[derive(Debug, Clone, Object)]
+pub struct NoteList {
+    /// The notes.
+    pub items: Vec<NoteView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
+/// One event of the feed: an audit event of a referral the key may see, without its hashes.
+#[derive(Debug, Clone, Object)]
+pub struct FeedEvent {
+    /// The event's position in the audit chain.
+    pub seq: i64,
+    /// When (RFC 3339 UTC).
+    pub at: String,
+    /// What happened.
+    pub action: String,
+    /// The referral.
+    pub referral_id: String,
+    /// Codes and ids only; never personal data.
+    pub detail: serde_json::Value,
+}
+
+/// A page of the event feed, oldest first.
+#[derive(Debug, Clone, Object)]
+pub struct EventFeed {
+    /// The events after the cursor.
+    pub items: Vec<FeedEvent>,
+    /// Pass back as `after` for the next page; never `null` (an empty page repeats the cursor).
+    pub next_cursor: String,
 }

@@ -29,6 +29,14 @@ pub enum AuditAction {
     AuthorityEndpointChanged,
     /// An API key was created.
     ApiKeyCreated,
+    /// The authority recorded (or replaced) its decision.
+    ReferralOutcomeRecorded,
+    /// The referrer withdrew the referral.
+    ReferralWithdrawn,
+    /// A note was added (the text is never in the trail).
+    NoteAdded,
+    /// Someone read the notes.
+    NotesViewed,
 }
 
 impl Vocabulary for AuditAction {
@@ -51,6 +59,13 @@ impl Vocabulary for AuditAction {
             AuditAction::AuthorityEndpointChanged,
         ),
         ("api_key.created", AuditAction::ApiKeyCreated),
+        (
+            "referral.outcome_recorded",
+            AuditAction::ReferralOutcomeRecorded,
+        ),
+        ("referral.withdrawn", AuditAction::ReferralWithdrawn),
+        ("note.added", AuditAction::NoteAdded),
+        ("notes.viewed", AuditAction::NotesViewed),
     ];
 }
 
@@ -75,6 +90,16 @@ pub enum ProblemType {
     ReferralNotFailed,
     /// The authority has no endpoint.
     AuthorityNoEndpoint,
+    /// The referral is not in a state that allows this (the detail names its state).
+    ReferralWrongState,
+    /// The outcome is invalid.
+    OutcomeInvalid,
+    /// The withdrawal is invalid.
+    WithdrawalInvalid,
+    /// The note is invalid.
+    NoteInvalid,
+    /// The referral's personal data was erased.
+    ReferralErased,
 }
 
 impl Vocabulary for ProblemType {
@@ -95,6 +120,11 @@ impl Vocabulary for ProblemType {
         ),
         ("referral.not_failed", ProblemType::ReferralNotFailed),
         ("authority.no_endpoint", ProblemType::AuthorityNoEndpoint),
+        ("referral.wrong_state", ProblemType::ReferralWrongState),
+        ("outcome.invalid", ProblemType::OutcomeInvalid),
+        ("withdrawal.invalid", ProblemType::WithdrawalInvalid),
+        ("note.invalid", ProblemType::NoteInvalid),
+        ("referral.erased", ProblemType::ReferralErased),
     ];
 }
 

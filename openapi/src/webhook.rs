@@ -32,5 +32,45 @@ impl ReferralCreatedEvent {
     pub const TYPE: &'static str = "referral.created";
 }
 
+/// `referral.withdrawn`: the referrer withdrew a referral this authority received. Stop work on it;
+/// if the reason is `consent_withdrawn`, erase what you hold of it.
+#[derive(Debug, Clone, Object)]
+pub struct ReferralWithdrawnEvent {
+    /// Always `referral.withdrawn`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// The referral's id.
+    pub id: String,
+    /// Why (a withdrawal reason code).
+    pub reason: String,
+}
+
+impl ReferralWithdrawnEvent {
+    /// The `type` of this event.
+    pub const TYPE: &'static str = "referral.withdrawn";
+}
+
+/// `referral.note_added`: the referrer added a note. The text is not pushed: fetch it with
+/// `GET /v1/referrals/{id}/notes` (the read is audited).
+#[derive(Debug, Clone, Object)]
+pub struct ReferralNoteAddedEvent {
+    /// Always `referral.note_added`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// The referral's id.
+    pub id: String,
+    /// The new note's id.
+    pub note_id: String,
+}
+
+impl ReferralNoteAddedEvent {
+    /// The `type` of this event.
+    pub const TYPE: &'static str = "referral.note_added";
+}
+
 /// Every event type a receiver may be sent, for the spec's `type` enums.
-pub const WEBHOOK_EVENT_TYPES: &[&str] = &[ReferralCreatedEvent::TYPE];
+pub const WEBHOOK_EVENT_TYPES: &[&str] = &[
+    ReferralCreatedEvent::TYPE,
+    ReferralWithdrawnEvent::TYPE,
+    ReferralNoteAddedEvent::TYPE,
+];

@@ -19,6 +19,14 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// The referral an event is about (the event feed is scoped through it).
+    #[sea_orm(
+        belongs_to = "super::referral::Entity",
+        from = "Column::ReferralId",
+        to = "super::referral::Column::Id"
+    )]
+    Referral,
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -4,4 +4,6 @@
 pub mod api_key;
 pub mod audit_event;
 pub mod authority_endpoint;
+pub mod note;
+pub mod outbox;
 pub mod referral;

@@ -1,6 +1,7 @@
 //! `referrals`: the stored normalized referral, its status and its delivery job (one row, so a
 //! submission is one insert and a state change is one update).
 
+use crate::lifecycle::{Mode, Status};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -14,8 +15,8 @@ pub struct Model {
     pub agency_type: String,
     pub submitted_by: String,
     pub gss_code: String,
-    pub status: String,
-    pub delivery_mode: String,
+    pub status: Status,
+    pub delivery_mode: Mode,
     pub submitted_at_ms: i64,
     #[sea_orm(column_type = "Text")]
     pub document: String,
@@ -34,6 +35,14 @@ pub struct Model {
     pub acknowledged_at_ms: Option<i64>,
     pub received_by: Option<String>,
     pub local_reference: Option<String>,
+    pub outcome_decision: Option<String>,
+    pub outcome_reason: Option<String>,
+    pub outcome_other_gss_code: Option<String>,
+    pub outcome_recorded_at_ms: Option<i64>,
+    pub withdrawal_reason: Option<String>,
+    pub withdrawn_at_ms: Option<i64>,
+    pub status_changed_at_ms: Option<i64>,
+    pub erased_at_ms: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

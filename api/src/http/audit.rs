@@ -2,10 +2,15 @@
 
 use super::auth::{require, BearerAuth, Tag};
 use super::error::ApiError;
-use super::paging::{cursor_seq, page_limit};
+use super::paging::{cursor_seq, encode_cursor, page_limit};
+use super::views::feed_event;
 use super::AppState;
 use crate::{audit, store};
-use openapi::{AuditEvent, AuditList, ChainVerification, Role};
+use openapi::{AuditEvent, AuditList, ChainVerification, EventFeed, Role};
+use std::time::Duration;
+
+/// The longest `wait` of the event feed.
+pub const MAX_FEED_WAIT: Duration = Duration::from_secs(30);
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
@@ -15,6 +20,66 @@ pub struct AuditApi;
 
 #[OpenApi]
 impl AuditApi {
+    /// The event feed
+    ///
+    /// The audit events of the referrals this key may see, oldest first, limited to what a
+    /// referrer or an authority acts on: `referral.accepted`, `delivery.succeeded`,
+    /// `delivery.failed`, `referral.viewed`, `referral.acknowledged`, `referral.outcome_recorded`,
+    /// `referral.withdrawn`, `note.added`. Pass `next_cursor` back as `after`: it is never `null`,
+    /// and a poller that does so never misses or repeats an event, including events committed by
+    /// another process. With `wait=N` (0–30 s) an empty page waits up to N seconds for the next
+    /// event. No personal data appears in the feed. Any role.
+    #[oai(
+        path = "/v1/events",
+        method = "get",
+        tag = "Tag::Audit",
+        operation_id = "list_events"
+    )]
+    async fn events(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        /// `next_cursor` from the previous page; empty or absent for the start of the feed.
+        after: Query<Option<String>>,
+        /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<i64>>,
+        /// Seconds to wait for an event when none is there yet, 0–30 (default 0).
+        #[oai(validator(minimum(value = "0"), maximum(value = "30")))]
+        wait: Query<Option<i64>>,
+    ) -> Result<Json<EventFeed>, ApiError> {
+        let limit = page_limit(limit.0)?;
+        let after_seq = cursor_seq(after.0.as_deref())?.unwrap_or(0);
+        let wait = match wait.0 {
+            None => Duration::ZERO,
+            Some(n @ 0..=30) => Duration::from_secs(n.unsigned_abs()),
+            Some(_) => return Err(ApiError::bad_request("wait must be from 0 to 30 seconds.")),
+        };
+        let deadline = tokio::time::Instant::now() + wait.min(MAX_FEED_WAIT);
+        loop {
+            // Registered before the query, so a commit between the query and the wait still wakes us.
+            let committed = state.db.committed();
+            let notified = committed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let rows = store::feed(state.db.conn(), &auth.0, after_seq, limit).await?;
+            if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
+                let next = rows.last().map_or(after_seq, |r| r.seq);
+                return Ok(Json(EventFeed {
+                    items: rows.into_iter().map(feed_event).collect(),
+                    next_cursor: encode_cursor(&next.to_string()),
+                }));
+            }
+            // Woken by a commit in this process (or, on PostgreSQL, another's via LISTEN); the
+            // one-second bound only re-checks in case a notification was lost.
+            let recheck = (tokio::time::Instant::now() + Duration::from_secs(1)).min(deadline);
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(recheck) => {}
+            }
+        }
+    }
+
     /// A referral's audit trail
     ///
     /// Its events, oldest first, each with `prev_hash` and `hash` so an auditor can recompute them
@@ -45,7 +110,7 @@ impl AuditApi {
             return Err(ApiError::not_found("referral"));
         }
         let mut rows = audit::for_referral(state.db.conn(), &id.0, after, limit + 1).await?;
-        let next_cursor = store::trim_page(&mut rows, limit, |r| r.seq.to_string());
+        let next_cursor = super::paging::trim_page(&mut rows, limit, |r| r.seq.to_string());
         Ok(Json(AuditList {
             items: rows.into_iter().map(audit_event).collect(),
             next_cursor,

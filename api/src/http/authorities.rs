@@ -2,10 +2,9 @@
 
 use super::auth::{require, BearerAuth, Tag};
 use super::error::ApiError;
-use super::paging::page_limit;
+use super::paging::{cursor_code, page_limit, trim_page};
 use super::AppState;
 use crate::audit::Actor;
-use crate::entities::authority_endpoint;
 use crate::{endpoint_url, store};
 use base64::Engine;
 use openapi::{
@@ -16,7 +15,6 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 use rand::RngCore;
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
 /// `204 No Content`.
 #[derive(ApiResponse)]
@@ -64,15 +62,7 @@ impl AuthoritiesApi {
     ) -> Result<Json<AuthorityList>, ApiError> {
         let _ = auth;
         let limit = usize::try_from(page_limit(limit.0)?).unwrap_or(50);
-        let after = cursor
-            .0
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .map(|c| {
-                store::decode_cursor(c)
-                    .ok_or_else(|| ApiError::bad_request("cursor is not one this service issued."))
-            })
-            .transpose()?;
+        let after = cursor_code(cursor.0.as_deref())?;
         let push = store::push_authorities(state.db.conn()).await?;
         let query = q.0.unwrap_or_default();
         let mut matching = domain::register()
@@ -81,7 +71,7 @@ impl AuthoritiesApi {
             .take(limit + 1)
             .map(|a| authority(a, &push))
             .collect::<Vec<Authority>>();
-        let next_cursor = store::trim_page(&mut matching, limit as u64, |a| a.gss_code.clone());
+        let next_cursor = trim_page(&mut matching, limit as u64, |a| a.gss_code.clone());
         Ok(Json(AuthorityList {
             items: matching,
             next_cursor,
@@ -151,18 +141,15 @@ impl AuthoritiesApi {
         let secret = new_secret();
         let ms = state.clock.now_ms();
         let txn = state.db.begin_write().await?;
-        authority_endpoint::Entity::delete_by_id(a.gss_code.clone())
-            .exec(&*txn)
-            .await?;
-        authority_endpoint::ActiveModel {
-            gss_code: Set(a.gss_code.clone()),
-            url: Set(url.to_string()),
-            secret: Set(secret.clone()),
-            updated_at_ms: Set(ms),
-        }
-        .insert(&*txn)
+        store::set_endpoint(
+            &*txn,
+            Actor::from(caller),
+            &a.gss_code,
+            url.as_str(),
+            &secret,
+            ms,
+        )
         .await?;
-        store::switch_delivery_mode(&*txn, Actor::from(caller), &a.gss_code, true, ms).await?;
         txn.commit().await?;
         state.wake_worker();
         Ok(Json(EndpointCreated {
@@ -195,13 +182,7 @@ impl AuthoritiesApi {
         };
         let ms = state.clock.now_ms();
         let txn = state.db.begin_write().await?;
-        let removed = authority_endpoint::Entity::delete_by_id(a.gss_code.clone())
-            .exec(&*txn)
-            .await?
-            .rows_affected;
-        if removed > 0 {
-            store::switch_delivery_mode(&*txn, Actor::from(caller), &a.gss_code, false, ms).await?;
-        }
+        store::remove_endpoint(&*txn, Actor::from(caller), &a.gss_code, ms).await?;
         txn.commit().await?;
         Ok(Removed::NoContent)
     }

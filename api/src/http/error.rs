@@ -94,6 +94,29 @@ impl ApiError {
     }
 }
 
+impl From<crate::lifecycle::Refusal> for ApiError {
+    fn from(r: crate::lifecycle::Refusal) -> Self {
+        use crate::lifecycle::Refusal;
+        match r {
+            Refusal::WrongState(status) => ApiError::conflict(
+                ProblemType::ReferralWrongState,
+                format!(
+                    "This referral is {}, which does not allow this.",
+                    status.as_str()
+                ),
+            ),
+            Refusal::Erased => ApiError::conflict(
+                ProblemType::ReferralErased,
+                "This referral's personal data was erased.",
+            ),
+            Refusal::NoEndpoint => ApiError::conflict(
+                ProblemType::AuthorityNoEndpoint,
+                "The authority has no endpoint; it collects referrals from its inbox instead.",
+            ),
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
         match e {

@@ -187,7 +187,8 @@ pub(super) async fn rate_limit<E: Endpoint>(
 }
 
 /// The longest a request may take before it is abandoned (and its transaction rolled back).
-pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Above the event feed's longest wait (30 s), so a long poll ends by itself.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(40);
 
 /// Request id, request timeout, security headers, access log and request metrics.
 pub(super) async fn envelope<E: Endpoint>(

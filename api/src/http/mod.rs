@@ -12,10 +12,12 @@ mod operations;
 mod paging;
 mod referrals;
 mod spec;
+mod views;
 
 pub use error::ApiError;
 pub use middleware::{problem_response, REQUEST_TIMEOUT};
 pub use spec::{openapi_service, spec_json, spec_value, spec_yaml};
+pub use views::warnings_of;
 
 use crate::config::Config;
 use crate::db::Db;

@@ -1,28 +1,28 @@
-//! Referrals (CONTRACT §3–§6): validate, submit, list, read, acknowledge, redeliver. Each handler
-//! reads as the story of the request: authenticate → parse → decide (domain) → persist (one
-//! transaction, audit included) → answer.
+//! Referrals (CONTRACT §3–§6, §9): validate, submit, list, read, acknowledge, redeliver, record an
+//! outcome, withdraw, and the notes between referrer and authority. Each handler reads as the story
+//! of the request: authenticate → parse → decide (domain, lifecycle) → persist (one transaction,
+//! audit included) → answer.
 
 use super::auth::{require, BearerAuth, Tag};
 use super::error::ApiError;
-use super::paging::{cursor_seq, page_limit};
+use super::paging::{cursor_seq, page_limit, trim_page};
+use super::views::{note_view, resource};
 use super::AppState;
-use crate::audit::{self, Actor, NewEvent};
-use crate::batch::{NewReferral, Write, Written};
+use crate::audit::{Actor, NewEvent};
 use crate::entities::referral;
 use crate::keys::{self, Caller, Scope};
+use crate::lifecycle::{self, NoteAuthor, Status, Submission};
 use crate::store;
-use domain::{AsOf, Referral};
-use openapi::AuditAction;
+use domain::{AsOf, Referral, Vocabulary};
 use openapi::{
-    AcknowledgeRequest, JsonBody, ReferralBody, ReferralList, ReferralResource, ReferralStatus,
-    Role, ValidationIssue, ValidationReport,
+    AcknowledgeRequest, AuditAction, JsonBody, NoteList, NoteRequest, NoteView, OutcomeRequest,
+    ProblemType, RawBody, ReferralBody, ReferralList, ReferralResource, ReferralStatus, Role,
+    ValidationIssue, ValidationReport, WithdrawRequest,
 };
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, SqlErr,
-};
+use sea_orm::SqlErr;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -43,6 +43,14 @@ pub enum Requeued {
     Accepted(Json<ReferralResource>),
 }
 
+/// `201 Created`: the note.
+#[derive(ApiResponse)]
+pub enum NoteAdded {
+    /// The note was added.
+    #[oai(status = 201)]
+    Created(Json<NoteView>),
+}
+
 fn issues(list: &[domain::Issue]) -> Vec<ValidationIssue> {
     list.iter().map(Into::into).collect()
 }
@@ -54,6 +62,22 @@ fn codes(list: &[domain::Issue]) -> Vec<&'static str> {
 /// SHA-256 of the canonical (RFC 8785) form of a body: the same JSON however it is spaced or ordered.
 fn request_hash(body: &serde_json::Value) -> String {
     keys::hex(&Sha256::digest(serde_jcs::to_vec(body).unwrap_or_default()))
+}
+
+fn is_authority(caller: &Caller) -> bool {
+    matches!(caller.scope, Scope::Authority { .. })
+}
+
+/// The "who may act" rule of the transitions that only the referral's own parties take: the
+/// referrer organisation and the addressed authority (visibility already enforced by the lookup).
+fn note_author(caller: &Caller) -> Result<NoteAuthor, ApiError> {
+    match caller.scope {
+        Scope::Referrer { .. } => Ok(NoteAuthor::Referrer),
+        Scope::Authority { .. } => Ok(NoteAuthor::Authority),
+        Scope::Admin => Err(ApiError::forbidden(
+            "Notes are between the referrer and the authority; an admin key may read them but not add one.",
+        )),
+    }
 }
 
 /// The referral operations.
@@ -157,7 +181,7 @@ impl ReferralsApi {
                         detail: json!({ "submission_id": submission, "error_codes": codes(&refused.errors) }),
                     },
                 ];
-                state.writer.write(Write::Events(events)).await?;
+                state.writer.append(events).await?;
                 state.metrics.rejected(&refused.errors);
                 return Err(ApiError::invalid(
                     openapi::ProblemType::ReferralInvalid,
@@ -174,57 +198,48 @@ impl ReferralsApi {
         // A time-ordered UUID (v7, RFC 9562): its 74 random bits keep it unguessable, and new ids land
         // at the end of the id indexes instead of on a random page each, which keeps the WAL small.
         let id = uuid::Uuid::now_v7().to_string();
-        let row = referral::Model {
-            seq: 0,
-            id: id.clone(),
-            organisation: organisation.clone(),
-            agency_type: agency_type.as_str().to_owned(),
-            submitted_by: caller.key_id.clone(),
-            gss_code: authority.gss_code.clone(),
-            // Status, delivery mode and due time are decided by the writer, inside the transaction.
-            status: String::new(),
-            delivery_mode: String::new(),
-            submitted_at_ms: ms,
-            document: accepted.referral.to_json().to_string(),
-            warnings: serde_json::to_string(&accepted.warnings).unwrap_or_else(|_| "[]".to_owned()),
-            idempotency_key: key.clone(),
-            request_hash: Some(hash.clone()),
-            webhook_id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
-            attempts: 0,
-            next_attempt_at_ms: None,
-            lease_until_ms: None,
-            lease_owner: None,
-            last_attempt_at_ms: None,
-            last_error: None,
-            delivered_at_ms: None,
-            acknowledged_at_ms: None,
-            received_by: None,
-            local_reference: None,
+        let submission = Submission {
+            row: referral::Model {
+                seq: 0,
+                id: id.clone(),
+                organisation: organisation.clone(),
+                agency_type: agency_type.as_str().to_owned(),
+                submitted_by: caller.key_id.clone(),
+                gss_code: authority.gss_code.clone(),
+                // The lifecycle decides status, mode and due time in the writer's transaction.
+                status: Status::AwaitingCollection,
+                delivery_mode: lifecycle::Mode::Pull,
+                submitted_at_ms: ms,
+                document: accepted.referral.to_json().to_string(),
+                warnings: serde_json::to_string(&accepted.warnings)
+                    .unwrap_or_else(|_| "[]".to_owned()),
+                idempotency_key: key.clone(),
+                request_hash: Some(hash.clone()),
+                webhook_id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
+                attempts: 0,
+                next_attempt_at_ms: None,
+                lease_until_ms: None,
+                lease_owner: None,
+                last_attempt_at_ms: None,
+                last_error: None,
+                delivered_at_ms: None,
+                acknowledged_at_ms: None,
+                received_by: None,
+                local_reference: None,
+                outcome_decision: None,
+                outcome_reason: None,
+                outcome_other_gss_code: None,
+                outcome_recorded_at_ms: None,
+                withdrawal_reason: None,
+                withdrawn_at_ms: None,
+                status_changed_at_ms: None,
+                erased_at_ms: None,
+            },
+            actor,
+            warning_codes: codes(&accepted.warnings),
         };
-        let events = vec![
-            NewEvent::about(actor.clone(), AuditAction::ReferralReceived, &id, json!({})),
-            NewEvent::about(
-                actor,
-                AuditAction::ReferralAccepted,
-                &id,
-                json!({
-                    "gss_code": authority.gss_code,
-                    "warning_codes": codes(&accepted.warnings),
-                }),
-            ),
-        ];
-        let stored = match state
-            .writer
-            .write(Write::Accept(Box::new(NewReferral { row, events })))
-            .await
-        {
-            Ok(Written::Accepted(row)) => row,
-            Ok(_) => {
-                return Err(sea_orm::DbErr::Custom(
-                    "the writer answered a submission with another kind of result".into(),
-                )
-                .into())
-            }
+        let stored = match state.writer.accept(submission).await {
+            Ok(row) => row,
             Err(e)
                 if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
                     && key.is_some() =>
@@ -239,12 +254,12 @@ impl ReferralsApi {
             Err(e) => return Err(e.into()),
         };
         state.metrics.accepted();
-        if stored.status == ReferralStatus::Queued.as_str() {
+        if stored.status == Status::Queued {
             state.wake_worker();
         }
-        tracing::info!(referral_id = %id, gss_code = %authority.gss_code, status = %stored.status, "referral accepted");
+        tracing::info!(referral_id = %id, gss_code = %authority.gss_code, status = %stored.status.as_str(), "referral accepted");
         Ok(Submitted::Created(
-            Json(store::resource(&stored, false)),
+            Json(resource(&stored, false)),
             format!("/v1/referrals/{id}"),
         ))
     }
@@ -274,11 +289,17 @@ impl ReferralsApi {
     ) -> Result<Json<ReferralList>, ApiError> {
         let limit = page_limit(limit.0)?;
         let before = cursor_seq(cursor.0.as_deref())?;
-        let mut rows =
-            store::list_visible(state.db.conn(), &auth.0, status.0, before, limit + 1).await?;
-        let next_cursor = store::trim_page(&mut rows, limit, |r| r.seq.to_string());
+        let mut rows = store::list_visible(
+            state.db.conn(),
+            &auth.0,
+            status.0.map(Status::from),
+            before,
+            limit + 1,
+        )
+        .await?;
+        let next_cursor = trim_page(&mut rows, limit, |r| r.seq.to_string());
         Ok(Json(ReferralList {
-            items: rows.iter().map(|r| store::resource(r, false)).collect(),
+            items: rows.iter().map(|r| resource(r, false)).collect(),
             next_cursor,
         }))
     }
@@ -301,38 +322,38 @@ impl ReferralsApi {
         id: Path<String>,
     ) -> Result<Json<ReferralResource>, ApiError> {
         let caller = &auth.0;
+        let actor = Actor::from(caller);
         let ms = state.clock.now_ms();
         let txn = state.db.begin_write().await?;
-        let Some(row) = store::find_visible(&*txn, caller, &id.0).await? else {
+        let Some(row) = store::find_for_update(&*txn, caller, &id.0).await? else {
             return Err(ApiError::not_found("referral"));
         };
-        let mut events = vec![];
-        let row = if matches!(caller.scope, Scope::Authority { .. })
-            && row.status == ReferralStatus::AwaitingCollection.as_str()
-        {
-            let mut active = row.into_active_model();
-            active.status = Set(ReferralStatus::Delivered.as_str().to_owned());
-            active.delivered_at_ms = Set(Some(ms));
-            let row = active.update(&*txn).await?;
-            events.push(NewEvent::about(
-                Actor::from(caller),
-                AuditAction::DeliverySucceeded,
-                &row.id,
-                json!({ "mode": "pull" }),
-            ));
-            row
-        } else {
-            row
+        // A read of the document is audited; an authority never sees one withdrawn before it
+        // received it, and nobody sees an erased one (then nothing personal is read).
+        let disclose = lifecycle::discloses_document(&row, is_authority(caller));
+        let viewed: Vec<NewEvent> = disclose
+            .then(|| {
+                NewEvent::about(
+                    actor.clone(),
+                    AuditAction::ReferralViewed,
+                    &row.id,
+                    json!({}),
+                )
+            })
+            .into_iter()
+            .collect();
+        let collected = is_authority(caller)
+            .then(|| lifecycle::collect(&row, &actor, ms))
+            .flatten();
+        let row = match collected {
+            Some(t) if disclose => store::apply(&*txn, t, viewed, ms).await?,
+            _ => {
+                store::record(&*txn, viewed, ms).await?;
+                row
+            }
         };
-        events.push(NewEvent::about(
-            Actor::from(caller),
-            AuditAction::ReferralViewed,
-            &row.id,
-            json!({}),
-        ));
-        audit::append(&*txn, ms, events).await?;
         txn.commit().await?;
-        Ok(Json(store::resource(&row, true)))
+        Ok(Json(resource(&row, disclose)))
     }
 
     /// Acknowledge receipt
@@ -360,30 +381,21 @@ impl ReferralsApi {
         } = body.0;
         let ms = state.clock.now_ms();
         let txn = state.db.begin_write().await?;
-        let Some(row) = store::find_visible(&*txn, caller, &id.0).await? else {
+        let Some(row) = store::find_for_update(&*txn, caller, &id.0).await? else {
             return Err(ApiError::not_found("referral"));
         };
-        if row.status == ReferralStatus::Acknowledged.as_str() {
-            return Ok(Json(store::resource(&row, false)));
-        }
-        let mut active = row.into_active_model();
-        active.status = Set(ReferralStatus::Acknowledged.as_str().to_owned());
-        active.acknowledged_at_ms = Set(Some(ms));
-        active.received_by = Set(Some(received_by));
-        active.local_reference = Set(local_reference);
-        // The authority has it: no further push attempts.
-        active.next_attempt_at_ms = Set(None);
-        active.lease_until_ms = Set(None);
-        let row = store::update_recorded(
-            &*txn,
-            active,
-            Actor::from(caller),
-            AuditAction::ReferralAcknowledged,
+        let row = match lifecycle::acknowledge(
+            &row,
+            received_by,
+            local_reference,
+            &Actor::from(caller),
             ms,
-        )
-        .await?;
+        )? {
+            Some(t) => store::apply(&*txn, t, vec![], ms).await?,
+            None => row,
+        };
         txn.commit().await?;
-        Ok(Json(store::resource(&row, false)))
+        Ok(Json(resource(&row, false)))
     }
 
     /// Redeliver a failed referral
@@ -407,41 +419,231 @@ impl ReferralsApi {
         require(caller, &[Role::Admin], "redeliver referrals")?;
         let ms = state.clock.now_ms();
         let txn = state.db.begin_write().await?;
+        let Some(row) = store::find_for_update(&*txn, caller, &id.0).await? else {
+            return Err(ApiError::not_found("referral"));
+        };
+        let has_endpoint = store::endpoint(&*txn, &row.gss_code).await?.is_some();
+        let t = match lifecycle::redeliver(&row, has_endpoint, &Actor::from(caller), ms) {
+            Ok(t) => t,
+            Err(lifecycle::Refusal::WrongState(status)) => {
+                return Err(ApiError::conflict(
+                    ProblemType::ReferralNotFailed,
+                    format!(
+                        "Only a failed referral can be redelivered; this one is {}.",
+                        status.as_str()
+                    ),
+                ))
+            }
+            Err(refusal) => return Err(refusal.into()),
+        };
+        let row = store::apply(&*txn, t, vec![], ms).await?;
+        txn.commit().await?;
+        state.wake_worker();
+        Ok(Requeued::Accepted(Json(resource(&row, false))))
+    }
+
+    /// Record the authority's decision
+    ///
+    /// The addressed authority records (or replaces) its decision: `accepted` with
+    /// `prevention_duty` (s.195), `relief_duty` (s.189B) or `relief_duty_and_interim_accommodation`
+    /// (s.189B with s.188); `not_accepted` with `not_eligible`, `not_homeless_or_threatened`,
+    /// `referred_to_another_authority` (with `other_authority.gss_code`), `no_contact`,
+    /// `declined_by_person` or `other`. Allowed on `delivered` (it then also acknowledges, with
+    /// `received_by` "outcome") and `acknowledged` referrals; otherwise 409
+    /// `urn:dtr:problem:referral.wrong_state`. Each recording is one audit event. Role: authority.
+    #[oai(
+        path = "/v1/referrals/:id/outcome",
+        method = "post",
+        tag = "Tag::Referrals",
+        operation_id = "record_referral_outcome"
+    )]
+    async fn outcome(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        body: RawBody<OutcomeRequest>,
+    ) -> Result<Json<ReferralResource>, ApiError> {
+        let caller = &auth.0;
+        require(caller, &[Role::Authority], "record outcomes")?;
+        let ms = state.clock.now_ms();
+        let txn = state.db.begin_write().await?;
+        let Some(row) = store::find_for_update(&*txn, caller, &id.0).await? else {
+            return Err(ApiError::not_found("referral"));
+        };
+        let document = body.0;
+        let mut errors: Vec<domain::Issue> =
+            document.duplicates().iter().map(|p| duplicate(p)).collect();
+        let outcome = match domain::Outcome::parse(document.value(), &row.gss_code) {
+            Ok(outcome) if errors.is_empty() => Some(outcome),
+            Ok(_) => None,
+            Err(found) => {
+                errors.extend(found);
+                None
+            }
+        };
+        let Some(outcome) = outcome else {
+            return Err(ApiError::invalid(
+                ProblemType::OutcomeInvalid,
+                "The outcome is invalid; see errors.",
+                issues(&errors),
+            ));
+        };
+        let t = lifecycle::record_outcome(&row, &outcome, &Actor::from(caller), ms)?;
+        let row = store::apply(&*txn, t, vec![], ms).await?;
+        txn.commit().await?;
+        tracing::info!(referral_id = %row.id, decision = outcome.decision().term(), reason = outcome.reason().term(), "outcome recorded");
+        Ok(Json(resource(&row, false)))
+    }
+
+    /// Withdraw a referral
+    ///
+    /// The referrer withdraws its referral, with a `reason`: `new_referral`, `incorrect_authority`,
+    /// `consent_withdrawn`, `disengaged`, `housing_need_resolved`, `not_eligible` or `other`.
+    /// `withdrawn` is final: a queued push is never sent afterwards (an attempt already in flight
+    /// may finish); an authority that never received the referral is never shown it afterwards;
+    /// one that did is sent `referral.withdrawn` when it has an endpoint. Withdrawing again answers
+    /// 200 unchanged. Role: referrer.
+    #[oai(
+        path = "/v1/referrals/:id/withdraw",
+        method = "post",
+        tag = "Tag::Referrals",
+        operation_id = "withdraw_referral"
+    )]
+    async fn withdraw(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        body: JsonBody<WithdrawRequest>,
+    ) -> Result<Json<ReferralResource>, ApiError> {
+        let caller = &auth.0;
+        require(caller, &[Role::Referrer], "withdraw referrals")?;
+        let reason = domain::WithdrawalReason::from_term(&body.0.reason)
+            .ok_or_else(|| ApiError::bad_request("Unknown withdrawal reason."))?;
+        let ms = state.clock.now_ms();
+        let txn = state.db.begin_write().await?;
+        let Some(row) = store::find_for_update(&*txn, caller, &id.0).await? else {
+            return Err(ApiError::not_found("referral"));
+        };
+        let has_endpoint = store::endpoint(&*txn, &row.gss_code).await?.is_some();
+        let row = match lifecycle::withdraw(&row, reason, has_endpoint, &Actor::from(caller), ms)? {
+            Some(t) => store::apply(&*txn, t, vec![], ms).await?,
+            None => row,
+        };
+        txn.commit().await?;
+        state.wake_worker();
+        tracing::info!(referral_id = %row.id, reason = reason.term(), "referral withdrawn");
+        Ok(Json(resource(&row, false)))
+    }
+
+    /// Add a note
+    ///
+    /// A note between the referrer (its own referrals) and the addressed authority (once the
+    /// referral is `delivered` or `acknowledged`; 409 before). 1–4000 characters. Adding it is
+    /// audited (`note.added`, without the text); a referrer's note to an authority that has the
+    /// referral and an endpoint is followed by a `referral.note_added` push (without the text).
+    /// Roles: referrer, authority.
+    #[oai(
+        path = "/v1/referrals/:id/notes",
+        method = "post",
+        tag = "Tag::Referrals",
+        operation_id = "add_referral_note"
+    )]
+    async fn add_note(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        body: JsonBody<NoteRequest>,
+    ) -> Result<NoteAdded, ApiError> {
+        let caller = &auth.0;
+        let author = note_author(caller)?;
+        let ms = state.clock.now_ms();
+        let txn = state.db.begin_write().await?;
+        let Some(row) = store::find_for_update(&*txn, caller, &id.0).await? else {
+            return Err(ApiError::not_found("referral"));
+        };
+        let note_id = uuid::Uuid::now_v7().to_string();
+        let has_endpoint = store::endpoint(&*txn, &row.gss_code).await?.is_some();
+        let t = lifecycle::add_note(&row, author, &note_id, has_endpoint, &Actor::from(caller))?;
+        let note = store::insert_note(
+            &*txn,
+            &note_id,
+            &row.id,
+            &store::NoteAuthor::of(caller),
+            &body.0.text,
+            ms,
+        )
+        .await?;
+        store::apply(&*txn, t, vec![], ms).await?;
+        txn.commit().await?;
+        state.wake_worker();
+        Ok(NoteAdded::Created(Json(note_view(&note))))
+    }
+
+    /// A referral's notes
+    ///
+    /// Oldest first. Notes carry personal data: reading them is audited (`notes.viewed`) like a read
+    /// of the document. Roles: referrer (own referrals), authority (addressed; not a referral
+    /// withdrawn before it received it), admin.
+    #[oai(
+        path = "/v1/referrals/:id/notes",
+        method = "get",
+        tag = "Tag::Referrals",
+        operation_id = "list_referral_notes"
+    )]
+    async fn notes(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<i64>>,
+        /// `next_cursor` from the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<NoteList>, ApiError> {
+        let caller = &auth.0;
+        let limit = page_limit(limit.0)?;
+        let after = cursor_seq(cursor.0.as_deref())?.unwrap_or(0);
+        let ms = state.clock.now_ms();
+        let txn = state.db.begin_write().await?;
         let Some(row) = store::find_visible(&*txn, caller, &id.0).await? else {
             return Err(ApiError::not_found("referral"));
         };
-        if row.status != ReferralStatus::Failed.as_str() {
-            return Err(ApiError::conflict(
-                openapi::ProblemType::ReferralNotFailed,
-                format!(
-                    "Only a failed referral can be redelivered; this one is {}.",
-                    row.status
-                ),
-            ));
+        if row.erased_at_ms.is_some() {
+            return Err(lifecycle::Refusal::Erased.into());
         }
-        if store::endpoint(&*txn, &row.gss_code).await?.is_none() {
-            return Err(ApiError::conflict(
-                openapi::ProblemType::AuthorityNoEndpoint,
-                "The authority has no endpoint; it collects referrals from its inbox instead.",
-            ));
+        if !lifecycle::discloses_document(&row, is_authority(caller)) {
+            return Err(lifecycle::Refusal::WrongState(row.status).into());
         }
-        let mut active = row.into_active_model();
-        active.status = Set(ReferralStatus::Queued.as_str().to_owned());
-        active.delivery_mode = Set("push".to_owned());
-        active.attempts = Set(0);
-        active.next_attempt_at_ms = Set(Some(ms));
-        active.lease_until_ms = Set(None);
-        let row = store::update_recorded(
+        let mut notes = store::notes(&*txn, &row.id, after, limit + 1).await?;
+        let next_cursor = trim_page(&mut notes, limit, |n| n.seq.to_string());
+        store::record(
             &*txn,
-            active,
-            Actor::from(caller),
-            AuditAction::ReferralRedeliveryRequested,
+            vec![NewEvent::about(
+                Actor::from(caller),
+                AuditAction::NotesViewed,
+                &row.id,
+                json!({ "notes": notes.len() }),
+            )],
             ms,
         )
         .await?;
         txn.commit().await?;
-        state.wake_worker();
-        Ok(Requeued::Accepted(Json(store::resource(&row, false))))
+        Ok(Json(NoteList {
+            items: notes.iter().map(note_view).collect(),
+            next_cursor,
+        }))
+    }
+}
+
+fn duplicate(pointer: &str) -> domain::Issue {
+    domain::Issue {
+        pointer: pointer.to_owned(),
+        code: domain::Code::FieldDuplicate,
+        message: "This member is given more than once in its object; send it once.".to_owned(),
     }
 }
 
@@ -457,15 +659,11 @@ impl ReferralsApi {
         key: &str,
         hash: &str,
     ) -> Result<Option<Submitted>, ApiError> {
-        let existing = referral::Entity::find()
-            .filter(referral::Column::Organisation.eq(organisation))
-            .filter(referral::Column::IdempotencyKey.eq(key))
-            .one(state.db.conn())
-            .await?;
+        let existing = store::find_by_idempotency_key(state.db.conn(), organisation, key).await?;
         match existing {
             None => Ok(None),
             Some(row) if row.request_hash.as_deref() == Some(hash) && store::visible(caller, &row) => Ok(Some(Submitted::Created(
-                Json(store::resource(&row, false)),
+                Json(resource(&row, false)),
                 format!("/v1/referrals/{}", row.id),
             ))),
             Some(_) => Err(ApiError::unprocessable(

@@ -50,6 +50,10 @@ const CLOSED_OBJECTS: &[&str] = &[
     "EndpointRequest",
     "ApiKeyRequest",
     "AcknowledgeRequest",
+    "OutcomeRequest",
+    "OtherAuthorityDoc",
+    "WithdrawRequest",
+    "NoteRequest",
 ];
 
 /// String formats (the request types are plain strings so the domain can report every problem
@@ -75,6 +79,16 @@ const FORMATS: &[(&str, &str, &str)] = &[
     ("Actor", "key_id", "uuid"),
     ("ReferralCreatedEvent", "id", "uuid"),
     ("ReferralCreatedEvent", "submitted_at", "date-time"),
+    ("ReferralWithdrawnEvent", "id", "uuid"),
+    ("ReferralNoteAddedEvent", "id", "uuid"),
+    ("ReferralNoteAddedEvent", "note_id", "uuid"),
+    ("ReferralResource", "erased_at", "date-time"),
+    ("OutcomeView", "recorded_at", "date-time"),
+    ("WithdrawalView", "withdrawn_at", "date-time"),
+    ("NoteView", "id", "uuid"),
+    ("NoteView", "at", "date-time"),
+    ("FeedEvent", "at", "date-time"),
+    ("FeedEvent", "referral_id", "uuid"),
 ];
 
 /// A closed set's schema: its name, what it is, and its values.
@@ -159,7 +173,33 @@ fn closed_sets() -> Vec<(ClosedSet, &'static [(&'static str, &'static str)])> {
         ),
         (
             ClosedSet::of::<openapi::AuditAction>("What an audit event records."),
-            &[("AuditEvent", "action")],
+            &[("AuditEvent", "action"), ("FeedEvent", "action")],
+        ),
+        (
+            ClosedSet::of::<domain::Decision>("The authority's decision."),
+            &[("OutcomeView", "decision"), ("OutcomeRequest", "decision")],
+        ),
+        (
+            ClosedSet::of::<domain::OutcomeReason>(
+                "Why: `prevention_duty`, `relief_duty` and `relief_duty_and_interim_accommodation` belong to `accepted`, the rest to `not_accepted`.",
+            ),
+            &[("OutcomeView", "reason"), ("OutcomeRequest", "reason")],
+        ),
+        (
+            ClosedSet::of::<domain::WithdrawalReason>("Why a referral was withdrawn."),
+            &[
+                ("WithdrawalView", "reason"),
+                ("WithdrawRequest", "reason"),
+                ("ReferralWithdrawnEvent", "reason"),
+            ],
+        ),
+        (
+            ClosedSet {
+                name: "NoteAuthorRole",
+                description: "Who wrote a note.",
+                values: vec!["referrer".to_owned(), "authority".to_owned()],
+            },
+            &[("NoteAuthorView", "role")],
         ),
         (
             ClosedSet {
@@ -178,14 +218,18 @@ fn closed_sets() -> Vec<(ClosedSet, &'static [(&'static str, &'static str)])> {
                     .map(|t| (*t).to_owned())
                     .collect(),
             },
-            &[("ReferralCreatedEvent", "type")],
+            &[
+                ("ReferralCreatedEvent", "type"),
+                ("ReferralWithdrawnEvent", "type"),
+                ("ReferralNoteAddedEvent", "type"),
+            ],
         ),
     ]
 }
 
 /// The error statuses each operation can answer with; poem-openapi would list every status of
 /// [`super::ApiError`] on every operation. Every `/v1` operation can answer 401 (no valid key), 429
-/// (rate limits), 500 and 503 (database unavailable, or a request abandoned after 30 s).
+/// (rate limits), 500 and 503 (database unavailable, or a request abandoned after 40 s).
 fn error_statuses(operation_id: &str) -> &'static [&'static str] {
     const BODY: &[&str] = &[
         "400", "401", "403", "413", "415", "422", "429", "500", "503",
@@ -196,9 +240,17 @@ fn error_statuses(operation_id: &str) -> &'static [&'static str] {
         "list_referrals" | "list_authorities" => &["400", "401", "429", "500", "503"],
         "get_referral" | "get_authority" => &["401", "404", "429", "500", "503"],
         "list_referral_audit_events" => &["400", "401", "404", "429", "500", "503"],
-        "acknowledge_referral" | "set_authority_endpoint" => &[
+        "set_authority_endpoint" => &[
             "400", "401", "403", "404", "413", "415", "422", "429", "500", "503",
         ],
+        "acknowledge_referral"
+        | "record_referral_outcome"
+        | "withdraw_referral"
+        | "add_referral_note" => &[
+            "400", "401", "403", "404", "409", "413", "415", "422", "429", "500", "503",
+        ],
+        "list_referral_notes" => &["400", "401", "404", "409", "429", "500", "503"],
+        "list_events" => &["400", "401", "429", "500", "503"],
         "redeliver_referral" => &["401", "403", "404", "409", "413", "429", "500", "503"],
         "delete_authority_endpoint" => &["401", "403", "404", "429", "500", "503"],
         "verify_audit_chain" => &["401", "403", "429", "500", "503"],
@@ -258,10 +310,20 @@ fn plain_refs(value: &mut serde_json::Value) {
                 .cloned();
             let only_decoration = map
                 .keys()
-                .all(|k| matches!(k.as_str(), "allOf" | "description"));
+                .all(|k| matches!(k.as_str(), "allOf" | "description" | "nullable"));
             if let (Some(reference), true) = (reference, only_decoration) {
+                let nullable = map.get("nullable") == Some(&serde_json::Value::Bool(true));
                 map.clear();
-                map.insert("$ref".to_owned(), reference);
+                if nullable {
+                    // OpenAPI 3.0's nullable reference: a one-element allOf beside `nullable`.
+                    map.insert(
+                        "allOf".to_owned(),
+                        serde_json::json!([{ "$ref": reference }]),
+                    );
+                    map.insert("nullable".to_owned(), serde_json::Value::Bool(true));
+                } else {
+                    map.insert("$ref".to_owned(), reference);
+                }
                 return;
             }
             map.values_mut().for_each(plain_refs);
@@ -276,6 +338,8 @@ fn webhook_schemas() -> serde_json::Map<String, serde_json::Value> {
     use poem_openapi::types::Type;
     let mut registry = poem_openapi::registry::Registry::new();
     openapi::ReferralCreatedEvent::register(&mut registry);
+    openapi::ReferralWithdrawnEvent::register(&mut registry);
+    openapi::ReferralNoteAddedEvent::register(&mut registry);
     serde_json::to_value(&registry.schemas)
         .ok()
         .and_then(|v| v.as_object().cloned())
@@ -305,7 +369,11 @@ fn webhook_callback() -> serde_json::Value {
                     ],
                     "requestBody": {
                         "required": true,
-                        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ReferralCreatedEvent" } } }
+                        "content": { "application/json": { "schema": { "oneOf": [
+                            { "$ref": "#/components/schemas/ReferralCreatedEvent" },
+                            { "$ref": "#/components/schemas/ReferralWithdrawnEvent" },
+                            { "$ref": "#/components/schemas/ReferralNoteAddedEvent" }
+                        ] } } }
                     },
                     "responses": {
                         "200": { "description": "Stored (any 2xx will do)." },

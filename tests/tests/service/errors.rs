@@ -37,7 +37,10 @@ async fn malformed_json_is_400() {
     assert_eq!(problem["type"], "urn:dtr:problem:request.malformed");
     assert_eq!(problem["errors"][0]["pointer"], "");
     assert_eq!(problem["errors"][0]["code"], "field.type");
-    assert!(!problem.to_string().contains("Zephyrinemarker"), "{problem}");
+    assert!(
+        !problem.to_string().contains("Zephyrinemarker"),
+        "{problem}"
+    );
     let resp = app
         .post("/v1/referrals/validate", &key, &json!([1, 2]))
         .await;

@@ -1,0 +1,114 @@
+//! The wire objects of stored rows, built in one place.
+
+use crate::db::rfc3339_ms;
+use crate::entities::{audit_event, note, referral};
+use crate::lifecycle;
+use openapi::{
+    Acknowledgement, AuthorityRef, Delivery, FeedEvent, NoteAuthorView, NoteView, OutcomeView,
+    RawReferral, ReferralResource, ValidationIssue, WithdrawalView,
+};
+
+/// The warnings stored with a referral.
+pub fn warnings_of(row: &referral::Model) -> Vec<ValidationIssue> {
+    serde_json::from_str::<Vec<serde_json::Value>>(&row.warnings)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|w| {
+            Some(ValidationIssue {
+                pointer: w.get("pointer")?.as_str()?.to_owned(),
+                code: w.get("code")?.as_str()?.to_owned(),
+                message: w.get("message")?.as_str()?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+fn authority_ref(gss_code: &str) -> AuthorityRef {
+    AuthorityRef {
+        gss_code: gss_code.to_owned(),
+        name: domain::register()
+            .get(gss_code)
+            .map(|a| a.name.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// The wire resource of a stored referral; the document only when `with_document` (and only while
+/// the referral holds one: never after erasure).
+pub fn resource(row: &referral::Model, with_document: bool) -> ReferralResource {
+    let acknowledgement = row.acknowledged_at_ms.map(|at| Acknowledgement {
+        acknowledged_at: rfc3339_ms(at),
+        received_by: row.received_by.clone().unwrap_or_default(),
+        local_reference: row.local_reference.clone(),
+    });
+    let outcome = match (
+        &row.outcome_decision,
+        &row.outcome_reason,
+        row.outcome_recorded_at_ms,
+    ) {
+        (Some(decision), Some(reason), Some(at)) => Some(OutcomeView {
+            decision: decision.clone(),
+            reason: reason.clone(),
+            other_authority: row.outcome_other_gss_code.as_deref().map(authority_ref),
+            recorded_at: rfc3339_ms(at),
+        }),
+        _ => None,
+    };
+    let withdrawal = match (&row.withdrawal_reason, row.withdrawn_at_ms) {
+        (Some(reason), Some(at)) => Some(WithdrawalView {
+            reason: reason.clone(),
+            withdrawn_at: rfc3339_ms(at),
+        }),
+        _ => None,
+    };
+    ReferralResource {
+        id: row.id.clone(),
+        status: row.status.into(),
+        submitted_at: rfc3339_ms(row.submitted_at_ms),
+        housing_authority: authority_ref(&row.gss_code),
+        organisation: row.organisation.clone(),
+        agency_type: row.agency_type.clone(),
+        warnings: warnings_of(row),
+        delivery: Delivery {
+            mode: row.delivery_mode.into(),
+            attempts: u32::try_from(row.attempts).unwrap_or(0),
+            last_attempt_at: row.last_attempt_at_ms.map(rfc3339_ms),
+            last_error: row.last_error.clone(),
+            next_attempt_at: row.next_attempt_at_ms.map(rfc3339_ms),
+            delivered_at: row.delivered_at_ms.map(rfc3339_ms),
+        },
+        acknowledgement,
+        outcome,
+        withdrawal,
+        erased_at: row.erased_at_ms.map(rfc3339_ms),
+        referral: (with_document && lifecycle::discloses_document(row, false))
+            .then(|| serde_json::from_str(&row.document).ok().map(RawReferral))
+            .flatten(),
+    }
+}
+
+/// The wire form of a note.
+pub fn note_view(n: &note::Model) -> NoteView {
+    NoteView {
+        id: n.id.clone(),
+        at: rfc3339_ms(n.created_at_ms),
+        author: NoteAuthorView {
+            role: n.author_role.clone(),
+            organisation: n.author_organisation.clone(),
+            agency_type: n.author_agency_type.clone(),
+            gss_code: n.author_gss_code.clone(),
+        },
+        text: n.text.clone().unwrap_or_default(),
+    }
+}
+
+/// The wire form of an audit event in the event feed (no hashes, no actor).
+pub fn feed_event(row: audit_event::Model) -> FeedEvent {
+    FeedEvent {
+        seq: row.seq,
+        at: row.at,
+        action: row.action,
+        referral_id: row.referral_id.unwrap_or_default(),
+        detail: serde_json::from_str(&row.detail).unwrap_or(serde_json::Value::Null),
+    }
+}

@@ -1,0 +1,626 @@
+//! The referral's lifecycle (CONTRACT §6, §9): one module decides every status.
+//!
+//! Each transition — accept, collect, acknowledge, record an outcome, withdraw, add a note,
+//! redeliver, a push attempt's result, a change of delivery mode — is a pure function of the
+//! referral as stored and the facts of the request: it returns the row's changes, the audit events
+//! and the follow-up events to push, or why it is refused. Handlers, the delivery worker and the
+//! batch writer apply what it returns; none of them decides a status itself.
+//!
+//! ```text
+//!  accept ──push──▶ queued ──2xx──▶ delivered ──ack/outcome──▶ acknowledged
+//!     │               │  ▲  └─4xx/exhausted─▶ failed ─redeliver─┘
+//!     │               │  └──── endpoint set ────┐
+//!     └──pull──▶ awaiting_collection ──authority reads──▶ delivered
+//!  any status but withdrawn ──withdraw──▶ withdrawn (final)
+//! ```
+
+use crate::audit::{Actor, NewEvent};
+use crate::entities::referral;
+use domain::{Outcome, Vocabulary, WithdrawalReason};
+use openapi::AuditAction;
+use sea_orm::entity::prelude::*;
+use sea_orm::{IntoActiveModel, Set};
+use serde_json::json;
+use std::time::Duration;
+
+/// Where a referral is in its life (the `status` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum Status {
+    /// Waiting for a push attempt (first or retry).
+    #[sea_orm(string_value = "queued")]
+    Queued,
+    /// In the pull inbox of an authority without an endpoint.
+    #[sea_orm(string_value = "awaiting_collection")]
+    AwaitingCollection,
+    /// The authority has it (push 2xx, or its own first read).
+    #[sea_orm(string_value = "delivered")]
+    Delivered,
+    /// The authority confirmed receipt (or recorded an outcome).
+    #[sea_orm(string_value = "acknowledged")]
+    Acknowledged,
+    /// Push attempts exhausted or refused for good.
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    /// The referrer withdrew it: final.
+    #[sea_orm(string_value = "withdrawn")]
+    Withdrawn,
+}
+
+impl Status {
+    /// The wire (and stored) spelling.
+    pub fn as_str(self) -> &'static str {
+        openapi::ReferralStatus::from(self).as_str()
+    }
+}
+
+impl From<Status> for openapi::ReferralStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Queued => openapi::ReferralStatus::Queued,
+            Status::AwaitingCollection => openapi::ReferralStatus::AwaitingCollection,
+            Status::Delivered => openapi::ReferralStatus::Delivered,
+            Status::Acknowledged => openapi::ReferralStatus::Acknowledged,
+            Status::Failed => openapi::ReferralStatus::Failed,
+            Status::Withdrawn => openapi::ReferralStatus::Withdrawn,
+        }
+    }
+}
+
+impl From<openapi::ReferralStatus> for Status {
+    fn from(s: openapi::ReferralStatus) -> Self {
+        match s {
+            openapi::ReferralStatus::Queued => Status::Queued,
+            openapi::ReferralStatus::AwaitingCollection => Status::AwaitingCollection,
+            openapi::ReferralStatus::Delivered => Status::Delivered,
+            openapi::ReferralStatus::Acknowledged => Status::Acknowledged,
+            openapi::ReferralStatus::Failed => Status::Failed,
+            openapi::ReferralStatus::Withdrawn => Status::Withdrawn,
+        }
+    }
+}
+
+/// How the authority receives referrals (the `delivery_mode` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum Mode {
+    /// Signed webhooks to its endpoint.
+    #[sea_orm(string_value = "push")]
+    Push,
+    /// It collects from its inbox.
+    #[sea_orm(string_value = "pull")]
+    Pull,
+}
+
+impl From<Mode> for openapi::DeliveryMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Push => openapi::DeliveryMode::Push,
+            Mode::Pull => openapi::DeliveryMode::Pull,
+        }
+    }
+}
+
+/// Why a transition is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Not allowed from the referral's current status.
+    #[error("the referral is {}", .0.as_str())]
+    WrongState(Status),
+    /// The referral's personal data was erased.
+    #[error("the referral's personal data was erased")]
+    Erased,
+    /// A push was asked for but the authority has no endpoint.
+    #[error("the authority has no endpoint")]
+    NoEndpoint,
+}
+
+/// An event to push to the authority after a transition (its own `webhook-id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowUp {
+    /// `referral.withdrawn` or `referral.note_added`.
+    pub event_type: &'static str,
+    /// The body: ids and codes only, never personal data.
+    pub payload: serde_json::Value,
+}
+
+/// What a transition does: the row's changes, its audit events, and the events to push.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    /// The changed columns (the rest `Unchanged`).
+    pub changes: referral::ActiveModel,
+    /// Audit events, in order.
+    pub events: Vec<NewEvent>,
+    /// Events to push to the authority's endpoint.
+    pub follow_ups: Vec<FollowUp>,
+}
+
+impl Transition {
+    fn of(row: &referral::Model) -> Self {
+        Transition {
+            changes: row.clone().into_active_model(),
+            events: vec![],
+            follow_ups: vec![],
+        }
+    }
+
+    fn status(mut self, status: Status, now_ms: i64) -> Self {
+        self.changes.status = Set(status);
+        self.changes.status_changed_at_ms = Set(Some(now_ms));
+        self
+    }
+
+    /// No further push attempts, and no worker's lease.
+    fn stop_pushing(mut self) -> Self {
+        self.changes.next_attempt_at_ms = Set(None);
+        self.changes.lease_until_ms = Set(None);
+        self.changes.lease_owner = Set(None);
+        self
+    }
+
+    fn event(
+        mut self,
+        actor: &Actor,
+        action: AuditAction,
+        id: &str,
+        detail: serde_json::Value,
+    ) -> Self {
+        self.events
+            .push(NewEvent::about(actor.clone(), action, id, detail));
+        self
+    }
+}
+
+/// The facts of a new, valid referral; its status is decided in [`accept`].
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// The stored row with everything but the lifecycle decided.
+    pub row: referral::Model,
+    /// Who submitted it.
+    pub actor: Actor,
+    /// Its warnings' codes, for the audit trail.
+    pub warning_codes: Vec<&'static str>,
+}
+
+/// Accepts a new referral: queued for push when its authority has an endpoint (`push`), otherwise
+/// into the authority's inbox. Decided inside the transaction that stores it, from the endpoints as
+/// they are then.
+pub fn accept(submission: Submission, push: bool, now_ms: i64) -> (referral::Model, Vec<NewEvent>) {
+    let Submission {
+        mut row,
+        actor,
+        warning_codes,
+    } = submission;
+    let status = if push {
+        Status::Queued
+    } else {
+        Status::AwaitingCollection
+    };
+    row.status = status;
+    row.delivery_mode = if push { Mode::Push } else { Mode::Pull };
+    row.next_attempt_at_ms = push.then_some(row.submitted_at_ms);
+    row.status_changed_at_ms = Some(now_ms);
+    let events = vec![
+        NewEvent::about(
+            actor.clone(),
+            AuditAction::ReferralReceived,
+            &row.id,
+            json!({}),
+        ),
+        NewEvent::about(
+            actor,
+            AuditAction::ReferralAccepted,
+            &row.id,
+            json!({
+                "gss_code": row.gss_code,
+                "warning_codes": warning_codes,
+                "status": status.as_str(),
+            }),
+        ),
+    ];
+    (row, events)
+}
+
+/// The addressed authority reads the referral: the first read of one in its inbox delivers it.
+/// `None` when the read changes nothing.
+pub fn collect(row: &referral::Model, actor: &Actor, now_ms: i64) -> Option<Transition> {
+    if row.status != Status::AwaitingCollection {
+        return None;
+    }
+    let mut t = Transition::of(row).status(Status::Delivered, now_ms);
+    t.changes.delivered_at_ms = Set(Some(now_ms));
+    Some(t.event(
+        actor,
+        AuditAction::DeliverySucceeded,
+        &row.id,
+        json!({ "mode": "pull" }),
+    ))
+}
+
+/// Whether a reader may see the referral's document: never once it is erased, and an authority
+/// never sees one withdrawn before it received it.
+pub fn discloses_document(row: &referral::Model, reader_is_the_authority: bool) -> bool {
+    row.erased_at_ms.is_none()
+        && !(reader_is_the_authority
+            && row.status == Status::Withdrawn
+            && row.delivered_at_ms.is_none())
+}
+
+/// The authority confirms receipt. `Ok(None)`: already acknowledged, nothing changes.
+pub fn acknowledge(
+    row: &referral::Model,
+    received_by: String,
+    local_reference: Option<String>,
+    actor: &Actor,
+    now_ms: i64,
+) -> Result<Option<Transition>, Refusal> {
+    match row.status {
+        Status::Acknowledged => Ok(None),
+        // It must have reached the authority, pushed (even if our record of the 2xx was lost) or
+        // read from the inbox.
+        Status::Queued | Status::Delivered | Status::Failed => {
+            let mut t = Transition::of(row)
+                .status(Status::Acknowledged, now_ms)
+                .stop_pushing();
+            t.changes.acknowledged_at_ms = Set(Some(now_ms));
+            t.changes.received_by = Set(Some(received_by));
+            t.changes.local_reference = Set(local_reference);
+            Ok(Some(t.event(
+                actor,
+                AuditAction::ReferralAcknowledged,
+                &row.id,
+                json!({}),
+            )))
+        }
+        other => Err(Refusal::WrongState(other)),
+    }
+}
+
+/// The addressed authority records (or replaces) its decision. On a `delivered` referral it also
+/// acknowledges it, with `received_by` "outcome".
+pub fn record_outcome(
+    row: &referral::Model,
+    outcome: &Outcome,
+    actor: &Actor,
+    now_ms: i64,
+) -> Result<Transition, Refusal> {
+    let mut t = match row.status {
+        Status::Acknowledged => Transition::of(row),
+        Status::Delivered => {
+            let mut t = Transition::of(row)
+                .status(Status::Acknowledged, now_ms)
+                .stop_pushing();
+            t.changes.acknowledged_at_ms = Set(Some(now_ms));
+            t.changes.received_by = Set(Some("outcome".to_owned()));
+            t.event(
+                actor,
+                AuditAction::ReferralAcknowledged,
+                &row.id,
+                json!({ "by": "outcome" }),
+            )
+        }
+        other => return Err(Refusal::WrongState(other)),
+    };
+    let other = outcome.other_authority().map(|a| a.gss_code.clone());
+    t.changes.outcome_decision = Set(Some(outcome.decision().term().to_owned()));
+    t.changes.outcome_reason = Set(Some(outcome.reason().term().to_owned()));
+    t.changes.outcome_other_gss_code = Set(other.clone());
+    t.changes.outcome_recorded_at_ms = Set(Some(now_ms));
+    Ok(t.event(
+        actor,
+        AuditAction::ReferralOutcomeRecorded,
+        &row.id,
+        json!({
+            "decision": outcome.decision().term(),
+            "reason": outcome.reason().term(),
+            "other_gss_code": other,
+        }),
+    ))
+}
+
+/// The referrer withdraws the referral: final. A queued push stops for good; an authority that
+/// received it is told (`referral.withdrawn`) when it has an endpoint. `Ok(None)`: already
+/// withdrawn.
+pub fn withdraw(
+    row: &referral::Model,
+    reason: WithdrawalReason,
+    authority_has_endpoint: bool,
+    actor: &Actor,
+    now_ms: i64,
+) -> Result<Option<Transition>, Refusal> {
+    if row.status == Status::Withdrawn {
+        return Ok(None);
+    }
+    let mut t = Transition::of(row)
+        .status(Status::Withdrawn, now_ms)
+        .stop_pushing();
+    t.changes.withdrawal_reason = Set(Some(reason.term().to_owned()));
+    t.changes.withdrawn_at_ms = Set(Some(now_ms));
+    if row.delivered_at_ms.is_some() && authority_has_endpoint {
+        let mut withdrawn = row.clone();
+        withdrawn.withdrawal_reason = Some(reason.term().to_owned());
+        t.follow_ups.push(withdrawn_follow_up(&withdrawn));
+    }
+    Ok(Some(t.event(
+        actor,
+        AuditAction::ReferralWithdrawn,
+        &row.id,
+        json!({ "reason": reason.term() }),
+    )))
+}
+
+/// An attempt in flight when the referral was withdrawn reached the authority (2xx): it holds the
+/// document after all, so it is told of the withdrawal, as if it had received it first. `None` when
+/// there is nothing to tell (not withdrawn, already known to have it, or no endpoint).
+pub fn delivered_after_withdrawal(
+    row: &referral::Model,
+    authority_has_endpoint: bool,
+) -> Option<FollowUp> {
+    if row.status != Status::Withdrawn || row.delivered_at_ms.is_some() || !authority_has_endpoint {
+        return None;
+    }
+    Some(withdrawn_follow_up(row))
+}
+
+fn withdrawn_follow_up(row: &referral::Model) -> FollowUp {
+    FollowUp {
+        event_type: openapi::ReferralWithdrawnEvent::TYPE,
+        payload: json!({
+            "type": openapi::ReferralWithdrawnEvent::TYPE,
+            "id": row.id,
+            "reason": row.withdrawal_reason,
+        }),
+    }
+}
+
+/// Who writes a note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteAuthor {
+    /// The referring organisation.
+    Referrer,
+    /// The addressed authority (by key or an officer in the web inbox).
+    Authority,
+}
+
+/// A note is added: the audit event (no text) and, for a referrer's note to an authority that has
+/// the referral and an endpoint, a `referral.note_added` push.
+pub fn add_note(
+    row: &referral::Model,
+    author: NoteAuthor,
+    note_id: &str,
+    authority_has_endpoint: bool,
+    actor: &Actor,
+) -> Result<Transition, Refusal> {
+    if row.erased_at_ms.is_some() {
+        return Err(Refusal::Erased);
+    }
+    match (author, row.status) {
+        (_, Status::Withdrawn) => return Err(Refusal::WrongState(Status::Withdrawn)),
+        (NoteAuthor::Authority, Status::Delivered | Status::Acknowledged) => {}
+        (NoteAuthor::Authority, other) => return Err(Refusal::WrongState(other)),
+        (NoteAuthor::Referrer, _) => {}
+    }
+    let mut t = Transition::of(row);
+    if author == NoteAuthor::Referrer && row.delivered_at_ms.is_some() && authority_has_endpoint {
+        t.follow_ups.push(FollowUp {
+            event_type: openapi::ReferralNoteAddedEvent::TYPE,
+            payload: json!({
+                "type": openapi::ReferralNoteAddedEvent::TYPE,
+                "id": row.id,
+                "note_id": note_id,
+            }),
+        });
+    }
+    Ok(t.event(
+        actor,
+        AuditAction::NoteAdded,
+        &row.id,
+        json!({ "note_id": note_id, "author_role": actor.role.term() }),
+    ))
+}
+
+/// An admin puts a failed referral back in the push queue: a fresh schedule, the same `webhook-id`.
+pub fn redeliver(
+    row: &referral::Model,
+    authority_has_endpoint: bool,
+    actor: &Actor,
+    now_ms: i64,
+) -> Result<Transition, Refusal> {
+    if row.status != Status::Failed {
+        return Err(Refusal::WrongState(row.status));
+    }
+    if !authority_has_endpoint {
+        return Err(Refusal::NoEndpoint);
+    }
+    let mut t = Transition::of(row).status(Status::Queued, now_ms);
+    t.changes.delivery_mode = Set(Mode::Push);
+    t.changes.attempts = Set(0);
+    t.changes.next_attempt_at_ms = Set(Some(now_ms));
+    t.changes.lease_until_ms = Set(None);
+    t.changes.lease_owner = Set(None);
+    Ok(t.event(
+        actor,
+        AuditAction::ReferralRedeliveryRequested,
+        &row.id,
+        json!({}),
+    ))
+}
+
+/// The statuses that move, and where to, when an authority's endpoint is set (`push`) or removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModeSwitch {
+    /// Referrals in these statuses move.
+    pub from: &'static [Status],
+    /// To this status.
+    pub to: Status,
+    /// And this delivery mode.
+    pub mode: Mode,
+    /// Whether they are due for a push at once.
+    pub due_now: bool,
+}
+
+/// Setting an endpoint pushes the inbox; removing it moves queued *and* failed referrals to the
+/// inbox, so none is stranded without a way to reach the authority.
+pub fn mode_switch(push: bool) -> ModeSwitch {
+    if push {
+        ModeSwitch {
+            from: &[Status::AwaitingCollection],
+            to: Status::Queued,
+            mode: Mode::Push,
+            due_now: true,
+        }
+    } else {
+        ModeSwitch {
+            from: &[Status::Queued, Status::Failed],
+            to: Status::AwaitingCollection,
+            mode: Mode::Pull,
+            due_now: false,
+        }
+    }
+}
+
+/// How one push attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// 2xx.
+    Delivered(u16),
+    /// Worth another attempt: 408, 429, 3xx, 5xx, a timeout or connection error (and 401/403
+    /// while a secret is new).
+    Retry {
+        /// `http_503`, `timeout`, `connect`, ….
+        error: String,
+        /// The HTTP status, if there was a response.
+        status: Option<u16>,
+        /// The receiver's `Retry-After`, capped.
+        retry_after: Option<Duration>,
+    },
+    /// Refused for good (any other 4xx).
+    Refused(u16),
+}
+
+/// When to try again after the `attempts`-th attempt failed: the schedule's next delay, or the
+/// receiver's `Retry-After` when that is longer; `None` when the schedule is exhausted.
+pub fn plan_retry(
+    attempts: i32,
+    schedule: &[Duration],
+    retry_after: Option<Duration>,
+) -> Option<Duration> {
+    let index = usize::try_from(attempts.checked_sub(1)?).ok()?;
+    let delay = *schedule.get(index)?;
+    Some(retry_after.map_or(delay, |r| r.max(delay)))
+}
+
+/// An attempt's result, to record if the worker still holds the job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptResult {
+    /// The new status: queued (retry), delivered or failed.
+    pub status: Status,
+    /// Attempts so far, this one included.
+    pub attempts: i32,
+    /// When the next attempt is due, if one is.
+    pub next_attempt_at_ms: Option<i64>,
+    /// Why it failed, if it did.
+    pub last_error: Option<String>,
+    /// When delivered.
+    pub delivered_at_ms: Option<i64>,
+    /// When the status last changed (now, unless the referral stays queued).
+    pub status_changed_at_ms: Option<i64>,
+    /// `delivered`, `retry` or `failed` (the metric's label).
+    pub metric: &'static str,
+    /// `delivery.attempted` and, when it ended the delivery, `delivery.succeeded`/`delivery.failed`.
+    pub events: Vec<NewEvent>,
+    /// `delivery.attempted` marked superseded: recorded instead when the referral moved on meanwhile.
+    pub superseded: NewEvent,
+}
+
+/// Decides what a push attempt's outcome does to a queued referral (CONTRACT §6).
+pub fn attempted(
+    row: &referral::Model,
+    outcome: &AttemptOutcome,
+    schedule: &[Duration],
+    now_ms: i64,
+    took: Duration,
+) -> AttemptResult {
+    let attempts = row.attempts + 1;
+    let (status, next, last_error, metric) = match outcome {
+        AttemptOutcome::Delivered(_) => (Status::Delivered, None, None, "delivered"),
+        AttemptOutcome::Refused(code) => {
+            (Status::Failed, None, Some(format!("http_{code}")), "failed")
+        }
+        AttemptOutcome::Retry {
+            error, retry_after, ..
+        } => match plan_retry(attempts, schedule, *retry_after) {
+            Some(wait) => (
+                Status::Queued,
+                Some(
+                    now_ms.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)),
+                ),
+                Some(error.clone()),
+                "retry",
+            ),
+            None => (Status::Failed, None, Some(error.clone()), "failed"),
+        },
+    };
+    let duration_ms = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
+    let mut detail =
+        json!({ "attempt": attempts, "duration_ms": duration_ms, "webhook_id": row.webhook_id });
+    match outcome {
+        AttemptOutcome::Delivered(code) | AttemptOutcome::Refused(code) => {
+            detail["http_status"] = json!(code)
+        }
+        AttemptOutcome::Retry { error, status, .. } => {
+            detail["error"] = json!(error);
+            if let Some(code) = status {
+                detail["http_status"] = json!(code);
+            }
+        }
+    }
+    let system = Actor::system();
+    let attempted = NewEvent::about(
+        system.clone(),
+        AuditAction::DeliveryAttempted,
+        &row.id,
+        detail,
+    );
+    let mut superseded = attempted.clone();
+    superseded.detail["superseded"] = json!(true);
+    let mut events = vec![attempted];
+    match status {
+        Status::Delivered => events.push(NewEvent::about(
+            system,
+            AuditAction::DeliverySucceeded,
+            &row.id,
+            json!({ "mode": "push", "attempts": attempts }),
+        )),
+        Status::Failed => events.push(NewEvent::about(
+            system,
+            AuditAction::DeliveryFailed,
+            &row.id,
+            json!({ "attempts": attempts, "reason": last_error }),
+        )),
+        _ => {}
+    }
+    AttemptResult {
+        status,
+        attempts,
+        next_attempt_at_ms: next,
+        last_error,
+        delivered_at_ms: if status == Status::Delivered {
+            Some(now_ms)
+        } else {
+            row.delivered_at_ms
+        },
+        status_changed_at_ms: if status == Status::Queued {
+            row.status_changed_at_ms
+        } else {
+            Some(now_ms)
+        },
+        metric,
+        events,
+        superseded,
+    }
+}
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod tests;

@@ -1,0 +1,419 @@
+//! Every transition from every state: allowed → what it changes and records; refused → which error.
+
+use super::*;
+use sea_orm::ActiveValue;
+use std::time::Duration;
+
+const NOW: i64 = 1_795_435_200_000;
+
+const ALL: [Status; 6] = [
+    Status::Queued,
+    Status::AwaitingCollection,
+    Status::Delivered,
+    Status::Acknowledged,
+    Status::Failed,
+    Status::Withdrawn,
+];
+
+fn row(status: Status) -> referral::Model {
+    referral::Model {
+        seq: 1,
+        id: "0190a0b0-0000-7000-8000-000000000001".to_owned(),
+        organisation: "HMPPS Yorkshire".to_owned(),
+        agency_type: "probation".to_owned(),
+        submitted_by: "key".to_owned(),
+        gss_code: "E08000039".to_owned(),
+        status,
+        delivery_mode: if status == Status::AwaitingCollection {
+            Mode::Pull
+        } else {
+            Mode::Push
+        },
+        submitted_at_ms: NOW - 60_000,
+        document: "{}".to_owned(),
+        warnings: "[]".to_owned(),
+        idempotency_key: None,
+        request_hash: None,
+        webhook_id: "msg_1".to_owned(),
+        attempts: 1,
+        next_attempt_at_ms: (status == Status::Queued).then_some(NOW),
+        lease_until_ms: None,
+        lease_owner: None,
+        last_attempt_at_ms: None,
+        last_error: None,
+        delivered_at_ms: matches!(status, Status::Delivered | Status::Acknowledged)
+            .then_some(NOW - 1000),
+        acknowledged_at_ms: (status == Status::Acknowledged).then_some(NOW - 500),
+        received_by: (status == Status::Acknowledged).then(|| "Housing Options".to_owned()),
+        local_reference: None,
+        outcome_decision: None,
+        outcome_reason: None,
+        outcome_other_gss_code: None,
+        outcome_recorded_at_ms: None,
+        withdrawal_reason: (status == Status::Withdrawn).then(|| "other".to_owned()),
+        withdrawn_at_ms: (status == Status::Withdrawn).then_some(NOW - 100),
+        status_changed_at_ms: Some(NOW - 100),
+        erased_at_ms: None,
+    }
+}
+
+fn actor() -> Actor {
+    Actor {
+        key_id: Some("k".to_owned()),
+        role: openapi::ActorRole::Authority,
+    }
+}
+
+fn new_status(t: &Transition) -> Option<Status> {
+    match &t.changes.status {
+        ActiveValue::Set(s) => Some(*s),
+        _ => None,
+    }
+}
+
+fn actions(t: &Transition) -> Vec<&'static str> {
+    t.events.iter().map(|e| e.action.term()).collect()
+}
+
+fn outcome(body: serde_json::Value) -> Outcome {
+    Outcome::parse(&body, "E08000039").expect("a valid outcome")
+}
+
+#[test]
+fn acknowledge_from_every_state() {
+    for status in ALL {
+        let result = acknowledge(&row(status), "HO".to_owned(), None, &actor(), NOW);
+        match status {
+            Status::Queued | Status::Delivered | Status::Failed => {
+                let t = result.expect("allowed").expect("a change");
+                assert_eq!(new_status(&t), Some(Status::Acknowledged), "{status:?}");
+                assert_eq!(t.changes.next_attempt_at_ms, ActiveValue::Set(None));
+                assert_eq!(actions(&t), ["referral.acknowledged"]);
+            }
+            Status::Acknowledged => assert!(result.expect("allowed").is_none(), "unchanged"),
+            Status::AwaitingCollection | Status::Withdrawn => {
+                assert_eq!(
+                    result.err(),
+                    Some(Refusal::WrongState(status)),
+                    "{status:?}"
+                )
+            }
+        }
+    }
+}
+
+#[test]
+fn record_outcome_from_every_state() {
+    let decision = outcome(serde_json::json!({"decision": "accepted", "reason": "relief_duty"}));
+    for status in ALL {
+        let result = record_outcome(&row(status), &decision, &actor(), NOW);
+        match status {
+            Status::Delivered => {
+                let t = result.expect("allowed");
+                assert_eq!(new_status(&t), Some(Status::Acknowledged));
+                assert_eq!(
+                    t.changes.received_by,
+                    ActiveValue::Set(Some("outcome".to_owned()))
+                );
+                assert_eq!(
+                    actions(&t),
+                    ["referral.acknowledged", "referral.outcome_recorded"]
+                );
+            }
+            Status::Acknowledged => {
+                let t = result.expect("allowed");
+                assert_eq!(new_status(&t), None, "stays acknowledged");
+                assert_eq!(
+                    t.changes.outcome_reason,
+                    ActiveValue::Set(Some("relief_duty".to_owned()))
+                );
+                assert_eq!(actions(&t), ["referral.outcome_recorded"]);
+            }
+            _ => assert_eq!(
+                result.err(),
+                Some(Refusal::WrongState(status)),
+                "{status:?}"
+            ),
+        }
+    }
+}
+
+#[test]
+fn recording_again_replaces_the_outcome_with_one_more_event() {
+    let mut acknowledged = row(Status::Acknowledged);
+    acknowledged.outcome_decision = Some("accepted".to_owned());
+    acknowledged.outcome_reason = Some("prevention_duty".to_owned());
+    let referred = outcome(serde_json::json!({
+        "decision": "not_accepted", "reason": "referred_to_another_authority",
+        "other_authority": {"gss_code": "E08000038"}
+    }));
+    let t = record_outcome(&acknowledged, &referred, &actor(), NOW).expect("allowed");
+    assert_eq!(
+        t.changes.outcome_other_gss_code,
+        ActiveValue::Set(Some("E08000038".to_owned()))
+    );
+    assert_eq!(t.events[0].detail["other_gss_code"], "E08000038");
+}
+
+#[test]
+fn withdraw_from_every_state() {
+    for status in ALL {
+        for has_endpoint in [false, true] {
+            let r = row(status);
+            let result = withdraw(
+                &r,
+                WithdrawalReason::NewReferral,
+                has_endpoint,
+                &actor(),
+                NOW,
+            );
+            if status == Status::Withdrawn {
+                assert!(
+                    result.expect("allowed").is_none(),
+                    "withdrawing again changes nothing"
+                );
+                continue;
+            }
+            let t = result.expect("allowed").expect("a change");
+            assert_eq!(new_status(&t), Some(Status::Withdrawn));
+            assert_eq!(
+                t.changes.next_attempt_at_ms,
+                ActiveValue::Set(None),
+                "no push after"
+            );
+            assert_eq!(t.changes.lease_owner, ActiveValue::Set(None));
+            assert_eq!(actions(&t), ["referral.withdrawn"]);
+            let received = r.delivered_at_ms.is_some();
+            let told: Vec<&str> = t.follow_ups.iter().map(|f| f.event_type).collect();
+            if received && has_endpoint {
+                assert_eq!(told, ["referral.withdrawn"], "{status:?}");
+                assert_eq!(t.follow_ups[0].payload["reason"], "new_referral");
+            } else {
+                assert!(told.is_empty(), "{status:?} endpoint={has_endpoint}");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_attempt_that_lands_after_withdrawal_tells_the_authority() {
+    let mut withdrawn = row(Status::Withdrawn);
+    withdrawn.delivered_at_ms = None;
+    let told = delivered_after_withdrawal(&withdrawn, true).expect("a follow-up");
+    assert_eq!(told.event_type, "referral.withdrawn");
+    assert_eq!(told.payload["reason"], "other");
+    assert!(delivered_after_withdrawal(&withdrawn, false).is_none());
+    assert!(delivered_after_withdrawal(&row(Status::Delivered), true).is_none());
+    withdrawn.delivered_at_ms = Some(NOW);
+    assert!(
+        delivered_after_withdrawal(&withdrawn, true).is_none(),
+        "it was told already"
+    );
+}
+
+#[test]
+fn notes_from_every_state_for_each_author() {
+    for status in ALL {
+        for author in [NoteAuthor::Referrer, NoteAuthor::Authority] {
+            let result = add_note(&row(status), author, "n1", true, &actor());
+            let allowed = match (author, status) {
+                (_, Status::Withdrawn) => false,
+                (NoteAuthor::Authority, Status::Delivered | Status::Acknowledged) => true,
+                (NoteAuthor::Authority, _) => false,
+                (NoteAuthor::Referrer, _) => true,
+            };
+            match result {
+                Ok(t) => {
+                    assert!(allowed, "{author:?} {status:?}");
+                    assert_eq!(new_status(&t), None, "a note changes no status");
+                    assert_eq!(actions(&t), ["note.added"]);
+                    let pushes = t.follow_ups.len();
+                    let expected = usize::from(
+                        author == NoteAuthor::Referrer && row(status).delivered_at_ms.is_some(),
+                    );
+                    assert_eq!(pushes, expected, "{author:?} {status:?}");
+                }
+                Err(e) => {
+                    assert!(!allowed, "{author:?} {status:?}");
+                    assert_eq!(e, Refusal::WrongState(status));
+                }
+            }
+        }
+    }
+    let mut erased = row(Status::Acknowledged);
+    erased.erased_at_ms = Some(NOW);
+    assert_eq!(
+        add_note(&erased, NoteAuthor::Referrer, "n", true, &actor()).err(),
+        Some(Refusal::Erased)
+    );
+}
+
+#[test]
+fn redeliver_from_every_state() {
+    for status in ALL {
+        for has_endpoint in [false, true] {
+            let result = redeliver(&row(status), has_endpoint, &actor(), NOW);
+            match (status, has_endpoint) {
+                (Status::Failed, true) => {
+                    let t = result.expect("allowed");
+                    assert_eq!(new_status(&t), Some(Status::Queued));
+                    assert_eq!(t.changes.attempts, ActiveValue::Set(0));
+                    assert_eq!(t.changes.next_attempt_at_ms, ActiveValue::Set(Some(NOW)));
+                    assert_eq!(actions(&t), ["referral.redelivery_requested"]);
+                }
+                (Status::Failed, false) => assert_eq!(result.err(), Some(Refusal::NoEndpoint)),
+                _ => assert_eq!(result.err(), Some(Refusal::WrongState(status))),
+            }
+        }
+    }
+}
+
+#[test]
+fn collect_from_every_state() {
+    for status in ALL {
+        match collect(&row(status), &actor(), NOW) {
+            Some(t) => {
+                assert_eq!(status, Status::AwaitingCollection);
+                assert_eq!(new_status(&t), Some(Status::Delivered));
+                assert_eq!(t.changes.delivered_at_ms, ActiveValue::Set(Some(NOW)));
+                assert_eq!(actions(&t), ["delivery.succeeded"]);
+            }
+            None => assert_ne!(status, Status::AwaitingCollection),
+        }
+    }
+}
+
+#[test]
+fn a_withdrawn_referral_the_authority_never_received_is_not_disclosed_to_it() {
+    let mut withdrawn = row(Status::Withdrawn);
+    withdrawn.delivered_at_ms = None;
+    assert!(!discloses_document(&withdrawn, true));
+    assert!(
+        discloses_document(&withdrawn, false),
+        "the referrer still may"
+    );
+    withdrawn.delivered_at_ms = Some(NOW);
+    assert!(discloses_document(&withdrawn, true), "it had received it");
+    let mut erased = row(Status::Acknowledged);
+    erased.erased_at_ms = Some(NOW);
+    assert!(!discloses_document(&erased, false));
+}
+
+#[test]
+fn accept_decides_push_or_pull() {
+    let submission = Submission {
+        row: row(Status::AwaitingCollection),
+        actor: actor(),
+        warning_codes: vec!["rough_sleeping.now"],
+    };
+    let (pushed, events) = accept(submission.clone(), true, NOW);
+    assert_eq!(
+        (pushed.status, pushed.delivery_mode),
+        (Status::Queued, Mode::Push)
+    );
+    assert_eq!(pushed.next_attempt_at_ms, Some(pushed.submitted_at_ms));
+    assert_eq!(events[1].detail["status"], "queued");
+    assert_eq!(events[1].detail["warning_codes"][0], "rough_sleeping.now");
+    let (pulled, events) = accept(submission, false, NOW);
+    assert_eq!(
+        (pulled.status, pulled.delivery_mode),
+        (Status::AwaitingCollection, Mode::Pull)
+    );
+    assert_eq!(pulled.next_attempt_at_ms, None);
+    assert_eq!(
+        events.iter().map(|e| e.action.term()).collect::<Vec<_>>(),
+        ["referral.received", "referral.accepted"]
+    );
+}
+
+#[test]
+fn mode_switches_move_the_right_statuses() {
+    let to_push = mode_switch(true);
+    assert_eq!(to_push.from, [Status::AwaitingCollection]);
+    assert_eq!((to_push.to, to_push.mode), (Status::Queued, Mode::Push));
+    let to_pull = mode_switch(false);
+    assert_eq!(to_pull.from, [Status::Queued, Status::Failed]);
+    assert_eq!(
+        (to_pull.to, to_pull.mode),
+        (Status::AwaitingCollection, Mode::Pull)
+    );
+}
+
+const SCHEDULE: [Duration; 2] = [Duration::from_secs(60), Duration::from_secs(300)];
+
+#[test]
+fn retries_follow_the_schedule_then_stop() {
+    assert_eq!(
+        plan_retry(1, &SCHEDULE, None),
+        Some(Duration::from_secs(60))
+    );
+    assert_eq!(
+        plan_retry(2, &SCHEDULE, None),
+        Some(Duration::from_secs(300))
+    );
+    assert_eq!(
+        plan_retry(3, &SCHEDULE, None),
+        None,
+        "two delays, three attempts"
+    );
+    assert_eq!(plan_retry(0, &SCHEDULE, None), None);
+    assert_eq!(
+        plan_retry(1, &[], None),
+        None,
+        "an empty schedule: one attempt"
+    );
+}
+
+#[test]
+fn retry_after_lengthens_a_wait_but_never_shortens_it() {
+    assert_eq!(
+        plan_retry(1, &SCHEDULE, Some(Duration::from_secs(120))),
+        Some(Duration::from_secs(120))
+    );
+    assert_eq!(
+        plan_retry(1, &SCHEDULE, Some(Duration::from_secs(1))),
+        Some(Duration::from_secs(60))
+    );
+}
+
+#[test]
+fn an_attempts_outcome_sets_the_status_and_its_events() {
+    let queued = row(Status::Queued); // one attempt made already
+    let took = Duration::from_millis(12);
+    let delivered = attempted(
+        &queued,
+        &AttemptOutcome::Delivered(204),
+        &SCHEDULE,
+        NOW,
+        took,
+    );
+    assert_eq!(delivered.status, Status::Delivered);
+    assert_eq!(delivered.delivered_at_ms, Some(NOW));
+    assert_eq!(
+        delivered
+            .events
+            .iter()
+            .map(|e| e.action.term())
+            .collect::<Vec<_>>(),
+        ["delivery.attempted", "delivery.succeeded"]
+    );
+    let retry = AttemptOutcome::Retry {
+        error: "http_503".to_owned(),
+        status: Some(503),
+        retry_after: None,
+    };
+    let again = attempted(&queued, &retry, &SCHEDULE, NOW, took);
+    assert_eq!(again.status, Status::Queued);
+    assert_eq!(again.attempts, 2);
+    assert_eq!(again.next_attempt_at_ms, Some(NOW + 300_000));
+    assert_eq!(again.status_changed_at_ms, queued.status_changed_at_ms);
+    let mut last = row(Status::Queued);
+    last.attempts = 2;
+    let exhausted = attempted(&last, &retry, &SCHEDULE, NOW, took);
+    assert_eq!(exhausted.status, Status::Failed);
+    assert_eq!(exhausted.events[1].action.term(), "delivery.failed");
+    let refused = attempted(&queued, &AttemptOutcome::Refused(410), &SCHEDULE, NOW, took);
+    assert_eq!(refused.status, Status::Failed);
+    assert_eq!(refused.last_error.as_deref(), Some("http_410"));
+    assert_eq!(refused.superseded.detail["superseded"], true);
+}
