@@ -243,6 +243,22 @@ fn verdict(ok: bool) -> &'static str {
     }
 }
 
+/// What one build measured.
+struct Figures {
+    label: String,
+    ratio: f64,
+    submit: WrkResult,
+    steady: WrkResult,
+    sweep: Vec<(u32, WrkResult)>,
+    peak_mb: f64,
+    drain_per_sec: f64,
+    feed: Option<(f64, f64)>,
+}
+
+/// The feed's SQL, as `store::feed` runs it for a referrer key (for the SELECT baseline).
+const FEED_SQL: &str = "SELECT a.seq, a.at, a.actor_key_id, a.actor_role, a.action, a.referral_id, a.detail, a.prev_hash, a.hash FROM audit_events a INNER JOIN referrals r ON a.referral_id = r.id WHERE a.seq > ?1 AND a.action IN ('referral.accepted', 'delivery.succeeded', 'delivery.failed', 'referral.viewed', 'referral.acknowledged', 'referral.outcome_recorded', 'referral.withdrawn', 'note.added') AND r.organisation = 'Bench' AND r.agency_type = 'probation' ORDER BY a.seq ASC LIMIT 100";
+const FEED_EVENTS: usize = 100_000;
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --all-targets` runs this binary without it, where a
     // minute of load on a shared CI machine would prove nothing.
@@ -259,8 +275,6 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("dtr.log");
 
     // The receiver and the echo endpoint live in this process, on one runtime thread.
     let delivered = Arc::new(AtomicUsize::new(0));
@@ -277,12 +291,53 @@ fn main() {
             .await
     });
 
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dtr"));
+    // DTR_BENCH_COMPARE=path/to/another/dtr measures that build too, in the same run, so two
+    // versions meet the same host load (e.g. the commit before a change).
+    let mut builds = vec![("this build".to_owned(), std::path::PathBuf::from(env!("CARGO_BIN_EXE_dtr")))];
+    if let Ok(other) = std::env::var("DTR_BENCH_COMPARE") {
+        builds.push((format!("compared ({other})"), std::path::PathBuf::from(other)));
+    }
+    let figures: Vec<Figures> = builds
+        .iter()
+        .map(|(label, bin)| suite(&rt, bin, label, local, &delivered))
+        .collect();
+    if figures.len() > 1 {
+        println!("side by side (this build / compared; change):");
+        let (a, b) = (&figures[0], &figures[1]);
+        let row = |name: &str, x: f64, y: f64, higher_is_better: bool| {
+            let change = if higher_is_better { x / y - 1.0 } else { y / x - 1.0 };
+            println!("   {name:<44} {x:>9.2} / {y:>9.2}   {:+.0} %", change * 100.0);
+        };
+        row("validation ratio vs echo", a.ratio, b.ratio, true);
+        row("submissions at saturation (/s)", a.submit.rps, b.submit.rps, true);
+        row("saturation p99 (ms)", a.submit.p99_ms, b.submit.p99_ms, false);
+        row("open loop 2,000/s p99 (ms)", a.steady.p99_ms, b.steady.p99_ms, false);
+        for ((c, x), (_, y)) in a.sweep.iter().zip(&b.sweep) {
+            row(&format!("wrk {c} connections (/s)"), x.rps, y.rps, true);
+        }
+        row("peak RSS (MB)", a.peak_mb, b.peak_mb, false);
+        row("backlog drain (/s)", a.drain_per_sec, b.drain_per_sec, true);
+        if let (Some((x, _)), Some((y, _))) = (a.feed, b.feed) {
+            row("event feed (/s)", x, y, true);
+        }
+        println!("   (\"{}\" vs \"{}\")", a.label, b.label);
+    }
+}
+
+fn suite(
+    rt: &tokio::runtime::Runtime,
+    bin: &std::path::Path,
+    label: &str,
+    local: std::net::SocketAddr,
+    delivered: &Arc<AtomicUsize>,
+) -> Figures {
+    delivered.store(0, Ordering::Relaxed);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("dtr.log");
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("dtr.db").display());
+    let mut cmd = Command::new(bin);
     cmd.arg("serve")
-        .env(
-            "DTR_DATABASE_URL",
-            format!("sqlite://{}?mode=rwc", dir.path().join("dtr.db").display()),
-        )
+        .env("DTR_DATABASE_URL", &database)
         .env("DTR_LISTEN", "127.0.0.1:0")
         .env("DTR_BOOTSTRAP_ADMIN_KEY", ADMIN)
         .env("DTR_ALLOW_INSECURE_ENDPOINTS", "true")
@@ -310,8 +365,8 @@ fn main() {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
+    println!("== {label}: {}", bin.display());
     println!("dtr benchmark: {cores} cores, SQLite, body {} bytes, wrk 1 thread; {SECONDS} per submission run, {PAIR_SECONDS} per validation pair\n", body.len());
-
     // Warm up both.
     wrk(&format!("http://{local}/echo"), &bare, 32, "2s");
     wrk(
@@ -435,6 +490,7 @@ fn main() {
             t.await.unwrap();
         }
         let started = Instant::now();
+        delivered.store(0, Ordering::Relaxed);
         let r = client
             .put(format!("{base}/v1/authorities/E06000001/endpoint"))
             .bearer_auth(ADMIN)
@@ -458,6 +514,70 @@ fn main() {
     println!("4. backlog drain: {BACKLOG} queued referrals delivered in {:.2} s = {per_sec:.0}/s (goal ≥ 1,000/s: {})", drain.as_secs_f64(), verdict(per_sec >= 1000.0));
     println!("   (at most 16 concurrent attempts per authority; each attempt recorded with its audit events)");
     println!("   server peak RSS over the whole run: {peak_after:.1} MB");
+
+    // 5. The event feed: a poller pages through 100,000 events (100 a page), against a SELECT of
+    // the same rows through a connection of the bench's own (the floor: no HTTP, no JSON).
+    let feed = rt.block_on(async {
+        let probe = client
+            .get(format!("{base}/v1/events"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        if probe.status() != 200 {
+            println!("5. event feed: not in this build\n");
+            return None;
+        }
+        let started = Instant::now();
+        let mut cursor = String::new();
+        let mut seen = 0;
+        while seen < FEED_EVENTS {
+            let page: Value = client
+                .get(format!("{base}/v1/events?limit=100&after={cursor}"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let items = page["items"].as_array().unwrap().len();
+            assert!(items > 0, "the run made only {seen} feed events");
+            seen += items;
+            cursor = page["next_cursor"].as_str().unwrap().to_owned();
+        }
+        let api = seen as f64 / started.elapsed().as_secs_f64();
+        use sea_orm::ConnectionTrait;
+        let conn = sea_orm::Database::connect(database.as_str()).await.unwrap();
+        let started = Instant::now();
+        let (mut after, mut rows) = (0i64, 0);
+        while rows < FEED_EVENTS {
+            let page = conn
+                .query_all_raw(sea_orm::Statement::from_sql_and_values(
+                    sea_orm::DbBackend::Sqlite,
+                    FEED_SQL,
+                    [after.into()],
+                ))
+                .await
+                .unwrap();
+            assert!(!page.is_empty());
+            rows += page.len();
+            after = page.last().unwrap().try_get_by_index::<i64>(0).unwrap();
+        }
+        let select = rows as f64 / started.elapsed().as_secs_f64();
+        println!("5. event feed (a referrer's poller, 100 a page): {api:.0} events/s through the API; the same SELECT alone: {select:.0} rows/s ({:.0} % of it)\n", 100.0 * api / select);
+        Some((api, select))
+    });
     let _ = dtr.kill();
     let _ = dtr.wait();
+    Figures {
+        label: label.to_owned(),
+        ratio,
+        submit,
+        steady,
+        sweep,
+        peak_mb: peak_after,
+        drain_per_sec: per_sec,
+        feed,
+    }
 }

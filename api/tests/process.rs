@@ -683,3 +683,145 @@ async fn logs_to_a_file_have_no_colour_codes_and_insecure_mode_is_warned_about()
         "{text}"
     );
 }
+
+async fn count_where(db: &str, sql: &str) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let conn = sea_orm::Database::connect(db.to_owned()).await.unwrap();
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            sql.to_owned(),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let n: i64 = row.try_get_by_index(0).unwrap();
+    conn.close().await.ok();
+    n
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test runs it with DTR_TEST_POSTGRES_URL and --include-ignored"]
+async fn an_endpoint_set_or_removed_during_submissions_on_another_process_leaves_none_in_the_wrong_mode(
+) {
+    assert!(postgres(), "set DTR_TEST_POSTGRES_URL");
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    // A receiver that keeps refusing, and a long schedule: pushed referrals stay queued.
+    let settings = [("DTR_RETRY_SCHEDULE", "1h")];
+    let a = Dtr::start(&db, dir.path().join("a.log"), &settings).await;
+    let b = Dtr::start(&db, dir.path().join("b.log"), &settings).await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&receiver)
+        .await;
+    let referrer = key(
+        &a.base,
+        json!({"role": "referrer", "organisation": "Org", "agency_type": "prison"}),
+    )
+    .await;
+    for round in 0..6 {
+        let submissions: Vec<_> = (0..60)
+            .map(|_| {
+                let (base, referrer) = (a.base.clone(), referrer.clone());
+                tokio::spawn(async move { submit(&base, &referrer, &referral("E06000001")).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(5 * (round % 3))).await;
+        let change = if round % 2 == 0 {
+            client()
+                .put(format!("{}/v1/authorities/E06000001/endpoint", b.base))
+                .bearer_auth(ADMIN)
+                .json(&json!({"url": format!("{}/hook", receiver.uri())}))
+                .send()
+                .await
+                .unwrap()
+        } else {
+            client()
+                .delete(format!("{}/v1/authorities/E06000001/endpoint", b.base))
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .unwrap()
+        };
+        assert!(change.status().is_success(), "round {round}");
+        for s in submissions {
+            s.await.unwrap();
+        }
+        let stranded = if round % 2 == 0 {
+            // The endpoint exists: nothing may wait in the inbox.
+            "SELECT count(*) FROM referrals WHERE gss_code = 'E06000001' AND (status = 'awaiting_collection' OR delivery_mode = 'pull')"
+        } else {
+            // No endpoint: nothing may wait for a push.
+            "SELECT count(*) FROM referrals WHERE gss_code = 'E06000001' AND (status IN ('queued', 'failed') OR delivery_mode = 'push')"
+        };
+        assert_eq!(count_where(&db, stranded).await, 0, "round {round}");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test runs it with DTR_TEST_POSTGRES_URL and --include-ignored"]
+async fn a_feed_poller_sees_every_accepted_referral_of_two_processes_once_and_in_order() {
+    assert!(postgres(), "set DTR_TEST_POSTGRES_URL");
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    let a = Dtr::start(&db, dir.path().join("a.log"), &[]).await;
+    let b = Dtr::start(&db, dir.path().join("b.log"), &[]).await;
+    let referrer = key(
+        &a.base,
+        json!({"role": "referrer", "organisation": "Org", "agency_type": "prison"}),
+    )
+    .await;
+    let poller = {
+        let (base, referrer) = (a.base.clone(), referrer.clone());
+        tokio::spawn(async move {
+            let mut cursor = String::new();
+            let mut seen: Vec<(i64, String)> = vec![];
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+            while seen.len() < 200 && tokio::time::Instant::now() < deadline {
+                let page: Value = client()
+                    .get(format!("{base}/v1/events?after={cursor}&limit=37&wait=5"))
+                    .bearer_auth(&referrer)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                for e in page["items"].as_array().unwrap() {
+                    if e["action"] == "referral.accepted" {
+                        seen.push((
+                            e["seq"].as_i64().unwrap(),
+                            e["referral_id"].as_str().unwrap().to_owned(),
+                        ));
+                    }
+                }
+                cursor = page["next_cursor"].as_str().unwrap().to_owned();
+            }
+            seen
+        })
+    };
+    let mut tasks = vec![];
+    for i in 0..200 {
+        let base = if i % 2 == 0 {
+            a.base.clone()
+        } else {
+            b.base.clone()
+        };
+        let referrer = referrer.clone();
+        tasks.push(tokio::spawn(async move {
+            submit(&base, &referrer, &referral("E08000039")).await
+        }));
+    }
+    let mut ids = HashSet::new();
+    for t in tasks {
+        ids.insert(t.await.unwrap());
+    }
+    let seen = poller.await.unwrap();
+    let seqs: Vec<i64> = seen.iter().map(|(s, _)| *s).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order");
+    let seen_ids: HashSet<String> = seen.iter().map(|(_, id)| id.clone()).collect();
+    assert_eq!(seen.len(), 200, "each exactly once");
+    assert_eq!(seen_ids, ids);
+}

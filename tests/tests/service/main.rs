@@ -9,6 +9,7 @@ mod authorities;
 mod delivery;
 mod errors;
 mod keys;
+mod lifecycle;
 mod operations;
 mod referrals;
 mod scoping;
