@@ -38,6 +38,7 @@ def start_dtr():
         DTR_LISTEN="127.0.0.1:0",
         DTR_BOOTSTRAP_ADMIN_KEY=ADMIN,
         DTR_RATE_LIMIT="0",
+        DTR_RATE_LIMIT_ANON="0",
     )
     log = open(f"{WORK}/dtr.log", "w")
     proc = subprocess.Popen([DTR, "serve"], env=env, stderr=log, stdout=subprocess.DEVNULL)

@@ -256,7 +256,7 @@ struct Figures {
 }
 
 /// The feed's SQL, as `store::feed` runs it for a referrer key (for the SELECT baseline).
-const FEED_SQL: &str = "SELECT a.seq, a.at, a.actor_key_id, a.actor_role, a.action, a.referral_id, a.detail, a.prev_hash, a.hash FROM audit_events a INNER JOIN referrals r ON a.referral_id = r.id WHERE a.seq > ?1 AND a.action IN ('referral.accepted', 'delivery.succeeded', 'delivery.failed', 'referral.viewed', 'referral.acknowledged', 'referral.outcome_recorded', 'referral.withdrawn', 'note.added') AND r.organisation = 'Bench' AND r.agency_type = 'probation' ORDER BY a.seq ASC LIMIT 100";
+const FEED_SQL: &str = "SELECT a.seq, a.at, a.actor_key_id, a.actor_role, a.action, a.referral_id, a.detail, a.prev_hash, a.hash FROM audit_events a CROSS JOIN referrals r ON r.id = a.referral_id WHERE a.seq > ?1 AND a.action IN ('referral.accepted', 'delivery.succeeded', 'delivery.failed', 'referral.viewed', 'referral.acknowledged', 'referral.outcome_recorded', 'referral.withdrawn', 'note.added') AND r.organisation = 'Bench' AND r.agency_type = 'probation' ORDER BY a.seq LIMIT 100";
 const FEED_EVENTS: usize = 100_000;
 
 fn main() {
@@ -293,9 +293,15 @@ fn main() {
 
     // DTR_BENCH_COMPARE=path/to/another/dtr measures that build too, in the same run, so two
     // versions meet the same host load (e.g. the commit before a change).
-    let mut builds = vec![("this build".to_owned(), std::path::PathBuf::from(env!("CARGO_BIN_EXE_dtr")))];
+    let mut builds = vec![(
+        "this build".to_owned(),
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_dtr")),
+    )];
     if let Ok(other) = std::env::var("DTR_BENCH_COMPARE") {
-        builds.push((format!("compared ({other})"), std::path::PathBuf::from(other)));
+        builds.push((
+            format!("compared ({other})"),
+            std::path::PathBuf::from(other),
+        ));
     }
     let figures: Vec<Figures> = builds
         .iter()
@@ -305,13 +311,35 @@ fn main() {
         println!("side by side (this build / compared; change):");
         let (a, b) = (&figures[0], &figures[1]);
         let row = |name: &str, x: f64, y: f64, higher_is_better: bool| {
-            let change = if higher_is_better { x / y - 1.0 } else { y / x - 1.0 };
-            println!("   {name:<44} {x:>9.2} / {y:>9.2}   {:+.0} %", change * 100.0);
+            let change = if higher_is_better {
+                x / y - 1.0
+            } else {
+                y / x - 1.0
+            };
+            println!(
+                "   {name:<44} {x:>9.2} / {y:>9.2}   {:+.0} %",
+                change * 100.0
+            );
         };
         row("validation ratio vs echo", a.ratio, b.ratio, true);
-        row("submissions at saturation (/s)", a.submit.rps, b.submit.rps, true);
-        row("saturation p99 (ms)", a.submit.p99_ms, b.submit.p99_ms, false);
-        row("open loop 2,000/s p99 (ms)", a.steady.p99_ms, b.steady.p99_ms, false);
+        row(
+            "submissions at saturation (/s)",
+            a.submit.rps,
+            b.submit.rps,
+            true,
+        );
+        row(
+            "saturation p99 (ms)",
+            a.submit.p99_ms,
+            b.submit.p99_ms,
+            false,
+        );
+        row(
+            "open loop 2,000/s p99 (ms)",
+            a.steady.p99_ms,
+            b.steady.p99_ms,
+            false,
+        );
         for ((c, x), (_, y)) in a.sweep.iter().zip(&b.sweep) {
             row(&format!("wrk {c} connections (/s)"), x.rps, y.rps, true);
         }
@@ -342,6 +370,7 @@ fn suite(
         .env("DTR_BOOTSTRAP_ADMIN_KEY", ADMIN)
         .env("DTR_ALLOW_INSECURE_ENDPOINTS", "true")
         .env("DTR_RATE_LIMIT", "0")
+        .env("DTR_RATE_LIMIT_ANON", "0")
         .env("DTR_LOG", "warn");
     let (mut dtr, base) = support::spawn_serving(cmd, &log);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();

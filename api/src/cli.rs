@@ -53,6 +53,14 @@ enum Command {
 enum KeysCommand {
     /// Create a key; prints the key alone on the first line of stdout, details on stderr.
     Create(CreateKey),
+    /// List every key (never the key itself): one JSON object per line.
+    List,
+    /// Revoke a key by its id: 401 from then on. Exit 1 when there is no such key or it is the
+    /// last active admin key.
+    Revoke {
+        /// The key's id (from `dtr keys list` or the answer that created it).
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +105,14 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
+}
+
+async fn connect_migrated(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(&config.database_url)
+        .await
+        .context("connecting to the database")?;
+    db.migrate().await.context("applying migrations")?;
+    Ok(db)
 }
 
 /// Runs the chosen command and returns the process exit code.
@@ -146,6 +162,52 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<ExitCode>
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys {
+            command: KeysCommand::List,
+        } => {
+            let db = connect_migrated(&config).await?;
+            let mut after = None;
+            loop {
+                let page = crate::keys::list(db.conn(), after.clone(), 100).await?;
+                for row in &page {
+                    let line = serde_json::json!({
+                        "id": row.id,
+                        "role": row.role,
+                        "organisation": row.organisation,
+                        "agency_type": row.agency_type,
+                        "gss_code": row.gss_code,
+                        "created_at": crate::db::rfc3339_ms(row.created_at_ms),
+                        "last_used_at": row.last_used_at_ms.map(crate::db::rfc3339_ms),
+                        "revoked_at": row.revoked_at_ms.map(crate::db::rfc3339_ms),
+                    });
+                    println!("{line}");
+                }
+                match page.last() {
+                    Some(last) if page.len() == 100 => {
+                        after = Some((last.created_at_ms, last.id.clone()))
+                    }
+                    _ => break,
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys {
+            command: KeysCommand::Revoke { id },
+        } => {
+            let db = connect_migrated(&config).await?;
+            let now = crate::clock::Clock::system().now_ms();
+            match keys_cmd::revoke(&db, &id, audit::Actor::system(), now).await {
+                Ok(row) => {
+                    eprintln!("revoked {} (role={})", row.id, row.role);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(keys_cmd::RevokeRefusal::Db(e)) => Err(e.into()),
+                Err(refusal) => {
+                    eprintln!("dtr keys revoke: {refusal}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Keys {
             command: KeysCommand::Create(args),
         } => {
             let Some(role) = Role::from_stored(&args.role) else {
@@ -172,10 +234,7 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<ExitCode>
                     return Ok(ExitCode::from(2));
                 }
             };
-            let db = Db::connect(&config.database_url)
-                .await
-                .context("connecting to the database")?;
-            db.migrate().await.context("applying migrations")?;
+            let db = connect_migrated(&config).await?;
             let now = crate::clock::Clock::system().now_ms();
             let created = keys_cmd::create(&db, &scope, audit::Actor::system(), now)
                 .await

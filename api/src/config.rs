@@ -27,6 +27,66 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `DTR_RATE_LIMIT`: requests per second per API key (burst of the same size); 0 turns it off.
     pub rate_limit: u32,
+    /// `DTR_RATE_LIMIT_ANON`: requests per second per client address for requests without a known
+    /// key (burst of the same size); 0 turns it off.
+    pub rate_limit_anon: u32,
+    /// `DTR_TRUSTED_PROXIES`: addresses (or CIDR ranges) of reverse proxies whose `X-Forwarded-For`
+    /// names the client; from anyone else the header is ignored.
+    pub trusted_proxies: Vec<Cidr>,
+    /// The longest a request may run before it is abandoned (not configurable from the
+    /// environment; tests shorten it).
+    pub request_timeout: Duration,
+    /// Slow clients: how long a request's headers may take, and how long a keep-alive connection
+    /// may idle (CONTRACT §11; not configurable from the environment, tests shorten them).
+    pub slow_clients: crate::slow_clients::Limits,
+}
+
+/// An IP address range (`10.0.0.0/8`, `2001:db8::/32`, or one address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `address` or `address/prefix`.
+    pub fn parse(raw: &str) -> Option<Cidr> {
+        let raw = raw.trim();
+        let (addr, prefix) = match raw.split_once('/') {
+            Some((a, p)) => (
+                a.parse::<std::net::IpAddr>().ok()?,
+                Some(p.parse::<u8>().ok()?),
+            ),
+            None => (raw.parse().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Cidr { addr, prefix })
+    }
+
+    /// Whether `ip` is in the range (IPv4-mapped IPv6 addresses count as their IPv4 address).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A configuration variable that could not be read.
@@ -50,6 +110,13 @@ impl Default for Config {
             allow_insecure_endpoints: false,
             max_body_bytes: 65536,
             rate_limit: 100,
+            rate_limit_anon: 20,
+            trusted_proxies: vec![],
+            request_timeout: Duration::from_secs(40),
+            slow_clients: crate::slow_clients::Limits {
+                headers: Duration::from_secs(10),
+                idle: Duration::from_secs(60),
+            },
         }
     }
 }
@@ -110,11 +177,11 @@ impl Config {
                 _ => return Err(bad("DTR_LOG_FORMAT", "expected json or text")),
             };
         }
-        if let Some(v) = lookup("DTR_BOOTSTRAP_ADMIN_KEY") {
-            if v.len() < 16 {
+        if let Some(v) = lookup("DTR_BOOTSTRAP_ADMIN_KEY").filter(|v| !v.is_empty()) {
+            if v.chars().count() < 32 {
                 return Err(bad(
                     "DTR_BOOTSTRAP_ADMIN_KEY",
-                    "must be at least 16 characters (128 bits or more of randomness)",
+                    "must be at least 32 characters (e.g. openssl rand -base64 32)",
                 ));
             }
             c.bootstrap_admin_key = Some(v);
@@ -162,6 +229,27 @@ impl Config {
                     "expected a whole number of requests per second (0 = off)",
                 )
             })?;
+        }
+        if let Some(v) = lookup("DTR_RATE_LIMIT_ANON") {
+            c.rate_limit_anon = v.parse().map_err(|_| {
+                bad(
+                    "DTR_RATE_LIMIT_ANON",
+                    "expected a whole number of requests per second per client address (0 = off)",
+                )
+            })?;
+        }
+        if let Some(v) = lookup("DTR_TRUSTED_PROXIES") {
+            c.trusted_proxies = v
+                .split(',')
+                .filter(|p| !p.trim().is_empty())
+                .map(Cidr::parse)
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    bad(
+                        "DTR_TRUSTED_PROXIES",
+                        "expected IP addresses or ranges, comma-separated, e.g. 10.0.0.0/8,192.0.2.7",
+                    )
+                })?;
         }
         Ok(c)
     }
@@ -211,5 +299,40 @@ mod tests {
         assert!(e.to_string().starts_with("DTR_RETRY_SCHEDULE"));
         assert!(from(&[("DTR_LISTEN", "nowhere")]).is_err());
         assert!(from(&[("DTR_BOOTSTRAP_ADMIN_KEY", "short")]).is_err());
+        assert!(from(&[("DTR_TRUSTED_PROXIES", "10.0.0.0/33")]).is_err());
+        assert!(from(&[("DTR_RATE_LIMIT_ANON", "lots")]).is_err());
+    }
+
+    #[test]
+    fn a_bootstrap_key_of_32_characters_is_enough_and_31_is_not() {
+        assert!(from(&[("DTR_BOOTSTRAP_ADMIN_KEY", &"k".repeat(32))]).is_ok());
+        let e = from(&[("DTR_BOOTSTRAP_ADMIN_KEY", &"k".repeat(31))]).expect_err("too short");
+        assert!(e.to_string().contains("32"));
+    }
+
+    #[test]
+    fn slow_clients_and_anonymous_callers_have_the_contracts_limits() {
+        let c = from(&[]).expect("defaults");
+        assert_eq!(c.slow_clients.headers, Duration::from_secs(10));
+        assert_eq!(c.slow_clients.idle, Duration::from_secs(60));
+        assert_eq!(c.rate_limit_anon, 20);
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        let c =
+            from(&[("DTR_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7,2001:db8::/32")]).expect("valid");
+        let [a, b, v6] = c.trusted_proxies[..] else {
+            panic!("three ranges")
+        };
+        assert!(a.contains("10.200.1.1".parse().expect("ip")));
+        assert!(!a.contains("11.0.0.1".parse().expect("ip")));
+        assert!(b.contains("192.0.2.7".parse().expect("ip")));
+        assert!(!b.contains("192.0.2.8".parse().expect("ip")));
+        assert!(v6.contains("2001:db8:1::5".parse().expect("ip")));
+        assert!(
+            a.contains("::ffff:10.1.1.1".parse().expect("ip")),
+            "IPv4-mapped"
+        );
     }
 }

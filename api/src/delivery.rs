@@ -160,7 +160,10 @@ impl Worker {
         metrics: Metrics,
         clock: Clock,
     ) -> Result<Self, reqwest::Error> {
+        // No proxy from the environment (HTTPS_PROXY and friends): a proxy would resolve and reach
+        // the endpoint for us, around the checks on its addresses.
         let mut builder = reqwest::Client::builder()
+            .no_proxy()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -362,6 +365,11 @@ impl Worker {
         let now = self.clock.now_ms();
         let (status, next, last_error) = match &outcome {
             AttemptOutcome::Delivered(_) => (OutboxStatus::Sent, None, None),
+            AttemptOutcome::EndpointNotAllowed => (
+                OutboxStatus::Failed,
+                None,
+                Some(lifecycle::ENDPOINT_NOT_ALLOWED.to_owned()),
+            ),
             AttemptOutcome::Refused(code) => {
                 (OutboxStatus::Failed, None, Some(format!("http_{code}")))
             }
@@ -391,6 +399,9 @@ impl Worker {
                 if let Some(code) = status {
                     detail["http_status"] = json!(code);
                 }
+            }
+            AttemptOutcome::EndpointNotAllowed => {
+                detail["error"] = json!(lifecycle::ENDPOINT_NOT_ALLOWED)
             }
         }
         let txn = self.db.begin_write().await?;
@@ -438,6 +449,14 @@ impl Worker {
     }
 
     async fn send(&self, target: &Target, webhook_id: &str, body: &str) -> AttemptOutcome {
+        // The rules are checked again at every attempt: an endpoint stored while insecure mode was
+        // on is refused once it is off, and an IP-literal host is judged here (names are judged by
+        // the resolver when the connection is made).
+        if let Err(refusal) = crate::endpoint_url::check(&target.url, self.settings.allow_insecure)
+        {
+            tracing::warn!(reason = %refusal, "not delivering to an endpoint the rules no longer allow");
+            return AttemptOutcome::EndpointNotAllowed;
+        }
         let timestamp = self.clock.now().as_second();
         let signature = match signing::sign(&target.secret, webhook_id, timestamp, body.as_bytes())
         {

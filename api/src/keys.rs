@@ -1,16 +1,21 @@
-//! API keys and who a caller is (CONTRACT §2). Keys are 256 random bits, shown once, stored only as
-//! their SHA-256 and compared in constant time.
+//! API keys and who a caller is (CONTRACT §2, §11). Keys are 256 random bits, shown once, stored only
+//! as their SHA-256 (a key of 256 random bits needs no slow hash: it cannot be guessed), looked up by
+//! that hash in memory, and revocable.
 
 use crate::entities::api_key;
 use base64::Engine;
 use domain::AgencyType;
 use openapi::Role;
 use rand::RngCore;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 /// An authenticated caller and what binds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,55 +95,135 @@ fn scope_of(row: &api_key::Model) -> Option<Scope> {
     }
 }
 
-/// The caller presenting `key`, if it is a known key.
-pub async fn authenticate(db: &impl ConnectionTrait, key: &str) -> Result<Option<Caller>, DbErr> {
-    let digest = hash_key(key);
-    let row = api_key::Entity::find()
-        .filter(api_key::Column::KeyHash.eq(digest.clone()))
-        .one(db)
-        .await?;
-    Ok(row.and_then(|row| {
-        // The index lookup found the row; compare the full digest in constant time as well.
-        let same: bool = row.key_hash.as_bytes().ct_eq(digest.as_bytes()).into();
-        if !same {
-            return None;
-        }
-        Some(Caller {
-            key_id: row.id.clone(),
-            scope: scope_of(&row)?,
-        })
-    }))
+/// The caller a stored, unrevoked key stands for.
+fn caller_of(row: &api_key::Model) -> Option<Caller> {
+    if row.revoked_at_ms.is_some() {
+        return None;
+    }
+    Some(Caller {
+        key_id: row.id.clone(),
+        scope: scope_of(row)?,
+    })
 }
 
-/// Known keys by hash, so a request does not need a database round trip to authenticate.
+/// How often a miss may reload the keys (another process may just have created the key).
+const RELOAD_ON_MISS_AFTER: Duration = Duration::from_secs(1);
+
+/// Every active key by the hash of its value, held in memory, so that authenticating a request
+/// costs no database query — neither for a known key nor for a flood of random tokens.
 ///
-/// Safe because keys are never revoked or changed in this version; a revocation feature must clear
-/// the entry it revokes. Only keys that exist are cached (random tokens cannot grow it), and the
-/// cache is bounded.
+/// The ring is reloaded from the database every second by a background task (so a key revoked or
+/// created by another process on the same PostgreSQL counts within a second or two), at once when
+/// this process creates or revokes one, and on a miss at most once a second. When each key was last
+/// used is gathered here and written to the database every few seconds, not once per request.
 #[derive(Clone, Default)]
-pub struct KeyCache(std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, Caller>>>);
+pub struct KeyRing(Arc<Ring>);
 
-const KEY_CACHE_LIMIT: usize = 10_000;
+#[derive(Default)]
+struct Ring {
+    /// The keys, and the generation of the reload (or forget) that wrote them.
+    by_hash: RwLock<(HashMap<String, Caller>, u64)>,
+    /// The last generation handed out: each reload and each forget takes the next one, and a
+    /// reload writes only if no later generation has written meanwhile — so a reload that read the
+    /// database before a key was created or revoked cannot land after it and undo it.
+    generation: std::sync::atomic::AtomicU64,
+    loaded: std::sync::Mutex<Option<Instant>>,
+    used: std::sync::Mutex<HashMap<String, i64>>,
+}
 
-impl KeyCache {
-    /// The caller presenting `key`: from the cache, or from the database (then cached).
+impl Ring {
+    fn next_generation(&self) -> u64 {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1
+    }
+}
+
+impl KeyRing {
+    /// The caller presenting `token`, if it is an active key; `now_ms` is recorded as its last use.
     pub async fn authenticate(
         &self,
         db: &impl ConnectionTrait,
-        key: &str,
+        token: &str,
+        now_ms: i64,
     ) -> Result<Option<Caller>, DbErr> {
-        let digest = hash_key(key);
-        if let Some(caller) = self.0.read().ok().and_then(|m| m.get(&digest).cloned()) {
-            return Ok(Some(caller));
+        let digest = hash_key(token);
+        let mut caller = self.lookup(&digest);
+        if caller.is_none() && self.stale(RELOAD_ON_MISS_AFTER) {
+            self.reload(db).await?;
+            caller = self.lookup(&digest);
         }
-        let caller = authenticate(db, key).await?;
-        if let (Some(c), Ok(mut m)) = (&caller, self.0.write()) {
-            if m.len() >= KEY_CACHE_LIMIT {
-                m.clear();
+        if let Some(c) = &caller {
+            if let Ok(mut used) = self.0.used.lock() {
+                used.insert(c.key_id.clone(), now_ms);
             }
-            m.insert(digest, c.clone());
         }
         Ok(caller)
+    }
+
+    /// The active key with this hash, from memory only.
+    pub fn lookup(&self, digest: &str) -> Option<Caller> {
+        self.0.by_hash.read().ok()?.0.get(digest).cloned()
+    }
+
+    fn stale(&self, age: Duration) -> bool {
+        self.0
+            .loaded
+            .lock()
+            .map(|l| l.is_none_or(|at| at.elapsed() >= age))
+            .unwrap_or(true)
+    }
+
+    /// Reloads every active key from the database.
+    pub async fn reload(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        if let Ok(mut loaded) = self.0.loaded.lock() {
+            *loaded = Some(Instant::now());
+        }
+        let generation = self.0.next_generation();
+        let rows = api_key::Entity::find()
+            .filter(api_key::Column::RevokedAtMs.is_null())
+            .all(db)
+            .await?;
+        let fresh: HashMap<String, Caller> = rows
+            .iter()
+            .filter_map(|r| Some((r.key_hash.clone(), caller_of(r)?)))
+            .collect();
+        if let Ok(mut ring) = self.0.by_hash.write() {
+            if generation > ring.1 {
+                *ring = (fresh, generation);
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets a revoked key in this process at once.
+    pub fn forget(&self, key_id: &str) {
+        let generation = self.0.next_generation();
+        if let Ok(mut ring) = self.0.by_hash.write() {
+            ring.0.retain(|_, c| c.key_id != key_id);
+            ring.1 = ring.1.max(generation);
+        }
+    }
+
+    /// Writes when each key used since the last flush was last used.
+    pub async fn flush_last_used(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let used: Vec<(String, i64)> = match self.0.used.lock() {
+            Ok(mut used) => used.drain().collect(),
+            Err(_) => return Ok(()),
+        };
+        for (id, at) in used {
+            api_key::Entity::update_many()
+                .col_expr(api_key::Column::LastUsedAtMs, Expr::value(at))
+                .filter(api_key::Column::Id.eq(id))
+                .filter(
+                    Condition::any()
+                        .add(api_key::Column::LastUsedAtMs.is_null())
+                        .add(api_key::Column::LastUsedAtMs.lt(at)),
+                )
+                .exec(db)
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -147,6 +232,7 @@ pub async fn store_key(
     db: &impl ConnectionTrait,
     key: &str,
     scope: &Scope,
+    bootstrap: bool,
     now_ms: i64,
 ) -> Result<api_key::Model, DbErr> {
     let (organisation, agency_type, gss_code) = match scope {
@@ -169,18 +255,87 @@ pub async fn store_key(
         agency_type: Set(agency_type),
         gss_code: Set(gss_code),
         created_at_ms: Set(now_ms),
+        revoked_at_ms: Set(None),
+        last_used_at_ms: Set(None),
+        bootstrap: Set(bootstrap),
     }
     .insert(db)
     .await
 }
 
-/// Whether a key with this value exists.
-pub async fn exists(db: &impl ConnectionTrait, key: &str) -> Result<bool, DbErr> {
-    Ok(api_key::Entity::find()
+/// The stored key with this value, revoked or not.
+pub async fn find_by_value(
+    db: &impl ConnectionTrait,
+    key: &str,
+) -> Result<Option<api_key::Model>, DbErr> {
+    api_key::Entity::find()
         .filter(api_key::Column::KeyHash.eq(hash_key(key)))
         .one(db)
-        .await?
-        .is_some())
+        .await
+}
+
+/// A page of keys, oldest first, after the key with `after` (created_at_ms, id).
+pub async fn list(
+    db: &impl ConnectionTrait,
+    after: Option<(i64, String)>,
+    limit: u64,
+) -> Result<Vec<api_key::Model>, DbErr> {
+    let mut q = api_key::Entity::find();
+    if let Some((at, id)) = after {
+        q = q.filter(
+            Condition::any()
+                .add(api_key::Column::CreatedAtMs.gt(at))
+                .add(
+                    Condition::all()
+                        .add(api_key::Column::CreatedAtMs.eq(at))
+                        .add(api_key::Column::Id.gt(id)),
+                ),
+        );
+    }
+    q.order_by_asc(api_key::Column::CreatedAtMs)
+        .order_by_asc(api_key::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// The key with this id.
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<api_key::Model>, DbErr> {
+    api_key::Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+/// How many active admin keys there are.
+pub async fn active_admins(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    api_key::Entity::find()
+        .filter(api_key::Column::Role.eq(Role::Admin.as_str()))
+        .filter(api_key::Column::RevokedAtMs.is_null())
+        .count(db)
+        .await
+}
+
+/// Marks a key revoked (in the caller's transaction).
+pub async fn mark_revoked(db: &impl ConnectionTrait, id: &str, now_ms: i64) -> Result<(), DbErr> {
+    api_key::Entity::update_many()
+        .col_expr(api_key::Column::RevokedAtMs, Expr::value(now_ms))
+        .filter(api_key::Column::Id.eq(id))
+        .filter(api_key::Column::RevokedAtMs.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The active bootstrap keys other than the one with this value (or all of them).
+pub async fn other_bootstrap_keys(
+    db: &impl ConnectionTrait,
+    keep: Option<&str>,
+) -> Result<Vec<api_key::Model>, DbErr> {
+    let mut q = api_key::Entity::find()
+        .filter(api_key::Column::Bootstrap.eq(true))
+        .filter(api_key::Column::RevokedAtMs.is_null());
+    if let Some(value) = keep {
+        q = q.filter(api_key::Column::KeyHash.ne(hash_key(value)));
+    }
+    q.all(db).await
 }
 
 #[cfg(test)]

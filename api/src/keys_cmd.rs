@@ -2,6 +2,7 @@
 
 use crate::audit::{self, Actor, NewEvent};
 use crate::db::Db;
+use crate::entities::api_key;
 use crate::keys::{self, Scope};
 use openapi::AuditAction;
 use openapi::{ApiKeyCreated, Role, ValidationIssue};
@@ -126,7 +127,7 @@ pub fn scope(
 pub async fn create(db: &Db, scope: &Scope, actor: Actor, ms: i64) -> Result<ApiKeyCreated, DbErr> {
     let key = keys::generate_key();
     let txn = db.begin_write().await?;
-    let row = keys::store_key(&*txn, &key, scope, ms).await?;
+    let row = keys::store_key(&*txn, &key, scope, false, ms).await?;
     audit::append(
         &*txn,
         ms,
@@ -155,28 +156,95 @@ pub async fn create(db: &Db, scope: &Scope, actor: Actor, ms: i64) -> Result<Api
     })
 }
 
-/// Makes sure an admin key with exactly `key` exists (`DTR_BOOTSTRAP_ADMIN_KEY`); idempotent.
-pub async fn bootstrap_admin(db: &Db, key: &str, ms: i64) -> Result<(), DbErr> {
-    if keys::exists(db.conn(), key).await? {
-        return Ok(());
-    }
+/// Why a key was not revoked.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeRefusal {
+    /// No key has this id.
+    #[error("no API key has this id")]
+    NotFound,
+    /// It is the last active admin key: revoking it would lock every operator out.
+    #[error("this is the last active admin key; create another admin key first")]
+    LastAdmin,
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Revokes a key: `api_key.revoked`, and 401 from then on (in this process at once; elsewhere when
+/// its key ring reloads, within seconds). Revoking a revoked key changes nothing.
+pub async fn revoke(
+    db: &Db,
+    id: &str,
+    actor: Actor,
+    ms: i64,
+) -> Result<api_key::Model, RevokeRefusal> {
     let txn = db.begin_write().await?;
-    if keys::exists(&*txn, key).await? {
-        return Ok(());
+    let row = keys::find(&*txn, id)
+        .await?
+        .ok_or(RevokeRefusal::NotFound)?;
+    if row.revoked_at_ms.is_some() {
+        return Ok(row);
     }
-    let row = keys::store_key(&*txn, key, &Scope::Admin, ms).await?;
+    if row.role == Role::Admin.as_str() && keys::active_admins(&*txn).await? <= 1 {
+        return Err(RevokeRefusal::LastAdmin);
+    }
+    keys::mark_revoked(&*txn, id, ms).await?;
     audit::append(
         &*txn,
         ms,
         vec![NewEvent {
-            actor: Actor::system(),
-            action: AuditAction::ApiKeyCreated,
+            actor,
+            action: AuditAction::ApiKeyRevoked,
             referral_id: None,
-            detail: json!({ "key_id": row.id, "role": "admin", "bootstrap": true }),
+            detail: json!({ "key_id": row.id, "role": row.role }),
         }],
     )
     .await?;
-    txn.commit().await
+    txn.commit().await?;
+    Ok(keys::find(db.conn(), id).await?.unwrap_or(row))
+}
+
+/// Makes `key` (`DTR_BOOTSTRAP_ADMIN_KEY`) the only bootstrap admin key: creates it when absent
+/// (idempotent across restarts) and revokes any other bootstrap key, so changing or unsetting the
+/// variable retires the old value. `None`: the variable is unset.
+pub async fn bootstrap_admin(db: &Db, key: Option<&str>, ms: i64) -> Result<(), DbErr> {
+    let txn = db.begin_write().await?;
+    let mut events = vec![];
+    for old in keys::other_bootstrap_keys(&*txn, key).await? {
+        keys::mark_revoked(&*txn, &old.id, ms).await?;
+        tracing::warn!(key_id = %old.id, "revoked a bootstrap admin key that DTR_BOOTSTRAP_ADMIN_KEY no longer names");
+        events.push(NewEvent {
+            actor: Actor::system(),
+            action: AuditAction::ApiKeyRevoked,
+            referral_id: None,
+            detail: json!({ "key_id": old.id, "role": "admin", "bootstrap": true }),
+        });
+    }
+    if let Some(key) = key {
+        match keys::find_by_value(&*txn, key).await? {
+            None => {
+                let row = keys::store_key(&*txn, key, &Scope::Admin, true, ms).await?;
+                events.push(NewEvent {
+                    actor: Actor::system(),
+                    action: AuditAction::ApiKeyCreated,
+                    referral_id: None,
+                    detail: json!({ "key_id": row.id, "role": "admin", "bootstrap": true }),
+                });
+            }
+            Some(row) if row.revoked_at_ms.is_some() => {
+                tracing::error!(key_id = %row.id, "DTR_BOOTSTRAP_ADMIN_KEY names a revoked key: it stays revoked; choose a new value");
+            }
+            Some(_) => {}
+        }
+    }
+    if !events.is_empty() {
+        audit::append(&*txn, ms, events).await?;
+    }
+    txn.commit().await?;
+    if keys::active_admins(db.conn()).await? == 0 {
+        tracing::warn!("no active admin key: create one with `dtr keys create --role admin`");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod serve;
 pub mod signing;
+pub mod slow_clients;
 pub mod store;
 mod validate_cmd;
 

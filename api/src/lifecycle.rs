@@ -496,7 +496,13 @@ pub enum AttemptOutcome {
     },
     /// Refused for good (any other 4xx).
     Refused(u16),
+    /// Not sent: the endpoint breaks the rules for endpoints as they are now (CONTRACT §11), e.g.
+    /// one stored under insecure mode after that was switched off.
+    EndpointNotAllowed,
 }
+
+/// `last_error` of an attempt not made because the endpoint is not allowed.
+pub const ENDPOINT_NOT_ALLOWED: &str = "endpoint_not_allowed";
 
 /// When to try again after the `attempts`-th attempt failed: the schedule's next delay, or the
 /// receiver's `Retry-After` when that is longer; `None` when the schedule is exhausted.
@@ -547,6 +553,12 @@ pub fn attempted(
         AttemptOutcome::Refused(code) => {
             (Status::Failed, None, Some(format!("http_{code}")), "failed")
         }
+        AttemptOutcome::EndpointNotAllowed => (
+            Status::Failed,
+            None,
+            Some(ENDPOINT_NOT_ALLOWED.to_owned()),
+            "failed",
+        ),
         AttemptOutcome::Retry {
             error, retry_after, ..
         } => match plan_retry(attempts, schedule, *retry_after) {
@@ -574,6 +586,7 @@ pub fn attempted(
                 detail["http_status"] = json!(code);
             }
         }
+        AttemptOutcome::EndpointNotAllowed => detail["error"] = json!(ENDPOINT_NOT_ALLOWED),
     }
     let system = Actor::system();
     let attempted = NewEvent::about(

@@ -7,6 +7,7 @@ use crate::delivery::{Worker, WorkerSettings};
 use crate::http::{app, AppState};
 use crate::keys_cmd;
 use crate::metrics::Metrics;
+use crate::slow_clients::GuardedAcceptor;
 use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::Server;
@@ -18,6 +19,12 @@ use tokio::task::JoinHandle;
 
 /// How long in-flight requests and delivery attempts may take to finish on shutdown.
 const GRACE: Duration = Duration::from_secs(15);
+
+/// How often the API keys are reloaded (revocations by other processes count within this).
+const KEY_RELOAD: Duration = Duration::from_secs(1);
+
+/// How often when each key was last used is written to the database.
+const LAST_USED_FLUSH: Duration = Duration::from_secs(5);
 
 /// How often the queue-depth gauges are read from the database.
 const METRICS_REFRESH: Duration = Duration::from_secs(5);
@@ -68,11 +75,13 @@ pub async fn start_with_clock(
             "DTR_ALLOW_INSECURE_ENDPOINTS is on: endpoints may be plain http and internal addresses; for development and tests only"
         );
     }
-    if let Some(key) = &config.bootstrap_admin_key {
-        keys_cmd::bootstrap_admin(&db, key, clock.now_ms())
-            .await
-            .context("creating the bootstrap admin key")?;
-    }
+    keys_cmd::bootstrap_admin(&db, config.bootstrap_admin_key.as_deref(), clock.now_ms())
+        .await
+        .context("creating the bootstrap admin key")?;
+    let keys = crate::keys::KeyRing::default();
+    keys.reload(db.conn())
+        .await
+        .context("loading the API keys")?;
     // Load the phone-number metadata, compile +44's patterns (~80 ms) and load the register now,
     // not in the first request.
     let _ = domain::PhoneNumber::parse("020 7946 0018");
@@ -98,6 +107,7 @@ pub async fn start_with_clock(
         .into_acceptor()
         .await
         .with_context(|| format!("listening on {} (DTR_LISTEN)", config.listen))?;
+    let acceptor = GuardedAcceptor::new(acceptor, config.slow_clients);
     let addr = acceptor
         .local_addr()
         .first()
@@ -108,7 +118,7 @@ pub async fn start_with_clock(
         config: Arc::new(config),
         worker: wake.clone(),
         metrics,
-        keys: crate::keys::KeyCache::default(),
+        keys,
         writer,
         clock,
     };
@@ -143,6 +153,30 @@ pub async fn start_with_clock(
                         }
                     }
                     _ = stop_checkpoints.changed() => break,
+                }
+            }
+        });
+    }
+    {
+        // Keys revoked or created by another process count here within a second; when each key was
+        // last used reaches the database every few seconds.
+        let (db, keys, mut stop_keys) = (state.db.clone(), state.keys.clone(), stopped.clone());
+        tokio::spawn(async move {
+            let mut reload = tokio::time::interval(KEY_RELOAD);
+            let mut flush = tokio::time::interval(LAST_USED_FLUSH);
+            loop {
+                tokio::select! {
+                    _ = reload.tick() => {
+                        if let Err(e) = keys.reload(db.conn()).await {
+                            tracing::warn!(error = %e, "could not reload the API keys");
+                        }
+                    }
+                    _ = flush.tick() => {
+                        if let Err(e) = keys.flush_last_used(db.conn()).await {
+                            tracing::warn!(error = %e, "could not record when keys were last used");
+                        }
+                    }
+                    _ = stop_keys.changed() => break,
                 }
             }
         });

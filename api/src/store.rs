@@ -97,14 +97,16 @@ pub async fn list_visible(
         .await
 }
 
-/// The referral an organisation stored under an `Idempotency-Key`.
+/// The referral an organisation's agency type stored under an `Idempotency-Key`.
 pub async fn find_by_idempotency_key(
     db: &impl ConnectionTrait,
     organisation: &str,
+    agency_type: &str,
     key: &str,
 ) -> Result<Option<referral::Model>, DbErr> {
     referral::Entity::find()
         .filter(referral::Column::Organisation.eq(organisation))
+        .filter(referral::Column::AgencyType.eq(agency_type))
         .filter(referral::Column::IdempotencyKey.eq(key))
         .one(db)
         .await
@@ -421,6 +423,10 @@ pub const FEED_ACTIONS: &[AuditAction] = &[
 /// first, after `after_seq`. Events are read in the order of the chain, which is the order they
 /// were committed (appends are serialized), so a poller passing back the last `seq` it saw misses
 /// none and repeats none.
+///
+/// The events are walked in `seq` order and each is joined to its referral by id; on SQLite a
+/// `CROSS JOIN` keeps the planner from starting at the caller's referrals instead, which would sort
+/// all of their events for every page (measured: minutes for 100,000 events).
 pub async fn feed(
     db: &impl ConnectionTrait,
     caller: &Caller,
@@ -429,20 +435,56 @@ pub async fn feed(
 ) -> Result<Vec<crate::entities::audit_event::Model>, DbErr> {
     use crate::entities::audit_event;
     use domain::Vocabulary;
-    use sea_orm::{JoinType, RelationTrait};
-    let actions: Vec<&str> = FEED_ACTIONS.iter().map(|a| a.term()).collect();
-    let mut q = audit_event::Entity::find()
-        .filter(audit_event::Column::Seq.gt(after_seq))
-        .filter(audit_event::Column::Action.is_in(actions));
-    if !matches!(caller.scope, Scope::Admin) {
-        q = q
-            .join(JoinType::InnerJoin, audit_event::Relation::Referral.def())
-            .filter(scope_condition(caller));
-    } else {
-        q = q.filter(audit_event::Column::ReferralId.is_not_null());
-    }
-    q.order_by_asc(audit_event::Column::Seq)
-        .limit(limit)
+    let backend = db.get_database_backend();
+    let postgres = backend == DbBackend::Postgres;
+    let mut values: Vec<sea_orm::Value> = vec![after_seq.into()];
+    let param = |v: sea_orm::Value, values: &mut Vec<sea_orm::Value>| {
+        values.push(v);
+        if postgres {
+            format!("${}", values.len())
+        } else {
+            format!("?{}", values.len())
+        }
+    };
+    let actions: Vec<String> = FEED_ACTIONS
+        .iter()
+        .map(|a| param(a.term().into(), &mut values))
+        .collect();
+    let join = if postgres { "JOIN" } else { "CROSS JOIN" };
+    let (from, scope) = match &caller.scope {
+        Scope::Admin => (
+            "audit_events a".to_owned(),
+            "a.referral_id IS NOT NULL".to_owned(),
+        ),
+        Scope::Referrer {
+            organisation,
+            agency_type,
+        } => (
+            format!("audit_events a {join} referrals r ON r.id = a.referral_id"),
+            format!(
+                "r.organisation = {} AND r.agency_type = {}",
+                param(organisation.clone().into(), &mut values),
+                param(agency_type.as_str().into(), &mut values)
+            ),
+        ),
+        Scope::Authority { gss_code } => (
+            format!("audit_events a {join} referrals r ON r.id = a.referral_id"),
+            format!(
+                "r.gss_code = {}",
+                param(gss_code.clone().into(), &mut values)
+            ),
+        ),
+    };
+    let limit = param(i64::try_from(limit).unwrap_or(i64::MAX).into(), &mut values);
+    let first = if postgres { "$1" } else { "?1" };
+    let sql = format!(
+        "SELECT a.seq, a.at, a.actor_key_id, a.actor_role, a.action, a.referral_id, a.detail, \
+         a.prev_hash, a.hash FROM {from} WHERE a.seq > {first} AND a.action IN ({}) AND {scope} \
+         ORDER BY a.seq LIMIT {limit}",
+        actions.join(", ")
+    );
+    audit_event::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
         .all(db)
         .await
 }

@@ -62,7 +62,8 @@ fn dtr_command(db: &str, extra: &[(&str, &str)]) -> Command {
         .env("DTR_BOOTSTRAP_ADMIN_KEY", ADMIN)
         .env("DTR_LISTEN", "127.0.0.1:0")
         .env("DTR_ALLOW_INSECURE_ENDPOINTS", "true")
-        .env("DTR_RATE_LIMIT", "0");
+        .env("DTR_RATE_LIMIT", "0")
+        .env("DTR_RATE_LIMIT_ANON", "0");
     for (k, v) in extra {
         cmd.env(k, v);
     }

@@ -6,6 +6,7 @@ mod m20261123_000001_initial;
 mod m20261123_000002_audit_append_only;
 mod m20261123_000003_drop_random_unique_indexes;
 mod m20261129_000001_lifecycle;
+mod m20261129_000002_keys_and_idempotency;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_audit_append_only::Migration),
             Box::new(m20261123_000003_drop_random_unique_indexes::Migration),
             Box::new(m20261129_000001_lifecycle::Migration),
+            Box::new(m20261129_000002_keys_and_idempotency::Migration),
         ]
     }
 }

@@ -24,9 +24,13 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong with this request. Never contains internal causes or personal data.
     pub detail: String,
-    /// For an invalid referral: every error, each with a JSON pointer and a stable code.
+    /// For an invalid referral or request body: every error (at most 200), each with a JSON pointer
+    /// and a stable code.
     #[oai(skip_serializing_if_is_none)]
     pub errors: Option<Vec<ValidationIssue>>,
+    /// How many more errors there were than `errors` lists (present only when some were left out).
+    #[oai(skip_serializing_if_is_none)]
+    pub more_errors: Option<u32>,
 }
 
 impl Problem {
@@ -38,6 +42,7 @@ impl Problem {
             status,
             detail: detail.into(),
             errors: None,
+            more_errors: None,
         }
     }
 

@@ -536,3 +536,39 @@ pub struct EventFeed {
     /// Pass back as `after` for the next page; never `null` (an empty page repeats the cursor).
     pub next_cursor: String,
 }
+
+/// An API key as an admin lists it: never the key itself.
+#[derive(Debug, Clone, Object)]
+pub struct ApiKeyView {
+    /// Key id (appears in audit events).
+    pub id: String,
+    /// Role.
+    pub role: Role,
+    /// Referrer's organisation.
+    #[oai(nullable)]
+    pub organisation: Option<String>,
+    /// Referrer's agency type.
+    #[oai(nullable)]
+    pub agency_type: Option<String>,
+    /// Authority's GSS code.
+    #[oai(nullable)]
+    pub gss_code: Option<String>,
+    /// When it was created.
+    pub created_at: String,
+    /// When it was last used (to within a few seconds); `null` if never.
+    #[oai(nullable)]
+    pub last_used_at: Option<String>,
+    /// When it was revoked; `null` while active.
+    #[oai(nullable)]
+    pub revoked_at: Option<String>,
+}
+
+/// A page of API keys, oldest first.
+#[derive(Debug, Clone, Object)]
+pub struct ApiKeyList {
+    /// The keys.
+    pub items: Vec<ApiKeyView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}

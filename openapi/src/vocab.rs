@@ -37,6 +37,8 @@ pub enum AuditAction {
     NoteAdded,
     /// Someone read the notes.
     NotesViewed,
+    /// An API key was revoked.
+    ApiKeyRevoked,
 }
 
 impl Vocabulary for AuditAction {
@@ -66,6 +68,7 @@ impl Vocabulary for AuditAction {
         ("referral.withdrawn", AuditAction::ReferralWithdrawn),
         ("note.added", AuditAction::NoteAdded),
         ("notes.viewed", AuditAction::NotesViewed),
+        ("api_key.revoked", AuditAction::ApiKeyRevoked),
     ];
 }
 
@@ -100,6 +103,8 @@ pub enum ProblemType {
     NoteInvalid,
     /// The referral's personal data was erased.
     ReferralErased,
+    /// The last active admin key cannot be revoked.
+    ApiKeyLastAdmin,
 }
 
 impl Vocabulary for ProblemType {
@@ -125,6 +130,7 @@ impl Vocabulary for ProblemType {
         ("withdrawal.invalid", ProblemType::WithdrawalInvalid),
         ("note.invalid", ProblemType::NoteInvalid),
         ("referral.erased", ProblemType::ReferralErased),
+        ("api_key.last_admin", ProblemType::ApiKeyLastAdmin),
     ];
 }
 

@@ -73,6 +73,7 @@ pub fn test_config(database_url: &str) -> Config {
         retry_schedule: RETRY_DELAYS.to_vec(),
         delivery_timeout: Duration::from_secs(10),
         rate_limit: 0,
+        rate_limit_anon: 0,
         ..Config::default()
     }
 }

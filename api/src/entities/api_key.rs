@@ -1,4 +1,5 @@
-//! `api_keys`: who may call the API. Only the SHA-256 of a key is stored.
+//! `api_keys`: who may call the API. Only the SHA-256 of a key is stored; a revoked key stays (for
+//! the audit trail) with `revoked_at_ms` set.
 
 use sea_orm::entity::prelude::*;
 
@@ -14,6 +15,9 @@ pub struct Model {
     pub agency_type: Option<String>,
     pub gss_code: Option<String>,
     pub created_at_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+    pub last_used_at_ms: Option<i64>,
+    pub bootstrap: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -32,7 +32,7 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> Option<Caller> {
     let state = req.data::<AppState>()?;
     match state
         .keys
-        .authenticate(state.db.conn(), &bearer.token)
+        .authenticate(state.db.conn(), &bearer.token, state.clock.now_ms())
         .await
     {
         Ok(caller) => caller,

@@ -82,6 +82,19 @@ impl ApiError {
         ApiError::Unprocessable(ProblemJson::from(Problem::typed(422, name, detail)))
     }
 
+    /// 422 listing the first errors, with the count of those left out.
+    pub fn invalid_truncated(
+        name: ProblemType,
+        detail: impl Into<String>,
+        errors: Vec<ValidationIssue>,
+        more: usize,
+    ) -> Self {
+        let mut p = Problem::typed(422, name, detail);
+        p.errors = Some(errors);
+        p.more_errors = (more > 0).then(|| u32::try_from(more).unwrap_or(u32::MAX));
+        ApiError::Unprocessable(ProblemJson::from(p))
+    }
+
     /// 422 listing every error at once.
     pub fn invalid(
         name: ProblemType,

@@ -152,62 +152,147 @@ pub(super) async fn body_limit<E: Endpoint>(
     next.call(req).await.map(IntoResponse::into_response)
 }
 
-pub(super) type KeyedLimiter = governor::RateLimiter<
-    String,
-    governor::state::keyed::DefaultKeyedStateStore<String>,
+pub(super) type KeyedLimiter<K> = governor::RateLimiter<
+    K,
+    governor::state::keyed::DefaultKeyedStateStore<K>,
     crate::clock::Clock,
     governor::middleware::NoOpMiddleware<governor::nanos::Nanos>,
 >;
 
-/// Per-key token bucket (`DTR_RATE_LIMIT` per second, burst of the same size). Keyed by the SHA-256
-/// of the bearer token, so the limiter never holds a key.
+/// The token buckets: one per API key (`DTR_RATE_LIMIT`), and one per client address for requests
+/// without a known key (`DTR_RATE_LIMIT_ANON`) — the attackers' requests, which would otherwise be
+/// limited by nothing.
+pub(super) struct RateLimits {
+    /// Keyed by the SHA-256 of the bearer token, so the limiter never holds a key.
+    pub per_key: Option<KeyedLimiter<String>>,
+    /// Keyed by the client's address.
+    pub per_address: Option<KeyedLimiter<std::net::IpAddr>>,
+    /// Which tokens are known keys (in memory: no database query).
+    pub keys: crate::keys::KeyRing,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<crate::config::Cidr>,
+    /// The limiters' clock.
+    pub clock: crate::clock::Clock,
+}
+
+impl RateLimits {
+    /// Forgets buckets not used lately (run every minute).
+    pub fn tidy(&self) {
+        if let Some(l) = &self.per_key {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+        if let Some(l) = &self.per_address {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+}
+
+/// The client's address: the peer, unless the peer is a trusted reverse proxy, in which case the
+/// nearest address in `X-Forwarded-For` that is not itself a trusted proxy (the rightmost entries
+/// are the ones our proxies appended; anything left of them a client may have forged).
+pub fn client_address(
+    peer: Option<std::net::IpAddr>,
+    forwarded_for: Option<&str>,
+    trusted: &[crate::config::Cidr],
+) -> Option<std::net::IpAddr> {
+    let peer = peer?;
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|c| c.contains(ip));
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let mut client = peer;
+    for hop in forwarded_for.unwrap_or_default().rsplit(',') {
+        match hop.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    Some(client)
+}
+
+fn too_many(wait: std::time::Duration, whose: &str) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let p = Problem::new(
+        429,
+        format!("Rate limit exceeded for {whose}; retry after {secs} s."),
+    );
+    let mut resp = problem_response(&p);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    resp
+}
+
+/// Applies the per-key or the per-address bucket.
 pub(super) async fn rate_limit<E: Endpoint>(
     next: Arc<E>,
     req: Request,
-    limiter: Option<Arc<KeyedLimiter>>,
-    clock: crate::clock::Clock,
+    limits: Arc<RateLimits>,
 ) -> poem::Result<Response> {
-    if let (Some(limiter), Some(auth)) =
-        (&limiter, req.headers().typed_get::<Authorization<Bearer>>())
-    {
-        if let Err(not_until) = limiter.check_key(&hash_key(auth.token())) {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(&clock));
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let p = Problem::new(
-                429,
-                format!("Rate limit exceeded for this API key; retry after {secs} s."),
-            );
-            let mut resp = problem_response(&p);
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-            return Ok(resp);
+    let now = governor::clock::Clock::now(&limits.clock);
+    let known = req
+        .headers()
+        .typed_get::<Authorization<Bearer>>()
+        .map(|auth| hash_key(auth.token()))
+        .filter(|digest| limits.keys.lookup(digest).is_some());
+    match known {
+        Some(digest) => {
+            if let Some(limiter) = &limits.per_key {
+                if let Err(not_until) = limiter.check_key(&digest) {
+                    return Ok(too_many(not_until.wait_time_from(now), "this API key"));
+                }
+            }
+        }
+        None => {
+            if let Some(limiter) = &limits.per_address {
+                let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
+                let forwarded = req
+                    .headers()
+                    .get("x-forwarded-for")
+                    .and_then(|v| v.to_str().ok());
+                if let Some(client) = client_address(peer, forwarded, &limits.trusted_proxies) {
+                    if let Err(not_until) = limiter.check_key(&client) {
+                        return Ok(too_many(
+                            not_until.wait_time_from(now),
+                            "requests without a valid API key from this address",
+                        ));
+                    }
+                }
+            }
         }
     }
     next.call(req).await.map(IntoResponse::into_response)
 }
 
-/// The longest a request may take before it is abandoned (and its transaction rolled back).
-/// Above the event feed's longest wait (30 s), so a long poll ends by itself.
-pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(40);
+/// A caller's `X-Request-Id`, when it is a UUID: anything else could be a case reference or a name,
+/// and request ids are logged.
+pub fn usable_request_id(raw: Option<&str>) -> Option<String> {
+    let raw = raw?.trim();
+    (raw.len() == 36)
+        .then(|| uuid::Uuid::try_parse(raw).ok())
+        .flatten()
+        .map(|id| id.hyphenated().to_string())
+}
 
 /// Request id, request timeout, security headers, access log and request metrics.
 pub(super) async fn envelope<E: Endpoint>(
     next: Arc<E>,
     req: Request,
     metrics: Metrics,
+    timeout: std::time::Duration,
 ) -> poem::Result<Response> {
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 128
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let request_id = usable_request_id(
+        req.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+    )
+    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let docs = path == "/docs" || path.starts_with("/docs/");
@@ -218,7 +303,7 @@ pub(super) async fn envelope<E: Endpoint>(
         tracing::debug!("request started");
         drop(_entered);
         tokio::time::timeout(
-            REQUEST_TIMEOUT,
+            timeout,
             tracing::Instrument::instrument(next.call(req), span.clone()),
         )
         .await
@@ -227,11 +312,12 @@ pub(super) async fn envelope<E: Endpoint>(
         Ok(Ok(r)) => r.into_response(),
         Ok(Err(e)) => e.into_response(),
         Err(_) => {
-            // Dropping the handler rolls back its transaction: nothing half-done is committed.
+            // Dropping the handler rolls back a transaction it still held, but a submission handed
+            // to the batch writer may commit after this answer: the outcome is unknown, not void.
             tracing::warn!(parent: &span, "request timed out");
             problem_response(&Problem::new(
                 503,
-                "The request took too long and was abandoned; nothing was changed. Try again.",
+                "The request took too long and was abandoned; whether it took effect is unknown. Retry it: a submission retried with the same Idempotency-Key answers the original referral if it was stored.",
             ))
         }
     };
@@ -270,6 +356,49 @@ pub(super) async fn envelope<E: Endpoint>(
 mod tests {
     use super::*;
     use crate::http::spec_value;
+
+    #[test]
+    fn only_a_uuid_is_used_as_the_request_id() {
+        let id = "0b1c6c3e-51a4-4f0e-9d3a-2c8f1e7a9b10";
+        assert_eq!(usable_request_id(Some(id)).as_deref(), Some(id));
+        assert_eq!(
+            usable_request_id(Some("0B1C6C3E-51A4-4F0E-9D3A-2C8F1E7A9B10")).as_deref(),
+            Some(id)
+        );
+        for bad in [
+            "case-4211",
+            "Zephyrine Quill",
+            "0b1c6c3e51a44f0e9d3a2c8f1e7a9b10",
+            "",
+        ] {
+            assert_eq!(usable_request_id(Some(bad)), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_client_address_is_believed_from_trusted_proxies_only() {
+        let proxies = [crate::config::Cidr::parse("10.0.0.0/8").expect("a range")];
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("an address");
+        // Not through a proxy: the peer, whatever the header says.
+        assert_eq!(
+            client_address(Some(ip("203.0.113.9")), Some("198.51.100.1"), &proxies),
+            Some(ip("203.0.113.9"))
+        );
+        // Through our proxy: the nearest untrusted hop; a forged left-hand entry is ignored.
+        assert_eq!(
+            client_address(
+                Some(ip("10.0.0.2")),
+                Some("1.2.3.4, 198.51.100.1, 10.0.0.3"),
+                &proxies
+            ),
+            Some(ip("198.51.100.1"))
+        );
+        // A proxy without the header: the proxy itself.
+        assert_eq!(
+            client_address(Some(ip("10.0.0.2")), None, &proxies),
+            Some(ip("10.0.0.2"))
+        );
+    }
 
     #[test]
     fn the_allow_table_matches_templates() {

@@ -15,14 +15,14 @@ mod spec;
 mod views;
 
 pub use error::ApiError;
-pub use middleware::{problem_response, REQUEST_TIMEOUT};
+pub use middleware::{client_address, problem_response, usable_request_id};
 pub use spec::{openapi_service, spec_json, spec_value, spec_yaml};
 pub use views::warnings_of;
 
 use crate::config::Config;
 use crate::db::Db;
 use crate::metrics::Metrics;
-use middleware::{body_limit, envelope, problems, rate_limit, AllowTable};
+use middleware::{body_limit, envelope, problems, rate_limit, AllowTable, RateLimits};
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -59,8 +59,8 @@ pub struct AppState {
     pub worker: Arc<Notify>,
     /// Prometheus metrics.
     pub metrics: Metrics,
-    /// Authenticated keys.
-    pub keys: crate::keys::KeyCache,
+    /// The active keys, in memory.
+    pub keys: crate::keys::KeyRing,
     /// The group-commit writer for submissions and delivery records.
     pub writer: crate::batch::BatchWriter,
     /// Now (the system clock, or a test's manual one).
@@ -82,25 +82,35 @@ pub fn app(state: AppState) -> impl Endpoint {
     let allow = Arc::new(AllowTable::from_spec(&spec_value()));
     let docs = service.swagger_ui();
     let max = state.config.max_body_bytes;
-    let clock = state.clock.clone();
-    let limiter = NonZeroU32::new(state.config.rate_limit).map(|n| {
-        Arc::new(governor::RateLimiter::dashmap_with_clock(
-            governor::Quota::per_second(n).allow_burst(n),
-            clock.clone(),
-        ))
+    let limits = Arc::new(RateLimits {
+        per_key: NonZeroU32::new(state.config.rate_limit).map(|n| {
+            governor::RateLimiter::dashmap_with_clock(
+                governor::Quota::per_second(n).allow_burst(n),
+                state.clock.clone(),
+            )
+        }),
+        per_address: NonZeroU32::new(state.config.rate_limit_anon).map(|n| {
+            governor::RateLimiter::dashmap_with_clock(
+                governor::Quota::per_second(n).allow_burst(n),
+                state.clock.clone(),
+            )
+        }),
+        keys: state.keys.clone(),
+        trusted_proxies: state.config.trusted_proxies.clone(),
+        clock: state.clock.clone(),
     });
-    if let Some(l) = &limiter {
-        let l = Arc::downgrade(l);
+    {
+        let limits = Arc::downgrade(&limits);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 tick.tick().await;
-                let Some(l) = l.upgrade() else { break };
-                l.retain_recent();
-                l.shrink_to_fit();
+                let Some(l) = limits.upgrade() else { break };
+                l.tidy();
             }
         });
     }
+    let timeout = state.config.request_timeout;
     let metrics = state.metrics.clone();
     let route = Route::new()
         .nest("/", service)
@@ -124,8 +134,8 @@ pub fn app(state: AppState) -> impl Endpoint {
         .data(state)
         .into_endpoint();
     route
-        .around(move |ep, req| rate_limit(ep, req, limiter.clone(), clock.clone()))
+        .around(move |ep, req| rate_limit(ep, req, limits.clone()))
         .around(move |ep, req| body_limit(ep, req, max))
         .around(move |ep, req| problems(ep, req, allow.clone()))
-        .around(move |ep, req| envelope(ep, req, metrics.clone()))
+        .around(move |ep, req| envelope(ep, req, metrics.clone(), timeout))
 }

@@ -59,6 +59,27 @@ fn codes(list: &[domain::Issue]) -> Vec<&'static str> {
     list.iter().map(|i| i.code.as_str()).collect()
 }
 
+/// The most distinct error codes a rejected submission's audit event holds: the trail is
+/// append-only, and a body of thousands of unknown members must not write kilobytes into it.
+const MAX_AUDITED_CODES: usize = 50;
+
+/// The most errors one answer lists; `more_errors` counts the rest.
+const MAX_LISTED_ERRORS: usize = 200;
+
+/// Each distinct code once, in order of first appearance, at most [`MAX_AUDITED_CODES`].
+fn distinct_codes(list: &[domain::Issue]) -> Vec<&'static str> {
+    let mut seen = Vec::new();
+    for code in codes(list) {
+        if !seen.contains(&code) {
+            seen.push(code);
+            if seen.len() == MAX_AUDITED_CODES {
+                break;
+            }
+        }
+    }
+    seen
+}
+
 /// SHA-256 of the canonical (RFC 8785) form of a body: the same JSON however it is spaced or ordered.
 fn request_hash(body: &serde_json::Value) -> String {
     keys::hex(&Sha256::digest(serde_jcs::to_vec(body).unwrap_or_default()))
@@ -156,7 +177,7 @@ impl ReferralsApi {
         let document = body.0;
         let hash = request_hash(document.value());
         if let Some(key) = &key {
-            if let Some(original) = Self::replay(&state, caller, organisation, key, &hash).await? {
+            if let Some(original) = Self::replay(&state, caller, key, &hash).await? {
                 return Ok(original);
             }
         }
@@ -178,18 +199,20 @@ impl ReferralsApi {
                         actor,
                         action: AuditAction::ReferralRejected,
                         referral_id: None,
-                        detail: json!({ "submission_id": submission, "error_codes": codes(&refused.errors) }),
+                        detail: json!({ "submission_id": submission, "error_codes": distinct_codes(&refused.errors) }),
                     },
                 ];
                 state.writer.append(events).await?;
                 state.metrics.rejected(&refused.errors);
-                return Err(ApiError::invalid(
-                    openapi::ProblemType::ReferralInvalid,
+                let listed = refused.errors.len().min(MAX_LISTED_ERRORS);
+                return Err(ApiError::invalid_truncated(
+                    ProblemType::ReferralInvalid,
                     format!(
                         "The referral has {} error(s); see errors.",
                         refused.errors.len()
                     ),
-                    issues(&refused.errors),
+                    issues(&refused.errors[..listed]),
+                    refused.errors.len() - listed,
                 ));
             }
         };
@@ -246,7 +269,7 @@ impl ReferralsApi {
             {
                 // A concurrent request with the same Idempotency-Key won the race.
                 let key = key.unwrap_or_default();
-                return match Self::replay(&state, caller, organisation, &key, &hash).await? {
+                return match Self::replay(&state, caller, &key, &hash).await? {
                     Some(original) => Ok(original),
                     None => Err(e.into()),
                 };
@@ -648,18 +671,29 @@ fn duplicate(pointer: &str) -> domain::Issue {
 }
 
 impl ReferralsApi {
-    /// The answer to a repeated `Idempotency-Key`: the original referral when the body is the same
-    /// and the caller may see it. Keys are unique per organisation name; a referral stored under the
-    /// same name by a key of another agency type is not visible to this caller, so that case is
-    /// answered as key reuse rather than disclosing it.
+    /// The answer to a repeated `Idempotency-Key`: the original referral when the body is the same.
+    /// Keys are scoped to the organisation *and* agency type, as visibility is (CONTRACT §11), so
+    /// two agency types of one organisation never meet each other's keys.
     async fn replay(
         state: &AppState,
         caller: &Caller,
-        organisation: &str,
         key: &str,
         hash: &str,
     ) -> Result<Option<Submitted>, ApiError> {
-        let existing = store::find_by_idempotency_key(state.db.conn(), organisation, key).await?;
+        let Scope::Referrer {
+            organisation,
+            agency_type,
+        } = &caller.scope
+        else {
+            return Ok(None);
+        };
+        let existing = store::find_by_idempotency_key(
+            state.db.conn(),
+            organisation,
+            agency_type.as_str(),
+            key,
+        )
+        .await?;
         match existing {
             None => Ok(None),
             Some(row) if row.request_hash.as_deref() == Some(hash) && store::visible(caller, &row) => Ok(Some(Submitted::Created(

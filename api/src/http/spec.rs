@@ -89,6 +89,10 @@ const FORMATS: &[(&str, &str, &str)] = &[
     ("NoteView", "at", "date-time"),
     ("FeedEvent", "at", "date-time"),
     ("FeedEvent", "referral_id", "uuid"),
+    ("ApiKeyView", "id", "uuid"),
+    ("ApiKeyView", "created_at", "date-time"),
+    ("ApiKeyView", "last_used_at", "date-time"),
+    ("ApiKeyView", "revoked_at", "date-time"),
 ];
 
 /// A closed set's schema: its name, what it is, and its values.
@@ -151,6 +155,7 @@ fn closed_sets() -> Vec<(ClosedSet, &'static [(&'static str, &'static str)])> {
             &[
                 ("ApiKeyRequest", "agency_type"),
                 ("ApiKeyCreated", "agency_type"),
+                ("ApiKeyView", "agency_type"),
                 ("ReferralResource", "agency_type"),
                 ("ReferralCreatedEvent", "agency_type"),
             ],
@@ -250,6 +255,8 @@ fn error_statuses(operation_id: &str) -> &'static [&'static str] {
             "400", "401", "403", "404", "409", "413", "415", "422", "429", "500", "503",
         ],
         "list_referral_notes" => &["400", "401", "404", "409", "429", "500", "503"],
+        "list_api_keys" => &["400", "401", "403", "429", "500", "503"],
+        "revoke_api_key" => &["401", "403", "404", "409", "429", "500", "503"],
         "list_events" => &["400", "401", "429", "500", "503"],
         "redeliver_referral" => &["401", "403", "404", "409", "413", "429", "500", "503"],
         "delete_authority_endpoint" => &["401", "403", "404", "429", "500", "503"],

@@ -553,8 +553,8 @@ async fn the_same_idempotency_key_and_body_return_the_original_referral() {
     other["person"]["given_name"] = json!("Different");
     let reused = assert_problem(send("k-1", other).await, 422).await;
     assert_eq!(reused["type"], "urn:dtr:problem:idempotency.key_reused");
-    // A key of the same organisation name but another agency type cannot see the original: the
-    // replay is refused as key reuse instead of disclosing it.
+    // Keys are scoped to the organisation *and* agency type (CONTRACT §11): another agency type of
+    // the same organisation has keys of its own, and never meets (or learns of) the first referral.
     let other_agency = app
         .key(json!({"role": "referrer", "organisation": "X", "agency_type": "prison"}))
         .await;
@@ -567,9 +567,10 @@ async fn the_same_idempotency_key_and_body_return_the_original_referral() {
         .send()
         .await
         .unwrap();
-    let refused = assert_problem(resp, 422).await;
-    assert_eq!(refused["type"], "urn:dtr:problem:idempotency.key_reused");
-    assert!(!refused.to_string().contains(first["id"].as_str().unwrap()));
+    assert_eq!(resp.status(), 201);
+    let own: Value = resp.json().await.unwrap();
+    assert_ne!(own["id"], first["id"], "its own referral, not the first");
+    assert_eq!(own["agency_type"], "prison");
     // Another organisation may use the same key for its own referral.
     let theirs = app.referrer("Y").await;
     let resp = app
@@ -588,7 +589,7 @@ async fn the_same_idempotency_key_and_body_return_the_original_referral() {
         .json()
         .await
         .unwrap();
-    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert_eq!(list["items"].as_array().unwrap().len(), 3);
     let long = "k".repeat(256);
     let resp = app
         .client

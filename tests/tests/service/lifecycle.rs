@@ -21,7 +21,9 @@ fn verifies(secret: &str, req: &wiremock::Request) -> bool {
         "v1,{}",
         base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
     );
-    header("webhook-signature").split(' ').any(|s| s == expected)
+    header("webhook-signature")
+        .split(' ')
+        .any(|s| s == expected)
 }
 
 struct Parties {
@@ -300,12 +302,18 @@ async fn an_attempt_in_flight_when_withdrawn_may_finish_and_nothing_follows_it()
     assert_eq!(attempted, 1);
     assert_eq!(withdrawn.status(), 200);
     let state = p.app.state_of(&id).await;
-    assert_eq!(state["status"], "withdrawn", "the attempt's 503 did not requeue it");
+    assert_eq!(
+        state["status"], "withdrawn",
+        "the attempt's 503 did not requeue it"
+    );
     p.app.advance(Duration::from_secs(86_400));
     assert_eq!(p.app.step().await, 0);
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
     let actions = p.audit_actions(&id).await;
-    assert!(actions.contains(&"delivery.attempted".to_owned()), "{actions:?}");
+    assert!(
+        actions.contains(&"delivery.attempted".to_owned()),
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]
@@ -434,7 +442,10 @@ async fn notes_go_both_ways_within_the_referrals_parties() {
             .collect();
         assert_eq!(
             texts,
-            ["He prefers calls after 2pm.", "Appointment booked for Tuesday."]
+            [
+                "He prefers calls after 2pm.",
+                "Appointment booked for Tuesday."
+            ]
         );
     }
     // Scoping: another organisation and another authority see nothing.
@@ -644,7 +655,10 @@ async fn the_feed_pages_through_each_keys_events_without_missing_or_repeating_an
     let sheffield = feed_page(&p.app, &p.sheffield, "", "&limit=100").await;
     let actions: Vec<&str> = item_strings(&sheffield, "action");
     assert!(actions.contains(&"delivery.succeeded"));
-    assert!(!sheffield.to_string().contains("Testgiven"), "no personal data");
+    assert!(
+        !sheffield.to_string().contains("Testgiven"),
+        "no personal data"
+    );
     // An empty page repeats the cursor.
     let empty = feed_page(&p.app, &p.referrer, &cursor, "").await;
     assert_eq!(empty["items"].as_array().unwrap().len(), 0);
