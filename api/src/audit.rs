@@ -25,7 +25,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 pub const NOTIFY_CHANNEL: &str = "dtr_audit";
 
 /// PostgreSQL advisory lock key serializing appends across processes ("dtr" + 213).
-const CHAIN_LOCK: i64 = 0x0064_7472_0213;
+pub const CHAIN_LOCK: i64 = 0x0064_7472_0213;
 
 /// Who caused an event.
 #[derive(Debug, Clone, PartialEq, Eq)]

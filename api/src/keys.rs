@@ -15,7 +15,7 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+
 
 /// An authenticated caller and what binds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,20 +106,35 @@ fn caller_of(row: &api_key::Model) -> Option<Caller> {
     })
 }
 
-/// How often a miss may reload the keys (another process may just have created the key).
-const RELOAD_ON_MISS_AFTER: Duration = Duration::from_secs(1);
+/// How many unknown tokens a second may be looked up in the database (a key just created by another
+/// process is found at once); beyond that a miss is answered from memory, so a flood of random
+/// tokens costs at most this many queries a second.
+const MISS_LOOKUPS_PER_SECOND: u32 = 20;
 
 /// Every active key by the hash of its value, held in memory, so that authenticating a request
 /// costs no database query — neither for a known key nor for a flood of random tokens.
 ///
-/// The ring is reloaded from the database every second by a background task (so a key revoked or
-/// created by another process on the same PostgreSQL counts within a second or two), at once when
-/// this process creates or revokes one, and on a miss at most once a second. When each key was last
-/// used is gathered here and written to the database every few seconds, not once per request.
-#[derive(Clone, Default)]
+/// The ring is reloaded from the database every second by a background task (so a key revoked by
+/// another process on the same PostgreSQL is refused within a second or two) and at once when this
+/// process creates or revokes one; an unknown token is looked up by its hash, at most
+/// [`MISS_LOOKUPS_PER_SECOND`] a second. When each key was last used is gathered here and written to
+/// the database every few seconds, not once per request.
+#[derive(Clone)]
 pub struct KeyRing(Arc<Ring>);
 
-#[derive(Default)]
+impl Default for KeyRing {
+    fn default() -> Self {
+        KeyRing(Arc::new(Ring {
+            by_hash: RwLock::default(),
+            generation: std::sync::atomic::AtomicU64::default(),
+            miss_lookups: governor::RateLimiter::direct(governor::Quota::per_second(
+                std::num::NonZeroU32::new(MISS_LOOKUPS_PER_SECOND).unwrap_or(std::num::NonZeroU32::MIN),
+            )),
+            used: std::sync::Mutex::default(),
+        }))
+    }
+}
+
 struct Ring {
     /// The keys, and the generation of the reload (or forget) that wrote them.
     by_hash: RwLock<(HashMap<String, Caller>, u64)>,
@@ -127,7 +142,7 @@ struct Ring {
     /// reload writes only if no later generation has written meanwhile — so a reload that read the
     /// database before a key was created or revoked cannot land after it and undo it.
     generation: std::sync::atomic::AtomicU64,
-    loaded: std::sync::Mutex<Option<Instant>>,
+    miss_lookups: governor::DefaultDirectRateLimiter,
     used: std::sync::Mutex<HashMap<String, i64>>,
 }
 
@@ -149,9 +164,15 @@ impl KeyRing {
     ) -> Result<Option<Caller>, DbErr> {
         let digest = hash_key(token);
         let mut caller = self.lookup(&digest);
-        if caller.is_none() && self.stale(RELOAD_ON_MISS_AFTER) {
-            self.reload(db).await?;
-            caller = self.lookup(&digest);
+        if caller.is_none() && self.0.miss_lookups.check().is_ok() {
+            let found = api_key::Entity::find()
+                .filter(api_key::Column::KeyHash.eq(digest.clone()))
+                .one(db)
+                .await?;
+            caller = found.as_ref().and_then(caller_of);
+            if let (Some(c), Ok(mut ring)) = (&caller, self.0.by_hash.write()) {
+                ring.0.insert(digest, c.clone());
+            }
         }
         if let Some(c) = &caller {
             if let Ok(mut used) = self.0.used.lock() {
@@ -166,19 +187,8 @@ impl KeyRing {
         self.0.by_hash.read().ok()?.0.get(digest).cloned()
     }
 
-    fn stale(&self, age: Duration) -> bool {
-        self.0
-            .loaded
-            .lock()
-            .map(|l| l.is_none_or(|at| at.elapsed() >= age))
-            .unwrap_or(true)
-    }
-
     /// Reloads every active key from the database.
     pub async fn reload(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
-        if let Ok(mut loaded) = self.0.loaded.lock() {
-            *loaded = Some(Instant::now());
-        }
         let generation = self.0.next_generation();
         let rows = api_key::Entity::find()
             .filter(api_key::Column::RevokedAtMs.is_null())

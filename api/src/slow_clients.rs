@@ -141,7 +141,9 @@ impl<Io> Guarded<Io> {
         self.tail.copy_from_slice(&window[n - 3..]);
     }
 
-    fn wrote(&mut self, n: usize) {
+    /// Follows bytes written; `cx` is the writing task's, which the idle clock must wake: the read
+    /// side may already be parked on the socket and would not poll the clock again by itself.
+    fn wrote(&mut self, n: usize, cx: &mut Context<'_>) {
         if n == 0 {
             return;
         }
@@ -153,6 +155,9 @@ impl<Io> Guarded<Io> {
             }
             Phase::Idle | Phase::Http2 => self.arm(self.limits.idle),
         }
+        // Registers the task with the reset clock (a deadline already past is noticed by the next
+        // read).
+        let _ = self.deadline.as_mut().poll(cx);
     }
 
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
@@ -203,7 +208,7 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for Guarded<Io> {
         let this = &mut *self;
         let written = Pin::new(&mut this.io).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = written {
-            this.wrote(n);
+            this.wrote(n, cx);
         }
         written
     }
@@ -224,7 +229,7 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for Guarded<Io> {
         let this = &mut *self;
         let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = written {
-            this.wrote(n);
+            this.wrote(n, cx);
         }
         written
     }
@@ -263,7 +268,7 @@ mod tests {
     async fn an_answer_makes_the_connection_idle_and_the_next_byte_starts_the_header_clock() {
         let mut g = guarded();
         g.saw(b"GET / HTTP/1.1\r\n\r\n");
-        g.wrote(10);
+        g.wrote(10, &mut Context::from_waker(std::task::Waker::noop()));
         assert_eq!(g.phase, Phase::Idle);
         g.saw(b"G");
         assert_eq!(g.phase, Phase::Headers);

@@ -13,7 +13,7 @@ use std::time::Duration;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const ADMIN: &str = "process-test-admin-key-0123456789";
+const ADMIN: &str = "process-test-admin-key-0123456789abcdef";
 
 /// A fresh database: a SQLite file in `dir`, or a new PostgreSQL database when
 /// `DTR_TEST_POSTGRES_URL` is set.
@@ -825,4 +825,99 @@ async fn a_feed_poller_sees_every_accepted_referral_of_two_processes_once_and_in
     let seen_ids: HashSet<String> = seen.iter().map(|(_, id)| id.clone()).collect();
     assert_eq!(seen.len(), 200, "each exactly once");
     assert_eq!(seen_ids, ids);
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test runs it with DTR_TEST_POSTGRES_URL and --include-ignored"]
+async fn a_key_revoked_on_one_process_is_refused_by_another_within_5_seconds() {
+    assert!(postgres(), "set DTR_TEST_POSTGRES_URL");
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    let a = Dtr::start(&db, dir.path().join("a.log"), &[]).await;
+    let b = Dtr::start(&db, dir.path().join("b.log"), &[]).await;
+    let created: Value = client()
+        .post(format!("{}/v1/api-keys", a.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"role": "referrer", "organisation": "Org", "agency_type": "prison"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, key) = (
+        created["id"].as_str().unwrap().to_owned(),
+        created["key"].as_str().unwrap().to_owned(),
+    );
+    let status = |base: String, key: String| async move {
+        client()
+            .get(format!("{base}/v1/referrals"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    // B knows a key created on A at once (a miss reloads the keys).
+    assert_eq!(status(b.base.clone(), key.clone()).await, 200);
+    let revoked = client()
+        .delete(format!("{}/v1/api-keys/{id}", a.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    let at = tokio::time::Instant::now();
+    assert_eq!(status(a.base.clone(), key.clone()).await, 401, "at once where revoked");
+    loop {
+        if status(b.base.clone(), key.clone()).await == 401 {
+            break;
+        }
+        assert!(
+            at.elapsed() < Duration::from_secs(5),
+            "the other process still accepts the revoked key"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn deliveries_ignore_proxies_named_in_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    // A proxy that does not exist: a delivery routed through it would fail to connect.
+    let dead = "http://127.0.0.1:9";
+    let dtr = Dtr::start(
+        &db,
+        dir.path().join("dtr.log"),
+        &[
+            ("HTTPS_PROXY", dead),
+            ("HTTP_PROXY", dead),
+            ("ALL_PROXY", dead),
+            ("https_proxy", dead),
+            ("http_proxy", dead),
+        ],
+    )
+    .await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    client()
+        .put(format!("{}/v1/authorities/E06000001/endpoint", dtr.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"url": format!("{}/hook", receiver.uri())}))
+        .send()
+        .await
+        .unwrap();
+    let referrer = key(
+        &dtr.base,
+        json!({"role": "referrer", "organisation": "Org", "agency_type": "prison"}),
+    )
+    .await;
+    let id = submit(&dtr.base, &referrer, &referral("E06000001")).await;
+    wait_all(&dtr.base, std::slice::from_ref(&id), "delivered", 120).await;
+    assert_eq!(receiver.received_requests().await.unwrap().len(), 1);
 }

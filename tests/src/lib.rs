@@ -19,7 +19,7 @@ use std::time::Duration;
 /// move the manual clock by exactly these).
 pub const RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(60), Duration::from_secs(300)];
 
-pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef-32";
 
 /// A running service and a client for it.
 pub struct TestApp {
@@ -134,11 +134,16 @@ impl TestApp {
     }
 
     /// Stops the service and starts it again on the same database (and the same clock).
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(self) -> TestApp {
+        let config = self.config.clone();
+        self.restart_with(config).await
+    }
+
+    /// [`TestApp::restart`] with another configuration (the same database).
+    pub async fn restart_with(mut self, mut config: Config) -> TestApp {
         if let Some(r) = self.running.take() {
             r.shutdown().await;
         }
-        let mut config = self.config.clone();
         config.listen = "127.0.0.1:0".parse().unwrap();
         let clock = self.clock.clone();
         Self::start_on(config, self._dir.take(), self.background_worker, clock).await

@@ -12,6 +12,7 @@ mod keys;
 mod lifecycle;
 mod operations;
 mod referrals;
+mod safety;
 mod scoping;
 mod spec;
 mod storage;
