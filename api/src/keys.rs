@@ -16,7 +16,6 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-
 /// An authenticated caller and what binds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -128,7 +127,8 @@ impl Default for KeyRing {
             by_hash: RwLock::default(),
             generation: std::sync::atomic::AtomicU64::default(),
             miss_lookups: governor::RateLimiter::direct(governor::Quota::per_second(
-                std::num::NonZeroU32::new(MISS_LOOKUPS_PER_SECOND).unwrap_or(std::num::NonZeroU32::MIN),
+                std::num::NonZeroU32::new(MISS_LOOKUPS_PER_SECOND)
+                    .unwrap_or(std::num::NonZeroU32::MIN),
             )),
             used: std::sync::Mutex::default(),
         }))

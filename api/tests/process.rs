@@ -869,7 +869,11 @@ async fn a_key_revoked_on_one_process_is_refused_by_another_within_5_seconds() {
         .unwrap();
     assert_eq!(revoked.status(), 204);
     let at = tokio::time::Instant::now();
-    assert_eq!(status(a.base.clone(), key.clone()).await, 401, "at once where revoked");
+    assert_eq!(
+        status(a.base.clone(), key.clone()).await,
+        401,
+        "at once where revoked"
+    );
     loop {
         if status(b.base.clone(), key.clone()).await == 401 {
             break;

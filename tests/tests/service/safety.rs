@@ -17,7 +17,10 @@ async fn invented_methods_are_counted_as_other_and_do_not_grow_the_metrics() {
         let method = format!("X{}", "Z".repeat(2000 + i));
         let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
         socket
-            .write_all(format!("{method} /v1/referrals HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+            .write_all(
+                format!("{method} /v1/referrals HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
             .await
             .unwrap();
         let mut answer = vec![];
@@ -32,7 +35,10 @@ async fn invented_methods_are_counted_as_other_and_do_not_grow_the_metrics() {
         .text()
         .await
         .unwrap();
-    assert!(!metrics.contains("ZZZZZZZZ"), "an invented method became a label");
+    assert!(
+        !metrics.contains("ZZZZZZZZ"),
+        "an invented method became a label"
+    );
     assert!(
         metrics.contains("route=\"OTHER /v1/referrals\""),
         "{metrics}"
@@ -48,10 +54,15 @@ async fn the_queue_depth_is_unknown_rather_than_zero_when_the_database_is_gone()
     state.metrics.refresh_queue_depth(state.db.conn()).await;
     let metrics = state.metrics.render();
     assert!(
-        metrics.lines().any(|l| l == "dtr_referrals{status=\"queued\"} NaN"),
+        metrics
+            .lines()
+            .any(|l| l == "dtr_referrals{status=\"queued\"} NaN"),
         "{metrics}"
     );
-    assert!(metrics.lines().any(|l| l == "dtr_database_up 0"), "{metrics}");
+    assert!(
+        metrics.lines().any(|l| l == "dtr_database_up 0"),
+        "{metrics}"
+    );
 }
 
 async fn closed_within(socket: &mut tokio::net::TcpStream, limit: Duration) -> bool {
@@ -177,8 +188,11 @@ async fn keys_are_listed_without_their_value_and_revoked_at_once() {
         "revoking again changes nothing"
     );
     assert_problem(
-        app.delete("/v1/api-keys/00000000-0000-4000-8000-000000000000", ADMIN_KEY)
-            .await,
+        app.delete(
+            "/v1/api-keys/00000000-0000-4000-8000-000000000000",
+            ADMIN_KEY,
+        )
+        .await,
         404,
     )
     .await;
@@ -242,7 +256,11 @@ async fn a_changed_bootstrap_key_replaces_the_old_one_at_start_up() {
     let app = app.restart_with(config).await;
     assert_problem(app.get("/v1/api-keys", ADMIN_KEY).await, 401).await;
     assert_eq!(app.get("/v1/api-keys", new_value).await.status(), 200);
-    assert_eq!(app.get("/v1/api-keys", &old).await.status(), 200, "other admin keys stay");
+    assert_eq!(
+        app.get("/v1/api-keys", &old).await.status(),
+        200,
+        "other admin keys stay"
+    );
     // Unset: no bootstrap key remains.
     let mut config = app.config.clone();
     config.bootstrap_admin_key = None;
@@ -277,7 +295,10 @@ async fn a_flood_of_unknown_tokens_costs_a_bounded_number_of_database_queries() 
             Err(_) => queries += 1,
         }
     }
-    assert!(queries <= 20, "{queries} database queries for 1,000 unknown tokens");
+    assert!(
+        queries <= 20,
+        "{queries} database queries for 1,000 unknown tokens"
+    );
 }
 
 #[tokio::test]
@@ -302,7 +323,15 @@ async fn callers_without_a_known_key_are_limited_per_address() {
     // A known key has its own bucket.
     assert_eq!(app.get("/v1/referrals", &key).await.status(), 200);
     app.advance(Duration::from_millis(334));
-    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -326,7 +355,11 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
     };
     assert_eq!(from("198.51.100.1").await, 200);
     assert_eq!(from("198.51.100.1").await, 429);
-    assert_eq!(from("198.51.100.2").await, 200, "another client behind the proxy");
+    assert_eq!(
+        from("198.51.100.2").await,
+        200,
+        "another client behind the proxy"
+    );
 }
 
 #[tokio::test]
@@ -378,7 +411,10 @@ async fn internal_and_privileged_port_endpoints_are_refused_when_set() {
             422,
         )
         .await;
-        assert_eq!(problem["type"], "urn:dtr:problem:endpoint.url_not_allowed", "{url}");
+        assert_eq!(
+            problem["type"], "urn:dtr:problem:endpoint.url_not_allowed",
+            "{url}"
+        );
     }
 }
 
