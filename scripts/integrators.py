@@ -35,6 +35,7 @@ def start_dtr():
     env = dict(
         os.environ,
         DTR_DATABASE_URL=f"sqlite://{WORK}/dtr.db?mode=rwc",
+        DTR_AUDIT_KEY_FILE=f"{WORK}/dtr-audit.key",
         DTR_LISTEN="127.0.0.1:0",
         DTR_BOOTSTRAP_ADMIN_KEY=ADMIN,
         DTR_RATE_LIMIT="0",
@@ -44,7 +45,7 @@ def start_dtr():
     proc = subprocess.Popen([DTR, "serve"], env=env, stderr=log, stdout=subprocess.DEVNULL)
     for _ in range(300):
         text = open(f"{WORK}/dtr.log").read()
-        found = re.search(r"dtr listening on (http://[0-9.:]+)", text)
+        found = re.search(r"dtr listening on (http://[0-9.:]+) \(docs", text)
         if found:
             return proc, found.group(1)
         time.sleep(0.1)

@@ -366,6 +366,7 @@ fn suite(
     let mut cmd = Command::new(bin);
     cmd.arg("serve")
         .env("DTR_DATABASE_URL", &database)
+        .env("DTR_AUDIT_KEY_FILE", dir.path().join("dtr-audit.key"))
         .env("DTR_LISTEN", "127.0.0.1:0")
         .env("DTR_BOOTSTRAP_ADMIN_KEY", ADMIN)
         .env("DTR_ALLOW_INSECURE_ENDPOINTS", "true")

@@ -199,6 +199,29 @@ pub async fn append(
     Ok(())
 }
 
+/// The chain's length and head as committed now: the last event's sequence number and hash
+/// (0 and the genesis hash when empty). Sequence numbers run from 1 without gaps, so the last one is
+/// the length.
+pub async fn head(db: &impl ConnectionTrait) -> Result<(u64, String), DbErr> {
+    let last = audit_event::Entity::find()
+        .order_by_desc(audit_event::Column::Seq)
+        .one(db)
+        .await?;
+    Ok(match last {
+        Some(row) => (u64::try_from(row.seq).unwrap_or(0), row.hash),
+        None => (0, GENESIS.to_owned()),
+    })
+}
+
+/// The hash of event `seq`, if there is one.
+pub async fn hash_at(db: &impl ConnectionTrait, seq: i64) -> Result<Option<String>, DbErr> {
+    Ok(audit_event::Entity::find()
+        .filter(audit_event::Column::Seq.eq(seq))
+        .one(db)
+        .await?
+        .map(|row| row.hash))
+}
+
 /// The outcome of verifying the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {

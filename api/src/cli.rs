@@ -82,7 +82,21 @@ struct CreateKey {
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Verify the whole hash chain: exit 0 when intact, 1 with the first broken sequence number.
-    Verify,
+    /// With `--checkpoint`, also check each saved checkpoint (the JSON of GET
+    /// /v1/audit/checkpoint): its signature, and that event n still has hash `head`; exit 1 naming
+    /// the first checkpoint that fails.
+    Verify {
+        /// Saved checkpoints to check the chain against.
+        #[arg(long = "checkpoint", value_name = "FILE", num_args = 1..)]
+        checkpoints: Vec<PathBuf>,
+        /// The service's public key (base64), for checking without the key file; by default the
+        /// key in DTR_AUDIT_KEY_FILE.
+        #[arg(long = "public-key", value_name = "BASE64")]
+        public_key: Option<String>,
+    },
+    /// Print the public half of the audit signing key (DTR_AUDIT_KEY_FILE; created when absent),
+    /// for whoever keeps checkpoints.
+    PublicKey,
 }
 
 fn init_tracing(config: &Config) {
@@ -147,7 +161,10 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<ExitCode>
     match command {
         Command::Serve => {
             let running = serve::start(config, true).await?;
-            eprintln!("dtr listening on http://{} (docs at /docs)", running.addr);
+            // One write of the whole line: stderr is unbuffered, and a script waiting for this line
+            // must never read half of it.
+            let line = format!("dtr listening on http://{} (docs at /docs)\n", running.addr);
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
             serve::shutdown_signal().await;
             tracing::info!("shutting down");
             running.shutdown().await;
@@ -251,29 +268,122 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<ExitCode>
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {
-            command: AuditCommand::Verify,
+            command:
+                AuditCommand::Verify {
+                    checkpoints,
+                    public_key,
+                },
         } => {
+            // The public key first: a checkpoint cannot be judged without it, and no database
+            // work is wasted on a typo in a path.
+            let public_key = match (&public_key, checkpoints.is_empty()) {
+                (_, true) => None,
+                (Some(k), false) => Some(k.clone()),
+                (None, false) => Some(
+                    crate::checkpoint::AuditKey::load(&config.audit_key_file)
+                        .context(
+                            "reading the audit key (DTR_AUDIT_KEY_FILE, or pass --public-key)",
+                        )?
+                        .public_key(),
+                ),
+            };
+            let mut saved = Vec::new();
+            for path in &checkpoints {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the checkpoint {}", path.display()))?;
+                let checkpoint: crate::checkpoint::Checkpoint = serde_json::from_str(&text)
+                    .with_context(|| {
+                        format!(
+                            "{} is not a checkpoint (the JSON of GET /v1/audit/checkpoint)",
+                            path.display()
+                        )
+                    })?;
+                saved.push((path, checkpoint));
+            }
             let db = Db::connect(&config.database_url)
                 .await
                 .context("connecting to the database")?;
             let v = audit::verify(db.conn())
                 .await
                 .context("reading the audit log")?;
-            let report = serde_json::json!({
-                "valid": v.first_broken.is_none(),
+            let mut failed_checkpoint = None;
+            let mut results = Vec::new();
+            for (path, checkpoint) in &saved {
+                let problem = match crate::checkpoint::check_with(
+                    public_key.as_deref().unwrap_or_default(),
+                    checkpoint,
+                ) {
+                    Err(e) => Some(e.to_string()),
+                    Ok(()) => checkpoint_against_chain(&db, &v, checkpoint)
+                        .await
+                        .context("reading the audit log")?,
+                };
+                if let (Some(p), None) = (&problem, &failed_checkpoint) {
+                    failed_checkpoint = Some(format!("{}: {p}", path.display()));
+                }
+                results.push(serde_json::json!({
+                    "file": path.display().to_string(),
+                    "events": checkpoint.events,
+                    "valid": problem.is_none(),
+                    "problem": problem,
+                }));
+            }
+            let mut report = serde_json::json!({
+                "valid": v.first_broken.is_none() && failed_checkpoint.is_none(),
                 "events": v.events,
                 "head": v.head,
                 "first_broken": v.first_broken,
             });
+            if !saved.is_empty() {
+                report["checkpoints"] = serde_json::Value::Array(results);
+            }
             println!("{report}");
-            Ok(match v.first_broken {
-                None => ExitCode::SUCCESS,
-                Some(seq) => {
-                    eprintln!("dtr audit verify: the chain is broken at seq {seq}");
-                    ExitCode::from(1)
-                }
+            if let Some(seq) = v.first_broken {
+                eprintln!("dtr audit verify: the chain is broken at seq {seq}");
+            }
+            if let Some(failure) = &failed_checkpoint {
+                eprintln!("dtr audit verify: checkpoint {failure}");
+            }
+            Ok(if v.first_broken.is_none() && failed_checkpoint.is_none() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
             })
+        }
+        Command::Audit {
+            command: AuditCommand::PublicKey,
+        } => {
+            let key = crate::checkpoint::AuditKey::load_or_create(&config.audit_key_file)
+                .context("loading the audit signing key (DTR_AUDIT_KEY_FILE)")?;
+            println!("{}", key.public_key());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Validate { .. } | Command::Openapi => Ok(ExitCode::from(2)),
     }
+}
+
+/// Why a validly signed checkpoint does not hold against the chain as it is now, if it does not:
+/// the chain must still have event `events`, with hash `head`.
+async fn checkpoint_against_chain(
+    db: &Db,
+    chain: &audit::Verification,
+    checkpoint: &crate::checkpoint::Checkpoint,
+) -> Result<Option<String>, sea_orm::DbErr> {
+    if checkpoint.events == 0 {
+        return Ok(None);
+    }
+    if chain.events < checkpoint.events {
+        return Ok(Some(format!(
+            "it was signed when the chain had {} events; it now has {} (events were removed)",
+            checkpoint.events, chain.events
+        )));
+    }
+    let seq = i64::try_from(checkpoint.events).unwrap_or(i64::MAX);
+    Ok(match audit::hash_at(db.conn(), seq).await? {
+        Some(hash) if hash == checkpoint.head => None,
+        Some(_) => Some(format!(
+            "event {seq} no longer has the signed hash (the chain was rewritten)"
+        )),
+        None => Some(format!("event {seq} is missing (events were removed)")),
+    })
 }

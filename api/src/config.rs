@@ -36,6 +36,13 @@ pub struct Config {
     /// The longest a request may run before it is abandoned (not configurable from the
     /// environment; tests shorten it).
     pub request_timeout: Duration,
+    /// `DTR_SECRET_KEY`: 32 random bytes (base64) that seal the endpoints' signing secrets at rest.
+    pub secret_key: Option<String>,
+    /// `DTR_RETENTION`: how long after a referral is acknowledged, withdrawn or failed its personal
+    /// data is erased (at least a day).
+    pub retention: Duration,
+    /// `DTR_AUDIT_KEY_FILE`: the Ed25519 key that signs audit checkpoints (created when absent).
+    pub audit_key_file: std::path::PathBuf,
     /// Slow clients: how long a request's headers may take, and how long a keep-alive connection
     /// may idle (CONTRACT §11; not configurable from the environment, tests shorten them).
     pub slow_clients: crate::slow_clients::Limits,
@@ -111,6 +118,9 @@ impl Default for Config {
             max_body_bytes: 65536,
             rate_limit: 100,
             rate_limit_anon: 20,
+            secret_key: None,
+            retention: Duration::from_secs(90 * 86_400),
+            audit_key_file: std::path::PathBuf::from("dtr-audit.key"),
             trusted_proxies: vec![],
             request_timeout: Duration::from_secs(40),
             slow_clients: crate::slow_clients::Limits {
@@ -230,6 +240,24 @@ impl Config {
                 )
             })?;
         }
+        if let Some(v) = lookup("DTR_SECRET_KEY").filter(|v| !v.is_empty()) {
+            crate::secrets::SecretBox::new(Some(&v))
+                .map_err(|e| bad("DTR_SECRET_KEY", &e.to_string()))?;
+            c.secret_key = Some(v);
+        }
+        if let Some(v) = lookup("DTR_RETENTION") {
+            c.retention = parse_duration(&v)
+                .filter(|d| *d >= Duration::from_secs(86_400))
+                .ok_or_else(|| {
+                    bad(
+                        "DTR_RETENTION",
+                        "expected a duration of at least a day, such as 90d",
+                    )
+                })?;
+        }
+        if let Some(v) = lookup("DTR_AUDIT_KEY_FILE").filter(|v| !v.is_empty()) {
+            c.audit_key_file = std::path::PathBuf::from(v);
+        }
         if let Some(v) = lookup("DTR_RATE_LIMIT_ANON") {
             c.rate_limit_anon = v.parse().map_err(|_| {
                 bad(
@@ -316,6 +344,20 @@ mod tests {
         assert_eq!(c.slow_clients.headers, Duration::from_secs(10));
         assert_eq!(c.slow_clients.idle, Duration::from_secs(60));
         assert_eq!(c.rate_limit_anon, 20);
+    }
+
+    #[test]
+    fn retention_is_at_least_a_day_and_90_days_by_default() {
+        assert_eq!(
+            from(&[]).expect("defaults").retention,
+            Duration::from_secs(90 * 86_400)
+        );
+        assert_eq!(
+            from(&[("DTR_RETENTION", "1d")]).expect("a day").retention,
+            Duration::from_secs(86_400)
+        );
+        assert!(from(&[("DTR_RETENTION", "23h")]).is_err());
+        assert!(from(&[("DTR_SECRET_KEY", "too-short")]).is_err());
     }
 
     #[test]

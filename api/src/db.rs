@@ -133,6 +133,8 @@ fn sqlite_options(
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
                 .pragma("cache_size", format!("-{cache_kib}"))
+                // Erased personal data is overwritten with zeros, not left in free space (§12).
+                .pragma("secure_delete", "ON")
                 .pragma("wal_autocheckpoint", autocheckpoint.to_string())
         });
     options
@@ -264,6 +266,55 @@ impl Db {
                 micros = started.elapsed().as_micros() as u64,
                 "WAL checkpoint"
             );
+        }
+        Ok(())
+    }
+
+    /// [`Db::purge_wal`] in the background, for a request that erased something and should not
+    /// wait for readers to finish.
+    pub fn purge_wal_soon(&self) {
+        if self.writer.is_some() {
+            let db = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = db.purge_wal().await {
+                    tracing::warn!(error = %e, "could not truncate the WAL after an erasure");
+                }
+            });
+        }
+    }
+
+    /// SQLite: copies the WAL into the database file and truncates it to nothing, so the text of
+    /// rows just erased survives in neither (old page images stay in the WAL until it restarts).
+    /// Waits for readers (the busy handler) and holds the write turn. PostgreSQL: nothing to do
+    /// here; dead tuples go with VACUUM.
+    pub async fn purge_wal(&self) -> Result<(), DbErr> {
+        if self.writer.is_some() {
+            let txn = self.begin_write().await?;
+            // A checkpoint cannot run inside a transaction: end it, keep the turn.
+            let turn = {
+                let mut txn = txn;
+                let inner = txn.txn.take();
+                if let Some(inner) = inner {
+                    inner.commit().await?;
+                }
+                txn.turn.take()
+            };
+            let writer = self.writer.as_ref().unwrap_or(&self.conn);
+            let result = writer
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    "PRAGMA wal_checkpoint(TRUNCATE)",
+                ))
+                .await;
+            drop(turn);
+            let row = result?;
+            let busy = row
+                .as_ref()
+                .and_then(|r| r.try_get_by_index::<i64>(0).ok())
+                .unwrap_or(0);
+            if busy != 0 {
+                tracing::warn!("the WAL could not be truncated now (readers busy); it is on the next restart of the WAL");
+            }
         }
         Ok(())
     }

@@ -19,6 +19,7 @@ use crate::entities::outbox::{self, OutboxStatus};
 use crate::entities::referral;
 use crate::lifecycle::{self, AttemptOutcome, Status};
 use crate::metrics::Metrics;
+use crate::secrets::SecretBox;
 use crate::signing;
 use openapi::AuditAction;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
@@ -124,6 +125,7 @@ pub struct Worker {
     owner: String,
     metrics: Metrics,
     clock: Clock,
+    secrets: SecretBox,
     per_authority: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
 
@@ -131,7 +133,10 @@ pub struct Worker {
 #[derive(Clone)]
 struct Target {
     url: String,
+    /// The signing secret, opened.
     secret: String,
+    /// After a rotation, the previous secret (opened) and until when it still signs.
+    previous: Option<(String, i64)>,
     /// When the endpoint's secret was issued.
     secret_issued_ms: i64,
 }
@@ -159,6 +164,7 @@ impl Worker {
         settings: WorkerSettings,
         metrics: Metrics,
         clock: Clock,
+        secrets: SecretBox,
     ) -> Result<Self, reqwest::Error> {
         // No proxy from the environment (HTTPS_PROXY and friends): a proxy would resolve and reach
         // the endpoint for us, around the checks on its addresses.
@@ -186,6 +192,7 @@ impl Worker {
             owner: uuid::Uuid::new_v4().to_string(),
             metrics,
             clock,
+            secrets,
             per_authority: Arc::new(Mutex::new(HashMap::new())),
         })
     }
@@ -260,20 +267,40 @@ impl Worker {
         if jobs.is_empty() {
             return Ok(0);
         }
-        let targets: HashMap<String, Target> = crate::store::endpoints(self.db.conn())
-            .await?
-            .into_iter()
-            .map(|e| {
-                (
-                    e.gss_code,
-                    Target {
-                        url: e.url,
-                        secret: e.secret,
-                        secret_issued_ms: e.updated_at_ms,
-                    },
-                )
-            })
-            .collect();
+        let mut targets: HashMap<String, Target> = HashMap::new();
+        for e in crate::store::endpoints(self.db.conn()).await? {
+            // Start-up opened every stored secret, so a failure here means a row changed under
+            // us (another process with another key): its jobs wait, loudly, rather than being
+            // pushed with signatures no receiver accepts.
+            let opened = self
+                .secrets
+                .open(&e.gss_code, &e.secret)
+                .and_then(|secret| {
+                    let previous = match (&e.previous_secret, e.previous_secret_until_ms) {
+                        (Some(p), Some(until)) if until > self.clock.now_ms() => {
+                            Some((self.secrets.open(&e.gss_code, p)?, until))
+                        }
+                        _ => None,
+                    };
+                    Ok((secret, previous))
+                });
+            match opened {
+                Ok((secret, previous)) => {
+                    targets.insert(
+                        e.gss_code,
+                        Target {
+                            url: e.url,
+                            secret,
+                            previous,
+                            secret_issued_ms: e.updated_at_ms,
+                        },
+                    );
+                }
+                Err(err) => {
+                    tracing::error!(gss_code = %e.gss_code, error = %err, "cannot open the endpoint's signing secret; its pushes wait");
+                }
+            }
+        }
         let mut tasks = tokio::task::JoinSet::new();
         let n = jobs.len();
         for job in jobs {
@@ -458,11 +485,21 @@ impl Worker {
             return AttemptOutcome::EndpointNotAllowed;
         }
         let timestamp = self.clock.now().as_second();
-        let signature = match signing::sign(&target.secret, webhook_id, timestamp, body.as_bytes())
-        {
-            Ok(s) => s,
-            Err(_) => return AttemptOutcome::Refused(0),
+        let Ok(mut signature) =
+            signing::sign(&target.secret, webhook_id, timestamp, body.as_bytes())
+        else {
+            return AttemptOutcome::Refused(0);
         };
+        // During a rotation's overlap the previous secret signs too, after the new one (Standard
+        // Webhooks: space-separated signatures; a receiver accepts any one it can verify).
+        if let Some((previous, until)) = &target.previous {
+            if self.clock.now_ms() < *until {
+                if let Ok(old) = signing::sign(previous, webhook_id, timestamp, body.as_bytes()) {
+                    signature.push(' ');
+                    signature.push_str(&old);
+                }
+            }
+        }
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         for (name, value) in [

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod batch;
+pub mod checkpoint;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -15,6 +16,8 @@ pub mod keys;
 pub mod keys_cmd;
 pub mod lifecycle;
 pub mod metrics;
+pub mod retention;
+pub mod secrets;
 pub mod serve;
 pub mod signing;
 pub mod slow_clients;

@@ -373,6 +373,60 @@ fn withdrawn_follow_up(row: &referral::Model) -> FollowUp {
     }
 }
 
+/// Why a referral's personal data is erased (CONTRACT §12): an administrator's request, or
+/// retention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Erasure {
+    /// On request (or on a withdrawal with `consent_withdrawn`).
+    Requested(domain::ErasureReason),
+    /// `DTR_RETENTION` after it was acknowledged, withdrawn or failed.
+    Retention,
+}
+
+impl Erasure {
+    /// The `reason` recorded in the `referral.erased` event.
+    pub fn term(self) -> &'static str {
+        match self {
+            Erasure::Requested(r) => r.term(),
+            Erasure::Retention => "retention",
+        }
+    }
+}
+
+/// The statuses whose referrals retention erases: the service's copy has done its job (DOMAIN.md
+/// §7) once the authority acknowledged it, or it was withdrawn or could not be delivered.
+pub const RETAINED_UNTIL_ERASED: [Status; 3] =
+    [Status::Acknowledged, Status::Withdrawn, Status::Failed];
+
+/// Erases a referral's personal data: the document, who received it and the authority's reference,
+/// the Idempotency-Key and the hash of the body (both derived from personal data). What stays is
+/// what the audit trail needs: ids, statuses, codes, the authority, the organisation, times.
+/// (The notes' text is erased by the caller, in the same transaction.) `Ok(None)`: already erased.
+pub fn erase(
+    row: &referral::Model,
+    reason: Erasure,
+    actor: &Actor,
+    now_ms: i64,
+) -> Option<Transition> {
+    if row.erased_at_ms.is_some() {
+        return None;
+    }
+    // Nothing is pushed after erasure: a queued referral keeps its status but is never sent.
+    let mut t = Transition::of(row).stop_pushing();
+    t.changes.document = Set(String::new());
+    t.changes.received_by = Set(None);
+    t.changes.local_reference = Set(None);
+    t.changes.idempotency_key = Set(None);
+    t.changes.request_hash = Set(None);
+    t.changes.erased_at_ms = Set(Some(now_ms));
+    Some(t.event(
+        actor,
+        AuditAction::ReferralErased,
+        &row.id,
+        json!({ "reason": reason.term() }),
+    ))
+}
+
 /// Who writes a note.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoteAuthor {

@@ -75,6 +75,34 @@ pub async fn start_with_clock(
             "DTR_ALLOW_INSECURE_ENDPOINTS is on: endpoints may be plain http and internal addresses; for development and tests only"
         );
     }
+    let secrets = crate::secrets::SecretBox::new(config.secret_key.as_deref())?;
+    {
+        // Every stored secret is opened now (and clear ones sealed when there is a key): a missing
+        // or wrong DTR_SECRET_KEY stops start-up here, never as a signature no receiver accepts.
+        let txn = db
+            .begin_write()
+            .await
+            .context("preparing signing secrets")?;
+        let sealed = crate::store::prepare_secrets(&*txn, &secrets)
+            .await
+            .context("preparing signing secrets")??;
+        txn.commit().await.context("preparing signing secrets")?;
+        if sealed > 0 {
+            tracing::info!(
+                endpoints = sealed,
+                "sealed signing secrets stored in clear with DTR_SECRET_KEY"
+            );
+        }
+        if !secrets.seals() {
+            tracing::warn!(
+                "DTR_SECRET_KEY is not set: endpoint signing secrets are stored in clear; set it to 32 random bytes in base64 (openssl rand -base64 32)"
+            );
+        }
+    }
+    let audit_key = Arc::new(
+        crate::checkpoint::AuditKey::load_or_create(&config.audit_key_file)
+            .context("loading the audit signing key (DTR_AUDIT_KEY_FILE)")?,
+    );
     keys_cmd::bootstrap_admin(&db, config.bootstrap_admin_key.as_deref(), clock.now_ms())
         .await
         .context("creating the bootstrap admin key")?;
@@ -101,6 +129,7 @@ pub async fn start_with_clock(
         },
         metrics.clone(),
         clock.clone(),
+        secrets.clone(),
     )
     .context("building the delivery HTTP client")?;
     let acceptor = TcpListener::bind(config.listen.to_string())
@@ -121,6 +150,8 @@ pub async fn start_with_clock(
         keys,
         writer,
         clock,
+        secrets,
+        audit_key,
     };
     let (stop, stopped) = watch::channel(false);
     {
@@ -177,6 +208,28 @@ pub async fn start_with_clock(
                         }
                     }
                     _ = stop_keys.changed() => break,
+                }
+            }
+        });
+    }
+    if run_worker {
+        // Retention runs with the other background work: tests drive it with retention::sweep.
+        let (db, clock, retention, mut stop_sweeps) = (
+            state.db.clone(),
+            state.clock.clone(),
+            state.config.retention,
+            stopped.clone(),
+        );
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::retention::SWEEP_EVERY);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = crate::retention::sweep(&db, &clock, retention).await {
+                            tracing::warn!(error = %e, "retention sweep failed; it runs again in a minute");
+                        }
+                    }
+                    _ = stop_sweeps.changed() => break,
                 }
             }
         });

@@ -8,7 +8,7 @@ use crate::entities::{authority_endpoint, note, outbox, referral};
 use crate::keys::{Caller, Scope};
 use crate::lifecycle::{self, FollowUp, Status, Transition};
 use openapi::AuditAction;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Set, Statement, TryIntoModel,
@@ -97,7 +97,16 @@ pub async fn list_visible(
         .await
 }
 
-/// The referral an organisation's agency type stored under an `Idempotency-Key`.
+/// How an `Idempotency-Key` is stored: its SHA-256, lowercase hex. A caller may build keys from
+/// its own case reference or the person's name; the service never needs the key back, only to
+/// recognise it. (Migration m20261129_000003 hashed the stored keys the same way.)
+pub fn idempotency_hash(key: &str) -> String {
+    use sha2::Digest;
+    crate::keys::hex(&sha2::Sha256::digest(key.as_bytes()))
+}
+
+/// The referral an organisation's agency type stored under an `Idempotency-Key` (as sent; it is
+/// hashed here).
 pub async fn find_by_idempotency_key(
     db: &impl ConnectionTrait,
     organisation: &str,
@@ -107,7 +116,7 @@ pub async fn find_by_idempotency_key(
     referral::Entity::find()
         .filter(referral::Column::Organisation.eq(organisation))
         .filter(referral::Column::AgencyType.eq(agency_type))
-        .filter(referral::Column::IdempotencyKey.eq(key))
+        .filter(referral::Column::IdempotencyKey.eq(idempotency_hash(key)))
         .one(db)
         .await
 }
@@ -183,10 +192,89 @@ pub async fn set_endpoint(
         url: Set(url.to_owned()),
         secret: Set(secret.to_owned()),
         updated_at_ms: Set(now_ms),
+        previous_secret: Set(None),
+        previous_secret_until_ms: Set(None),
     }
     .insert(txn)
     .await?;
-    switch_delivery_mode(txn, actor, gss_code, true, now_ms).await
+    switch_delivery_mode(txn, actor, gss_code, Some(url), now_ms).await
+}
+
+/// Replaces an endpoint's signing secret, keeping the previous one valid until `until_ms`
+/// (pushes meanwhile carry both signatures), and records `authority.secret_rotated`. Under the
+/// exclusive endpoint lock, so a concurrent endpoint change cannot interleave. `None` when the
+/// authority has no endpoint.
+pub async fn rotate_secret(
+    txn: &impl ConnectionTrait,
+    actor: Actor,
+    gss_code: &str,
+    sealed_secret: &str,
+    until_ms: i64,
+    now_ms: i64,
+) -> Result<Option<authority_endpoint::Model>, DbErr> {
+    endpoint_lock(txn, true).await?;
+    let Some(endpoint) = endpoint(txn, gss_code).await? else {
+        return Ok(None);
+    };
+    let mut active: authority_endpoint::ActiveModel = endpoint.clone().into();
+    active.previous_secret = Set(Some(endpoint.secret.clone()));
+    active.previous_secret_until_ms = Set(Some(until_ms));
+    active.secret = Set(sealed_secret.to_owned());
+    let updated = active.update(txn).await?;
+    audit::append(
+        txn,
+        now_ms,
+        vec![NewEvent {
+            actor,
+            action: AuditAction::AuthoritySecretRotated,
+            referral_id: None,
+            detail: serde_json::json!({
+                "gss_code": endpoint.gss_code,
+                "previous_valid_until": crate::db::rfc3339_ms(until_ms),
+            }),
+        }],
+    )
+    .await?;
+    Ok(Some(updated))
+}
+
+/// Seals every endpoint's signing secrets that are still in clear, and opens every stored secret
+/// once, so a missing or wrong `DTR_SECRET_KEY` stops start-up with a clear message instead of
+/// producing signatures no receiver accepts.
+pub async fn prepare_secrets(
+    txn: &impl ConnectionTrait,
+    secrets: &crate::secrets::SecretBox,
+) -> Result<Result<usize, crate::secrets::SecretError>, DbErr> {
+    let mut sealed = 0;
+    for endpoint in endpoints(txn).await? {
+        let gss = endpoint.gss_code.clone();
+        let current = match secrets.open(&gss, &endpoint.secret) {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        let previous = match endpoint
+            .previous_secret
+            .as_deref()
+            .map(|p| secrets.open(&gss, p))
+            .transpose()
+        {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        let clear = !crate::secrets::SecretBox::is_sealed(&endpoint.secret)
+            || endpoint
+                .previous_secret
+                .as_deref()
+                .is_some_and(|p| !crate::secrets::SecretBox::is_sealed(p));
+        if secrets.seals() && clear {
+            let mut active: authority_endpoint::ActiveModel = endpoint.into();
+            active.secret = Set(secrets.seal(&gss, &current));
+            active.previous_secret = Set(previous.map(|p| secrets.seal(&gss, &p)));
+            active.update(txn).await?;
+            sealed += 1;
+        }
+    }
+    Ok(Ok(sealed))
 }
 
 /// Removes an authority's endpoint (under the exclusive endpoint lock) and moves its queued and
@@ -205,20 +293,22 @@ pub async fn remove_endpoint(
     if removed == 0 {
         return Ok(None);
     }
-    switch_delivery_mode(txn, actor, gss_code, false, now_ms)
+    switch_delivery_mode(txn, actor, gss_code, None, now_ms)
         .await
         .map(Some)
 }
 
 /// Moves an authority's undelivered referrals to the other delivery mode as
-/// [`lifecycle::mode_switch`] says, and records `authority.endpoint_changed`.
+/// [`lifecycle::mode_switch`] says — push to `url`, or pull when `None` — and records
+/// `authority.endpoint_changed` with the URL.
 async fn switch_delivery_mode(
     txn: &impl ConnectionTrait,
     actor: Actor,
     gss_code: &str,
-    push: bool,
+    url: Option<&str>,
     now_ms: i64,
 ) -> Result<u64, DbErr> {
+    let push = url.is_some();
     let switch = lifecycle::mode_switch(push);
     let moved = referral::Entity::update_many()
         .col_expr(referral::Column::Status, Expr::value(switch.to))
@@ -251,6 +341,7 @@ async fn switch_delivery_mode(
             detail: serde_json::json!({
                 "gss_code": gss_code,
                 "delivery_mode": if push { "push" } else { "pull" },
+                "url": url,
                 "moved": moved,
             }),
         }],
@@ -323,6 +414,56 @@ pub async fn record(
     now_ms: i64,
 ) -> Result<(), DbErr> {
     audit::append(txn, now_ms, events).await
+}
+
+/// Erases a referral's personal data and its notes' text, in the caller's transaction.
+pub async fn erase(
+    txn: &impl ConnectionTrait,
+    row: &referral::Model,
+    reason: lifecycle::Erasure,
+    actor: &Actor,
+    now_ms: i64,
+) -> Result<referral::Model, DbErr> {
+    let Some(t) = lifecycle::erase(row, reason, actor, now_ms) else {
+        return Ok(row.clone());
+    };
+    note::Entity::update_many()
+        .col_expr(note::Column::Text, Expr::value(Option::<String>::None))
+        .filter(note::Column::ReferralId.eq(row.id.clone()))
+        .exec(txn)
+        .await?;
+    apply(txn, t, vec![], now_ms).await
+}
+
+/// The referrals retention must erase now (their status entered at or before `cutoff_ms`), at most
+/// `limit`, locked on PostgreSQL so that several processes erase disjoint batches.
+pub async fn due_for_erasure(
+    txn: &impl ConnectionTrait,
+    cutoff_ms: i64,
+    limit: u64,
+) -> Result<Vec<referral::Model>, DbErr> {
+    let mut q = referral::Entity::find()
+        .filter(referral::Column::ErasedAtMs.is_null())
+        .filter(referral::Column::Status.is_in(lifecycle::RETAINED_UNTIL_ERASED))
+        .filter(
+            Expr::cust_with_exprs(
+                "COALESCE($1, $2)",
+                [
+                    Expr::col(referral::Column::StatusChangedAtMs),
+                    Expr::col(referral::Column::SubmittedAtMs),
+                ],
+            )
+            .lte(cutoff_ms),
+        )
+        .order_by_asc(referral::Column::Seq)
+        .limit(limit);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        q = q.lock_with_behavior(
+            sea_orm::sea_query::LockType::Update,
+            sea_orm::sea_query::LockBehavior::SkipLocked,
+        );
+    }
+    q.all(txn).await
 }
 
 /// Who wrote a note, as stored.

@@ -35,6 +35,7 @@ fn swagger_ui_renders_every_operation_from_the_binarys_own_assets() {
             "DTR_DATABASE_URL",
             format!("sqlite://{}?mode=rwc", dir.path().join("dtr.db").display()),
         )
+        .env("DTR_AUDIT_KEY_FILE", dir.path().join("dtr-audit.key"))
         .env("DTR_LISTEN", "127.0.0.1:0");
     let (mut dtr, base) = support::spawn_serving(cmd, &log);
     let base = base.trim_start_matches("http://").to_owned();

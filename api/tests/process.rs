@@ -73,6 +73,12 @@ fn dtr_command(db: &str, extra: &[(&str, &str)]) -> Command {
 impl Dtr {
     async fn start(db: &str, log: PathBuf, extra: &[(&str, &str)]) -> Dtr {
         let mut cmd = dtr_command(db, extra);
+        // Processes of one test share one service identity: the audit key beside their logs.
+        if !extra.iter().any(|(k, _)| *k == "DTR_AUDIT_KEY_FILE") {
+            if let Some(dir) = log.parent() {
+                cmd.env("DTR_AUDIT_KEY_FILE", dir.join("dtr-audit.key"));
+            }
+        }
         cmd.arg("serve");
         let (child, base) = support::spawn_serving(cmd, &log);
         Dtr { child, base, log }

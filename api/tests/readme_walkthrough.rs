@@ -29,6 +29,7 @@ fn the_readme_walkthrough_runs_as_written_twice_in_a_row() {
             "DTR_DATABASE_URL",
             format!("sqlite://{}?mode=rwc", dir.path().join("dtr.db").display()),
         )
+        .env("DTR_AUDIT_KEY_FILE", dir.path().join("dtr-audit.key"))
         .env("DTR_LISTEN", "127.0.0.1:0")
         .env("DTR_BOOTSTRAP_ADMIN_KEY", ADMIN);
     let (mut dtr, base) = support::spawn_serving(cmd, &log);

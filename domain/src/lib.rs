@@ -23,7 +23,9 @@ pub use consent::{ConcernFor, Consent, SafeguardingOverride, CLOCK_SKEW, DUTY_BE
 pub use contact::{EmailAddress, PhoneNumber, Postcode};
 pub use issue::{escape_token, Code, Findings, Issue, Rejection};
 pub use json::{JsonDocument, JsonError, MAX_DEPTH};
-pub use outcome::{Decision, Outcome, OutcomeReason, WithdrawalReason, OUTCOME_MEMBERS};
+pub use outcome::{
+    Decision, ErasureReason, Outcome, OutcomeReason, WithdrawalReason, OUTCOME_MEMBERS,
+};
 pub use referral::{
     Accepted, Address, AuthorityChoice, Contact, Household, Medical, Person, Referral, Referrer,
     Refused, Risk,

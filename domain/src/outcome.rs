@@ -122,6 +122,27 @@ impl Vocabulary for WithdrawalReason {
     ];
 }
 
+/// Why an administrator erases a referral's personal data before retention would (UK GDPR
+/// art. 17). Retention's own erasures are not asked for, so `retention` is not one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErasureReason {
+    /// The person asked for erasure.
+    SubjectRequest,
+    /// The referral was sent in error (wrong person, wrong authority, no duty).
+    SentInError,
+    /// The person withdrew consent to the referral.
+    ConsentWithdrawn,
+}
+
+impl Vocabulary for ErasureReason {
+    const NAME: &'static str = "ErasureReason";
+    const TERMS: &'static [(&'static str, Self)] = &[
+        ("subject_request", ErasureReason::SubjectRequest),
+        ("sent_in_error", ErasureReason::SentInError),
+        ("consent_withdrawn", ErasureReason::ConsentWithdrawn),
+    ];
+}
+
 /// A decision with a reason that belongs to it, and — when referred on — the other authority. Only
 /// [`Outcome::parse`] makes one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -380,6 +380,24 @@ pub struct ChainVerification {
     pub first_broken: Option<i64>,
 }
 
+/// The audit head signed by the service (CONTRACT §13). Keep it (say, daily): `dtr audit verify
+/// --checkpoint FILE` later proves the chain still holds this head at this position, or was
+/// rewritten or cut short.
+#[derive(Debug, Clone, Object)]
+pub struct AuditCheckpoint {
+    /// How many events the chain had.
+    pub events: u64,
+    /// The hash of event number `events` (64 zeros when there were none).
+    pub head: String,
+    /// When the checkpoint was taken (RFC 3339, UTC).
+    pub at: String,
+    /// The service's Ed25519 public key (base64 of 32 bytes); also printed by `dtr audit public-key`.
+    pub public_key: String,
+    /// Ed25519 signature (base64) over the UTF-8 text `"dtr-audit-checkpoint/v1\n" + events + "\n"
+    /// + head + "\n" + at + "\n"`.
+    pub signature: String,
+}
+
 /// Liveness or readiness.
 #[derive(Debug, Clone, Object)]
 pub struct Health {
@@ -448,6 +466,26 @@ impl ReadBody for WithdrawRequest {
     fn read(body: &Obj<'_>, f: &mut Findings) -> Option<Self> {
         let reason = body.choice::<domain::WithdrawalReason>("reason", true, f)?;
         Some(WithdrawRequest {
+            reason: reason.term().to_owned(),
+        })
+    }
+}
+
+/// An erasure on request.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct EraseRequest {
+    /// Why the personal data is erased now rather than by retention.
+    pub reason: String,
+}
+
+impl ReadBody for EraseRequest {
+    const PROBLEM: crate::ProblemType = crate::ProblemType::ErasureInvalid;
+    const MEMBERS: &'static [&'static str] = &["reason"];
+
+    fn read(body: &Obj<'_>, f: &mut Findings) -> Option<Self> {
+        let reason = body.choice::<domain::ErasureReason>("reason", true, f)?;
+        Some(EraseRequest {
             reason: reason.term().to_owned(),
         })
     }

@@ -39,6 +39,10 @@ pub enum AuditAction {
     NotesViewed,
     /// An API key was revoked.
     ApiKeyRevoked,
+    /// A referral's personal data was erased (on request, on consent withdrawn, or by retention).
+    ReferralErased,
+    /// An endpoint's signing secret was rotated.
+    AuthoritySecretRotated,
 }
 
 impl Vocabulary for AuditAction {
@@ -69,6 +73,11 @@ impl Vocabulary for AuditAction {
         ("note.added", AuditAction::NoteAdded),
         ("notes.viewed", AuditAction::NotesViewed),
         ("api_key.revoked", AuditAction::ApiKeyRevoked),
+        ("referral.erased", AuditAction::ReferralErased),
+        (
+            "authority.secret_rotated",
+            AuditAction::AuthoritySecretRotated,
+        ),
     ];
 }
 
@@ -105,6 +114,8 @@ pub enum ProblemType {
     ReferralErased,
     /// The last active admin key cannot be revoked.
     ApiKeyLastAdmin,
+    /// The erasure request is invalid.
+    ErasureInvalid,
 }
 
 impl Vocabulary for ProblemType {
@@ -131,6 +142,7 @@ impl Vocabulary for ProblemType {
         ("note.invalid", ProblemType::NoteInvalid),
         ("referral.erased", ProblemType::ReferralErased),
         ("api_key.last_admin", ProblemType::ApiKeyLastAdmin),
+        ("erasure.invalid", ProblemType::ErasureInvalid),
     ];
 }
 

@@ -30,12 +30,14 @@ pub struct TestApp {
     /// The service's clock: manual unless the test runs the background worker.
     pub clock: Clock,
     background_worker: bool,
-    _dir: Option<tempfile::TempDir>,
+    dir: Option<tempfile::TempDir>,
 }
 
 /// A fresh database URL: a new SQLite file, or a new PostgreSQL database on the server named by
 /// `DTR_TEST_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5433`).
-pub async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
+pub async fn fresh_database() -> (String, tempfile::TempDir) {
+    // Every test has its own directory: the SQLite file (not with PostgreSQL) and the audit key.
+    let dir = tempfile::tempdir().expect("temp dir");
     match std::env::var("DTR_TEST_POSTGRES_URL") {
         Ok(server) if !server.is_empty() => {
             use sea_orm::ConnectionTrait;
@@ -48,12 +50,11 @@ pub async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
                 .await
                 .expect("create database");
             admin.close().await.ok();
-            (format!("{server}/{name}"), None)
+            (format!("{server}/{name}"), dir)
         }
         _ => {
-            let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}?mode=rwc", dir.path().join("dtr.db").display());
-            (url, Some(dir))
+            (url, dir)
         }
     }
 }
@@ -63,10 +64,11 @@ pub fn is_postgres() -> bool {
 }
 
 /// The configuration every test starts from: port 0, the bootstrap admin key, loopback endpoints
-/// allowed (wiremock), the test retry schedule and no rate limit.
-pub fn test_config(database_url: &str) -> Config {
+/// allowed (wiremock), the test retry schedule, no rate limit, and the audit key in `dir`.
+pub fn test_config(database_url: &str, dir: &std::path::Path) -> Config {
     Config {
         database_url: database_url.to_owned(),
+        audit_key_file: dir.join("dtr-audit.key"),
         listen: "127.0.0.1:0".parse().unwrap(),
         bootstrap_admin_key: Some(ADMIN_KEY.to_owned()),
         allow_insecure_endpoints: true,
@@ -87,7 +89,7 @@ impl TestApp {
     /// [`TestApp::spawn`] with an adjusted configuration.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         let (url, dir) = fresh_database().await;
-        let mut config = test_config(&url);
+        let mut config = test_config(&url, dir.path());
         adjust(&mut config);
         Self::start(config, dir, false).await
     }
@@ -95,22 +97,18 @@ impl TestApp {
     /// The service as `dtr serve` runs it: the system clock and the background delivery worker.
     pub async fn spawn_with_background_worker(adjust: impl FnOnce(&mut Config)) -> TestApp {
         let (url, dir) = fresh_database().await;
-        let mut config = test_config(&url);
+        let mut config = test_config(&url, dir.path());
         adjust(&mut config);
         Self::start(config, dir, true).await
     }
 
-    async fn start(
-        config: Config,
-        dir: Option<tempfile::TempDir>,
-        background_worker: bool,
-    ) -> TestApp {
+    async fn start(config: Config, dir: tempfile::TempDir, background_worker: bool) -> TestApp {
         let clock = if background_worker {
             Clock::system()
         } else {
             Clock::manual(jiff::Timestamp::now())
         };
-        Self::start_on(config, dir, background_worker, clock).await
+        Self::start_on(config, Some(dir), background_worker, clock).await
     }
 
     async fn start_on(
@@ -129,7 +127,7 @@ impl TestApp {
             config,
             clock,
             background_worker,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -146,7 +144,15 @@ impl TestApp {
         }
         config.listen = "127.0.0.1:0".parse().unwrap();
         let clock = self.clock.clone();
-        Self::start_on(config, self._dir.take(), self.background_worker, clock).await
+        Self::start_on(config, self.dir.take(), self.background_worker, clock).await
+    }
+
+    /// The test's own directory (the SQLite database and its WAL, the audit key).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir
+            .as_ref()
+            .expect("a running test app has its directory")
+            .path()
     }
 
     /// One step of the delivery worker: claims what is due on the service's clock, attempts it and

@@ -6,7 +6,7 @@ use super::paging::{cursor_seq, encode_cursor, page_limit};
 use super::views::feed_event;
 use super::AppState;
 use crate::{audit, store};
-use openapi::{AuditEvent, AuditList, ChainVerification, EventFeed, Role};
+use openapi::{AuditCheckpoint, AuditEvent, AuditList, ChainVerification, EventFeed, Role};
 use std::time::Duration;
 
 /// The longest `wait` of the event feed.
@@ -20,6 +20,36 @@ pub struct AuditApi;
 
 #[OpenApi]
 impl AuditApi {
+    /// A signed audit checkpoint
+    ///
+    /// The chain's length and head now, signed with the service's Ed25519 key. Keep one regularly
+    /// (say, daily) outside the service: `dtr audit verify --checkpoint FILE…` then shows that the
+    /// chain still holds that head at that position — a chain rewritten with recomputed hashes, or
+    /// cut short, fails against every checkpoint taken before. Any role.
+    #[oai(
+        path = "/v1/audit/checkpoint",
+        method = "get",
+        tag = "Tag::Audit",
+        operation_id = "get_audit_checkpoint"
+    )]
+    async fn checkpoint(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+    ) -> Result<Json<AuditCheckpoint>, ApiError> {
+        let _ = auth;
+        let (events, head) = audit::head(state.db.conn()).await?;
+        let at = crate::db::rfc3339_ms(state.clock.now_ms());
+        let c = state.audit_key.sign(events, &head, &at);
+        Ok(Json(AuditCheckpoint {
+            events: c.events,
+            head: c.head,
+            at: c.at,
+            public_key: c.public_key,
+            signature: c.signature,
+        }))
+    }
+
     /// The event feed
     ///
     /// The audit events of the referrals this key may see, oldest first, limited to what a

@@ -33,6 +33,9 @@ fn new_secret() -> String {
     )
 }
 
+/// How long the previous secret still signs after a rotation (Standard Webhooks' overlap).
+pub const ROTATION_OVERLAP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// The authority operations.
 pub struct AuthoritiesApi;
 
@@ -146,7 +149,7 @@ impl AuthoritiesApi {
             Actor::from(caller),
             &a.gss_code,
             url.as_str(),
-            &secret,
+            &state.secrets.seal(&a.gss_code, &secret),
             ms,
         )
         .await?;
@@ -155,6 +158,55 @@ impl AuthoritiesApi {
         Ok(Json(EndpointCreated {
             gss_code: a.gss_code.clone(),
             url: url.to_string(),
+            secret,
+        }))
+    }
+
+    /// Rotate an endpoint's signing secret
+    ///
+    /// Issues a new secret, shown only now. For the next 24 hours every push carries two signatures,
+    /// the new one first (`webhook-signature: v1,<new> v1,<old>`), so the authority can install the
+    /// new secret without refusing a push; after that only the new one. Role: admin.
+    #[oai(
+        path = "/v1/authorities/:gss_code/endpoint/rotate-secret",
+        method = "post",
+        tag = "Tag::Authorities",
+        operation_id = "rotate_authority_secret"
+    )]
+    async fn rotate_secret(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        gss_code: Path<String>,
+    ) -> Result<Json<EndpointCreated>, ApiError> {
+        let caller = &auth.0;
+        require(caller, &[Role::Admin], "manage authority endpoints")?;
+        let Some(a) = domain::register().get(&gss_code.0) else {
+            return Err(ApiError::not_found("housing authority"));
+        };
+        let secret = new_secret();
+        let ms = state.clock.now_ms();
+        let until = ms + i64::try_from(ROTATION_OVERLAP.as_millis()).unwrap_or(i64::MAX / 2);
+        let txn = state.db.begin_write().await?;
+        let rotated = store::rotate_secret(
+            &*txn,
+            Actor::from(caller),
+            &a.gss_code,
+            &state.secrets.seal(&a.gss_code, &secret),
+            until,
+            ms,
+        )
+        .await?;
+        let Some(endpoint) = rotated else {
+            return Err(ApiError::conflict(
+                openapi::ProblemType::AuthorityNoEndpoint,
+                "The authority has no endpoint (it collects its referrals), so it has no signing secret to rotate.",
+            ));
+        };
+        txn.commit().await?;
+        Ok(Json(EndpointCreated {
+            gss_code: a.gss_code.clone(),
+            url: endpoint.url,
             secret,
         }))
     }

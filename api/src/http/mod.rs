@@ -65,6 +65,10 @@ pub struct AppState {
     pub writer: crate::batch::BatchWriter,
     /// Now (the system clock, or a test's manual one).
     pub clock: crate::clock::Clock,
+    /// Seals signing secrets before they are stored (`DTR_SECRET_KEY`).
+    pub secrets: crate::secrets::SecretBox,
+    /// Signs audit checkpoints.
+    pub audit_key: Arc<crate::checkpoint::AuditKey>,
 }
 
 impl AppState {

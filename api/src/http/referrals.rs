@@ -15,9 +15,9 @@ use crate::lifecycle::{self, NoteAuthor, Status, Submission};
 use crate::store;
 use domain::{AsOf, Referral, Vocabulary};
 use openapi::{
-    AcknowledgeRequest, AuditAction, JsonBody, NoteList, NoteRequest, NoteView, OutcomeRequest,
-    ProblemType, RawBody, ReferralBody, ReferralList, ReferralResource, ReferralStatus, Role,
-    ValidationIssue, ValidationReport, WithdrawRequest,
+    AcknowledgeRequest, AuditAction, EraseRequest, JsonBody, NoteList, NoteRequest, NoteView,
+    OutcomeRequest, ProblemType, RawBody, ReferralBody, ReferralList, ReferralResource,
+    ReferralStatus, Role, ValidationIssue, ValidationReport, WithdrawRequest,
 };
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -236,7 +236,7 @@ impl ReferralsApi {
                 document: accepted.referral.to_json().to_string(),
                 warnings: serde_json::to_string(&accepted.warnings)
                     .unwrap_or_else(|_| "[]".to_owned()),
-                idempotency_key: key.clone(),
+                idempotency_key: key.as_deref().map(store::idempotency_hash),
                 request_hash: Some(hash.clone()),
                 webhook_id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
                 attempts: 0,
@@ -550,13 +550,58 @@ impl ReferralsApi {
             return Err(ApiError::not_found("referral"));
         };
         let has_endpoint = store::endpoint(&*txn, &row.gss_code).await?.is_some();
-        let row = match lifecycle::withdraw(&row, reason, has_endpoint, &Actor::from(caller), ms)? {
+        let actor = Actor::from(caller);
+        let mut row = match lifecycle::withdraw(&row, reason, has_endpoint, &actor, ms)? {
             Some(t) => store::apply(&*txn, t, vec![], ms).await?,
             None => row,
         };
+        if reason == domain::WithdrawalReason::ConsentWithdrawn {
+            // Without consent there is no basis to keep what was shared (DOMAIN.md §7): erased at
+            // once, in the same transaction, also when it was withdrawn before for another reason.
+            let erasure = lifecycle::Erasure::Requested(domain::ErasureReason::ConsentWithdrawn);
+            row = store::erase(&*txn, &row, erasure, &actor, ms).await?;
+        }
         txn.commit().await?;
         state.wake_worker();
         tracing::info!(referral_id = %row.id, reason = reason.term(), "referral withdrawn");
+        Ok(Json(resource(&row, false)))
+    }
+
+    /// Erase a referral's personal data
+    ///
+    /// At once, rather than `DTR_RETENTION` after it was acknowledged, withdrawn or failed:
+    /// `reason` is `subject_request` (UK GDPR art. 17), `sent_in_error` or `consent_withdrawn`. The
+    /// document, `received_by`, `local_reference`, the notes' text and the Idempotency-Key are
+    /// erased; the id, statuses, codes, authority, organisation, agency type, times and the whole
+    /// audit trail stay, and the trail still verifies. A referral not yet delivered is then never
+    /// delivered. Erasing again answers 200 unchanged. Audit: `referral.erased`. Role: admin.
+    #[oai(
+        path = "/v1/referrals/:id/erase",
+        method = "post",
+        tag = "Tag::Referrals",
+        operation_id = "erase_referral"
+    )]
+    async fn erase(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        body: JsonBody<EraseRequest>,
+    ) -> Result<Json<ReferralResource>, ApiError> {
+        let caller = &auth.0;
+        require(caller, &[Role::Admin], "erase referrals")?;
+        let reason = domain::ErasureReason::from_term(&body.0.reason)
+            .ok_or_else(|| ApiError::bad_request("Unknown erasure reason."))?;
+        let ms = state.clock.now_ms();
+        let txn = state.db.begin_write().await?;
+        let Some(row) = store::find_for_update(&*txn, caller, &id.0).await? else {
+            return Err(ApiError::not_found("referral"));
+        };
+        let erasure = lifecycle::Erasure::Requested(reason);
+        let row = store::erase(&*txn, &row, erasure, &Actor::from(caller), ms).await?;
+        txn.commit().await?;
+        state.db.purge_wal_soon();
+        tracing::info!(referral_id = %row.id, reason = reason.term(), "personal data erased");
         Ok(Json(resource(&row, false)))
     }
 

@@ -53,6 +53,7 @@ const CLOSED_OBJECTS: &[&str] = &[
     "OutcomeRequest",
     "OtherAuthorityDoc",
     "WithdrawRequest",
+    "EraseRequest",
     "NoteRequest",
 ];
 
@@ -93,6 +94,9 @@ const FORMATS: &[(&str, &str, &str)] = &[
     ("ApiKeyView", "created_at", "date-time"),
     ("ApiKeyView", "last_used_at", "date-time"),
     ("ApiKeyView", "revoked_at", "date-time"),
+    ("AuditCheckpoint", "at", "date-time"),
+    ("AuditCheckpoint", "public_key", "byte"),
+    ("AuditCheckpoint", "signature", "byte"),
 ];
 
 /// A closed set's schema: its name, what it is, and its values.
@@ -199,6 +203,12 @@ fn closed_sets() -> Vec<(ClosedSet, &'static [(&'static str, &'static str)])> {
             ],
         ),
         (
+            ClosedSet::of::<domain::ErasureReason>(
+                "Why personal data is erased on request (retention erases by itself).",
+            ),
+            &[("EraseRequest", "reason")],
+        ),
+        (
             ClosedSet {
                 name: "NoteAuthorRole",
                 description: "Who wrote a note.",
@@ -251,6 +261,7 @@ fn error_statuses(operation_id: &str) -> &'static [&'static str] {
         "acknowledge_referral"
         | "record_referral_outcome"
         | "withdraw_referral"
+        | "erase_referral"
         | "add_referral_note" => &[
             "400", "401", "403", "404", "409", "413", "415", "422", "429", "500", "503",
         ],
@@ -260,6 +271,8 @@ fn error_statuses(operation_id: &str) -> &'static [&'static str] {
         "list_events" => &["400", "401", "429", "500", "503"],
         "redeliver_referral" => &["401", "403", "404", "409", "413", "429", "500", "503"],
         "delete_authority_endpoint" => &["401", "403", "404", "429", "500", "503"],
+        "rotate_authority_secret" => &["401", "403", "404", "409", "413", "429", "500", "503"],
+        "get_audit_checkpoint" => &["401", "429", "500", "503"],
         "verify_audit_chain" => &["401", "403", "429", "500", "503"],
         "get_readiness" => &["429", "500", "503"],
         _ => &["429", "500"],

@@ -24,8 +24,10 @@ pub fn spawn_serving(mut cmd: Command, log: &Path) -> (Child, String) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let text = std::fs::read_to_string(log).unwrap_or_default();
+        // Only a whole line (ending in a newline) counts.
         if let Some(line) = text
-            .lines()
+            .split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
             .rfind(|l| l.contains("dtr listening on http://"))
         {
             let addr = line
