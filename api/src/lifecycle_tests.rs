@@ -417,3 +417,30 @@ fn an_attempts_outcome_sets_the_status_and_its_events() {
     assert_eq!(refused.last_error.as_deref(), Some("http_410"));
     assert_eq!(refused.superseded.detail["superseded"], true);
 }
+
+#[test]
+fn erase_from_every_state_clears_the_personal_data_keeps_the_status_and_stops_pushing() {
+    for status in ALL {
+        let mut r = row(status);
+        r.idempotency_key = Some("a".repeat(64));
+        r.request_hash = Some("b".repeat(64));
+        r.local_reference = Some("HOU-1".to_owned());
+        let erasure = Erasure::Requested(domain::ErasureReason::SubjectRequest);
+        let t = erase(&r, erasure, &actor(), NOW).expect("erasable");
+        assert_eq!(new_status(&t), None, "{status:?}: the status stays");
+        assert_eq!(actions(&t), ["referral.erased"], "{status:?}");
+        let c = &t.changes;
+        assert_eq!(c.document, ActiveValue::Set(String::new()));
+        assert_eq!(c.received_by, ActiveValue::Set(None));
+        assert_eq!(c.local_reference, ActiveValue::Set(None));
+        assert_eq!(c.idempotency_key, ActiveValue::Set(None));
+        assert_eq!(c.request_hash, ActiveValue::Set(None));
+        assert_eq!(c.erased_at_ms, ActiveValue::Set(Some(NOW)));
+        assert_eq!(c.next_attempt_at_ms, ActiveValue::Set(None), "never pushed");
+        assert_eq!(t.events[0].detail["reason"], "subject_request");
+        // Erased once: again is nothing.
+        r.erased_at_ms = Some(NOW);
+        assert!(erase(&r, Erasure::Retention, &actor(), NOW + 1).is_none());
+    }
+    assert_eq!(Erasure::Retention.term(), "retention");
+}

@@ -446,13 +446,10 @@ pub async fn due_for_erasure(
         .filter(referral::Column::ErasedAtMs.is_null())
         .filter(referral::Column::Status.is_in(lifecycle::RETAINED_UNTIL_ERASED))
         .filter(
-            Expr::cust_with_exprs(
-                "COALESCE($1, $2)",
-                [
-                    Expr::col(referral::Column::StatusChangedAtMs),
-                    Expr::col(referral::Column::SubmittedAtMs),
-                ],
-            )
+            Expr::expr(sea_orm::sea_query::Func::coalesce([
+                Expr::col(referral::Column::StatusChangedAtMs),
+                Expr::col(referral::Column::SubmittedAtMs),
+            ]))
             .lte(cutoff_ms),
         )
         .order_by_asc(referral::Column::Seq)

@@ -931,3 +931,229 @@ async fn deliveries_ignore_proxies_named_in_the_environment() {
     wait_all(&dtr.base, std::slice::from_ref(&id), "delivered", 120).await;
     assert_eq!(receiver.received_requests().await.unwrap().len(), 1);
 }
+
+/// How an authority keeps a checkpoint: the JSON of `GET /v1/audit/checkpoint`, saved to a file.
+async fn save_checkpoint(base: &str, key: &str, path: &Path) -> Value {
+    let resp = client()
+        .get(format!("{base}/v1/audit/checkpoint"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    std::fs::write(path, &text).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A service with some history (keys, submissions, reads) and a checkpoint an authority saved
+/// after it; the service is stopped so the database can be tampered with.
+async fn history_and_checkpoint(dir: &Path, db: &str) -> (PathBuf, Value) {
+    let dtr = Dtr::start(db, dir.join("dtr.log"), &[]).await;
+    let referrer = key(
+        &dtr.base,
+        json!({"role": "referrer", "organisation": "Org", "agency_type": "prison"}),
+    )
+    .await;
+    let authority = key(
+        &dtr.base,
+        json!({"role": "authority", "gss_code": "E06000001"}),
+    )
+    .await;
+    for _ in 0..3 {
+        let id = submit(&dtr.base, &referrer, &referral("E06000001")).await;
+        let read = client()
+            .get(format!("{}/v1/referrals/{id}", dtr.base))
+            .bearer_auth(&authority)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(read.status(), 200);
+    }
+    let path = dir.join("checkpoint-day-1.json");
+    let checkpoint = save_checkpoint(&dtr.base, &authority, &path).await;
+    assert!(checkpoint["events"].as_u64().unwrap() >= 10);
+    dtr.terminate();
+    (path, checkpoint)
+}
+
+fn verify_with(db: &str, dir: &Path, checkpoints: &[&Path]) -> std::process::Output {
+    let key = dir.join("dtr-audit.key");
+    let mut cmd = dtr_command(db, &[("DTR_AUDIT_KEY_FILE", key.to_str().unwrap())]);
+    cmd.args(["audit", "verify"]);
+    for c in checkpoints {
+        cmd.arg("--checkpoint").arg(c);
+    }
+    cmd.output().unwrap()
+}
+
+/// The chain as an attacker with database access leaves it: the triggers dropped, `keep` decides
+/// which events survive, and every survivor renumbered and re-hashed so the chain alone verifies.
+async fn rewrite_chain(db: &str, keep: impl Fn(i64, i64) -> bool) {
+    use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryOrder};
+    let conn = sea_orm::Database::connect(db.to_owned()).await.unwrap();
+    let drop_sql: &[&str] = if postgres() {
+        &["DROP TRIGGER audit_events_no_update ON audit_events"]
+    } else {
+        &[
+            "DROP TRIGGER audit_events_no_update",
+            "DROP TRIGGER audit_events_no_delete",
+        ]
+    };
+    for sql in drop_sql {
+        conn.execute_unprepared(sql).await.unwrap();
+    }
+    let rows = api::audit_event::Entity::find()
+        .order_by_asc(api::audit_event::Column::Seq)
+        .all(&conn)
+        .await
+        .unwrap();
+    let total = rows.len() as i64;
+    conn.execute_unprepared("DELETE FROM audit_events")
+        .await
+        .unwrap();
+    let mut prev = "0".repeat(64);
+    let mut seq = 0;
+    for mut row in rows.into_iter().filter(|r| keep(r.seq, total)) {
+        seq += 1;
+        row.seq = seq;
+        row.prev_hash = prev.clone();
+        row.hash = api::audit::expected_hash(&row);
+        prev = row.hash.clone();
+        row.into_active_model()
+            .reset_all()
+            .insert(&conn)
+            .await
+            .unwrap();
+    }
+}
+
+/// What every tampering test checks: the chain alone still says valid (the attack works against
+/// the bare chain), and the saved checkpoint catches it, naming its file.
+fn assert_only_the_checkpoint_catches_it(db: &str, dir: &Path, checkpoint: &Path) {
+    let alone = verify_with(db, dir, &[]);
+    assert_eq!(
+        alone.status.code(),
+        Some(0),
+        "the re-hashed chain verifies on its own: {}",
+        String::from_utf8_lossy(&alone.stdout)
+    );
+    let against = verify_with(db, dir, &[checkpoint]);
+    assert_eq!(against.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&against.stderr);
+    assert!(
+        stderr.contains(checkpoint.to_str().unwrap()),
+        "names the checkpoint: {stderr}"
+    );
+    let report: Value = serde_json::from_slice(&against.stdout).unwrap();
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["checkpoints"][0]["valid"], false);
+}
+
+#[tokio::test]
+async fn a_checkpoint_holds_against_the_untouched_chain_and_a_forged_one_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    let (checkpoint, saved) = history_and_checkpoint(dir.path(), &db).await;
+    // More events after the checkpoint do not matter: the chain still holds its head.
+    assert_eq!(
+        run_dtr(&db, &["keys", "create", "--role", "admin"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let ok = verify_with(&db, dir.path(), &[&checkpoint]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let report: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["checkpoints"][0]["valid"], true);
+    // The public key printed by the CLI is the one the checkpoint carries.
+    let key_file = dir.path().join("dtr-audit.key");
+    let printed = dtr_command(&db, &[("DTR_AUDIT_KEY_FILE", key_file.to_str().unwrap())])
+        .args(["audit", "public-key"])
+        .output()
+        .unwrap();
+    assert_eq!(printed.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&printed.stdout).trim(),
+        saved["public_key"].as_str().unwrap()
+    );
+    // With only the public key (no key file), as an auditor would check it.
+    let by_public_key = dtr_command(&db, &[("DTR_AUDIT_KEY_FILE", "/nonexistent/dtr-audit.key")])
+        .args(["audit", "verify", "--public-key"])
+        .arg(saved["public_key"].as_str().unwrap())
+        .arg("--checkpoint")
+        .arg(&checkpoint)
+        .output()
+        .unwrap();
+    assert_eq!(by_public_key.status.code(), Some(0));
+    // A forged checkpoint: the same content with its head changed fails its signature.
+    let mut forged = saved.clone();
+    forged["head"] = json!("f".repeat(64));
+    let forged_path = dir.path().join("forged.json");
+    std::fs::write(&forged_path, forged.to_string()).unwrap();
+    let out = verify_with(&db, dir.path(), &[&checkpoint, &forged_path]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("forged.json"), "{stderr}");
+    assert!(stderr.contains("signature"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_checkpoint_catches_a_chain_recomputed_after_deleting_a_middle_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    let (checkpoint, saved) = history_and_checkpoint(dir.path(), &db).await;
+    let n = saved["events"].as_i64().unwrap();
+    // Event 5 goes, and one forged event is added at the end so the chain is as long as before:
+    // the checkpoint's position now holds another hash.
+    rewrite_chain(&db, |seq, _| seq != 5).await;
+    {
+        use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QueryOrder};
+        let conn = sea_orm::Database::connect(db.clone()).await.unwrap();
+        let mut last = api::audit_event::Entity::find()
+            .order_by_desc(api::audit_event::Column::Seq)
+            .one(&conn)
+            .await
+            .unwrap()
+            .unwrap();
+        last.prev_hash = last.hash.clone();
+        last.seq += 1;
+        last.hash = api::audit::expected_hash(&last);
+        assert_eq!(last.seq, n);
+        last.into_active_model()
+            .reset_all()
+            .insert(&conn)
+            .await
+            .unwrap();
+    }
+    assert_only_the_checkpoint_catches_it(&db, dir.path(), &checkpoint);
+    let out = verify_with(&db, dir.path(), &[&checkpoint]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rewritten"));
+}
+
+#[tokio::test]
+async fn a_checkpoint_catches_a_truncated_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    let (checkpoint, _) = history_and_checkpoint(dir.path(), &db).await;
+    rewrite_chain(&db, |seq, total| seq <= total - 3).await;
+    assert_only_the_checkpoint_catches_it(&db, dir.path(), &checkpoint);
+}
+
+#[tokio::test]
+async fn a_checkpoint_catches_an_emptied_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    let (checkpoint, _) = history_and_checkpoint(dir.path(), &db).await;
+    rewrite_chain(&db, |_, _| false).await;
+    assert_only_the_checkpoint_catches_it(&db, dir.path(), &checkpoint);
+    let out = verify_with(&db, dir.path(), &[&checkpoint]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["events"], 0);
+}

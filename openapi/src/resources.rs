@@ -97,7 +97,7 @@ pub struct Delivery {
 pub struct Acknowledgement {
     /// When.
     pub acknowledged_at: String,
-    /// Who at the authority (name or team).
+    /// Who at the authority (name or team); empty once the referral's personal data is erased.
     pub received_by: String,
     /// The authority's own reference.
     #[oai(nullable)]

@@ -94,6 +94,15 @@ impl TestApp {
         Self::start(config, dir, false).await
     }
 
+    /// [`TestApp::spawn`] on SQLite even when the suite runs on PostgreSQL: for what only SQLite
+    /// has (its files and WAL).
+    pub async fn spawn_sqlite() -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("dtr.db").display());
+        let config = test_config(&url, dir.path());
+        Self::start(config, dir, false).await
+    }
+
     /// The service as `dtr serve` runs it: the system clock and the background delivery worker.
     pub async fn spawn_with_background_worker(adjust: impl FnOnce(&mut Config)) -> TestApp {
         let (url, dir) = fresh_database().await;
@@ -145,6 +154,22 @@ impl TestApp {
         config.listen = "127.0.0.1:0".parse().unwrap();
         let clock = self.clock.clone();
         Self::start_on(config, self.dir.take(), self.background_worker, clock).await
+    }
+
+    /// One run of the retention job, as the background task runs it every minute; returns how many
+    /// referrals it erased.
+    pub async fn sweep_retention(&self) -> usize {
+        let state = &self.running.as_ref().unwrap().state;
+        api::retention::sweep(&state.db, &self.clock, state.config.retention)
+            .await
+            .expect("retention sweep")
+    }
+
+    /// SQLite's next full checkpoint (the WAL copied into the file and truncated), as the service
+    /// takes it after an erasure.
+    pub async fn checkpoint_wal(&self) {
+        let state = &self.running.as_ref().unwrap().state;
+        state.db.purge_wal().await.expect("WAL checkpoint");
     }
 
     /// The test's own directory (the SQLite database and its WAL, the audit key).
@@ -377,4 +402,25 @@ pub async fn assert_problem(resp: reqwest::Response, status: u16) -> Value {
         "{body}"
     );
     body
+}
+
+/// Whether one of a push's `webhook-signature` values is the Standard Webhooks signature made with
+/// `secret` (computed here, independently of the service's own signing code).
+pub fn signed_by(secret: &str, req: &wiremock::Request) -> bool {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let header = |n: &str| req.headers.get(n).unwrap().to_str().unwrap().to_owned();
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.", header("webhook-id"), header("webhook-timestamp")).as_bytes());
+    mac.update(&req.body);
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    header("webhook-signature")
+        .split(' ')
+        .any(|s| s == expected)
 }

@@ -1,30 +1,10 @@
 //! The referral after delivery (CONTRACT §9): outcome, withdrawal, notes and the event feed.
 
-use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use std::time::Duration;
 use tests::*;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn verifies(secret: &str, req: &wiremock::Request) -> bool {
-    let header = |n: &str| req.headers.get(n).unwrap().to_str().unwrap().to_owned();
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(secret.strip_prefix("whsec_").unwrap())
-        .unwrap();
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
-    mac.update(format!("{}.{}.", header("webhook-id"), header("webhook-timestamp")).as_bytes());
-    mac.update(&req.body);
-    let expected = format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-    );
-    header("webhook-signature")
-        .split(' ')
-        .any(|s| s == expected)
-}
 
 struct Parties {
     app: TestApp,
@@ -385,7 +365,7 @@ async fn a_delivered_referral_withdrawn_is_followed_by_a_signed_withdrawn_push()
         pushed,
         json!({"type": "referral.withdrawn", "id": id, "reason": "housing_need_resolved"})
     );
-    assert!(verifies(&secret, &requests[1]), "signed");
+    assert!(signed_by(&secret, &requests[1]), "signed");
     assert_ne!(
         requests[0].headers.get("webhook-id"),
         requests[1].headers.get("webhook-id"),

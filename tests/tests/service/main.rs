@@ -6,6 +6,7 @@
 
 mod audit;
 mod authorities;
+mod data_protection;
 mod delivery;
 mod errors;
 mod keys;
