@@ -5,7 +5,10 @@
 //! 1. validation throughput against a bare poem JSON echo endpoint (goal: ratio ≥ 0.8);
 //! 2. submissions per second and p99 latency (goal: ≥ 2,000/s, p99 < 15 ms);
 //! 3. the server's resident memory under that load (goal: < 60 MB);
-//! 4. a backlog of 10,000 queued referrals draining to a fast local receiver (goal: ≥ 1,000/s).
+//! 4. a backlog of 10,000 queued referrals draining to a fast local receiver (goal: ≥ 1,000/s);
+//! 5. the event feed against the same SELECT alone;
+//! 6. retention erasing 10,000 due referrals while submissions arrive: their p99 during the
+//!    erasure against the p99 just before and after, side by side (goal: at most 20 % higher).
 
 #![allow(clippy::unwrap_used)]
 
@@ -105,6 +108,41 @@ async fn open_loop(
     rate: u32,
     secs: u32,
 ) -> WrkResult {
+    let started = Instant::now();
+    let samples = open_loop_samples(client, url, key, body, rate, secs, started).await;
+    summarise(&samples, started.elapsed().as_secs_f64())
+}
+
+/// One open-loop request: when it was due (since the run's `origin`), how long its answer took
+/// from then (ms), and whether it succeeded.
+struct Sample {
+    due: Duration,
+    latency_ms: f64,
+    ok: bool,
+}
+
+fn summarise(samples: &[Sample], elapsed_secs: f64) -> WrkResult {
+    let mut latencies: Vec<f64> = samples.iter().map(|s| s.latency_ms).collect();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    WrkResult {
+        rps: samples.len() as f64 / elapsed_secs,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        non_2xx: samples.iter().filter(|s| !s.ok).count() as u64,
+    }
+}
+
+/// [`open_loop`]'s requests, each with its due time relative to `origin`.
+async fn open_loop_samples(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: &str,
+    rate: u32,
+    secs: u32,
+    origin: Instant,
+) -> Vec<Sample> {
     let total = rate * secs;
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
     let start = tokio::time::Instant::now() + Duration::from_millis(50);
@@ -135,22 +173,17 @@ async fn open_loop(
             (due.elapsed(), ok)
         }));
     }
-    let mut latencies = Vec::with_capacity(tasks.len());
-    let mut non_2xx = 0;
-    for t in tasks {
+    let mut samples = Vec::with_capacity(tasks.len());
+    for (i, t) in tasks.into_iter().enumerate() {
         let (latency, ok) = t.await.unwrap();
-        latencies.push(latency.as_secs_f64() * 1000.0);
-        non_2xx += u64::from(!ok);
+        let due = (start + interval * i as u32).into_std();
+        samples.push(Sample {
+            due: due.saturating_duration_since(origin),
+            latency_ms: latency.as_secs_f64() * 1000.0,
+            ok,
+        });
     }
-    let elapsed = start.elapsed().as_secs_f64();
-    latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
-    WrkResult {
-        rps: f64::from(total) / elapsed,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-        non_2xx,
-    }
+    samples
 }
 
 fn lua(dir: &std::path::Path, name: &str, body: &str, key: Option<&str>) -> std::path::PathBuf {
@@ -266,15 +299,20 @@ fn main() {
         println!("service benchmark: run it with `cargo bench -p api --bench service`");
         return;
     }
-    if Command::new("wrk").arg("--version").output().is_err() {
-        eprintln!("the benchmark needs wrk: apt-get install wrk");
-        std::process::exit(2);
-    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
+    // DTR_BENCH_ONLY=erasure runs measure 6 alone (it needs no wrk).
+    if std::env::var("DTR_BENCH_ONLY").is_ok_and(|v| v == "erasure") {
+        erasure_under_load(&rt);
+        return;
+    }
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!("the benchmark needs wrk: apt-get install wrk");
+        std::process::exit(2);
+    }
 
     // The receiver and the echo endpoint live in this process, on one runtime thread.
     let delivered = Arc::new(AtomicUsize::new(0));
@@ -307,6 +345,7 @@ fn main() {
         .iter()
         .map(|(label, bin)| suite(&rt, bin, label, local, &delivered))
         .collect();
+    erasure_under_load(&rt);
     if figures.len() > 1 {
         println!("side by side (this build / compared; change):");
         let (a, b) = (&figures[0], &figures[1]);
@@ -610,4 +649,177 @@ fn suite(
         drain_per_sec: per_sec,
         feed,
     }
+}
+
+/// Referrals erased in measure 6.
+const ERASED: usize = 10_000;
+/// Submissions per second while they are erased (open loop, well below saturation).
+const ERASURE_RATE: u32 = 1_000;
+
+/// Measure 6: retention erasing 10,000 due referrals while referrals keep arriving. The service
+/// runs in this process on a manual clock (retention is counted in days), on its own runtime; the
+/// load comes from `load`. Submissions run open-loop before, during and after the erasure, and the
+/// p99 of those due while the erasure ran is set beside the p99 of the others.
+fn erasure_under_load(load: &tokio::runtime::Runtime) {
+    let service = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = api::config::Config {
+        database_url: format!("sqlite://{}?mode=rwc", dir.path().join("dtr.db").display()),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        bootstrap_admin_key: Some(ADMIN.to_owned()),
+        rate_limit: 0,
+        rate_limit_anon: 0,
+        audit_key_file: dir.path().join("dtr-audit.key"),
+        retention: Duration::from_secs(86_400),
+        ..api::config::Config::default()
+    };
+    let clock = api::clock::Clock::manual(jiff::Timestamp::now());
+    let running = service
+        .block_on(api::serve::start_with_clock(config, false, clock.clone()))
+        .unwrap();
+    let base = format!("http://{}", running.addr);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let body = referral("E08000039").to_string();
+    let key = load.block_on(async {
+        let r: Value = client
+            .post(format!("{base}/v1/api-keys"))
+            .bearer_auth(ADMIN)
+            .json(
+                &json!({"role": "referrer", "organisation": "Erasure", "agency_type": "probation"}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["key"].as_str().unwrap().to_owned()
+    });
+    // 10,000 withdrawn referrals, 32 at a time.
+    let made = Instant::now();
+    load.block_on(async {
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut workers = Vec::new();
+        for _ in 0..32 {
+            let (client, base, key, body, next) = (
+                client.clone(),
+                base.clone(),
+                key.clone(),
+                body.clone(),
+                next.clone(),
+            );
+            workers.push(tokio::spawn(async move {
+                while next.fetch_add(1, Ordering::Relaxed) < ERASED {
+                    let r: Value = client
+                        .post(format!("{base}/v1/referrals"))
+                        .bearer_auth(&key)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    let id = r["id"].as_str().unwrap();
+                    let w = client
+                        .post(format!("{base}/v1/referrals/{id}/withdraw"))
+                        .bearer_auth(&key)
+                        .json(&json!({"reason": "disengaged"}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(w.status().is_success());
+                }
+            }));
+        }
+        for w in workers {
+            w.await.unwrap();
+        }
+    });
+    println!(
+        "6. retention: {ERASED} withdrawn referrals made in {:.1} s; a day passes",
+        made.elapsed().as_secs_f64()
+    );
+    clock.advance(Duration::from_secs(86_400));
+
+    // Submissions for 4 s before the erasure, in 2 s stretches while it runs, and for 4 s after.
+    let origin = Instant::now();
+    let url = format!("{base}/v1/referrals");
+    let mut samples = load.block_on(open_loop_samples(
+        &client,
+        &url,
+        &key,
+        &body,
+        ERASURE_RATE,
+        4,
+        origin,
+    ));
+    let db = running.state.db.clone();
+    let sweep_clock = clock.clone();
+    let sweep = service.spawn(async move {
+        let began = Instant::now();
+        let erased = api::retention::sweep(&db, &sweep_clock, Duration::from_secs(86_400))
+            .await
+            .unwrap();
+        (erased, began, Instant::now())
+    });
+    while !sweep.is_finished() {
+        samples.extend(load.block_on(open_loop_samples(
+            &client,
+            &url,
+            &key,
+            &body,
+            ERASURE_RATE,
+            2,
+            origin,
+        )));
+    }
+    samples.extend(load.block_on(open_loop_samples(
+        &client,
+        &url,
+        &key,
+        &body,
+        ERASURE_RATE,
+        4,
+        origin,
+    )));
+    let total_secs = origin.elapsed().as_secs_f64();
+    let (erased, began, ended) = service.block_on(sweep).unwrap();
+    let (from, to) = (began - origin, ended - origin);
+    let (during, outside): (Vec<Sample>, Vec<Sample>) = samples
+        .into_iter()
+        .partition(|s| s.due >= from && s.due <= to);
+    let took = (ended - began).as_secs_f64();
+    let d = summarise(&during, took.max(0.001));
+    let o = summarise(&outside, (total_secs - took).max(0.001));
+    let change = d.p99_ms / o.p99_ms - 1.0;
+    println!(
+        "   erased {erased} in {took:.2} s ({:.0}/s); {ERASURE_RATE} submissions/s open loop:",
+        erased as f64 / took
+    );
+    println!(
+        "   during the erasure: {} requests, p50 {:.2} ms, p99 {:.2} ms, {} failed",
+        during.len(),
+        d.p50_ms,
+        d.p99_ms,
+        d.non_2xx
+    );
+    println!(
+        "   before and after:   {} requests, p50 {:.2} ms, p99 {:.2} ms, {} failed",
+        outside.len(),
+        o.p50_ms,
+        o.p99_ms,
+        o.non_2xx
+    );
+    println!(
+        "   p99 change {:+.0} % (goal ≤ +20 %): {}\n",
+        change * 100.0,
+        verdict(change <= 0.20 && erased == ERASED)
+    );
+    service.block_on(running.shutdown());
 }

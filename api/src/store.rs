@@ -8,7 +8,7 @@ use crate::entities::{authority_endpoint, note, outbox, referral};
 use crate::keys::{Caller, Scope};
 use crate::lifecycle::{self, FollowUp, Status, Transition};
 use openapi::AuditAction;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Set, Statement, TryIntoModel,
@@ -416,7 +416,8 @@ pub async fn record(
     audit::append(txn, now_ms, events).await
 }
 
-/// Erases a referral's personal data and its notes' text, in the caller's transaction.
+/// Erases a referral's personal data (what goes is decided by [`lifecycle::erase`]), with its
+/// notes' text; already erased, it is returned unchanged.
 pub async fn erase(
     txn: &impl ConnectionTrait,
     row: &referral::Model,
@@ -424,19 +425,43 @@ pub async fn erase(
     actor: &Actor,
     now_ms: i64,
 ) -> Result<referral::Model, DbErr> {
-    let Some(t) = lifecycle::erase(row, reason, actor, now_ms) else {
-        return Ok(row.clone());
-    };
+    let mut erased = erase_all(txn, std::slice::from_ref(row), reason, actor, now_ms).await?;
+    Ok(erased.pop().unwrap_or_else(|| row.clone()))
+}
+
+/// [`erase`] for a batch in one transaction: one update per referral, then the notes' text and
+/// the audit events of the whole batch in one statement each. Returns the rows it erased.
+pub async fn erase_all(
+    txn: &impl ConnectionTrait,
+    rows: &[referral::Model],
+    reason: lifecycle::Erasure,
+    actor: &Actor,
+    now_ms: i64,
+) -> Result<Vec<referral::Model>, DbErr> {
+    let mut erased = Vec::with_capacity(rows.len());
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Some(t) = lifecycle::erase(row, reason, actor, now_ms) else {
+            continue;
+        };
+        erased.push(t.changes.update(txn).await?);
+        events.extend(t.events);
+    }
+    if erased.is_empty() {
+        return Ok(erased);
+    }
     note::Entity::update_many()
         .col_expr(note::Column::Text, Expr::value(Option::<String>::None))
-        .filter(note::Column::ReferralId.eq(row.id.clone()))
+        .filter(note::Column::ReferralId.is_in(erased.iter().map(|r| r.id.clone())))
         .exec(txn)
         .await?;
-    apply(txn, t, vec![], now_ms).await
+    audit::append(txn, now_ms, events).await?;
+    Ok(erased)
 }
 
 /// The referrals retention must erase now (their status entered at or before `cutoff_ms`), at most
-/// `limit`, locked on PostgreSQL so that several processes erase disjoint batches.
+/// `limit`, in no particular order (the index `referrals_due_for_erasure` finds them without
+/// reading any document); locked on PostgreSQL so that several processes erase disjoint batches.
 pub async fn due_for_erasure(
     txn: &impl ConnectionTrait,
     cutoff_ms: i64,
@@ -445,14 +470,7 @@ pub async fn due_for_erasure(
     let mut q = referral::Entity::find()
         .filter(referral::Column::ErasedAtMs.is_null())
         .filter(referral::Column::Status.is_in(lifecycle::RETAINED_UNTIL_ERASED))
-        .filter(
-            Expr::expr(sea_orm::sea_query::Func::coalesce([
-                Expr::col(referral::Column::StatusChangedAtMs),
-                Expr::col(referral::Column::SubmittedAtMs),
-            ]))
-            .lte(cutoff_ms),
-        )
-        .order_by_asc(referral::Column::Seq)
+        .filter(referral::Column::StatusChangedAtMs.lte(cutoff_ms))
         .limit(limit);
     if txn.get_database_backend() == DbBackend::Postgres {
         q = q.lock_with_behavior(

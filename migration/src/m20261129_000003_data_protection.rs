@@ -11,6 +11,14 @@ use sha2::{Digest, Sha256};
 pub struct Migration;
 
 #[derive(DeriveIden)]
+enum Referrals {
+    Table,
+    ErasedAtMs,
+    Status,
+    StatusChangedAtMs,
+}
+
+#[derive(DeriveIden)]
 enum AuthorityEndpoints {
     Table,
     PreviousSecret,
@@ -48,6 +56,25 @@ impl MigrationTrait for Migration {
         }
         let db = manager.get_connection();
         let backend = manager.get_database_backend();
+        // Retention finds due referrals by when they entered their status: every acknowledged,
+        // withdrawn or failed referral has that time (older rows get their best-known one), and an
+        // index leads there without reading every document.
+        db.execute_unprepared(
+            "UPDATE referrals SET status_changed_at_ms = COALESCE(acknowledged_at_ms, withdrawn_at_ms, last_attempt_at_ms, submitted_at_ms) \
+             WHERE status_changed_at_ms IS NULL AND status IN ('acknowledged', 'withdrawn', 'failed')",
+        )
+        .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("referrals_due_for_erasure")
+                    .table(Referrals::Table)
+                    .col(Referrals::ErasedAtMs)
+                    .col(Referrals::Status)
+                    .col(Referrals::StatusChangedAtMs)
+                    .to_owned(),
+            )
+            .await?;
         let rows = db
             .query_all_raw(Statement::from_string(
                 backend,
