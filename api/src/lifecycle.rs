@@ -256,6 +256,8 @@ pub fn acknowledge(
 ) -> Result<Option<Transition>, Refusal> {
     match row.status {
         Status::Acknowledged => Ok(None),
+        // Who received it is personal data: an erased referral takes none back.
+        _ if row.erased_at_ms.is_some() => Err(Refusal::Erased),
         // It must have reached the authority, pushed (even if our record of the 2xx was lost) or
         // read from the inbox.
         Status::Queued | Status::Delivered | Status::Failed => {
@@ -482,6 +484,10 @@ pub fn redeliver(
 ) -> Result<Transition, Refusal> {
     if row.status != Status::Failed {
         return Err(Refusal::WrongState(row.status));
+    }
+    if row.erased_at_ms.is_some() {
+        // Nothing is left to send.
+        return Err(Refusal::Erased);
     }
     if !authority_has_endpoint {
         return Err(Refusal::NoEndpoint);

@@ -444,3 +444,28 @@ fn erase_from_every_state_clears_the_personal_data_keeps_the_status_and_stops_pu
     }
     assert_eq!(Erasure::Retention.term(), "retention");
 }
+
+#[test]
+fn an_erased_referral_is_neither_acknowledged_nor_redelivered() {
+    for status in [Status::Queued, Status::Delivered, Status::Failed] {
+        let mut r = row(status);
+        r.erased_at_ms = Some(NOW - 1);
+        assert!(matches!(
+            acknowledge(&r, "Jo".to_owned(), None, &actor(), NOW),
+            Err(Refusal::Erased)
+        ));
+    }
+    let mut failed = row(Status::Failed);
+    failed.erased_at_ms = Some(NOW - 1);
+    assert!(matches!(
+        redeliver(&failed, true, &actor(), NOW),
+        Err(Refusal::Erased)
+    ));
+    // An acknowledged one stays acknowledged: acknowledging again changes nothing.
+    let mut done = row(Status::Acknowledged);
+    done.erased_at_ms = Some(NOW - 1);
+    assert!(matches!(
+        acknowledge(&done, "Jo".to_owned(), None, &actor(), NOW),
+        Ok(None)
+    ));
+}

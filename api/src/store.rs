@@ -328,6 +328,8 @@ async fn switch_delivery_mode(
         )
         .filter(referral::Column::GssCode.eq(gss_code))
         .filter(referral::Column::Status.is_in(switch.from.iter().copied()))
+        // An erased referral has nothing left to deliver: it stays where it is, never pushed.
+        .filter(referral::Column::ErasedAtMs.is_null())
         .exec(txn)
         .await?
         .rows_affected;

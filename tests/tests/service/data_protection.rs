@@ -841,3 +841,41 @@ async fn two_services_sweeping_one_database_erase_each_referral_exactly_once() {
     assert!(chain_is_valid(&app).await);
     other.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_erased_referral_is_never_pushed_even_when_its_authority_gets_an_endpoint() {
+    let app = TestApp::spawn().await;
+    let referrer = app.referrer("HMPPS Yorkshire").await;
+    let id = id_of(&app.submit(&referrer, &referral_to("E06000001")).await);
+    assert_eq!(app.state_of(&id).await["status"], "awaiting_collection");
+    assert_eq!(
+        erase(&app, ADMIN_KEY, &id, "sent_in_error").await.status(),
+        200
+    );
+    let server = receiver().await;
+    set_endpoint(&app, "E06000001", &server).await;
+    assert_eq!(app.step().await, 0, "nothing to push");
+    assert!(server.received_requests().await.unwrap().is_empty());
+    assert_eq!(app.state_of(&id).await["status"], "awaiting_collection");
+    // Its authority does not collect it either: a read shows no document and changes nothing.
+    let hartlepool = app.authority("E06000001").await;
+    let seen: Value = app
+        .get(&format!("/v1/referrals/{id}"), &hartlepool)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(seen.get("referral").is_none_or(Value::is_null));
+    assert_eq!(seen["status"], "awaiting_collection");
+    let p = assert_problem(
+        app.post(
+            &format!("/v1/referrals/{id}/acknowledge"),
+            &hartlepool,
+            &json!({"received_by": "Jo Officer"}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    assert_eq!(p["type"], "urn:dtr:problem:referral.erased");
+}
