@@ -291,7 +291,7 @@ struct Figures {
 }
 
 /// The feed's SQL, as `store::feed` runs it for a referrer key (for the SELECT baseline).
-const FEED_SQL: &str = "SELECT a.seq, a.at, a.actor_key_id, a.actor_role, a.action, a.referral_id, a.detail, a.prev_hash, a.hash FROM audit_events a CROSS JOIN referrals r ON r.id = a.referral_id WHERE a.seq > ?1 AND a.action IN ('referral.accepted', 'delivery.succeeded', 'delivery.failed', 'referral.viewed', 'referral.acknowledged', 'referral.outcome_recorded', 'referral.withdrawn', 'note.added') AND r.organisation = 'Bench' AND r.agency_type = 'probation' ORDER BY a.seq LIMIT 100";
+const FEED_SQL: &str = "SELECT a.seq, a.at, a.actor_key_id, a.actor_role, a.action, a.referral_id, a.detail, a.prev_hash, a.hash, a.actor_officer_id FROM audit_events a CROSS JOIN referrals r ON r.id = a.referral_id WHERE a.seq > ?1 AND a.action IN ('referral.accepted', 'delivery.succeeded', 'delivery.failed', 'referral.viewed', 'referral.acknowledged', 'referral.outcome_recorded', 'referral.withdrawn', 'note.added') AND r.organisation = 'Bench' AND r.agency_type = 'probation' ORDER BY a.seq LIMIT 100";
 const FEED_EVENTS: usize = 100_000;
 
 fn main() {

@@ -30,9 +30,11 @@ pub const CHAIN_LOCK: i64 = 0x0064_7472_0213;
 /// Who caused an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
-    /// The key id, or `None` for the service itself.
+    /// The key id, or `None` for the service itself and for officers.
     pub key_id: Option<String>,
-    /// The key's role, or `system`.
+    /// The officer who acted in the web inbox (CONTRACT §10), if one did.
+    pub officer_id: Option<String>,
+    /// The key's role, `officer` or `system`.
     pub role: ActorRole,
 }
 
@@ -41,7 +43,17 @@ impl Actor {
     pub fn system() -> Self {
         Actor {
             key_id: None,
+            officer_id: None,
             role: ActorRole::System,
+        }
+    }
+
+    /// An officer signed in to the web inbox.
+    pub fn officer(officer_id: &str) -> Self {
+        Actor {
+            key_id: None,
+            officer_id: Some(officer_id.to_owned()),
+            role: ActorRole::Officer,
         }
     }
 }
@@ -50,6 +62,7 @@ impl From<&Caller> for Actor {
     fn from(c: &Caller) -> Self {
         Actor {
             key_id: Some(c.key_id.clone()),
+            officer_id: None,
             role: c.scope.role().into(),
         }
     }
@@ -85,6 +98,7 @@ struct Unhashed<'a> {
     seq: i64,
     at: &'a str,
     actor_key_id: Option<&'a str>,
+    actor_officer_id: Option<&'a str>,
     actor_role: &'a str,
     action: &'a str,
     referral_id: Option<&'a str>,
@@ -93,11 +107,21 @@ struct Unhashed<'a> {
 }
 
 impl Unhashed<'_> {
+    /// `{key_id, role}`, with `officer_id` only for an officer's event: events before officers
+    /// existed hash exactly as they did.
+    fn actor(&self) -> Value {
+        let mut actor = json!({ "key_id": self.actor_key_id, "role": self.actor_role });
+        if let Some(officer) = self.actor_officer_id {
+            actor["officer_id"] = json!(officer);
+        }
+        actor
+    }
+
     fn to_value(&self) -> Value {
         json!({
             "seq": self.seq,
             "at": self.at,
-            "actor": { "key_id": self.actor_key_id, "role": self.actor_role },
+            "actor": self.actor(),
             "action": self.action,
             "referral_id": self.referral_id,
             "detail": self.detail,
@@ -122,6 +146,7 @@ pub fn expected_hash(row: &audit_event::Model) -> String {
         seq: row.seq,
         at: &row.at,
         actor_key_id: row.actor_key_id.as_deref(),
+        actor_officer_id: row.actor_officer_id.as_deref(),
         actor_role: &row.actor_role,
         action: &row.action,
         referral_id: row.referral_id.as_deref(),
@@ -161,6 +186,7 @@ pub async fn append(
             seq,
             at: &at,
             actor_key_id: e.actor.key_id.as_deref(),
+            actor_officer_id: e.actor.officer_id.as_deref(),
             actor_role: e.actor.role.term(),
             action: e.action.term(),
             referral_id: e.referral_id.as_deref(),
@@ -173,6 +199,7 @@ pub async fn append(
             seq: Set(seq),
             at: Set(at.clone()),
             actor_key_id: Set(e.actor.key_id),
+            actor_officer_id: Set(e.actor.officer_id),
             actor_role: Set(e.actor.role.term().to_owned()),
             action: Set(e.action.term().to_owned()),
             referral_id: Set(e.referral_id),
@@ -298,6 +325,7 @@ mod tests {
             seq: 1,
             at: "2026-11-23T12:00:00.000Z",
             actor_key_id: None,
+            actor_officer_id: None,
             actor_role: "system",
             action: "referral.accepted",
             referral_id: Some("r"),
@@ -323,6 +351,7 @@ mod tests {
             seq: 1,
             at: "2026-11-23T12:00:00.000Z",
             actor_key_id: None,
+            actor_officer_id: None,
             actor_role: "system",
             action: "api_key.created",
             referral_id: None,

@@ -142,19 +142,28 @@ async fn run(db: Db, clock: Clock, mut rx: mpsc::Receiver<Job>) {
 async fn write_batch(db: &Db, ms: i64, writes: &[&Write]) -> Result<Vec<Written>, DbErr> {
     let started = std::time::Instant::now();
     let txn = db.begin_write().await?;
-    let push = if writes.iter().any(|w| matches!(w, Write::Accept(_))) {
-        store::push_authorities_for_submission(&*txn).await?
+    let (push, mailboxes) = if writes.iter().any(|w| matches!(w, Write::Accept(_))) {
+        (
+            store::push_authorities_for_submission(&*txn).await?,
+            store::mailboxes(&*txn).await?,
+        )
     } else {
         Default::default()
     };
     let mut rows = vec![];
+    let mut notices = vec![];
     let mut events = vec![];
     let mut results = Vec::with_capacity(writes.len());
     for w in writes {
         match w {
             Write::Accept(submission) => {
                 let pushed = push.contains(&submission.row.gss_code);
-                let (row, accepted) = lifecycle::accept((**submission).clone(), pushed, ms);
+                let mailbox = mailboxes.contains(&submission.row.gss_code);
+                let (row, accepted, follow_ups) =
+                    lifecycle::accept((**submission).clone(), pushed, mailbox, ms);
+                if !follow_ups.is_empty() {
+                    notices.push((row.clone(), follow_ups));
+                }
                 let mut active = row.clone().into_active_model().reset_all();
                 active.seq = NotSet;
                 rows.push(active);
@@ -183,6 +192,9 @@ async fn write_batch(db: &Db, ms: i64, writes: &[&Write]) -> Result<Vec<Written>
         referral::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(&*txn)
             .await?;
+    }
+    for (row, follow_ups) in &notices {
+        store::enqueue(&*txn, row, follow_ups, ms).await?;
     }
     audit::append(&*txn, ms, events).await?;
     txn.commit().await?;

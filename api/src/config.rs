@@ -46,6 +46,90 @@ pub struct Config {
     /// Slow clients: how long a request's headers may take, and how long a keep-alive connection
     /// may idle (CONTRACT §11; not configurable from the environment, tests shorten them).
     pub slow_clients: crate::slow_clients::Limits,
+    /// `DTR_SMTP_URL`: the relay e-mail goes through; without it nobody is e-mailed.
+    pub smtp: Option<SmtpUrl>,
+    /// `DTR_SMTP_FROM`: the sender of every e-mail.
+    pub smtp_from: String,
+    /// `DTR_PUBLIC_URL`: the base of links in e-mails (no trailing slash).
+    pub public_url: String,
+}
+
+/// How the service reaches its SMTP relay (CONTRACT §10).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpUrl {
+    /// The relay's host name (also the name its certificate must carry).
+    pub host: String,
+    /// Its port: 587 for `smtp://`, 465 for `smtps://` unless given.
+    pub port: u16,
+    /// How the connection is protected.
+    pub tls: SmtpTls,
+    /// User name and password, when the relay wants them (from the URL's user information).
+    pub credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        f.debug_struct("SmtpUrl")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("user", &self.credentials.as_ref().map(|(u, _)| u))
+            .finish()
+    }
+}
+
+/// The protection of the SMTP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// `smtp://`: STARTTLS, refused if the relay does not offer it.
+    StartTls,
+    /// `smtps://`: TLS from the first byte.
+    Implicit,
+    /// `smtp://` with `DTR_ALLOW_INSECURE_ENDPOINTS=true`: STARTTLS when offered, else plain text
+    /// (development and tests only).
+    Opportunistic,
+}
+
+impl SmtpUrl {
+    /// Parses `smtp://[user:password@]host[:port]` or `smtps://…`.
+    pub fn parse(raw: &str, insecure: bool) -> Result<SmtpUrl, String> {
+        let url = url::Url::parse(raw.trim()).map_err(|e| format!("not a URL: {e}"))?;
+        let (tls, default_port) = match url.scheme() {
+            "smtp" if insecure => (SmtpTls::Opportunistic, 587),
+            "smtp" => (SmtpTls::StartTls, 587),
+            "smtps" => (SmtpTls::Implicit, 465),
+            other => return Err(format!("the scheme must be smtp or smtps, not {other}")),
+        };
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or("the URL names no host")?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        if url.path() != "" && url.path() != "/" || url.query().is_some() {
+            return Err("the URL must be only scheme, credentials, host and port".to_owned());
+        }
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let credentials = (!url.username().is_empty()).then(|| {
+            (
+                decode(url.username()),
+                decode(url.password().unwrap_or_default()),
+            )
+        });
+        Ok(SmtpUrl {
+            host,
+            port: url.port().unwrap_or(default_port),
+            tls,
+            credentials,
+        })
+    }
 }
 
 /// An IP address range (`10.0.0.0/8`, `2001:db8::/32`, or one address).
@@ -127,6 +211,9 @@ impl Default for Config {
                 headers: Duration::from_secs(10),
                 idle: Duration::from_secs(60),
             },
+            smtp: None,
+            smtp_from: "Duty to refer <noreply@localhost>".to_owned(),
+            public_url: "http://127.0.0.1:8213".to_owned(),
         }
     }
 }
@@ -279,6 +366,35 @@ impl Config {
                     )
                 })?;
         }
+        if let Some(v) = lookup("DTR_PUBLIC_URL").filter(|v| !v.is_empty()) {
+            let url = url::Url::parse(&v)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+                .ok_or_else(|| {
+                    bad(
+                        "DTR_PUBLIC_URL",
+                        "expected the service's public base URL, e.g. https://dtr.example.gov.uk",
+                    )
+                })?;
+            c.public_url = url.as_str().trim_end_matches('/').to_owned();
+        } else {
+            c.public_url = format!("http://{}", c.listen);
+        }
+        if let Some(v) = lookup("DTR_SMTP_FROM").filter(|v| !v.is_empty()) {
+            v.parse::<lettre::message::Mailbox>().map_err(|_| {
+                bad(
+                    "DTR_SMTP_FROM",
+                    "expected a sender address, e.g. Duty to refer <dutytorefer@example.gov.uk>",
+                )
+            })?;
+            c.smtp_from = v;
+        }
+        if let Some(v) = lookup("DTR_SMTP_URL").filter(|v| !v.is_empty()) {
+            c.smtp = Some(
+                SmtpUrl::parse(&v, c.allow_insecure_endpoints)
+                    .map_err(|problem| bad("DTR_SMTP_URL", &problem))?,
+            );
+        }
         Ok(c)
     }
 }
@@ -376,5 +492,51 @@ mod tests {
             a.contains("::ffff:10.1.1.1".parse().expect("ip")),
             "IPv4-mapped"
         );
+    }
+
+    #[test]
+    fn smtp_urls_choose_their_protection_and_never_show_the_password() {
+        let starttls = SmtpUrl::parse("smtp://relay.example.gov.uk", false).expect("valid");
+        assert_eq!(starttls.tls, SmtpTls::StartTls);
+        assert_eq!(starttls.port, 587);
+        let implicit = SmtpUrl::parse(
+            "smtps://dtr%40council:p%40ss@relay.example.gov.uk:2465",
+            false,
+        )
+        .expect("valid");
+        assert_eq!(implicit.tls, SmtpTls::Implicit);
+        assert_eq!(implicit.port, 2465);
+        assert_eq!(
+            implicit.credentials,
+            Some(("dtr@council".to_owned(), "p@ss".to_owned()))
+        );
+        assert!(!format!("{implicit:?}").contains("p@ss"));
+        assert_eq!(
+            SmtpUrl::parse("smtp://127.0.0.1:2525", true)
+                .expect("valid")
+                .tls,
+            SmtpTls::Opportunistic
+        );
+        assert!(SmtpUrl::parse("http://relay.example.gov.uk", false).is_err());
+        assert!(SmtpUrl::parse("smtp://relay.example.gov.uk/path", false).is_err());
+        let e = from(&[("DTR_SMTP_URL", "mailto:x")]).expect_err("refused");
+        assert!(e.to_string().starts_with("DTR_SMTP_URL"));
+        let e = from(&[("DTR_SMTP_FROM", "not an address")]).expect_err("refused");
+        assert!(e.to_string().starts_with("DTR_SMTP_FROM"));
+    }
+
+    #[test]
+    fn the_public_url_defaults_to_the_listening_address() {
+        assert_eq!(
+            from(&[]).expect("defaults").public_url,
+            "http://127.0.0.1:8213"
+        );
+        assert_eq!(
+            from(&[("DTR_PUBLIC_URL", "https://dtr.example.gov.uk/")])
+                .expect("valid")
+                .public_url,
+            "https://dtr.example.gov.uk"
+        );
+        assert!(from(&[("DTR_PUBLIC_URL", "ftp://x")]).is_err());
     }
 }

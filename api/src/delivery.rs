@@ -15,9 +15,10 @@ use crate::batch::{AttemptRecord, BatchWriter};
 use crate::clock::Clock;
 use crate::db::{rfc3339_ms, Db};
 use crate::endpoint_url::is_internal_ip;
-use crate::entities::outbox::{self, OutboxStatus};
+use crate::entities::outbox::{self, Channel, OutboxStatus};
 use crate::entities::referral;
 use crate::lifecycle::{self, AttemptOutcome, Status};
+use crate::mail::{self, Mailer, SendOutcome};
 use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
 use crate::signing;
@@ -113,6 +114,8 @@ pub struct WorkerSettings {
     pub timeout: Duration,
     /// Whether internal addresses may be delivered to (development and tests).
     pub allow_insecure: bool,
+    /// The base of links in e-mails (`DTR_PUBLIC_URL`).
+    pub public_url: String,
 }
 
 /// One delivery worker (one per `dtr serve` process).
@@ -126,6 +129,7 @@ pub struct Worker {
     metrics: Metrics,
     clock: Clock,
     secrets: SecretBox,
+    mailer: Option<Mailer>,
     per_authority: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
 
@@ -139,6 +143,17 @@ struct Target {
     previous: Option<(String, i64)>,
     /// When the endpoint's secret was issued.
     secret_issued_ms: i64,
+}
+
+/// How an outbox attempt ended, to record.
+struct OutboxAttempt {
+    status: OutboxStatus,
+    next: Option<i64>,
+    last_error: Option<String>,
+    started_ms: i64,
+    /// `delivery.attempted` for a push, `notification.sent` or `notification.failed` for an e-mail.
+    action: AuditAction,
+    detail: serde_json::Value,
 }
 
 /// One push to make: a referral, or an outbox event.
@@ -165,6 +180,7 @@ impl Worker {
         metrics: Metrics,
         clock: Clock,
         secrets: SecretBox,
+        mailer: Option<Mailer>,
     ) -> Result<Self, reqwest::Error> {
         // No proxy from the environment (HTTPS_PROXY and friends): a proxy would resolve and reach
         // the endpoint for us, around the checks on its addresses.
@@ -193,6 +209,7 @@ impl Worker {
             metrics,
             clock,
             secrets,
+            mailer,
             per_authority: Arc::new(Mutex::new(HashMap::new())),
         })
     }
@@ -304,10 +321,18 @@ impl Worker {
         let mut tasks = tokio::task::JoinSet::new();
         let n = jobs.len();
         for job in jobs {
-            let Some(target) = targets.get(job.gss_code()).cloned() else {
-                // The endpoint was removed after the claim; removing it already moved referrals to
-                // the inbox, and an event for an authority without an endpoint waits for one.
-                continue;
+            // E-mails go to the authority's mailbox, not its endpoint.
+            let by_email = matches!(&job, Job::Event(e) if e.channel == Channel::Email);
+            let target = if by_email {
+                None
+            } else {
+                let Some(target) = targets.get(job.gss_code()).cloned() else {
+                    // The endpoint was removed after the claim; removing it already moved
+                    // referrals to the inbox, and an event for an authority without an endpoint
+                    // waits for one.
+                    continue;
+                };
+                Some(target)
             };
             let gate = self
                 .per_authority
@@ -321,9 +346,11 @@ impl Worker {
             let worker = self.clone();
             tasks.spawn(async move {
                 let _permit = gate.acquire_owned().await;
-                match job {
-                    Job::Referral(row) => worker.attempt(*row, target).await,
-                    Job::Event(event) => worker.attempt_event(*event, target).await,
+                match (job, target) {
+                    (Job::Referral(row), Some(target)) => worker.attempt(*row, target).await,
+                    (Job::Event(event), Some(target)) => worker.attempt_event(*event, target).await,
+                    (Job::Event(event), None) => worker.attempt_email(*event).await,
+                    (Job::Referral(_), None) => Ok(()),
                 }
             });
         }
@@ -383,6 +410,93 @@ impl Worker {
 
     /// Pushes an outbox event and records the outcome (the attempt is audited on the referral's
     /// trail; it does not change the referral).
+    /// One e-mail to an authority's mailbox (CONTRACT §10): built from the referral's row (never
+    /// its document), sent with the same Message-ID on every attempt; 4xx replies and connection
+    /// failures are retried on the schedule, 5xx is final. Audited as `notification.sent` or
+    /// `notification.failed` with the SMTP reply code.
+    async fn attempt_email(&self, event: outbox::Model) -> Result<(), DbErr> {
+        let started_ms = self.clock.now_ms();
+        let started = Instant::now();
+        let row = referral::Entity::find()
+            .filter(referral::Column::Id.eq(event.referral_id.clone()))
+            .one(self.db.conn())
+            .await?;
+        let to = crate::store::notify_address(self.db.conn(), &event.gss_code).await?;
+        let public_url = &self.settings.public_url;
+        let email = row
+            .as_ref()
+            .and_then(|row| match event.event_type.as_str() {
+                lifecycle::EMAIL_WAITING => Some(mail::referral_waiting(row, public_url)),
+                lifecycle::EMAIL_WITHDRAWN => Some(mail::referral_withdrawn(row, public_url)),
+                _ => None,
+            });
+        let permanent = |error: &str| SendOutcome::Permanent {
+            code: None,
+            error: error.to_owned(),
+        };
+        let outcome = match (&self.mailer, email, to) {
+            (None, _, _) => SendOutcome::Transient {
+                code: None,
+                error: "smtp_not_configured".to_owned(),
+            },
+            (_, None, _) => permanent("unknown_event"),
+            // The address was removed since: nobody to tell.
+            (_, _, None) => permanent("no_address"),
+            (Some(mailer), Some(email), Some(to)) => {
+                mailer.send(&to, &email, &event.webhook_id).await
+            }
+        };
+        let took = started.elapsed();
+        let attempts = event.attempts + 1;
+        let now = self.clock.now_ms();
+        let (status, next, last_error, code) = match &outcome {
+            SendOutcome::Sent(code) => (OutboxStatus::Sent, None, None, Some(*code)),
+            SendOutcome::Permanent { code, error } => {
+                (OutboxStatus::Failed, None, Some(error.clone()), *code)
+            }
+            SendOutcome::Transient { code, error } => {
+                match lifecycle::plan_retry(attempts, &self.settings.schedule, None) {
+                    Some(wait) => (
+                        OutboxStatus::Queued,
+                        Some(now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)),
+                        Some(error.clone()),
+                        *code,
+                    ),
+                    None => (OutboxStatus::Failed, None, Some(error.clone()), *code),
+                }
+            }
+        };
+        let mut detail = json!({
+            "event_type": event.event_type,
+            "message_id": event.webhook_id,
+            "attempt": attempts,
+            "duration_ms": i64::try_from(took.as_millis()).unwrap_or(i64::MAX),
+            "smtp_code": code,
+        });
+        if let Some(error) = &last_error {
+            detail["error"] = json!(error);
+            detail["final"] = json!(status == OutboxStatus::Failed);
+        }
+        let action = if status == OutboxStatus::Sent {
+            AuditAction::NotificationSent
+        } else {
+            AuditAction::NotificationFailed
+        };
+        tracing::info!(referral_id = %event.referral_id, event_type = %event.event_type, attempt = attempts, smtp_code = ?code, error = ?last_error, "e-mail notification attempt");
+        self.finish_outbox_attempt(
+            &event,
+            OutboxAttempt {
+                status,
+                next,
+                last_error,
+                started_ms,
+                action,
+                detail,
+            },
+        )
+        .await
+    }
+
     async fn attempt_event(&self, event: outbox::Model, target: Target) -> Result<(), DbErr> {
         let started_ms = self.clock.now_ms();
         let started = Instant::now();
@@ -431,10 +545,42 @@ impl Worker {
                 detail["error"] = json!(lifecycle::ENDPOINT_NOT_ALLOWED)
             }
         }
+        self.finish_outbox_attempt(
+            &event,
+            OutboxAttempt {
+                status,
+                next,
+                last_error,
+                started_ms,
+                action: AuditAction::DeliveryAttempted,
+                detail,
+            },
+        )
+        .await?;
+        tracing::info!(referral_id = %event.referral_id, event_type = %event.event_type, attempt = attempts, "event delivery attempt");
+        Ok(())
+    }
+
+    /// Records an outbox attempt while this worker still holds its lease (marked `superseded` in
+    /// the audit event otherwise), with its audit event, in one transaction.
+    async fn finish_outbox_attempt(
+        &self,
+        event: &outbox::Model,
+        attempt: OutboxAttempt,
+    ) -> Result<(), DbErr> {
+        let OutboxAttempt {
+            status,
+            next,
+            last_error,
+            started_ms,
+            action,
+            mut detail,
+        } = attempt;
+        let now = self.clock.now_ms();
         let txn = self.db.begin_write().await?;
         let updated = outbox::Entity::update_many()
             .col_expr(outbox::Column::Status, Expr::value(status))
-            .col_expr(outbox::Column::Attempts, Expr::value(attempts))
+            .col_expr(outbox::Column::Attempts, Expr::value(event.attempts + 1))
             .col_expr(outbox::Column::NextAttemptAtMs, Expr::value(next))
             .col_expr(outbox::Column::LastAttemptAtMs, Expr::value(started_ms))
             .col_expr(outbox::Column::LastError, Expr::value(last_error))
@@ -464,14 +610,13 @@ impl Worker {
             now,
             vec![NewEvent::about(
                 Actor::system(),
-                AuditAction::DeliveryAttempted,
+                action,
                 &event.referral_id,
                 detail,
             )],
         )
         .await?;
         txn.commit().await?;
-        tracing::info!(referral_id = %event.referral_id, event_type = %event.event_type, attempt = attempts, "event delivery attempt");
         Ok(())
     }
 

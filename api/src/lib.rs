@@ -1,6 +1,7 @@
 //! The running duty-to-refer service: configuration, the HTTP API, persistence, the audit log, the
 //! delivery worker and the `dtr` command line.
 
+pub mod actions;
 pub mod audit;
 pub mod batch;
 pub mod checkpoint;
@@ -15,7 +16,9 @@ pub mod http;
 pub mod keys;
 pub mod keys_cmd;
 pub mod lifecycle;
+pub mod mail;
 pub mod metrics;
+pub mod officers;
 pub mod retention;
 pub mod secrets;
 pub mod serve;

@@ -15,6 +15,7 @@
 //! ```
 
 use crate::audit::{Actor, NewEvent};
+use crate::entities::outbox::Channel;
 use crate::entities::referral;
 use domain::{Outcome, Vocabulary, WithdrawalReason};
 use openapi::AuditAction;
@@ -115,10 +116,14 @@ pub enum Refusal {
     NoEndpoint,
 }
 
-/// An event to push to the authority after a transition (its own `webhook-id`).
+/// An event to send the authority after a transition: a push to its endpoint (its own
+/// `webhook-id`) or an e-mail to its mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FollowUp {
-    /// `referral.withdrawn` or `referral.note_added`.
+    /// How it travels.
+    pub channel: Channel,
+    /// `referral.withdrawn` or `referral.note_added` (pushes); [`EMAIL_WAITING`] or
+    /// [`EMAIL_WITHDRAWN`] (e-mails).
     pub event_type: &'static str,
     /// The body: ids and codes only, never personal data.
     pub payload: serde_json::Value,
@@ -185,7 +190,12 @@ pub struct Submission {
 /// Accepts a new referral: queued for push when its authority has an endpoint (`push`), otherwise
 /// into the authority's inbox. Decided inside the transaction that stores it, from the endpoints as
 /// they are then.
-pub fn accept(submission: Submission, push: bool, now_ms: i64) -> (referral::Model, Vec<NewEvent>) {
+pub fn accept(
+    submission: Submission,
+    push: bool,
+    mailbox: bool,
+    now_ms: i64,
+) -> (referral::Model, Vec<NewEvent>, Vec<FollowUp>) {
     let Submission {
         mut row,
         actor,
@@ -218,7 +228,30 @@ pub fn accept(submission: Submission, push: bool, now_ms: i64) -> (referral::Mod
             }),
         ),
     ];
-    (row, events)
+    let follow_ups = waiting_notice(&row.id, status, mailbox)
+        .into_iter()
+        .collect();
+    (row, events, follow_ups)
+}
+
+/// The e-mail telling an authority's mailbox that a referral waits in its inbox.
+pub const EMAIL_WAITING: &str = "referral.waiting";
+
+/// The e-mail telling an authority's mailbox that a referral it was told about was withdrawn.
+pub const EMAIL_WITHDRAWN: &str = "referral.withdrawn";
+
+fn email(event_type: &'static str, id: &str) -> FollowUp {
+    FollowUp {
+        channel: Channel::Email,
+        event_type,
+        payload: json!({ "type": event_type, "id": id }),
+    }
+}
+
+/// A referral that enters `awaiting_collection` for an authority with a notify address is told
+/// to that mailbox, once per entry (CONTRACT §10).
+pub fn waiting_notice(id: &str, status: Status, mailbox: bool) -> Option<FollowUp> {
+    (status == Status::AwaitingCollection && mailbox).then(|| email(EMAIL_WAITING, id))
 }
 
 /// The addressed authority reads the referral: the first read of one in its inbox delivers it.
@@ -321,12 +354,14 @@ pub fn record_outcome(
 }
 
 /// The referrer withdraws the referral: final. A queued push stops for good; an authority that
-/// received it is told (`referral.withdrawn`) when it has an endpoint. `Ok(None)`: already
-/// withdrawn.
+/// received it is told (`referral.withdrawn`) when it has an endpoint, and a mailbox that was
+/// e-mailed about it is e-mailed again (`emailed`: a waiting e-mail was sent, or is being sent).
+/// `Ok(None)`: already withdrawn.
 pub fn withdraw(
     row: &referral::Model,
     reason: WithdrawalReason,
     authority_has_endpoint: bool,
+    emailed: bool,
     actor: &Actor,
     now_ms: i64,
 ) -> Result<Option<Transition>, Refusal> {
@@ -342,6 +377,9 @@ pub fn withdraw(
         let mut withdrawn = row.clone();
         withdrawn.withdrawal_reason = Some(reason.term().to_owned());
         t.follow_ups.push(withdrawn_follow_up(&withdrawn));
+    }
+    if emailed {
+        t.follow_ups.push(email(EMAIL_WITHDRAWN, &row.id));
     }
     Ok(Some(t.event(
         actor,
@@ -366,6 +404,7 @@ pub fn delivered_after_withdrawal(
 
 fn withdrawn_follow_up(row: &referral::Model) -> FollowUp {
     FollowUp {
+        channel: Channel::Webhook,
         event_type: openapi::ReferralWithdrawnEvent::TYPE,
         payload: json!({
             "type": openapi::ReferralWithdrawnEvent::TYPE,
@@ -459,6 +498,7 @@ pub fn add_note(
     let mut t = Transition::of(row);
     if author == NoteAuthor::Referrer && row.delivered_at_ms.is_some() && authority_has_endpoint {
         t.follow_ups.push(FollowUp {
+            channel: Channel::Webhook,
             event_type: openapi::ReferralNoteAddedEvent::TYPE,
             payload: json!({
                 "type": openapi::ReferralNoteAddedEvent::TYPE,
@@ -696,4 +736,4 @@ pub fn attempted(
 
 #[cfg(test)]
 #[path = "lifecycle_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -15,7 +15,7 @@ const ALL: [Status; 6] = [
     Status::Withdrawn,
 ];
 
-fn row(status: Status) -> referral::Model {
+pub(crate) fn row(status: Status) -> referral::Model {
     referral::Model {
         seq: 1,
         id: "0190a0b0-0000-7000-8000-000000000001".to_owned(),
@@ -60,6 +60,7 @@ fn row(status: Status) -> referral::Model {
 fn actor() -> Actor {
     Actor {
         key_id: Some("k".to_owned()),
+        officer_id: None,
         role: openapi::ActorRole::Authority,
     }
 }
@@ -158,12 +159,14 @@ fn recording_again_replaces_the_outcome_with_one_more_event() {
 #[test]
 fn withdraw_from_every_state() {
     for status in ALL {
-        for has_endpoint in [false, true] {
+        for (has_endpoint, emailed) in [(false, false), (true, false), (false, true), (true, true)]
+        {
             let r = row(status);
             let result = withdraw(
                 &r,
                 WithdrawalReason::NewReferral,
                 has_endpoint,
+                emailed,
                 &actor(),
                 NOW,
             );
@@ -184,13 +187,34 @@ fn withdraw_from_every_state() {
             assert_eq!(t.changes.lease_owner, ActiveValue::Set(None));
             assert_eq!(actions(&t), ["referral.withdrawn"]);
             let received = r.delivered_at_ms.is_some();
-            let told: Vec<&str> = t.follow_ups.iter().map(|f| f.event_type).collect();
+            let pushed: Vec<&str> = t
+                .follow_ups
+                .iter()
+                .filter(|f| f.channel == Channel::Webhook)
+                .map(|f| f.event_type)
+                .collect();
             if received && has_endpoint {
-                assert_eq!(told, ["referral.withdrawn"], "{status:?}");
+                assert_eq!(pushed, ["referral.withdrawn"], "{status:?}");
                 assert_eq!(t.follow_ups[0].payload["reason"], "new_referral");
             } else {
-                assert!(told.is_empty(), "{status:?} endpoint={has_endpoint}");
+                assert!(pushed.is_empty(), "{status:?} endpoint={has_endpoint}");
             }
+            // A mailbox that was told of the referral is told of its withdrawal, whatever else.
+            let mailed: Vec<&str> = t
+                .follow_ups
+                .iter()
+                .filter(|f| f.channel == Channel::Email)
+                .map(|f| f.event_type)
+                .collect();
+            assert_eq!(
+                mailed,
+                if emailed {
+                    vec![EMAIL_WITHDRAWN]
+                } else {
+                    vec![]
+                },
+                "{status:?}"
+            );
         }
     }
 }
@@ -300,13 +324,13 @@ fn a_withdrawn_referral_the_authority_never_received_is_not_disclosed_to_it() {
 }
 
 #[test]
-fn accept_decides_push_or_pull() {
+fn accept_decides_push_or_pull_and_whether_the_mailbox_is_told() {
     let submission = Submission {
         row: row(Status::AwaitingCollection),
         actor: actor(),
         warning_codes: vec!["rough_sleeping.now"],
     };
-    let (pushed, events) = accept(submission.clone(), true, NOW);
+    let (pushed, events, told) = accept(submission.clone(), true, true, NOW);
     assert_eq!(
         (pushed.status, pushed.delivery_mode),
         (Status::Queued, Mode::Push)
@@ -314,7 +338,8 @@ fn accept_decides_push_or_pull() {
     assert_eq!(pushed.next_attempt_at_ms, Some(pushed.submitted_at_ms));
     assert_eq!(events[1].detail["status"], "queued");
     assert_eq!(events[1].detail["warning_codes"][0], "rough_sleeping.now");
-    let (pulled, events) = accept(submission, false, NOW);
+    assert!(told.is_empty(), "a pushed referral is not e-mailed");
+    let (pulled, events, told) = accept(submission.clone(), false, false, NOW);
     assert_eq!(
         (pulled.status, pulled.delivery_mode),
         (Status::AwaitingCollection, Mode::Pull)
@@ -323,6 +348,16 @@ fn accept_decides_push_or_pull() {
     assert_eq!(
         events.iter().map(|e| e.action.term()).collect::<Vec<_>>(),
         ["referral.received", "referral.accepted"]
+    );
+    assert!(told.is_empty(), "no mailbox, no e-mail");
+    let (_, _, told) = accept(submission, false, true, NOW);
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].channel, Channel::Email);
+    assert_eq!(told[0].event_type, EMAIL_WAITING);
+    // Ids only: the payload never carries the referral's content.
+    assert_eq!(
+        told[0].payload,
+        serde_json::json!({"type": EMAIL_WAITING, "id": pulled.id})
     );
 }
 

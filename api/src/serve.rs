@@ -119,6 +119,14 @@ pub async fn start_with_clock(
     metrics.refresh_queue_depth(db.conn()).await;
     let wake = Arc::new(Notify::new());
     let writer = crate::batch::BatchWriter::spawn(db.clone(), clock.clone());
+    let mailer = match &config.smtp {
+        Some(url) => Some(
+            crate::mail::Mailer::new(url, &config.smtp_from, config.delivery_timeout)
+                .map_err(anyhow::Error::msg)
+                .context("configuring e-mail (DTR_SMTP_URL, DTR_SMTP_FROM)")?,
+        ),
+        None => None,
+    };
     let worker = Worker::new(
         db.clone(),
         writer.clone(),
@@ -126,10 +134,12 @@ pub async fn start_with_clock(
             schedule: config.retry_schedule.clone(),
             timeout: config.delivery_timeout,
             allow_insecure: config.allow_insecure_endpoints,
+            public_url: config.public_url.clone(),
         },
         metrics.clone(),
         clock.clone(),
         secrets.clone(),
+        mailer.clone(),
     )
     .context("building the delivery HTTP client")?;
     let acceptor = TcpListener::bind(config.listen.to_string())
@@ -152,6 +162,7 @@ pub async fn start_with_clock(
         clock,
         secrets,
         audit_key,
+        mailer,
     };
     let (stop, stopped) = watch::channel(false);
     {

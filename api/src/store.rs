@@ -4,7 +4,7 @@
 
 use crate::audit::{self, Actor, NewEvent};
 use crate::entities::outbox::{Channel, OutboxStatus};
-use crate::entities::{authority_endpoint, note, outbox, referral};
+use crate::entities::{authority_endpoint, authority_notify, note, outbox, referral};
 use crate::keys::{Caller, Scope};
 use crate::lifecycle::{self, FollowUp, Status, Transition};
 use openapi::AuditAction;
@@ -310,6 +310,16 @@ async fn switch_delivery_mode(
 ) -> Result<u64, DbErr> {
     let push = url.is_some();
     let switch = lifecycle::mode_switch(push);
+    // Which referrals move, for the e-mails of those entering the inbox.
+    let moving: Vec<String> = referral::Entity::find()
+        .select_only()
+        .column(referral::Column::Id)
+        .filter(referral::Column::GssCode.eq(gss_code))
+        .filter(referral::Column::Status.is_in(switch.from.iter().copied()))
+        .filter(referral::Column::ErasedAtMs.is_null())
+        .into_tuple()
+        .all(txn)
+        .await?;
     let moved = referral::Entity::update_many()
         .col_expr(referral::Column::Status, Expr::value(switch.to))
         .col_expr(referral::Column::DeliveryMode, Expr::value(switch.mode))
@@ -333,6 +343,12 @@ async fn switch_delivery_mode(
         .exec(txn)
         .await?
         .rows_affected;
+    let mailbox = notify_address(txn, gss_code).await?.is_some();
+    for id in &moving {
+        if let Some(notice) = lifecycle::waiting_notice(id, switch.to, mailbox) {
+            enqueue_for(txn, id, gss_code, &[notice], now_ms).await?;
+        }
+    }
     audit::append(
         txn,
         now_ms,
@@ -376,10 +392,22 @@ pub async fn apply(
     Ok(row)
 }
 
-/// Queues follow-up pushes for the referral's authority, each with its own `webhook-id`.
+/// Queues follow-up events (pushes and e-mails) for the referral's authority, each with its own
+/// `webhook-id` (an e-mail's Message-ID).
 pub async fn enqueue(
     txn: &impl ConnectionTrait,
     row: &referral::Model,
+    follow_ups: &[FollowUp],
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    enqueue_for(txn, &row.id, &row.gss_code, follow_ups, now_ms).await
+}
+
+/// [`enqueue`] by the referral's id and authority.
+pub async fn enqueue_for(
+    txn: &impl ConnectionTrait,
+    referral_id: &str,
+    gss_code: &str,
     follow_ups: &[FollowUp],
     now_ms: i64,
 ) -> Result<(), DbErr> {
@@ -387,9 +415,9 @@ pub async fn enqueue(
         outbox::ActiveModel {
             seq: sea_orm::NotSet,
             id: Set(uuid::Uuid::now_v7().to_string()),
-            referral_id: Set(row.id.clone()),
-            gss_code: Set(row.gss_code.clone()),
-            channel: Set(Channel::Webhook),
+            referral_id: Set(referral_id.to_owned()),
+            gss_code: Set(gss_code.to_owned()),
+            channel: Set(f.channel),
             event_type: Set(f.event_type.to_owned()),
             payload: Set(f.payload.to_string()),
             webhook_id: Set(format!("msg_{}", uuid::Uuid::new_v4().simple())),
@@ -407,6 +435,109 @@ pub async fn enqueue(
         .await?;
     }
     Ok(())
+}
+
+/// On withdrawal: a waiting e-mail not yet being sent is called off (the authority never learns of
+/// the referral), and the answer says whether the mailbox was told (sent, or an attempt in flight),
+/// so the withdrawal is told the same way.
+pub async fn settle_waiting_email(
+    txn: &impl ConnectionTrait,
+    referral_id: &str,
+) -> Result<bool, DbErr> {
+    let waiting = || {
+        outbox::Entity::find()
+            .filter(outbox::Column::ReferralId.eq(referral_id))
+            .filter(outbox::Column::Channel.eq(Channel::Email))
+            .filter(outbox::Column::EventType.eq(lifecycle::EMAIL_WAITING))
+    };
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Failed))
+        .col_expr(
+            outbox::Column::NextAttemptAtMs,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(outbox::Column::LastError, Expr::value("withdrawn"))
+        .filter(outbox::Column::ReferralId.eq(referral_id))
+        .filter(outbox::Column::Channel.eq(Channel::Email))
+        .filter(outbox::Column::EventType.eq(lifecycle::EMAIL_WAITING))
+        .filter(outbox::Column::Status.eq(OutboxStatus::Queued))
+        .filter(outbox::Column::LeaseOwner.is_null())
+        .exec(txn)
+        .await?;
+    Ok(waiting()
+        .filter(
+            Condition::any()
+                .add(outbox::Column::Status.eq(OutboxStatus::Sent))
+                .add(
+                    Condition::all()
+                        .add(outbox::Column::Status.eq(OutboxStatus::Queued))
+                        .add(outbox::Column::LeaseOwner.is_not_null()),
+                ),
+        )
+        .one(txn)
+        .await?
+        .is_some())
+}
+
+/// The authorities whose mailbox is told about waiting referrals.
+pub async fn mailboxes(
+    db: &impl ConnectionTrait,
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    Ok(authority_notify::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|n| n.gss_code)
+        .collect())
+}
+
+/// An authority's notify address, if it has one.
+pub async fn notify_address(
+    db: &impl ConnectionTrait,
+    gss_code: &str,
+) -> Result<Option<String>, DbErr> {
+    Ok(authority_notify::Entity::find_by_id(gss_code.to_owned())
+        .one(db)
+        .await?
+        .map(|n| n.email))
+}
+
+/// Sets (`Some`) or removes (`None`) an authority's notify address; records
+/// `authority.notify_changed` (the address itself is a mailbox of the council, not a person's, but
+/// the trail holds only whether one is set). Returns whether anything was there before.
+pub async fn set_notify(
+    txn: &impl ConnectionTrait,
+    actor: Actor,
+    gss_code: &str,
+    email: Option<&str>,
+    now_ms: i64,
+) -> Result<bool, DbErr> {
+    let existed = authority_notify::Entity::delete_by_id(gss_code.to_owned())
+        .exec(txn)
+        .await?
+        .rows_affected
+        > 0;
+    if let Some(email) = email {
+        authority_notify::ActiveModel {
+            gss_code: Set(gss_code.to_owned()),
+            email: Set(email.to_owned()),
+            updated_at_ms: Set(now_ms),
+        }
+        .insert(txn)
+        .await?;
+    }
+    audit::append(
+        txn,
+        now_ms,
+        vec![NewEvent {
+            actor,
+            action: AuditAction::AuthorityNotifyChanged,
+            referral_id: None,
+            detail: serde_json::json!({ "gss_code": gss_code, "notify": email.is_some() }),
+        }],
+    )
+    .await?;
+    Ok(existed)
 }
 
 /// Appends audit events in their own transaction's caller (no row changes): a read.
@@ -496,9 +627,23 @@ pub struct NoteAuthor {
     pub agency_type: Option<String>,
     /// An authority's code.
     pub gss_code: Option<String>,
+    /// The officer who wrote it in the web inbox.
+    pub officer_id: Option<String>,
 }
 
 impl NoteAuthor {
+    /// An officer of the authority `gss_code`, in the web inbox.
+    pub fn officer(officer_id: &str, gss_code: &str) -> Self {
+        NoteAuthor {
+            role: "authority",
+            key_id: None,
+            organisation: None,
+            agency_type: None,
+            gss_code: Some(gss_code.to_owned()),
+            officer_id: Some(officer_id.to_owned()),
+        }
+    }
+
     /// The author a caller writes as.
     pub fn of(caller: &Caller) -> Self {
         let (organisation, agency_type, gss_code) = match &caller.scope {
@@ -519,6 +664,7 @@ impl NoteAuthor {
             organisation,
             agency_type,
             gss_code,
+            officer_id: None,
         }
     }
 }
@@ -541,7 +687,7 @@ pub async fn insert_note(
         author_organisation: Set(author.organisation.clone()),
         author_agency_type: Set(author.agency_type.clone()),
         author_gss_code: Set(author.gss_code.clone()),
-        author_officer_id: Set(None),
+        author_officer_id: Set(author.officer_id.clone()),
         text: Set(Some(text.to_owned())),
         created_at_ms: Set(now_ms),
     }
@@ -637,7 +783,7 @@ pub async fn feed(
     let first = if postgres { "$1" } else { "?1" };
     let sql = format!(
         "SELECT a.seq, a.at, a.actor_key_id, a.actor_role, a.action, a.referral_id, a.detail, \
-         a.prev_hash, a.hash FROM {from} WHERE a.seq > {first} AND a.action IN ({}) AND {scope} \
+         a.prev_hash, a.hash, a.actor_officer_id FROM {from} WHERE a.seq > {first} AND a.action IN ({}) AND {scope} \
          ORDER BY a.seq LIMIT {limit}",
         actions.join(", ")
     );

@@ -82,6 +82,26 @@ impl AgencyType {
         AgencyType::ArmedForces,
     ];
 
+    /// In words, for people (an e-mail, the web inbox): the kind of public body that referred.
+    pub fn label(self) -> &'static str {
+        match self {
+            AgencyType::Prison => "Prison",
+            AgencyType::YoungOffenderInstitution => "Young offender institution",
+            AgencyType::SecureTrainingCentre => "Secure training centre",
+            AgencyType::SecureCollege => "Secure college",
+            AgencyType::YouthOffendingTeam => "Youth offending team",
+            AgencyType::Probation => "Probation service",
+            AgencyType::JobcentrePlus => "Jobcentre Plus",
+            AgencyType::AdultSocialCare => "Adult social care",
+            AgencyType::ChildrensSocialCare => "Children's social care",
+            AgencyType::EmergencyDepartment => "Emergency department",
+            AgencyType::UrgentTreatmentCentre => "Urgent treatment centre",
+            AgencyType::HospitalInpatient => "Hospital in-patient care",
+            AgencyType::MentalHealthInpatient => "Mental health in-patient care",
+            AgencyType::ArmedForces => "Armed forces",
+        }
+    }
+
     /// The wire spelling.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -168,6 +168,24 @@ impl Code {
         }
     }
 
+    /// How urgent a warning makes the referral for the housing officer who opens it, most urgent
+    /// first (rank 0), in words without personal data — for e-mails, the inbox list and the top
+    /// of a referral. `None` for codes that do not make a referral more urgent.
+    pub fn urgency(self) -> Option<(u8, &'static str)> {
+        match self {
+            Code::RoughSleepingNow => Some((0, "Sleeping rough now")),
+            Code::RoughSleepingImminent => Some((1, "At imminent risk of sleeping rough")),
+            Code::PersonAged16Or17 => Some((2, "Aged 16 or 17")),
+            Code::ThreatPossessionNotice => Some((3, "A possession notice expires within 56 days")),
+            _ => None,
+        }
+    }
+
+    /// The code of a wire spelling.
+    pub fn from_str_code(raw: &str) -> Option<Code> {
+        Code::ALL.into_iter().find(|c| c.as_str() == raw)
+    }
+
     /// Whether the code is a warning (the referral stays valid) rather than an error.
     pub fn is_warning(self) -> bool {
         matches!(

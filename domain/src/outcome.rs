@@ -76,6 +76,27 @@ impl Vocabulary for OutcomeReason {
 }
 
 impl OutcomeReason {
+    /// In words, for the officer choosing it in the web inbox (with the section of the Act).
+    pub fn label(self) -> &'static str {
+        match self {
+            OutcomeReason::PreventionDuty => "Accepted: prevention duty owed (section 195)",
+            OutcomeReason::ReliefDuty => "Accepted: relief duty owed (section 189B)",
+            OutcomeReason::ReliefDutyAndInterimAccommodation => {
+                "Accepted: relief duty owed and interim accommodation provided (sections 189B and 188)"
+            }
+            OutcomeReason::NotEligible => "Not accepted: not eligible for assistance",
+            OutcomeReason::NotHomelessOrThreatened => {
+                "Not accepted: neither homeless nor threatened with homelessness"
+            }
+            OutcomeReason::ReferredToAnotherAuthority => {
+                "Not accepted: referred to another housing authority (section 198)"
+            }
+            OutcomeReason::NoContact => "Not accepted: the person could not be contacted",
+            OutcomeReason::DeclinedByPerson => "Not accepted: the person declined help",
+            OutcomeReason::Other => "Not accepted: another reason",
+        }
+    }
+
     /// The decision this reason belongs to.
     pub fn decision(self) -> Decision {
         match self {

@@ -8,6 +8,7 @@ mod m20261123_000003_drop_random_unique_indexes;
 mod m20261129_000001_lifecycle;
 mod m20261129_000002_keys_and_idempotency;
 mod m20261129_000003_data_protection;
+mod m20261129_000004_inbox;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_lifecycle::Migration),
             Box::new(m20261129_000002_keys_and_idempotency::Migration),
             Box::new(m20261129_000003_data_protection::Migration),
+            Box::new(m20261129_000004_inbox::Migration),
         ]
     }
 }

@@ -356,15 +356,31 @@ impl<T: ReadBody + Send> ParsePayload for JsonBody<T> {
                 "This member is given more than once in its object; send it once.",
             );
         }
-        let read = domain::reader::open(Some(document.value()), "", true, T::MEMBERS, &mut f)
-            .and_then(|obj| T::read(&obj, &mut f));
-        match read {
-            Some(value) if f.errors.is_empty() => Ok(JsonBody(value)),
-            _ => Err(crate::Problem::refused_body(
+        match read_into::<T>(document.value(), f) {
+            Ok(value) => Ok(JsonBody(value)),
+            Err(errors) => Err(crate::Problem::refused_body(
                 T::PROBLEM,
-                f.errors.iter().map(Into::into).collect(),
+                errors.iter().map(Into::into).collect(),
             )),
         }
+    }
+}
+
+/// Reads `value` as a `T` with the rules every request body of that type is read with (the web
+/// inbox's forms are read this way too), or every problem found.
+pub fn read_body<T: ReadBody>(value: &serde_json::Value) -> Result<T, Vec<domain::Issue>> {
+    read_into(value, domain::Findings::default())
+}
+
+fn read_into<T: ReadBody>(
+    value: &serde_json::Value,
+    mut f: domain::Findings,
+) -> Result<T, Vec<domain::Issue>> {
+    let read = domain::reader::open(Some(value), "", true, T::MEMBERS, &mut f)
+        .and_then(|obj| T::read(&obj, &mut f));
+    match read {
+        Some(value) if f.errors.is_empty() => Ok(value),
+        _ => Err(f.errors),
     }
 }
 

@@ -196,6 +196,54 @@ impl ReadBody for EndpointRequest {
     }
 }
 
+/// An e-mail address: the mailbox told about waiting referrals, or an officer's.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct EmailRequest {
+    /// An e-mail address (at most 254 characters).
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+}
+
+impl ReadBody for EmailRequest {
+    const PROBLEM: crate::ProblemType = crate::ProblemType::EmailInvalid;
+    const MEMBERS: &'static [&'static str] = &["email"];
+
+    fn read(body: &Obj<'_>, f: &mut Findings) -> Option<Self> {
+        let email = body.parse("email", true, f, domain::EmailAddress::parse)?;
+        Some(EmailRequest {
+            email: email.as_str().to_owned(),
+        })
+    }
+}
+
+/// Where an authority is told that a referral waits in its inbox.
+#[derive(Debug, Clone, Object)]
+pub struct NotifyView {
+    /// The authority.
+    pub gss_code: String,
+    /// The mailbox.
+    pub email: String,
+}
+
+/// A person who may sign in to an authority's web inbox.
+#[derive(Debug, Clone, Object)]
+pub struct OfficerView {
+    /// UUID.
+    pub id: String,
+    /// Their address (where sign-in links go), lower-cased.
+    pub email: String,
+    /// Their authority.
+    pub gss_code: String,
+}
+
+/// An authority's officers.
+#[derive(Debug, Clone, Object)]
+pub struct OfficerList {
+    /// Oldest first.
+    pub items: Vec<OfficerView>,
+}
+
 /// The endpoint and its signing secret, shown once.
 #[derive(Debug, Clone, Object)]
 pub struct EndpointCreated {
@@ -327,10 +375,13 @@ impl ReadBody for AcknowledgeRequest {
 /// Who caused an audit event.
 #[derive(Debug, Clone, Object)]
 pub struct Actor {
-    /// The API key id; `null` for the service itself (delivery worker).
+    /// The API key id; `null` for the service itself (delivery worker) and for officers.
     #[oai(nullable)]
     pub key_id: Option<String>,
-    /// `referrer`, `authority`, `admin` or `system`.
+    /// The officer who acted in the web inbox; present only on an officer's events.
+    #[oai(skip_serializing_if_is_none)]
+    pub officer_id: Option<String>,
+    /// `referrer`, `authority`, `admin`, `officer` or `system`.
     pub role: String,
 }
 

@@ -43,6 +43,18 @@ pub enum AuditAction {
     ReferralErased,
     /// An endpoint's signing secret was rotated.
     AuthoritySecretRotated,
+    /// The mailbox told about waiting referrals was set or removed.
+    AuthorityNotifyChanged,
+    /// An officer may now sign in to the web inbox.
+    OfficerAdded,
+    /// An officer was removed (their sessions ended).
+    OfficerRemoved,
+    /// An officer signed in with an e-mailed link.
+    OfficerSignedIn,
+    /// An e-mail notification was accepted by the relay.
+    NotificationSent,
+    /// An e-mail notification attempt failed (retried unless final).
+    NotificationFailed,
 }
 
 impl Vocabulary for AuditAction {
@@ -78,6 +90,15 @@ impl Vocabulary for AuditAction {
             "authority.secret_rotated",
             AuditAction::AuthoritySecretRotated,
         ),
+        (
+            "authority.notify_changed",
+            AuditAction::AuthorityNotifyChanged,
+        ),
+        ("officer.added", AuditAction::OfficerAdded),
+        ("officer.removed", AuditAction::OfficerRemoved),
+        ("officer.signed_in", AuditAction::OfficerSignedIn),
+        ("notification.sent", AuditAction::NotificationSent),
+        ("notification.failed", AuditAction::NotificationFailed),
     ];
 }
 
@@ -116,6 +137,12 @@ pub enum ProblemType {
     ApiKeyLastAdmin,
     /// The erasure request is invalid.
     ErasureInvalid,
+    /// E-mail is not configured (`DTR_SMTP_URL`), so nobody can be told or sign in.
+    SmtpNotConfigured,
+    /// The notify or officer request is invalid.
+    EmailInvalid,
+    /// The address is already an officer's.
+    OfficerExists,
 }
 
 impl Vocabulary for ProblemType {
@@ -143,6 +170,9 @@ impl Vocabulary for ProblemType {
         ("referral.erased", ProblemType::ReferralErased),
         ("api_key.last_admin", ProblemType::ApiKeyLastAdmin),
         ("erasure.invalid", ProblemType::ErasureInvalid),
+        ("smtp.not_configured", ProblemType::SmtpNotConfigured),
+        ("email.invalid", ProblemType::EmailInvalid),
+        ("officer.exists", ProblemType::OfficerExists),
     ];
 }
 
@@ -169,6 +199,8 @@ pub enum ActorRole {
     Authority,
     /// An admin key.
     Admin,
+    /// An officer signed in to the web inbox.
+    Officer,
     /// The service itself (delivery worker, start-up).
     System,
 }
@@ -179,6 +211,7 @@ impl Vocabulary for ActorRole {
         ("referrer", ActorRole::Referrer),
         ("authority", ActorRole::Authority),
         ("admin", ActorRole::Admin),
+        ("officer", ActorRole::Officer),
         ("system", ActorRole::System),
     ];
 }

@@ -424,3 +424,241 @@ pub fn signed_by(secret: &str, req: &wiremock::Request) -> bool {
         .split(' ')
         .any(|s| s == expected)
 }
+
+/// A real SMTP server (aiosmtpd, `tests/smtp_relay.py`) on a loopback port, keeping what it
+/// accepts in a Maildir. Needs `python3 -m pip install aiosmtpd` (`scripts/test` installs it); a
+/// test using it fails, never passes, without it.
+pub struct SmtpRelay {
+    /// The port it listens on (kept across [`SmtpRelay::stop`] and [`SmtpRelay::start_again`]).
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl SmtpRelay {
+    /// Starts a relay on a free port.
+    pub fn start() -> SmtpRelay {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let mut relay = SmtpRelay {
+            port,
+            dir: tempfile::tempdir().expect("temp dir"),
+            child: None,
+        };
+        relay.start_again();
+        relay
+    }
+
+    /// Starts it again on the same port and Maildir (after [`SmtpRelay::stop`]).
+    pub fn start_again(&mut self) {
+        use std::io::BufRead;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/smtp_relay.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(self.port.to_string())
+            .arg(self.dir.path().join("maildir"))
+            .arg(self.dir.path().join("control"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("python3 runs");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the relay says something");
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "the SMTP relay did not start: install aiosmtpd (python3 -m pip install aiosmtpd)"
+        );
+        self.child = Some(child);
+    }
+
+    /// Stops it (connections are then refused).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// `DTR_SMTP_URL` for it (plain text: the service runs in insecure mode in tests).
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Answers the next messages with these reply codes (e.g. `451`, `550`) instead of storing them.
+    pub fn reply_next(&self, codes: &[&str]) {
+        let text: String = codes.iter().map(|c| format!("{c}\n")).collect();
+        std::fs::write(self.dir.path().join("control"), text).expect("control file");
+    }
+
+    /// Every message it stored, raw (headers and body), oldest first.
+    pub fn messages(&self) -> Vec<String> {
+        let new = self.dir.path().join("maildir").join("new");
+        let mut files: Vec<_> = std::fs::read_dir(new)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        // Maildir names begin with the delivery time: their order is the order of arrival.
+        files.sort();
+        files
+            .into_iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .collect()
+    }
+}
+
+impl Drop for SmtpRelay {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The body of an e-mail as a reader sees it: quoted-printable soft breaks undone.
+pub fn email_text(raw: &str) -> String {
+    raw.replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=")
+        .replace("\r\n", "\n")
+}
+
+/// A service that e-mails through `relay` (tests follow its links by their path).
+pub async fn spawn_with_mail(relay: &SmtpRelay) -> TestApp {
+    let url = relay.url();
+    TestApp::spawn_with(|c| {
+        c.smtp = Some(api::config::SmtpUrl::parse(&url, true).unwrap());
+        c.smtp_from = "Duty to refer <dtr@service.example.gov.uk>".into();
+        c.public_url = "https://dtr.example.gov.uk".into();
+    })
+    .await
+}
+
+/// The value of `name="csrf"` (or another hidden field) in a page.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].replace("&amp;", "&"))
+}
+
+/// A browser without JavaScript: a cookie jar, no automatic redirects.
+#[derive(Clone)]
+pub struct Browser {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Browser {
+        Browser {
+            base: base.to_owned(),
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// GET; the status, the `Location` and the body.
+    pub async fn get(&self, path: &str) -> (u16, Option<String>, String) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        Self::read(r).await
+    }
+
+    /// POST a form.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, Option<String>, String) {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        Self::read(r).await
+    }
+
+    async fn read(r: reqwest::Response) -> (u16, Option<String>, String) {
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (status, location, r.text().await.unwrap())
+    }
+
+    /// Asks for a sign-in link for `email` and returns the check-your-e-mail page.
+    pub async fn ask_for_link(&self, email: &str) -> (u16, String) {
+        let (_, _, page) = self.get("/inbox/sign-in").await;
+        let csrf = hidden_field(&page, "csrf").expect("a CSRF field");
+        let (status, _, body) = self
+            .post(
+                "/inbox/sign-in",
+                &[("csrf", &csrf), ("email", email), ("next", "/inbox")],
+            )
+            .await;
+        (status, body)
+    }
+
+    /// Follows a link from an e-mail and confirms it; the status and where it leads.
+    pub async fn use_link(&self, link_path: &str) -> (u16, Option<String>) {
+        let (status, _, page) = self.get(link_path).await;
+        if status != 200 {
+            return (status, None);
+        }
+        let csrf = hidden_field(&page, "csrf").expect("a CSRF field");
+        let token = hidden_field(&page, "token").expect("the token");
+        let next = hidden_field(&page, "next").unwrap_or_else(|| "/inbox".into());
+        let (status, location, _) = self
+            .post(
+                "/inbox/sign-in/link",
+                &[("csrf", &csrf), ("token", &token), ("next", &next)],
+            )
+            .await;
+        (status, location)
+    }
+
+    /// Signs in as the officer with `email`, through the link e-mailed to `relay`.
+    pub async fn sign_in(app: &TestApp, relay: &SmtpRelay, email: &str) -> Browser {
+        let browser = Browser::new(&app.base);
+        let before = relay.messages().len();
+        let (status, _) = browser.ask_for_link(email).await;
+        assert_eq!(status, 200);
+        let link = wait_for_link(relay, before).await;
+        let (status, location) = browser.use_link(&link).await;
+        assert_eq!(status, 303, "signed in");
+        assert_eq!(location.as_deref(), Some("/inbox"));
+        browser
+    }
+}
+
+/// The path of the sign-in link in the first e-mail after the first `after` ones (waits for it).
+pub async fn wait_for_link(relay: &SmtpRelay, after: usize) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let messages = relay.messages();
+        if let Some(m) = messages.get(after) {
+            let text = email_text(m);
+            let start = text.find("/inbox/sign-in/link?token=").expect("a link");
+            let end = text[start..]
+                .find(char::is_whitespace)
+                .map_or(text.len(), |e| e + start);
+            return text[start..end].to_owned();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no sign-in e-mail arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

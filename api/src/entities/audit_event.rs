@@ -16,6 +16,8 @@ pub struct Model {
     pub detail: String,
     pub prev_hash: String,
     pub hash: String,
+    /// The officer who acted in the web inbox (the actor's `officer_id`), if one did.
+    pub actor_officer_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

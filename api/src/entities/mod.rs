@@ -4,6 +4,10 @@
 pub mod api_key;
 pub mod audit_event;
 pub mod authority_endpoint;
+pub mod authority_notify;
 pub mod note;
+pub mod officer;
 pub mod outbox;
 pub mod referral;
+pub mod session;
+pub mod sign_in_token;

@@ -1,5 +1,5 @@
 //! `outbox`: the events that follow a referral to its authority — `referral.withdrawn` and
-//! `referral.note_added` pushes — each delivered by the worker with its own `webhook-id`, a lease and
+//! `referral.note_added` pushes, and e-mails to its mailbox — each delivered by the worker with its own `webhook-id`, a lease and
 //! the retry schedule, like the referral itself. Payloads hold ids and codes, never personal data.
 
 use sea_orm::entity::prelude::*;
@@ -26,6 +26,9 @@ pub enum Channel {
     /// A signed webhook to the authority's endpoint.
     #[sea_orm(string_value = "webhook")]
     Webhook,
+    /// An e-mail to the authority's notify address (CONTRACT §10).
+    #[sea_orm(string_value = "email")]
+    Email,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

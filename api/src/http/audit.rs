@@ -179,6 +179,7 @@ pub(super) fn audit_event(row: crate::entities::audit_event::Model) -> AuditEven
         at: row.at,
         actor: openapi::Actor {
             key_id: row.actor_key_id,
+            officer_id: row.actor_officer_id,
             role: row.actor_role,
         },
         action: row.action,

@@ -130,6 +130,22 @@ impl From<crate::lifecycle::Refusal> for ApiError {
     }
 }
 
+impl From<crate::actions::ActionError> for ApiError {
+    fn from(e: crate::actions::ActionError) -> Self {
+        use crate::actions::ActionError;
+        match e {
+            ActionError::NotFound => ApiError::not_found("referral"),
+            ActionError::Refused(r) => r.into(),
+            ActionError::Invalid(errors) => ApiError::invalid(
+                ProblemType::RequestMalformed,
+                "The request is invalid; see errors.",
+                errors.iter().map(Into::into).collect(),
+            ),
+            ActionError::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
         match e {

@@ -99,7 +99,13 @@ pub(super) async fn problems<E: Endpoint>(
         }
     };
     let status = resp.status();
-    if !status.is_success() && !status.is_redirection() && !is_problem(&resp) {
+    let html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    // The web inbox answers its errors with pages of its own.
+    if !status.is_success() && !status.is_redirection() && !is_problem(&resp) && !html {
         let detail = match status {
             StatusCode::NOT_FOUND => "No such resource.".to_owned(),
             StatusCode::METHOD_NOT_ALLOWED => {
@@ -235,6 +241,10 @@ pub(super) async fn rate_limit<E: Endpoint>(
     req: Request,
     limits: Arc<RateLimits>,
 ) -> poem::Result<Response> {
+    // The web inbox limits its requests itself, once it knows whether they carry a session.
+    if req.uri().path().starts_with("/inbox") {
+        return next.call(req).await.map(IntoResponse::into_response);
+    }
     let now = governor::clock::Clock::now(&limits.clock);
     let known = req
         .headers()
@@ -337,7 +347,27 @@ pub(super) async fn envelope<E: Endpoint>(
         HeaderValue::from_static("nosniff"),
     );
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    if docs {
+    if path == "/inbox" || path.starts_with("/inbox/") {
+        // Pages are never cached (they hold personal data); the stylesheets may be.
+        if !headers.contains_key("cache-control") {
+            headers.insert("cache-control", HeaderValue::from_static("no-store"));
+        }
+        headers.insert(
+            "content-security-policy",
+            HeaderValue::from_static(super::inbox::CSP),
+        );
+        headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+        headers.insert(
+            "cross-origin-opener-policy",
+            HeaderValue::from_static("same-origin"),
+        );
+        headers.insert(
+            "permissions-policy",
+            HeaderValue::from_static(
+                "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+            ),
+        );
+    } else if docs {
         headers.insert(
             "content-security-policy",
             HeaderValue::from_static("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"),

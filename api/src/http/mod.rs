@@ -6,7 +6,9 @@ mod audit;
 mod auth;
 mod authorities;
 mod error;
+mod inbox;
 mod keys;
+mod mailboxes;
 mod middleware;
 mod operations;
 mod paging;
@@ -33,6 +35,7 @@ pub type Api = (
     referrals::ReferralsApi,
     audit::AuditApi,
     authorities::AuthoritiesApi,
+    mailboxes::MailboxesApi,
     keys::KeysApi,
     operations::OperationsApi,
 );
@@ -43,6 +46,7 @@ fn api() -> Api {
         referrals::ReferralsApi,
         audit::AuditApi,
         authorities::AuthoritiesApi,
+        mailboxes::MailboxesApi,
         keys::KeysApi,
         operations::OperationsApi,
     )
@@ -69,6 +73,8 @@ pub struct AppState {
     pub secrets: crate::secrets::SecretBox,
     /// Signs audit checkpoints.
     pub audit_key: Arc<crate::checkpoint::AuditKey>,
+    /// Sends e-mail, when `DTR_SMTP_URL` is set.
+    pub mailer: Option<crate::mail::Mailer>,
 }
 
 impl AppState {
@@ -103,20 +109,25 @@ pub fn app(state: AppState) -> impl Endpoint {
         trusted_proxies: state.config.trusted_proxies.clone(),
         clock: state.clock.clone(),
     });
+    let inbox_limits = Arc::new(inbox::InboxLimits::new(limits.clone(), state.clock.clone()));
     {
-        let limits = Arc::downgrade(&limits);
+        let (limits, inbox_limits) = (Arc::downgrade(&limits), Arc::downgrade(&inbox_limits));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 tick.tick().await;
-                let Some(l) = limits.upgrade() else { break };
+                let (Some(l), Some(i)) = (limits.upgrade(), inbox_limits.upgrade()) else {
+                    break;
+                };
                 l.tidy();
+                i.tidy();
             }
         });
     }
     let timeout = state.config.request_timeout;
     let metrics = state.metrics.clone();
     let route = Route::new()
+        .nest_no_strip("/inbox", inbox::routes(inbox_limits))
         .nest("/", service)
         .nest("/docs", docs)
         .at(

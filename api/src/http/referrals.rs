@@ -8,6 +8,7 @@ use super::error::ApiError;
 use super::paging::{cursor_seq, page_limit, trim_page};
 use super::views::{note_view, resource};
 use super::AppState;
+use crate::actions::{self, ActionError, Who};
 use crate::audit::{Actor, NewEvent};
 use crate::entities::referral;
 use crate::keys::{self, Caller, Scope};
@@ -83,10 +84,6 @@ fn distinct_codes(list: &[domain::Issue]) -> Vec<&'static str> {
 /// SHA-256 of the canonical (RFC 8785) form of a body: the same JSON however it is spaced or ordered.
 fn request_hash(body: &serde_json::Value) -> String {
     keys::hex(&Sha256::digest(serde_jcs::to_vec(body).unwrap_or_default()))
-}
-
-fn is_authority(caller: &Caller) -> bool {
-    matches!(caller.scope, Scope::Authority { .. })
 }
 
 /// The "who may act" rule of the transitions that only the referral's own parties take: the
@@ -344,39 +341,11 @@ impl ReferralsApi {
         auth: BearerAuth,
         id: Path<String>,
     ) -> Result<Json<ReferralResource>, ApiError> {
-        let caller = &auth.0;
-        let actor = Actor::from(caller);
-        let ms = state.clock.now_ms();
-        let txn = state.db.begin_write().await?;
-        let Some(row) = store::find_for_update(&*txn, caller, &id.0).await? else {
-            return Err(ApiError::not_found("referral"));
-        };
         // A read of the document is audited; an authority never sees one withdrawn before it
         // received it, and nobody sees an erased one (then nothing personal is read).
-        let disclose = lifecycle::discloses_document(&row, is_authority(caller));
-        let viewed: Vec<NewEvent> = disclose
-            .then(|| {
-                NewEvent::about(
-                    actor.clone(),
-                    AuditAction::ReferralViewed,
-                    &row.id,
-                    json!({}),
-                )
-            })
-            .into_iter()
-            .collect();
-        let collected = is_authority(caller)
-            .then(|| lifecycle::collect(&row, &actor, ms))
-            .flatten();
-        let row = match collected {
-            Some(t) if disclose => store::apply(&*txn, t, viewed, ms).await?,
-            _ => {
-                store::record(&*txn, viewed, ms).await?;
-                row
-            }
-        };
-        txn.commit().await?;
-        Ok(Json(resource(&row, disclose)))
+        let read =
+            actions::read(&state.db, &Who::key(&auth.0), &id.0, state.clock.now_ms()).await?;
+        Ok(Json(resource(&read.row, read.disclosed)))
     }
 
     /// Acknowledge receipt
@@ -402,22 +371,15 @@ impl ReferralsApi {
             received_by,
             local_reference,
         } = body.0;
-        let ms = state.clock.now_ms();
-        let txn = state.db.begin_write().await?;
-        let Some(row) = store::find_for_update(&*txn, caller, &id.0).await? else {
-            return Err(ApiError::not_found("referral"));
-        };
-        let row = match lifecycle::acknowledge(
-            &row,
+        let row = actions::acknowledge(
+            &state.db,
+            &Who::key(caller),
+            &id.0,
             received_by,
             local_reference,
-            &Actor::from(caller),
-            ms,
-        )? {
-            Some(t) => store::apply(&*txn, t, vec![], ms).await?,
-            None => row,
-        };
-        txn.commit().await?;
+            state.clock.now_ms(),
+        )
+        .await?;
         Ok(Json(resource(&row, false)))
     }
 
@@ -489,32 +451,25 @@ impl ReferralsApi {
     ) -> Result<Json<ReferralResource>, ApiError> {
         let caller = &auth.0;
         require(caller, &[Role::Authority], "record outcomes")?;
-        let ms = state.clock.now_ms();
-        let txn = state.db.begin_write().await?;
-        let Some(row) = store::find_for_update(&*txn, caller, &id.0).await? else {
-            return Err(ApiError::not_found("referral"));
-        };
         let document = body.0;
-        let mut errors: Vec<domain::Issue> =
-            document.duplicates().iter().map(|p| duplicate(p)).collect();
-        let outcome = match domain::Outcome::parse(document.value(), &row.gss_code) {
-            Ok(outcome) if errors.is_empty() => Some(outcome),
-            Ok(_) => None,
-            Err(found) => {
-                errors.extend(found);
-                None
-            }
-        };
-        let Some(outcome) = outcome else {
-            return Err(ApiError::invalid(
+        let duplicates = document.duplicates().iter().map(|p| duplicate(p)).collect();
+        let (row, outcome) = actions::record_outcome(
+            &state.db,
+            &Who::key(caller),
+            &id.0,
+            document.value(),
+            duplicates,
+            state.clock.now_ms(),
+        )
+        .await
+        .map_err(|e| match e {
+            ActionError::Invalid(errors) => ApiError::invalid(
                 ProblemType::OutcomeInvalid,
                 "The outcome is invalid; see errors.",
                 issues(&errors),
-            ));
-        };
-        let t = lifecycle::record_outcome(&row, &outcome, &Actor::from(caller), ms)?;
-        let row = store::apply(&*txn, t, vec![], ms).await?;
-        txn.commit().await?;
+            ),
+            other => other.into(),
+        })?;
         tracing::info!(referral_id = %row.id, decision = outcome.decision().term(), reason = outcome.reason().term(), "outcome recorded");
         Ok(Json(resource(&row, false)))
     }
@@ -550,8 +505,9 @@ impl ReferralsApi {
             return Err(ApiError::not_found("referral"));
         };
         let has_endpoint = store::endpoint(&*txn, &row.gss_code).await?.is_some();
+        let emailed = store::settle_waiting_email(&*txn, &row.id).await?;
         let actor = Actor::from(caller);
-        let mut row = match lifecycle::withdraw(&row, reason, has_endpoint, &actor, ms)? {
+        let mut row = match lifecycle::withdraw(&row, reason, has_endpoint, emailed, &actor, ms)? {
             Some(t) => store::apply(&*txn, t, vec![], ms).await?,
             None => row,
         };
@@ -627,25 +583,15 @@ impl ReferralsApi {
     ) -> Result<NoteAdded, ApiError> {
         let caller = &auth.0;
         let author = note_author(caller)?;
-        let ms = state.clock.now_ms();
-        let txn = state.db.begin_write().await?;
-        let Some(row) = store::find_for_update(&*txn, caller, &id.0).await? else {
-            return Err(ApiError::not_found("referral"));
-        };
-        let note_id = uuid::Uuid::now_v7().to_string();
-        let has_endpoint = store::endpoint(&*txn, &row.gss_code).await?.is_some();
-        let t = lifecycle::add_note(&row, author, &note_id, has_endpoint, &Actor::from(caller))?;
-        let note = store::insert_note(
-            &*txn,
-            &note_id,
-            &row.id,
-            &store::NoteAuthor::of(caller),
+        let note = actions::add_note(
+            &state.db,
+            &Who::key(caller),
+            author,
+            &id.0,
             &body.0.text,
-            ms,
+            state.clock.now_ms(),
         )
         .await?;
-        store::apply(&*txn, t, vec![], ms).await?;
-        txn.commit().await?;
         state.wake_worker();
         Ok(NoteAdded::Created(Json(note_view(&note))))
     }
@@ -672,34 +618,18 @@ impl ReferralsApi {
         /// `next_cursor` from the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<NoteList>, ApiError> {
-        let caller = &auth.0;
         let limit = page_limit(limit.0)?;
         let after = cursor_seq(cursor.0.as_deref())?.unwrap_or(0);
-        let ms = state.clock.now_ms();
-        let txn = state.db.begin_write().await?;
-        let Some(row) = store::find_visible(&*txn, caller, &id.0).await? else {
-            return Err(ApiError::not_found("referral"));
-        };
-        if row.erased_at_ms.is_some() {
-            return Err(lifecycle::Refusal::Erased.into());
-        }
-        if !lifecycle::discloses_document(&row, is_authority(caller)) {
-            return Err(lifecycle::Refusal::WrongState(row.status).into());
-        }
-        let mut notes = store::notes(&*txn, &row.id, after, limit + 1).await?;
-        let next_cursor = trim_page(&mut notes, limit, |n| n.seq.to_string());
-        store::record(
-            &*txn,
-            vec![NewEvent::about(
-                Actor::from(caller),
-                AuditAction::NotesViewed,
-                &row.id,
-                json!({ "notes": notes.len() }),
-            )],
-            ms,
+        let mut notes = actions::notes(
+            &state.db,
+            &Who::key(&auth.0),
+            &id.0,
+            after,
+            limit,
+            state.clock.now_ms(),
         )
         .await?;
-        txn.commit().await?;
+        let next_cursor = trim_page(&mut notes, limit, |n| n.seq.to_string());
         Ok(Json(NoteList {
             items: notes.iter().map(note_view).collect(),
             next_cursor,

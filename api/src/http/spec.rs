@@ -54,6 +54,7 @@ const CLOSED_OBJECTS: &[&str] = &[
     "OtherAuthorityDoc",
     "WithdrawRequest",
     "EraseRequest",
+    "EmailRequest",
     "NoteRequest",
 ];
 
@@ -95,6 +96,10 @@ const FORMATS: &[(&str, &str, &str)] = &[
     ("ApiKeyView", "last_used_at", "date-time"),
     ("ApiKeyView", "revoked_at", "date-time"),
     ("AuditCheckpoint", "at", "date-time"),
+    ("EmailRequest", "email", "email"),
+    ("NotifyView", "email", "email"),
+    ("OfficerView", "email", "email"),
+    ("OfficerView", "id", "uuid"),
     ("AuditCheckpoint", "public_key", "byte"),
     ("AuditCheckpoint", "signature", "byte"),
 ];
@@ -272,6 +277,11 @@ fn error_statuses(operation_id: &str) -> &'static [&'static str] {
         "redeliver_referral" => &["401", "403", "404", "409", "413", "429", "500", "503"],
         "delete_authority_endpoint" => &["401", "403", "404", "429", "500", "503"],
         "rotate_authority_secret" => &["401", "403", "404", "409", "413", "429", "500", "503"],
+        "set_authority_notify" | "add_officer" => &[
+            "400", "401", "403", "404", "409", "413", "415", "422", "429", "500", "503",
+        ],
+        "delete_authority_notify" | "remove_officer" => &["401", "403", "404", "429", "500", "503"],
+        "list_officers" => &["401", "403", "404", "429", "500", "503"],
         "get_audit_checkpoint" => &["401", "429", "500", "503"],
         "verify_audit_chain" => &["401", "403", "429", "500", "503"],
         "get_readiness" => &["429", "500", "503"],

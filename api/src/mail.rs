@@ -1,0 +1,281 @@
+//! E-mail (CONTRACT §10): telling an authority's mailbox that a referral waits in its inbox (or was
+//! withdrawn), and sending officers their sign-in links, through the SMTP relay in `DTR_SMTP_URL`.
+//!
+//! **No personal data in any e-mail.** Messages are built from the referral's row alone — its id,
+//! authority, referring organisation, agency type and warning codes — never from its document, so
+//! a name, date of birth, contact detail, free text or case reference cannot reach a subject, a
+//! header or a body (a test renders every message for a referral full of distinctive personal
+//! data). E-mail crosses systems we do not control; the inbox behind a sign-in is where the
+//! referral is read.
+
+use crate::config::{SmtpTls, SmtpUrl};
+use crate::entities::referral;
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::time::Duration;
+
+/// How long a sign-in link is valid.
+pub const SIGN_IN_VALID: Duration = Duration::from_secs(15 * 60);
+
+/// One e-mail's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+}
+
+/// The urgency warnings of a stored referral in words, most urgent first.
+pub fn urgency_of(row: &referral::Model) -> Vec<&'static str> {
+    let codes: Vec<String> = serde_json::from_str::<Vec<serde_json::Value>>(&row.warnings)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|w| w["code"].as_str().map(str::to_owned))
+        .collect();
+    let mut urgent: Vec<(u8, &'static str)> = codes
+        .iter()
+        .filter_map(|c| domain::Code::from_str_code(c))
+        .filter_map(domain::Code::urgency)
+        .collect();
+    urgent.sort_unstable();
+    urgent.dedup();
+    urgent.into_iter().map(|(_, words)| words).collect()
+}
+
+fn authority_name(gss_code: &str) -> String {
+    domain::register()
+        .get(gss_code)
+        .map_or_else(|| gss_code.to_owned(), |a| a.name.clone())
+}
+
+fn agency_label(agency_type: &str) -> &'static str {
+    agency_type
+        .parse::<domain::AgencyType>()
+        .map_or("Public body", domain::AgencyType::label)
+}
+
+/// The link an officer follows to a referral.
+pub fn referral_link(public_url: &str, id: &str) -> String {
+    format!("{public_url}/inbox/referrals/{id}")
+}
+
+/// A referral waits in the authority's inbox.
+pub fn referral_waiting(row: &referral::Model, public_url: &str) -> Email {
+    let authority = authority_name(&row.gss_code);
+    let urgency = urgency_of(row);
+    let urgent_line = if urgency.is_empty() {
+        "Urgency: nothing flagged".to_owned()
+    } else {
+        format!("Urgency: {}", urgency.join("; "))
+    };
+    let subject = if urgency.is_empty() {
+        format!("Duty to refer: a new referral for {authority}")
+    } else {
+        format!("Duty to refer: an urgent new referral for {authority}")
+    };
+    let text = format!(
+        "A referral under the duty to refer (section 213B of the Housing Act 1996) is waiting for \
+         {authority}.\n\n\
+         Referred by: {organisation} ({agency})\n\
+         {urgent_line}\n\n\
+         Read it in your inbox (sign in with your registered e-mail address):\n\
+         {link}\n\n\
+         This e-mail holds no personal details: they are only in the inbox.\n",
+        organisation = row.organisation,
+        agency = agency_label(&row.agency_type),
+        link = referral_link(public_url, &row.id),
+    );
+    Email { subject, text }
+}
+
+/// A referral the authority was told about was withdrawn by its referrer.
+pub fn referral_withdrawn(row: &referral::Model, public_url: &str) -> Email {
+    let authority = authority_name(&row.gss_code);
+    let reason = row
+        .withdrawal_reason
+        .as_deref()
+        .and_then(<domain::WithdrawalReason as domain::Vocabulary>::from_term)
+        .map_or("no reason given", withdrawal_words);
+    Email {
+        subject: format!("Duty to refer: a referral for {authority} was withdrawn"),
+        text: format!(
+            "A referral to {authority} under the duty to refer was withdrawn by {organisation} \
+             ({agency}).\n\n\
+             Reason: {reason}\n\n\
+             Stop any work on it; if the person withdrew their consent, erase what you hold.\n\
+             {link}\n\n\
+             This e-mail holds no personal details.\n",
+            organisation = row.organisation,
+            agency = agency_label(&row.agency_type),
+            link = referral_link(public_url, &row.id),
+        ),
+    }
+}
+
+fn withdrawal_words(reason: domain::WithdrawalReason) -> &'static str {
+    use domain::WithdrawalReason as W;
+    match reason {
+        W::NewReferral => "replaced by a new referral",
+        W::IncorrectAuthority => "sent to the wrong authority",
+        W::ConsentWithdrawn => "the person withdrew their consent",
+        W::Disengaged => "the person disengaged",
+        W::HousingNeedResolved => "the housing need was resolved",
+        W::NotEligible => "the person is not eligible",
+        W::Other => "another reason",
+    }
+}
+
+/// An officer's sign-in link.
+pub fn sign_in(link: &str, authority_gss: &str) -> Email {
+    let authority = authority_name(authority_gss);
+    let minutes = SIGN_IN_VALID.as_secs() / 60;
+    Email {
+        subject: "Duty to refer: your sign-in link".to_owned(),
+        text: format!(
+            "Use this link to sign in to the duty to refer inbox of {authority}. It works once, \
+             for {minutes} minutes:\n\n{link}\n\n\
+             If you did not ask to sign in, you can ignore this e-mail.\n"
+        ),
+    }
+}
+
+/// What became of one attempt to hand an e-mail to the relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// The relay accepted it (its reply code).
+    Sent(u16),
+    /// Worth another attempt: a 4xx reply, a timeout or a connection or TLS failure.
+    Transient {
+        /// The reply code, if the relay answered.
+        code: Option<u16>,
+        /// `smtp_451`, `timeout`, `connect`, `tls`.
+        error: String,
+    },
+    /// Refused for good: a 5xx reply (or an address the message cannot carry).
+    Permanent {
+        /// The reply code, if the relay answered.
+        code: Option<u16>,
+        /// `smtp_550`, `address`.
+        error: String,
+    },
+}
+
+/// Sends e-mail through the relay.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    /// The domain of Message-IDs (the sender's).
+    id_domain: String,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer").field("from", &self.from).finish()
+    }
+}
+
+impl Mailer {
+    /// A mailer for the relay; `timeout` bounds each SMTP command.
+    pub fn new(url: &SmtpUrl, from: &str, timeout: Duration) -> Result<Mailer, String> {
+        let from: Mailbox = from
+            .parse()
+            .map_err(|_| "DTR_SMTP_FROM is not an address".to_owned())?;
+        let mut builder = match url.tls {
+            SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&url.host)
+                .map_err(|e| format!("the SMTP relay: {e}"))?,
+            SmtpTls::Implicit => AsyncSmtpTransport::<Tokio1Executor>::relay(&url.host)
+                .map_err(|e| format!("the SMTP relay: {e}"))?,
+            SmtpTls::Opportunistic => {
+                let params = TlsParameters::new(url.host.clone())
+                    .map_err(|e| format!("the SMTP relay: {e}"))?;
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&url.host)
+                    .tls(Tls::Opportunistic(params))
+            }
+        }
+        .port(url.port)
+        .timeout(Some(timeout));
+        if let Some((user, password)) = &url.credentials {
+            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+        }
+        let id_domain = from.email.domain().to_owned();
+        Ok(Mailer {
+            transport: builder.build(),
+            from,
+            id_domain,
+        })
+    }
+
+    /// Hands one e-mail to the relay. `message_id` is the same on every attempt at one
+    /// notification, so a relay or a mail client can recognise a repeat.
+    pub async fn send(&self, to: &str, email: &Email, message_id: &str) -> SendOutcome {
+        let Ok(to) = to.parse::<Mailbox>() else {
+            return SendOutcome::Permanent {
+                code: None,
+                error: "address".to_owned(),
+            };
+        };
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(email.subject.clone())
+            .message_id(Some(format!("<{message_id}@{}>", self.id_domain)))
+            .header(ContentType::TEXT_PLAIN)
+            .body(email.text.clone());
+        let Ok(message) = message else {
+            return SendOutcome::Permanent {
+                code: None,
+                error: "message".to_owned(),
+            };
+        };
+        match self.transport.send(message).await {
+            Ok(response) => SendOutcome::Sent(u16::from(response.code())),
+            Err(e) => {
+                let code = e.status().map(u16::from);
+                let error = match code {
+                    Some(c) => format!("smtp_{c}"),
+                    None if e.is_timeout() => "timeout".to_owned(),
+                    None if e.is_tls() => "tls".to_owned(),
+                    None => "connect".to_owned(),
+                };
+                if e.is_permanent() {
+                    SendOutcome::Permanent { code, error }
+                } else {
+                    SendOutcome::Transient { code, error }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urgency_is_in_words_most_urgent_first_and_once() {
+        let mut row = crate::lifecycle::tests::row(crate::lifecycle::Status::AwaitingCollection);
+        row.warnings = serde_json::json!([
+            {"code": "person.aged_16_or_17", "pointer": "/person/date_of_birth", "message": "x"},
+            {"code": "consent.stale", "pointer": "/consent", "message": "x"},
+            {"code": "rough_sleeping.now", "pointer": "/housing_situation", "message": "x"},
+            {"code": "person.aged_16_or_17", "pointer": "/person", "message": "x"}
+        ])
+        .to_string();
+        assert_eq!(
+            urgency_of(&row),
+            vec!["Sleeping rough now", "Aged 16 or 17"]
+        );
+        let email = referral_waiting(&row, "https://dtr.example.gov.uk");
+        assert!(email.subject.contains("urgent"));
+        assert!(email.text.contains("Sleeping rough now; Aged 16 or 17"));
+        assert!(email.text.contains(&format!(
+            "https://dtr.example.gov.uk/inbox/referrals/{}",
+            row.id
+        )));
+    }
+}
