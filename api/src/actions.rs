@@ -84,6 +84,18 @@ pub struct Read {
 /// Reads a referral: the document is shown and audited (`referral.viewed`) when the reader may see
 /// it, and the authority's first read of a referral in its inbox delivers it.
 pub async fn read(db: &Db, who: &Who, id: &str, now_ms: i64) -> Result<Read, ActionError> {
+    Ok(read_with_notes(db, who, id, None, now_ms).await?.0)
+}
+
+/// [`read`], and in the same transaction the first `notes` notes when the document is shown and
+/// not erased (audited `notes.viewed` too): the web inbox's referral page.
+pub async fn read_with_notes(
+    db: &Db,
+    who: &Who,
+    id: &str,
+    notes: Option<u64>,
+    now_ms: i64,
+) -> Result<(Read, Vec<note::Model>), ActionError> {
     let txn = db.begin_write().await?;
     let row = store::find_for_update(&*txn, &who.caller, id)
         .await?
@@ -100,6 +112,17 @@ pub async fn read(db: &Db, who: &Who, id: &str, now_ms: i64) -> Result<Read, Act
         })
         .into_iter()
         .collect();
+    let mut viewed = viewed;
+    let mut shown = vec![];
+    if let (Some(limit), true, None) = (notes, disclosed, row.erased_at_ms) {
+        shown = store::notes(&*txn, &row.id, 0, limit).await?;
+        viewed.push(NewEvent::about(
+            who.actor.clone(),
+            AuditAction::NotesViewed,
+            &row.id,
+            json!({ "notes": shown.len() }),
+        ));
+    }
     let collected = who
         .is_authority()
         .then(|| lifecycle::collect(&row, &who.actor, now_ms))
@@ -112,7 +135,7 @@ pub async fn read(db: &Db, who: &Who, id: &str, now_ms: i64) -> Result<Read, Act
         }
     };
     txn.commit().await?;
-    Ok(Read { row, disclosed })
+    Ok((Read { row, disclosed }, shown))
 }
 
 /// The authority confirms receipt (repeating it changes nothing).

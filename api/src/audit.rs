@@ -314,6 +314,22 @@ pub async fn for_referral(
         .await
 }
 
+/// A referral's latest `limit` events, oldest first (the web inbox's history of a referral).
+pub async fn latest_for_referral(
+    db: &impl ConnectionTrait,
+    referral_id: &str,
+    limit: u64,
+) -> Result<Vec<audit_event::Model>, DbErr> {
+    let mut events = audit_event::Entity::find()
+        .filter(audit_event::Column::ReferralId.eq(referral_id))
+        .order_by_desc(audit_event::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await?;
+    events.reverse();
+    Ok(events)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

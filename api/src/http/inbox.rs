@@ -39,7 +39,7 @@ const CSS: &str = include_str!("../../assets/govuk/govuk-frontend-6.6.0.min.css"
 const INBOX_CSS: &str = include_str!("../../assets/govuk/inbox.css");
 /// Referrals per page of the list.
 const PAGE: u64 = 50;
-/// The most notes and history events a referral page shows.
+/// The most notes (the first) and history events (the latest) a referral page shows.
 const PAGE_ITEMS: u64 = 200;
 
 /// The `Content-Security-Policy` of every inbox answer: our own styles and images, no script, forms
@@ -976,22 +976,15 @@ async fn render_referral(
 ) -> Response {
     let who = Who::officer(&session.officer.id, &session.officer.gss_code);
     let now = state.clock.now_ms();
-    let read = match actions::read(&state.db, &who, id, now).await {
-        Ok(r) => r,
-        Err(ActionError::NotFound) => return not_found(),
-        Err(e) => return internal_error(&e),
-    };
+    let (read, notes) =
+        match actions::read_with_notes(&state.db, &who, id, Some(PAGE_ITEMS), now).await {
+            Ok(r) => r,
+            Err(ActionError::NotFound) => return not_found(),
+            Err(e) => return internal_error(&e),
+        };
     let row = &read.row;
     let erased = row.erased_at_ms.is_some();
-    let notes = if read.disclosed && !erased {
-        match actions::notes(&state.db, &who, id, 0, PAGE_ITEMS, now).await {
-            Ok(n) => n,
-            Err(e) => return internal_error(&e),
-        }
-    } else {
-        vec![]
-    };
-    let events = match audit::for_referral(state.db.conn(), &row.id, 0, PAGE_ITEMS).await {
+    let events = match audit::latest_for_referral(state.db.conn(), &row.id, PAGE_ITEMS).await {
         Ok(e) => e,
         Err(e) => return internal_error(&e),
     };
