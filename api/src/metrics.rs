@@ -154,6 +154,10 @@ pub fn route_label(method: &Method, path: &str) -> String {
         .map(|(i, seg)| match (i, seg) {
             (3, s) if path.starts_with("/v1/referrals/") && s != "validate" => ":id",
             (3, _) if path.starts_with("/v1/authorities/") => ":gss_code",
+            (5, _) if path.starts_with("/v1/authorities/") && path.contains("/officers/") => ":id",
+            (3, _) if path.starts_with("/v1/api-keys/") => ":id",
+            (3, _) if path.starts_with("/inbox/referrals/") => ":id",
+            (3, _) if path.starts_with("/inbox/assets/") => ":file",
             (_, s) => s,
         })
         .collect();
@@ -164,11 +168,31 @@ pub fn route_label(method: &Method, path: &str) -> String {
         "/v1/referrals/:id/audit",
         "/v1/referrals/:id/acknowledge",
         "/v1/referrals/:id/redeliver",
+        "/v1/referrals/:id/outcome",
+        "/v1/referrals/:id/withdraw",
+        "/v1/referrals/:id/erase",
+        "/v1/referrals/:id/notes",
         "/v1/authorities",
         "/v1/authorities/:gss_code",
         "/v1/authorities/:gss_code/endpoint",
+        "/v1/authorities/:gss_code/endpoint/rotate-secret",
+        "/v1/authorities/:gss_code/notify",
+        "/v1/authorities/:gss_code/officers",
+        "/v1/authorities/:gss_code/officers/:id",
         "/v1/api-keys",
+        "/v1/api-keys/:id",
         "/v1/audit/verify",
+        "/v1/audit/checkpoint",
+        "/v1/events",
+        "/inbox",
+        "/inbox/sign-in",
+        "/inbox/sign-in/link",
+        "/inbox/sign-out",
+        "/inbox/referrals/:id",
+        "/inbox/referrals/:id/acknowledge",
+        "/inbox/referrals/:id/outcome",
+        "/inbox/referrals/:id/notes",
+        "/inbox/assets/:file",
         "/healthz",
         "/readyz",
         "/metrics",
@@ -217,6 +241,21 @@ mod tests {
             "PUT /v1/authorities/:gss_code/endpoint"
         );
         assert_eq!(route_label(&Method::GET, "/wp-admin/x"), "GET other");
+        assert_eq!(
+            route_label(&Method::POST, "/inbox/referrals/0190-x/outcome"),
+            "POST /inbox/referrals/:id/outcome"
+        );
+        assert_eq!(
+            route_label(
+                &Method::DELETE,
+                "/v1/authorities/E06000001/officers/5b1e-uuid"
+            ),
+            "DELETE /v1/authorities/:gss_code/officers/:id"
+        );
+        assert_eq!(
+            route_label(&Method::GET, "/inbox/assets/anything.css"),
+            "GET /inbox/assets/:file"
+        );
         let invented = Method::from_bytes(&[b'X'; 8000]).expect("any token is a method");
         assert_eq!(
             route_label(&invented, "/v1/referrals"),
