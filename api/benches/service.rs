@@ -426,19 +426,7 @@ fn suite(
         .env("DTR_LOG", "warn");
     let (mut dtr, base) = support::spawn_serving(cmd, &log);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let key = rt.block_on(async {
-        let r: Value = client
-            .post(format!("{base}/v1/api-keys"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"role": "referrer", "organisation": "Bench", "agency_type": "probation"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["key"].as_str().unwrap().to_owned()
-    });
+    let key = rt.block_on(referrer_key(&client, &base, "Bench"));
 
     let body = referral("E08000039").to_string();
     let with_key = lua(dir.path(), "referral.lua", &body, Some(&key));
@@ -663,6 +651,51 @@ fn suite(
     }
 }
 
+/// A referrer key of `organisation` (probation), made by the bootstrap admin.
+async fn referrer_key(client: &reqwest::Client, base: &str, organisation: &str) -> String {
+    let r: Value = client
+        .post(format!("{base}/v1/api-keys"))
+        .bearer_auth(ADMIN)
+        .json(
+            &json!({"role": "referrer", "organisation": organisation, "agency_type": "probation"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["key"].as_str().unwrap().to_owned()
+}
+
+/// The service in this process, on its own two-thread runtime and `clock`, with a fresh SQLite
+/// database in `dir` and no rate limits (measures 6 and 7, which need to reach inside it).
+fn in_process(
+    dir: &std::path::Path,
+    clock: api::clock::Clock,
+    adjust: impl FnOnce(&mut api::config::Config),
+) -> (tokio::runtime::Runtime, api::serve::Running) {
+    let service = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut config = api::config::Config {
+        database_url: format!("sqlite://{}?mode=rwc", dir.join("dtr.db").display()),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        bootstrap_admin_key: Some(ADMIN.to_owned()),
+        rate_limit: 0,
+        rate_limit_anon: 0,
+        audit_key_file: dir.join("dtr-audit.key"),
+        ..api::config::Config::default()
+    };
+    adjust(&mut config);
+    let running = service
+        .block_on(api::serve::start_with_clock(config, false, clock))
+        .unwrap();
+    (service, running)
+}
+
 /// Referrals erased in measure 6.
 const ERASED: usize = 10_000;
 /// Submissions per second while they are erased (open loop, well below saturation).
@@ -673,44 +706,15 @@ const ERASURE_RATE: u32 = 1_000;
 /// load comes from `load`. Submissions run open-loop before, during and after the erasure, and the
 /// p99 of those due while the erasure ran is set beside the p99 of the others.
 fn erasure_under_load(load: &tokio::runtime::Runtime) {
-    let service = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = api::config::Config {
-        database_url: format!("sqlite://{}?mode=rwc", dir.path().join("dtr.db").display()),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        bootstrap_admin_key: Some(ADMIN.to_owned()),
-        rate_limit: 0,
-        rate_limit_anon: 0,
-        audit_key_file: dir.path().join("dtr-audit.key"),
-        retention: Duration::from_secs(86_400),
-        ..api::config::Config::default()
-    };
     let clock = api::clock::Clock::manual(jiff::Timestamp::now());
-    let running = service
-        .block_on(api::serve::start_with_clock(config, false, clock.clone()))
-        .unwrap();
+    let (service, running) = in_process(dir.path(), clock.clone(), |c| {
+        c.retention = Duration::from_secs(86_400)
+    });
     let base = format!("http://{}", running.addr);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let body = referral("E08000039").to_string();
-    let key = load.block_on(async {
-        let r: Value = client
-            .post(format!("{base}/v1/api-keys"))
-            .bearer_auth(ADMIN)
-            .json(
-                &json!({"role": "referrer", "organisation": "Erasure", "agency_type": "probation"}),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["key"].as_str().unwrap().to_owned()
-    });
+    let key = load.block_on(referrer_key(&client, &base, "Erasure"));
     // 10,000 withdrawn referrals, 32 at a time.
     let made = Instant::now();
     load.block_on(async {
@@ -844,40 +848,14 @@ const INBOX_REFERRALS: usize = 1_000;
 /// this process (the session is opened with the same functions a sign-in link uses: no e-mail);
 /// each referral page view is audited like an API read.
 fn inbox_pages(load: &tokio::runtime::Runtime) {
-    let service = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = api::config::Config {
-        database_url: format!("sqlite://{}?mode=rwc", dir.path().join("dtr.db").display()),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        bootstrap_admin_key: Some(ADMIN.to_owned()),
-        rate_limit: 0,
-        rate_limit_anon: 0,
-        audit_key_file: dir.path().join("dtr-audit.key"),
-        ..api::config::Config::default()
-    };
     let clock = api::clock::Clock::system();
-    let running = service
-        .block_on(api::serve::start_with_clock(config, false, clock.clone()))
-        .unwrap();
+    let (service, running) = in_process(dir.path(), clock.clone(), |_| {});
     let base = format!("http://{}", running.addr);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let body = referral("E06000001").to_string();
     let ids: Vec<String> = load.block_on(async {
-        let r: Value = client
-            .post(format!("{base}/v1/api-keys"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"role": "referrer", "organisation": "Inbox bench", "agency_type": "probation"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let key = r["key"].as_str().unwrap().to_owned();
+        let key = referrer_key(&client, &base, "Inbox bench").await;
         let mut ids = Vec::with_capacity(INBOX_REFERRALS);
         for chunk in 0..INBOX_REFERRALS / 50 {
             let _ = chunk;

@@ -455,15 +455,8 @@ impl Worker {
                 (OutboxStatus::Failed, None, Some(error.clone()), *code)
             }
             SendOutcome::Transient { code, error } => {
-                match lifecycle::plan_retry(attempts, &self.settings.schedule, None) {
-                    Some(wait) => (
-                        OutboxStatus::Queued,
-                        Some(now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)),
-                        Some(error.clone()),
-                        *code,
-                    ),
-                    None => (OutboxStatus::Failed, None, Some(error.clone()), *code),
-                }
+                let (status, next) = self.retry_or_fail(attempts, None, now);
+                (status, next, Some(error.clone()), *code)
             }
         };
         let mut detail = json!({
@@ -516,14 +509,10 @@ impl Worker {
             }
             AttemptOutcome::Retry {
                 error, retry_after, ..
-            } => match lifecycle::plan_retry(attempts, &self.settings.schedule, *retry_after) {
-                Some(wait) => (
-                    OutboxStatus::Queued,
-                    Some(now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)),
-                    Some(error.clone()),
-                ),
-                None => (OutboxStatus::Failed, None, Some(error.clone())),
-            },
+            } => {
+                let (status, next) = self.retry_or_fail(attempts, *retry_after, now);
+                (status, next, Some(error.clone()))
+            }
         };
         let mut detail = json!({
             "event_type": event.event_type,
@@ -559,6 +548,23 @@ impl Worker {
         .await?;
         tracing::info!(referral_id = %event.referral_id, event_type = %event.event_type, attempt = attempts, "event delivery attempt");
         Ok(())
+    }
+
+    /// After a failed outbox attempt that may be retried: queued again when the schedule allows
+    /// another attempt (and when), failed for good when it does not.
+    fn retry_or_fail(
+        &self,
+        attempts: i32,
+        retry_after: Option<Duration>,
+        now: i64,
+    ) -> (OutboxStatus, Option<i64>) {
+        match lifecycle::plan_retry(attempts, &self.settings.schedule, retry_after) {
+            Some(wait) => (
+                OutboxStatus::Queued,
+                Some(now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)),
+            ),
+            None => (OutboxStatus::Failed, None),
+        }
     }
 
     /// Records an outbox attempt while this worker still holds its lease (marked `superseded` in

@@ -172,6 +172,41 @@ impl TestApp {
         state.db.purge_wal().await.expect("WAL checkpoint");
     }
 
+    /// Gives `gss` an endpoint at `receiver`'s `/hook`; returns the signing secret.
+    pub async fn set_endpoint(&self, gss: &str, receiver: &wiremock::MockServer) -> String {
+        let resp = self
+            .put(
+                &format!("/v1/authorities/{gss}/endpoint"),
+                ADMIN_KEY,
+                &json!({"url": format!("{}/hook", receiver.uri())}),
+            )
+            .await;
+        assert_eq!(resp.status(), 200);
+        resp.json::<Value>().await.unwrap()["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A referral's audit events (the first page of `GET /v1/referrals/{id}/audit`), as an admin
+    /// reads them.
+    pub async fn events_of(&self, id: &str) -> Vec<Value> {
+        let page: Value = self
+            .get(&format!("/v1/referrals/{id}/audit"), ADMIN_KEY)
+            .await
+            .json()
+            .await
+            .unwrap();
+        page["items"].as_array().unwrap().clone()
+    }
+
+    /// A direct connection to the service's database (for what only the database shows).
+    pub async fn raw_db(&self) -> sea_orm::DatabaseConnection {
+        sea_orm::Database::connect(self.config.database_url.clone())
+            .await
+            .unwrap()
+    }
+
     /// The test's own directory (the SQLite database and its WAL, the audit key).
     pub fn data_dir(&self) -> &std::path::Path {
         self.dir

@@ -1254,6 +1254,27 @@ async fn form_session(
     Ok(session)
 }
 
+/// The referral page again, with one form error beside the field and what the officer typed.
+async fn form_error(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+    field: &'static str,
+    message: String,
+    typed: Typed,
+) -> Response {
+    render_referral(
+        state,
+        session,
+        id,
+        None,
+        vec![FieldError { field, message }],
+        typed,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
+}
+
 /// A refused action as the officer sees it: a form error, or a page.
 async fn refused(
     state: &AppState,
@@ -1279,16 +1300,7 @@ async fn refused(
             |i| i.message.clone(),
         ),
     };
-    render_referral(
-        state,
-        session,
-        id,
-        None,
-        vec![FieldError { field, message }],
-        typed,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await
+    form_error(state, session, id, field, message, typed).await
 }
 
 #[derive(Deserialize)]
@@ -1335,16 +1347,7 @@ async fn acknowledge_form(
             } else {
                 "received_by"
             };
-            return render_referral(
-                &state,
-                &session,
-                &id,
-                None,
-                vec![FieldError { field, message }],
-                typed,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await;
+            return form_error(&state, &session, &id, field, message, typed).await;
         }
     };
     let who = Who::officer(&session.officer.id, &session.officer.gss_code);
@@ -1390,17 +1393,13 @@ async fn outcome_form(
         ..Typed::default()
     };
     let Some(chosen) = domain::OutcomeReason::from_term(&reason) else {
-        return render_referral(
+        return form_error(
             &state,
             &session,
             &id,
-            None,
-            vec![FieldError {
-                field: "reason",
-                message: "Select your decision".to_owned(),
-            }],
+            "reason",
+            "Select your decision".to_owned(),
             typed,
-            StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;
     };
@@ -1465,19 +1464,7 @@ async fn note_form(
             let message = issues
                 .first()
                 .map_or_else(|| "Enter a note".to_owned(), |i| i.message.clone());
-            return render_referral(
-                &state,
-                &session,
-                &id,
-                None,
-                vec![FieldError {
-                    field: "text",
-                    message,
-                }],
-                typed,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await;
+            return form_error(&state, &session, &id, "text", message, typed).await;
         }
     };
     let who = Who::officer(&session.officer.id, &session.officer.gss_code);

@@ -1,14 +1,8 @@
 //! The audit trail: one hash chain, append-only in the database, tampering detected at the right seq.
 
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 use serde_json::Value;
 use tests::*;
-
-async fn raw_db(app: &TestApp) -> DatabaseConnection {
-    Database::connect(app.config.database_url.clone())
-        .await
-        .unwrap()
-}
 
 async fn verify(app: &TestApp) -> Value {
     app.get("/v1/audit/verify", ADMIN_KEY)
@@ -47,7 +41,7 @@ async fn drop_triggers(db: &DatabaseConnection) {
 async fn the_database_refuses_to_update_or_delete_audit_events() {
     let app = TestApp::spawn().await;
     some_history(&app).await;
-    let db = raw_db(&app).await;
+    let db = app.raw_db().await;
     let update = db
         .execute_unprepared("UPDATE audit_events SET action = 'x' WHERE seq = 2")
         .await;
@@ -66,14 +60,14 @@ async fn an_edited_middle_event_is_detected_at_its_seq() {
     let before = verify(&app).await;
     assert_eq!(before["valid"], true);
     assert_eq!(before["first_broken"], Value::Null);
-    let db = raw_db(&app).await;
+    let db = app.raw_db().await;
     drop_triggers(&db).await;
     for edit in [
         "UPDATE audit_events SET detail = '{\"gss_code\":\"E09000033\"}' WHERE seq = 5",
         "UPDATE audit_events SET at = '2020-01-01T00:00:00.000Z' WHERE seq = 5",
         "UPDATE audit_events SET actor_role = 'admin' WHERE seq = 5",
     ] {
-        let app_db = raw_db(&app).await;
+        let app_db = app.raw_db().await;
         let original: Vec<sea_orm::QueryResult> = app_db
             .query_all_raw(sea_orm::Statement::from_string(
                 db.get_database_backend(),
@@ -100,7 +94,7 @@ async fn an_edited_middle_event_is_detected_at_its_seq() {
 async fn a_deleted_event_is_detected_at_its_seq() {
     let app = TestApp::spawn().await;
     some_history(&app).await;
-    let db = raw_db(&app).await;
+    let db = app.raw_db().await;
     drop_triggers(&db).await;
     db.execute_unprepared("DELETE FROM audit_events WHERE seq = 4")
         .await
@@ -114,7 +108,7 @@ async fn a_deleted_event_is_detected_at_its_seq() {
 async fn two_swapped_events_are_detected_at_the_first() {
     let app = TestApp::spawn().await;
     some_history(&app).await;
-    let db = raw_db(&app).await;
+    let db = app.raw_db().await;
     drop_triggers(&db).await;
     // Swap the contents of events 3 and 6, keeping their positions.
     for sql in [
@@ -168,7 +162,7 @@ async fn the_chain_stays_valid_after_200_concurrent_submissions() {
         "bootstrap key, referrer key, two events per submission"
     );
     // The head is the hash of the last event, recomputable by anyone.
-    let db = raw_db(&app).await;
+    let db = app.raw_db().await;
     let last = db
         .query_one_raw(sea_orm::Statement::from_string(
             db.get_database_backend(),

@@ -2,7 +2,7 @@
 //! rotated, and signed audit checkpoints.
 
 use base64::Engine;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tests::*;
@@ -11,15 +11,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
-async fn raw_db(app: &TestApp) -> DatabaseConnection {
-    Database::connect(app.config.database_url.clone())
-        .await
-        .unwrap()
-}
-
 /// One text column of one row, read straight from the database.
 async fn column(app: &TestApp, sql: &str, id: &str) -> Option<String> {
-    let db = raw_db(app).await;
+    let db = app.raw_db().await;
     let sql = match db.get_database_backend() {
         DbBackend::Postgres => sql.replace('?', "$1"),
         _ => sql.to_owned(),
@@ -38,16 +32,6 @@ async fn column(app: &TestApp, sql: &str, id: &str) -> Option<String> {
 
 fn id_of(resource: &Value) -> String {
     resource["id"].as_str().unwrap().to_owned()
-}
-
-async fn events_of(app: &TestApp, id: &str) -> Vec<Value> {
-    let page: Value = app
-        .get(&format!("/v1/referrals/{id}/audit"), ADMIN_KEY)
-        .await
-        .json()
-        .await
-        .unwrap();
-    page["items"].as_array().unwrap().clone()
 }
 
 async fn chain_is_valid(app: &TestApp) -> bool {
@@ -126,7 +110,7 @@ async fn retention_erases_a_referral_exactly_the_retention_period_after_it_was_a
     assert!(kept["erased_at"].is_null());
     assert!(kept["referral"].is_object());
 
-    let events = events_of(&app, &done).await;
+    let events = app.events_of(&done).await;
     let event = events
         .iter()
         .find(|e| e["action"] == "referral.erased")
@@ -290,7 +274,7 @@ async fn erasure_on_request_removes_the_personal_data_and_keeps_the_trail() {
         .unwrap();
     assert_eq!(again["erased_at"], erased["erased_at"]);
 
-    let events = events_of(&app, &id).await;
+    let events = app.events_of(&id).await;
     let erasures: Vec<&Value> = events
         .iter()
         .filter(|e| e["action"] == "referral.erased")
@@ -334,7 +318,8 @@ async fn withdrawing_with_consent_withdrawn_erases_and_another_reason_does_not()
     assert_eq!(gone["status"], "withdrawn");
     assert!(gone["erased_at"].is_string());
     assert!(gone.get("referral").is_none_or(Value::is_null));
-    let reasons: Vec<Value> = events_of(&app, &erased)
+    let reasons: Vec<Value> = app
+        .events_of(&erased)
         .await
         .into_iter()
         .filter(|e| e["action"] == "referral.erased")
@@ -426,21 +411,6 @@ fn secret_key(byte: u8) -> String {
     base64::engine::general_purpose::STANDARD.encode([byte; 32])
 }
 
-async fn set_endpoint(app: &TestApp, gss: &str, receiver: &MockServer) -> String {
-    let resp = app
-        .put(
-            &format!("/v1/authorities/{gss}/endpoint"),
-            ADMIN_KEY,
-            &json!({"url": format!("{}/hook", receiver.uri())}),
-        )
-        .await;
-    assert_eq!(resp.status(), 200);
-    resp.json::<Value>().await.unwrap()["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn stored_secret(app: &TestApp, gss: &str) -> String {
     column(
         app,
@@ -472,7 +442,7 @@ async fn start_fails(config: api::config::Config) -> String {
 async fn with_a_secret_key_signing_secrets_are_stored_sealed_and_still_sign() {
     let app = TestApp::spawn_with(|c| c.secret_key = Some(secret_key(7))).await;
     let server = receiver().await;
-    let secret = set_endpoint(&app, "E06000001", &server).await;
+    let secret = app.set_endpoint("E06000001", &server).await;
     let stored = stored_secret(&app, "E06000001").await;
     assert!(stored.starts_with("enc:v1:"), "{stored}");
     assert!(!stored.contains(secret.trim_start_matches("whsec_")));
@@ -488,7 +458,7 @@ async fn with_a_secret_key_signing_secrets_are_stored_sealed_and_still_sign() {
 async fn a_missing_or_wrong_secret_key_stops_start_up_with_a_clear_message() {
     let mut app = TestApp::spawn_with(|c| c.secret_key = Some(secret_key(7))).await;
     let server = receiver().await;
-    set_endpoint(&app, "E06000001", &server).await;
+    app.set_endpoint("E06000001", &server).await;
     let config = app.config.clone();
     app.running.take().unwrap().shutdown().await;
 
@@ -516,10 +486,10 @@ async fn a_missing_or_wrong_secret_key_stops_start_up_with_a_clear_message() {
 async fn a_sealed_secret_moved_to_another_authoritys_row_does_not_open() {
     let mut app = TestApp::spawn_with(|c| c.secret_key = Some(secret_key(7))).await;
     let server = receiver().await;
-    set_endpoint(&app, "E06000001", &server).await;
-    set_endpoint(&app, "E06000002", &server).await;
+    app.set_endpoint("E06000001", &server).await;
+    app.set_endpoint("E06000002", &server).await;
     let hartlepool = stored_secret(&app, "E06000001").await;
-    let db = raw_db(&app).await;
+    let db = app.raw_db().await;
     let sql = match db.get_database_backend() {
         DbBackend::Postgres => "UPDATE authority_endpoints SET secret = $1 WHERE gss_code = $2",
         _ => "UPDATE authority_endpoints SET secret = ?1 WHERE gss_code = ?2",
@@ -541,7 +511,7 @@ async fn a_sealed_secret_moved_to_another_authoritys_row_does_not_open() {
 async fn clear_secrets_are_sealed_on_the_first_start_with_a_key() {
     let app = TestApp::spawn().await;
     let server = receiver().await;
-    let secret = set_endpoint(&app, "E06000001", &server).await;
+    let secret = app.set_endpoint("E06000001", &server).await;
     assert_eq!(stored_secret(&app, "E06000001").await, secret, "in clear");
     let mut config = app.config.clone();
     config.secret_key = Some(secret_key(9));
@@ -559,7 +529,7 @@ async fn clear_secrets_are_sealed_on_the_first_start_with_a_key() {
 async fn after_a_rotation_pushes_carry_both_signatures_for_24_hours_then_only_the_new_one() {
     let app = TestApp::spawn_with(|c| c.secret_key = Some(secret_key(3))).await;
     let server = receiver().await;
-    let old = set_endpoint(&app, "E06000001", &server).await;
+    let old = app.set_endpoint("E06000001", &server).await;
     let referrer = app.referrer("HMPPS Yorkshire").await;
 
     assert_problem(
@@ -658,7 +628,7 @@ async fn after_a_rotation_pushes_carry_both_signatures_for_24_hours_then_only_th
     assert!(signed_by(&new, push));
     assert!(!signed_by(&old, push), "the old secret no longer verifies");
 
-    let db = raw_db(&app).await;
+    let db = app.raw_db().await;
     let rotated = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),
@@ -687,8 +657,8 @@ fn wiremock_with_signature(req: &wiremock::Request, signature: &str) -> wiremock
 async fn setting_an_endpoint_records_its_url_in_the_audit_trail() {
     let app = TestApp::spawn().await;
     let server = receiver().await;
-    set_endpoint(&app, "E06000001", &server).await;
-    let db = raw_db(&app).await;
+    app.set_endpoint("E06000001", &server).await;
+    let db = app.raw_db().await;
     let row = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),
@@ -831,7 +801,8 @@ async fn two_services_sweeping_one_database_erase_each_referral_exactly_once() {
     );
     assert_eq!(a.unwrap() + b.unwrap(), n, "every due referral, once");
     for id in &ids {
-        let erasures = events_of(&app, id)
+        let erasures = app
+            .events_of(id)
             .await
             .into_iter()
             .filter(|e| e["action"] == "referral.erased")
@@ -853,7 +824,7 @@ async fn an_erased_referral_is_never_pushed_even_when_its_authority_gets_an_endp
         200
     );
     let server = receiver().await;
-    set_endpoint(&app, "E06000001", &server).await;
+    app.set_endpoint("E06000001", &server).await;
     assert_eq!(app.step().await, 0, "nothing to push");
     assert!(server.received_requests().await.unwrap().is_empty());
     assert_eq!(app.state_of(&id).await["status"], "awaiting_collection");

@@ -42,21 +42,6 @@ async fn fail_then_accept(server: &MockServer, first: ResponseTemplate, times: u
         .await;
 }
 
-async fn push_to(app: &TestApp, server: &MockServer, gss: &str) -> String {
-    let resp = app
-        .put(
-            &format!("/v1/authorities/{gss}/endpoint"),
-            ADMIN_KEY,
-            &json!({"url": format!("{}/hook", server.uri())}),
-        )
-        .await;
-    assert_eq!(resp.status(), 200);
-    resp.json::<Value>().await.unwrap()["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 fn instant(v: &Value) -> jiff::Timestamp {
     v.as_str().unwrap().parse().unwrap()
 }
@@ -84,7 +69,7 @@ async fn a_referral_is_pushed_signed_and_marked_delivered() {
         .expect(1)
         .mount(&server)
         .await;
-    let secret = push_to(&app, &server, "E08000039").await;
+    let secret = app.set_endpoint("E08000039", &server).await;
     let key = app.referrer("HMPPS Yorkshire").await;
     let created = app.submit(&key, &referral()).await;
     assert_eq!(created["status"], "queued");
@@ -143,7 +128,7 @@ async fn a_503_is_retried_on_the_schedule_with_the_same_webhook_id() {
     let app = TestApp::spawn().await;
     let server = MockServer::start().await;
     fail_then_accept(&server, ResponseTemplate::new(503), 2).await;
-    push_to(&app, &server, "E08000039").await;
+    app.set_endpoint("E08000039", &server).await;
     let key = app.referrer("X").await;
     let id = submit_id(&app, &key, &referral()).await;
 
@@ -183,7 +168,7 @@ async fn a_permanent_4xx_fails_at_once_and_redelivery_requeues_it() {
     let app = TestApp::spawn().await;
     let server = MockServer::start().await;
     fail_then_accept(&server, ResponseTemplate::new(410), 1).await;
-    push_to(&app, &server, "E08000039").await;
+    app.set_endpoint("E08000039", &server).await;
     let key = app.referrer("X").await;
     let id = submit_id(&app, &key, &referral()).await;
     assert_eq!(app.step().await, 1);
@@ -234,7 +219,7 @@ async fn exhausting_the_schedule_fails_the_referral() {
         .respond_with(ResponseTemplate::new(500))
         .mount(&server)
         .await;
-    push_to(&app, &server, "E08000039").await;
+    app.set_endpoint("E08000039", &server).await;
     let key = app.referrer("X").await;
     let id = submit_id(&app, &key, &referral()).await;
     assert_eq!(app.step().await, 1);
@@ -269,7 +254,7 @@ async fn a_timeout_is_retried() {
         1,
     )
     .await;
-    push_to(&app, &server, "E08000039").await;
+    app.set_endpoint("E08000039", &server).await;
     let key = app.referrer("X").await;
     let id = submit_id(&app, &key, &referral()).await;
     assert_eq!(app.step().await, 1);
@@ -318,7 +303,7 @@ async fn retry_after_on_429_is_honoured_when_longer_than_the_schedule() {
         1,
     )
     .await;
-    push_to(&app, &server, "E08000039").await;
+    app.set_endpoint("E08000039", &server).await;
     let key = app.referrer("X").await;
     let id = submit_id(&app, &key, &referral()).await;
     assert_eq!(app.step().await, 1);
@@ -351,7 +336,7 @@ async fn a_short_retry_after_does_not_shorten_the_schedule() {
         1,
     )
     .await;
-    push_to(&app, &server, "E08000039").await;
+    app.set_endpoint("E08000039", &server).await;
     let key = app.referrer("X").await;
     let id = submit_id(&app, &key, &referral()).await;
     assert_eq!(app.step().await, 1);
@@ -370,7 +355,7 @@ async fn the_background_worker_delivers_without_being_stepped() {
         .expect(1)
         .mount(&server)
         .await;
-    push_to(&app, &server, "E08000039").await;
+    app.set_endpoint("E08000039", &server).await;
     let key = app.referrer("X").await;
     let id = submit_id(&app, &key, &referral()).await;
     let done = app.wait_for(&id, |r| r["status"] == "delivered").await;
@@ -497,7 +482,7 @@ async fn giving_an_authority_an_endpoint_pushes_its_inbox_and_removing_it_moves_
         .respond_with(ResponseTemplate::new(200))
         .mount(&server)
         .await;
-    push_to(&app, &server, "E08000039").await;
+    app.set_endpoint("E08000039", &server).await;
     assert_eq!(app.state_of(&id).await["status"], "queued");
     assert_eq!(app.step().await, 1);
     assert_eq!(app.state_of(&id).await["status"], "delivered");
@@ -507,7 +492,7 @@ async fn giving_an_authority_an_endpoint_pushes_its_inbox_and_removing_it_moves_
         .respond_with(ResponseTemplate::new(503))
         .mount(&failing)
         .await;
-    push_to(&app, &failing, "E09000033").await;
+    app.set_endpoint("E09000033", &failing).await;
     let id2 = submit_id(&app, &key, &referral_to("E09000033")).await;
     assert_eq!(app.step().await, 1);
     assert_eq!(app.state_of(&id2).await["delivery"]["attempts"], 1);
@@ -708,7 +693,7 @@ async fn a_new_endpoint_receives_the_waiting_referrals_once_its_receiver_has_the
         .mount(&server)
         .await;
     // The admin sets the endpoint; the worker pushes before the secret is installed.
-    let secret = push_to(&app, &server, "E08000039").await;
+    let secret = app.set_endpoint("E08000039", &server).await;
     assert_eq!(app.step().await, 1);
     let refused = app.state_of(&waiting).await;
     assert_eq!(
@@ -737,7 +722,7 @@ async fn a_401_an_hour_after_the_secret_was_issued_fails_the_delivery() {
         .respond_with(VerifyingReceiver::default())
         .mount(&server)
         .await;
-    push_to(&app, &server, "E08000039").await;
+    app.set_endpoint("E08000039", &server).await;
     app.advance(Duration::from_secs(3600) - Duration::from_millis(1));
     let key = app.referrer("X").await;
     let early = submit_id(&app, &key, &referral()).await;
@@ -759,7 +744,7 @@ async fn the_pushed_body_carries_the_referrals_warnings() {
         .respond_with(ResponseTemplate::new(200))
         .mount(&server)
         .await;
-    push_to(&app, &server, "E08000039").await;
+    app.set_endpoint("E08000039", &server).await;
     let key = app.referrer("X").await;
     let mut doc = referral();
     doc["housing_situation"]["rough_sleeping"] = json!("imminent");

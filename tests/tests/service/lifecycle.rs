@@ -226,13 +226,7 @@ async fn a_withdrawn_queued_referral_is_never_pushed_even_when_the_receiver_fail
         .respond_with(ResponseTemplate::new(503))
         .mount(&server)
         .await;
-    p.app
-        .put(
-            "/v1/authorities/E08000039/endpoint",
-            ADMIN_KEY,
-            &json!({"url": format!("{}/hook", server.uri())}),
-        )
-        .await;
+    p.app.set_endpoint("E08000039", &server).await;
     let id = p.submit().await;
     assert_eq!(p.app.step().await, 1, "one failed attempt");
     let resp = p.withdraw(&id, "new_referral").await;
@@ -259,13 +253,7 @@ async fn an_attempt_in_flight_when_withdrawn_may_finish_and_nothing_follows_it()
         .respond_with(ResponseTemplate::new(503).set_delay(Duration::from_millis(500)))
         .mount(&server)
         .await;
-    p.app
-        .put(
-            "/v1/authorities/E08000039/endpoint",
-            ADMIN_KEY,
-            &json!({"url": format!("{}/hook", server.uri())}),
-        )
-        .await;
+    p.app.set_endpoint("E08000039", &server).await;
     let id = p.submit().await;
     // The worker claims the job and is waiting on the receiver while the referrer withdraws.
     let step = {
@@ -511,13 +499,7 @@ async fn a_referrers_note_to_a_push_authority_is_followed_by_a_note_added_push()
         .respond_with(ResponseTemplate::new(200))
         .mount(&server)
         .await;
-    p.app
-        .put(
-            "/v1/authorities/E08000039/endpoint",
-            ADMIN_KEY,
-            &json!({"url": format!("{}/hook", server.uri())}),
-        )
-        .await;
+    p.app.set_endpoint("E08000039", &server).await;
     let id = p.submit().await;
     p.app.step().await;
     let note: Value = p

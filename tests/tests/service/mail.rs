@@ -29,16 +29,6 @@ async fn told(relay: &SmtpRelay) -> (TestApp, String) {
     (app, referrer)
 }
 
-async fn audit_actions(app: &TestApp, id: &str) -> Vec<Value> {
-    let page: Value = app
-        .get(&format!("/v1/referrals/{id}/audit"), ADMIN_KEY)
-        .await
-        .json()
-        .await
-        .unwrap();
-    page["items"].as_array().unwrap().clone()
-}
-
 fn notifications(events: &[Value]) -> Vec<(String, Value)> {
     events
         .iter()
@@ -97,7 +87,7 @@ async fn a_referral_entering_the_inbox_is_told_once_to_the_mailbox() {
         m.contains(&format!("https://dtr.example.gov.uk/inbox/referrals/{id}")),
         "{m}"
     );
-    let events = audit_actions(&app, &id).await;
+    let events = app.events_of(&id).await;
     let told = notifications(&events);
     assert_eq!(told.len(), 1);
     assert_eq!(told[0].0, "notification.sent");
@@ -120,7 +110,7 @@ async fn a_4xx_is_retried_on_the_schedule_and_a_5xx_is_final() {
     app.advance(RETRY_DELAYS[0]);
     assert_eq!(app.step().await, 1);
     assert_eq!(relay.messages().len(), 1, "sent on the second attempt");
-    let told = notifications(&audit_actions(&app, &retried).await);
+    let told = notifications(&app.events_of(&retried).await);
     assert_eq!(
         told.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(),
         ["notification.failed", "notification.sent"]
@@ -137,7 +127,7 @@ async fn a_4xx_is_retried_on_the_schedule_and_a_5xx_is_final() {
     app.advance(Duration::from_secs(86_400));
     assert_eq!(app.step().await, 0, "a 5xx is not retried");
     assert_eq!(relay.messages().len(), 1);
-    let told = notifications(&audit_actions(&app, &refused).await);
+    let told = notifications(&app.events_of(&refused).await);
     assert_eq!(told.len(), 1);
     assert_eq!(told[0].0, "notification.failed");
     assert_eq!(told[0].1["smtp_code"], 550);
@@ -154,7 +144,7 @@ async fn a_relay_down_across_a_restart_delays_the_e_mail_but_loses_nothing() {
         .unwrap()
         .to_owned();
     assert_eq!(app.step().await, 1);
-    let told = notifications(&audit_actions(&app, &id).await);
+    let told = notifications(&app.events_of(&id).await);
     assert_eq!(told[0].0, "notification.failed");
     assert_eq!(told[0].1["error"], "connect");
     assert!(told[0].1["smtp_code"].is_null());

@@ -370,12 +370,7 @@ async fn an_endpoint_stored_under_insecure_mode_is_refused_once_it_is_off() {
         .respond_with(ResponseTemplate::new(200))
         .mount(&server)
         .await;
-    app.put(
-        "/v1/authorities/E08000039/endpoint",
-        ADMIN_KEY,
-        &json!({"url": format!("{}/hook", server.uri())}),
-    )
-    .await;
+    app.set_endpoint("E08000039", &server).await;
     let key = app.referrer("Org").await;
     let id = app.submit(&key, &referral()).await["id"]
         .as_str()
