@@ -27,7 +27,7 @@ use askama::Template;
 use domain::Vocabulary;
 use poem::http::{header, HeaderValue, StatusCode};
 use poem::web::{Data, Form, Path, Query};
-use poem::{get, handler, post, EndpointExt, IntoEndpoint, Request, Response, Route};
+use poem::{get, handler, EndpointExt, IntoEndpoint, Request, Response, Route};
 use serde::Deserialize;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -99,9 +99,18 @@ pub(super) fn routes(limits: Arc<InboxLimits>) -> impl poem::Endpoint {
         .at("/inbox/sign-in/link", get(link_page).post(use_link))
         .at("/inbox/sign-out", get(sign_out_page).post(sign_out_form))
         .at("/inbox/referrals/:id", get(referral_page))
-        .at("/inbox/referrals/:id/acknowledge", post(acknowledge_form))
-        .at("/inbox/referrals/:id/outcome", post(outcome_form))
-        .at("/inbox/referrals/:id/notes", post(note_form))
+        .at(
+            "/inbox/referrals/:id/acknowledge",
+            get(to_form_page).post(acknowledge_form),
+        )
+        .at(
+            "/inbox/referrals/:id/outcome",
+            get(to_form_page).post(outcome_form),
+        )
+        .at(
+            "/inbox/referrals/:id/notes",
+            get(to_form_page).post(note_form),
+        )
         .at("/inbox/assets/govuk-frontend-6.6.0.min.css", get(govuk_css))
         .at("/inbox/assets/inbox.css", get(inbox_css))
         .at("/inbox/*rest", poem::endpoint::make_sync(|_| not_found()))
@@ -425,10 +434,11 @@ async fn signed_in(
         .map_or("/inbox", |p| p.as_str())
         .to_owned();
     let back = |expired: bool| {
+        // After signing in again, a GET comes back where it was; a form comes back to its page.
         let next = if req.method() == poem::http::Method::GET {
             path.clone()
         } else {
-            req.uri().path().to_owned()
+            page_of_form(req.uri().path())
         };
         see_other(&format!(
             "/inbox/sign-in?next={}{}",
@@ -469,6 +479,22 @@ async fn signed_in(
         }
         Err(e) => Err(internal_error(&e)),
     }
+}
+
+/// The page a form's action belongs to: `/inbox/referrals/{id}/notes` → `/inbox/referrals/{id}`.
+fn page_of_form(action: &str) -> String {
+    for suffix in ["/acknowledge", "/outcome", "/notes"] {
+        if let Some(page) = action.strip_suffix(suffix) {
+            return page.to_owned();
+        }
+    }
+    "/inbox".to_owned()
+}
+
+/// A GET on a form's action (a bookmark, a reload after an error): to the form's page.
+#[handler]
+fn to_form_page(req: &Request) -> Response {
+    see_other(&page_of_form(req.uri().path()))
 }
 
 fn reload(path: &str) -> Response {
@@ -1522,6 +1548,19 @@ mod tests {
             assert_eq!(safe_next(Some(hostile)), "/inbox", "{hostile:?}");
         }
         assert_eq!(safe_next(None), "/inbox");
+    }
+
+    #[test]
+    fn a_form_leads_back_to_its_page() {
+        assert_eq!(
+            page_of_form("/inbox/referrals/abc/notes"),
+            "/inbox/referrals/abc"
+        );
+        assert_eq!(
+            page_of_form("/inbox/referrals/abc/outcome"),
+            "/inbox/referrals/abc"
+        );
+        assert_eq!(page_of_form("/inbox/sign-out"), "/inbox");
     }
 
     #[test]

@@ -380,3 +380,34 @@ async fn inbox_pages_carry_strict_cookies_and_a_script_free_policy() {
     assert_eq!(css.status(), 200);
     assert!(!css.text().await.unwrap().contains("@font-face"));
 }
+
+#[tokio::test]
+async fn a_form_sent_after_the_session_ended_leads_back_to_its_page_after_sign_in() {
+    let relay = SmtpRelay::start();
+    let app = spawn_with_mail(&relay).await;
+    add_officer(&app, "E06000001", OFFICER).await;
+    let id = submitted(&app, "E06000001", "Wilhelmina").await;
+    let b = Browser::sign_in(&app, &relay, OFFICER).await;
+    let (_, _, page) = b.get(&format!("/inbox/referrals/{id}")).await;
+    let csrf = hidden_field(&page, "csrf").unwrap();
+    app.advance(Duration::from_secs(31 * 60));
+    let (status, location, _) = b
+        .post(
+            &format!("/inbox/referrals/{id}/notes"),
+            &[("csrf", &csrf), ("text", "Too late")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let location = location.unwrap();
+    assert!(
+        location.contains(&format!("next=%2Finbox%2Freferrals%2F{id}&")),
+        "{location}"
+    );
+    // A GET on a form's address (a reload, a bookmark) leads to the referral's page.
+    let fresh = Browser::sign_in(&app, &relay, OFFICER).await;
+    let (status, location, _) = fresh
+        .get(&format!("/inbox/referrals/{id}/acknowledge"))
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(location.unwrap(), format!("/inbox/referrals/{id}"));
+}
