@@ -460,9 +460,31 @@ pub fn signed_by(secret: &str, req: &wiremock::Request) -> bool {
         .any(|s| s == expected)
 }
 
+/// The interpreter of the project's own Python environment: `DTR_TEST_PYTHON` when `scripts/test`
+/// set it, else `target/test-python/bin/python3` in the workspace. Never the system's `python3`,
+/// whose packages are whatever the machine happens to hold.
+pub fn test_python() -> std::path::PathBuf {
+    match std::env::var_os("DTR_TEST_PYTHON") {
+        Some(python) => python.into(),
+        None => {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into());
+            let python = target.join("test-python/bin/python3");
+            assert!(
+                python.exists(),
+                "{} does not exist: run `bash scripts/test` once to make the project's Python \
+                 environment",
+                python.display()
+            );
+            python
+        }
+    }
+}
+
 /// A real SMTP server (aiosmtpd, `tests/smtp_relay.py`) on a loopback port, keeping what it
-/// accepts in a Maildir. Needs `python3 -m pip install aiosmtpd` (`scripts/test` installs it); a
-/// test using it fails, never passes, without it.
+/// accepts in a Maildir. It runs under the project's own Python environment ([`test_python`]),
+/// which `scripts/test` makes; a test using it fails, never passes, without it.
 pub struct SmtpRelay {
     /// The port it listens on (kept across [`SmtpRelay::stop`] and [`SmtpRelay::start_again`]).
     pub port: u16,
@@ -490,7 +512,7 @@ impl SmtpRelay {
     pub fn start_again(&mut self) {
         use std::io::BufRead;
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/smtp_relay.py");
-        let mut child = std::process::Command::new("python3")
+        let mut child = std::process::Command::new(test_python())
             .arg(script)
             .arg(self.port.to_string())
             .arg(self.dir.path().join("maildir"))
@@ -498,7 +520,7 @@ impl SmtpRelay {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .spawn()
-            .expect("python3 runs");
+            .expect("the project's Python runs");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         std::io::BufReader::new(stdout)
@@ -507,7 +529,8 @@ impl SmtpRelay {
         assert_eq!(
             line.trim(),
             "ready",
-            "the SMTP relay did not start: install aiosmtpd (python3 -m pip install aiosmtpd)"
+            "the SMTP relay did not start: run `bash scripts/test` once to make the project's Python \
+             environment (target/test-python) with aiosmtpd"
         );
         self.child = Some(child);
     }
