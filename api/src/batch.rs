@@ -13,7 +13,7 @@
 
 use crate::audit::{self, NewEvent};
 use crate::clock::Clock;
-use crate::db::Db;
+use crate::db::{Db, Fault};
 use crate::entities::referral;
 use crate::lifecycle::{self, AttemptResult, Status, Submission};
 use crate::store;
@@ -73,10 +73,14 @@ impl BatchWriter {
 
     async fn write(&self, w: Write) -> Result<Written, DbErr> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send((w, reply))
-            .await
-            .map_err(|_| DbErr::Custom("the writer has stopped".to_owned()))?;
+        // A full queue is answered at once (503 with Retry-After) rather than waited for: under
+        // overload, waiting callers would pile up without bound, in memory and in latency.
+        self.tx.try_send((w, reply)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => crate::db::overloaded(),
+            mpsc::error::TrySendError::Closed(_) => {
+                DbErr::Custom("the writer has stopped".to_owned())
+            }
+        })?;
         answer
             .await
             .map_err(|_| DbErr::Custom("the writer stopped before answering".to_owned()))?
@@ -121,11 +125,24 @@ async fn run(db: Db, clock: Clock, mut rx: mpsc::Receiver<Job>) {
         let (writes, replies): (Vec<Write>, Vec<_>) = batch.into_iter().unzip();
         if writes.len() > 1 {
             let refs: Vec<&Write> = writes.iter().collect();
-            if let Ok(results) = write_batch(&db, clock.now_ms(), &refs).await {
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(Ok(result));
+            match write_batch(&db, clock.now_ms(), &refs).await {
+                Ok(results) => {
+                    for (reply, result) in replies.into_iter().zip(results) {
+                        let _ = reply.send(Ok(result));
+                    }
+                    continue;
                 }
-                continue;
+                // The storage failed (a full disk, a lost database): so would each item alone.
+                // Nothing of the batch was stored; every caller hears so at once.
+                Err(e) if db.observe(&e) == Fault::Storage => {
+                    for reply in replies {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                    continue;
+                }
+                // Anything else (an Idempotency-Key race on the unique index): one at a time, so
+                // one bad item never fails the others.
+                Err(_) => {}
             }
         }
         // One at a time: a single item, or a batch that failed as a whole.

@@ -9,6 +9,10 @@ use std::time::Duration;
 pub struct Config {
     /// `DTR_DATABASE_URL`: `sqlite://…` (embedded default) or `postgres://…`.
     pub database_url: String,
+    /// `DTR_DATABASE_ACQUIRE_TIMEOUT`: how long a request waits for a database connection before
+    /// it answers 503 `storage.unavailable` (a stopped or restarting database is reported at once
+    /// instead of holding every client).
+    pub database_acquire_timeout: Duration,
     /// `DTR_LISTEN`: the address to serve on.
     pub listen: SocketAddr,
     /// `DTR_LOG`: a `tracing` filter such as `info` or `api=debug`.
@@ -192,6 +196,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             database_url: "sqlite://dtr.db?mode=rwc".to_owned(),
+            database_acquire_timeout: crate::db::DEFAULT_ACQUIRE_TIMEOUT,
             listen: SocketAddr::from(([127, 0, 0, 1], 8213)),
             log: "info".to_owned(),
             log_json: false,
@@ -258,6 +263,16 @@ impl Config {
         };
         if let Some(v) = lookup("DTR_DATABASE_URL") {
             c.database_url = v;
+        }
+        if let Some(v) = lookup("DTR_DATABASE_ACQUIRE_TIMEOUT") {
+            c.database_acquire_timeout = parse_duration(&v)
+                .filter(|d| !d.is_zero() && *d <= Duration::from_secs(60))
+                .ok_or_else(|| {
+                    bad(
+                        "DTR_DATABASE_ACQUIRE_TIMEOUT",
+                        "expected a positive duration up to 60s, such as 2s or 500ms",
+                    )
+                })?;
         }
         if let Some(v) = lookup("DTR_LISTEN") {
             c.listen = v

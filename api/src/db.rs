@@ -18,6 +18,16 @@
 //!   handler does apply: a lock held by anyone else (another process such as `dtr keys create` on
 //!   the same file) is waited for, never met halfway through a transaction.
 //!
+//! A storage fault (a full disk, an I/O error, a lost or restarting PostgreSQL) must never leave a
+//! connection whose transaction state is unknown in use. On `SQLITE_FULL` and some I/O errors
+//! SQLite rolls the transaction back by itself; the driver's own `ROLLBACK` then fails and it goes
+//! on believing a transaction is open, so the next "begin" on that connection would become a
+//! `SAVEPOINT` inside a transaction that never commits: answered as stored, and lost. Every pool
+//! therefore checks a connection before handing it out and discards one the driver believes is
+//! still inside a transaction ([`discard_if_in_transaction`]); the pool opens a fresh one. Faults
+//! are classified once ([`Fault::of`]) so that the edge answers 503 with `Retry-After`, and
+//! readiness ([`Db::ready`]) reports them.
+//!
 //! One `dtr serve` per SQLite file. On PostgreSQL several processes may share the database; the
 //! audit chain serializes its own appends with an advisory lock.
 
@@ -26,9 +36,12 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
     DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
+use std::future::Future;
 use std::ops::Deref;
-use std::sync::Arc;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 /// WAL frames (pages) after which the writer's own commit checkpoints and the next one starts the WAL
 /// afresh. The background [`Db::checkpoint`] keeps the database file current every 100 ms, but under
@@ -52,7 +65,17 @@ pub struct Db {
     /// Notified after every committed write transaction (and, on PostgreSQL, when another process
     /// commits audit events): long polls wait on it instead of polling the database.
     committed: Arc<tokio::sync::Notify>,
+    /// Storage faults seen, for readiness.
+    health: Arc<Health>,
+    /// How many write transactions are waiting for their turn or running (SQLite): beyond
+    /// [`MAX_WAITING_WRITES`] a new one is refused at once instead of queueing without bound.
+    waiting_writes: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// The most write transactions that may wait for the write turn at once (SQLite). Each waiter is a
+/// request holding memory and a client's connection; beyond this many, waiting longer helps no one
+/// and the answer is 503 with `Retry-After` at once.
+pub const MAX_WAITING_WRITES: usize = 256;
 
 /// A write transaction. On SQLite it holds the write turn until it has committed or its rollback
 /// has run (see the module note).
@@ -61,6 +84,17 @@ pub struct WriteTxn {
     txn: Option<DatabaseTransaction>,
     turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     committed: Arc<tokio::sync::Notify>,
+    health: Arc<Health>,
+    _waiting: WaitingWrite,
+}
+
+/// One place in [`MAX_WAITING_WRITES`], given back when the transaction ends.
+struct WaitingWrite(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for WaitingWrite {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Deref for WriteTxn {
@@ -81,10 +115,13 @@ impl WriteTxn {
             .expect("a WriteTxn holds its transaction until commit or drop");
         let result = txn.commit().await;
         // A failed COMMIT leaves sea-orm to queue the rollback; the next writer's IMMEDIATE begin
-        // waits for it in SQLite's busy handler.
+        // waits for it in SQLite's busy handler, and if SQLite had already rolled back by itself
+        // the connection is discarded before reuse (see the module note).
         drop(self.turn.take());
-        if result.is_ok() {
-            self.committed.notify_waiters();
+        match &result {
+            Ok(()) => self.committed.notify_waiters(),
+            Err(e) if Fault::of(e) == Fault::Storage => self.health.fault(),
+            Err(_) => {}
         }
         result
     }
@@ -96,10 +133,14 @@ impl Drop for WriteTxn {
             // PostgreSQL (no turn): sea-orm queues the rollback, and the server orders the rest.
             return;
         };
+        let health = self.health.clone();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
                     if let Err(e) = txn.rollback().await {
+                        // SQLite rolled back by itself (a full disk, an I/O error): the storage
+                        // failed, and the connection is discarded before reuse.
+                        health.fault();
                         tracing::warn!(error = %e, "rolling back an abandoned write transaction failed");
                     }
                     drop(turn);
@@ -115,11 +156,12 @@ fn sqlite_options(
     connections: u32,
     cache_kib: i64,
     autocheckpoint: u32,
+    acquire_timeout: Duration,
 ) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .sqlx_logging(false) // statements are not personal data, but bound values could be
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(acquire_timeout)
         .connect_timeout(Duration::from_secs(10))
         .max_connections(connections)
         .min_connections(1)
@@ -136,37 +178,211 @@ fn sqlite_options(
                 // Erased personal data is overwritten with zeros, not left in free space (§12).
                 .pragma("secure_delete", "ON")
                 .pragma("wal_autocheckpoint", autocheckpoint.to_string())
-        });
+        })
+        .map_sqlx_sqlite_before_acquire(|conn, _| discard_if_in_transaction(conn));
     options
 }
 
-impl Db {
-    /// Connects. SQLite gets WAL, a busy timeout, `synchronous=NORMAL`, a read pool of four
-    /// connections and two write connections taking turns.
-    pub async fn connect(url: &str) -> Result<Db, DbErr> {
-        if url.starts_with("sqlite:") {
-            let writer = Database::connect(sqlite_options(url, 2, 4096, WAL_RESET_PAGES)).await?;
-            let conn = Database::connect(sqlite_options(url, 4, 2048, 8000)).await?;
-            return Ok(Db {
-                conn,
-                writer: Some(writer),
-                write_turn: Arc::default(),
-                committed: Arc::default(),
-            });
+/// The pools' check before a connection is handed out: `false` (discard it, open a fresh one) when
+/// the driver still counts an open transaction on it. That happens only when a `COMMIT` or
+/// `ROLLBACK` failed — SQLite had already rolled back by itself on a full disk or an I/O error, or
+/// the server went away — and reusing the connection would nest the next transaction inside one
+/// that never commits. By the time a connection is acquired again, the rollback queued when its
+/// transaction was dropped has run (the pool's release ping is ordered after it).
+fn discard_if_in_transaction<C: sea_orm::sqlx::Connection>(
+    conn: &mut C,
+) -> Pin<Box<dyn Future<Output = Result<bool, sea_orm::sqlx::Error>> + Send + '_>> {
+    let inside = conn.is_in_transaction();
+    Box::pin(async move {
+        if inside {
+            tracing::warn!(
+                "discarding a database connection left inside a transaction after a storage fault"
+            );
         }
-        let mut options = ConnectOptions::new(url.to_owned());
-        options
-            .sqlx_logging(false)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(10))
-            .max_connections(16)
-            .min_connections(1);
+        Ok(!inside)
+    })
+}
+
+/// What kind of failure a database error is, for the answer and for readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The storage cannot be used now — a full disk, an I/O error, a damaged or read-only file, a
+    /// lock held too long, a lost or restarting database server, no free connection in time.
+    /// Nothing was stored; the same request may succeed later (503 with `Retry-After`).
+    Storage,
+    /// More writes are waiting than the service takes at once (503 with `Retry-After`).
+    Overloaded,
+    /// Anything else: a defect or a constraint our code did not expect (500, logged).
+    Other,
+}
+
+/// The message of the error [`overloaded`] makes; [`Fault::of`] recognises it.
+const OVERLOADED: &str = "dtr: too many writes waiting";
+
+/// The error a write answers with when its queue is full: nothing was stored.
+pub fn overloaded() -> DbErr {
+    DbErr::Custom(OVERLOADED.to_owned())
+}
+
+impl Fault {
+    /// Classifies a database error.
+    pub fn of(e: &DbErr) -> Fault {
+        use sea_orm::sqlx::Error as Sqlx;
+        use sea_orm::RuntimeErr;
+        let sqlx = match e {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return Fault::Storage,
+            DbErr::Custom(m) if m == OVERLOADED => return Fault::Overloaded,
+            DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+            _ => return Fault::Other,
+        };
+        match &**sqlx {
+            Sqlx::Io(_)
+            | Sqlx::Tls(_)
+            | Sqlx::Protocol(_)
+            | Sqlx::PoolTimedOut
+            | Sqlx::PoolClosed
+            | Sqlx::WorkerCrashed => Fault::Storage,
+            Sqlx::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                let storage = if db
+                    .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+                    .is_some()
+                {
+                    // SQLite: the primary result code is the low byte of the extended one.
+                    // BUSY, LOCKED, NOMEM, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL,
+                    // NOTADB.
+                    code.parse::<i32>().is_ok_and(|n| {
+                        matches!(n & 0xff, 5 | 6 | 7 | 8 | 10 | 11 | 13 | 14 | 15 | 26)
+                    })
+                } else {
+                    // PostgreSQL SQLSTATE: connection exceptions (08), insufficient resources
+                    // (53: disk full, out of memory, too many connections), operator intervention
+                    // (57: shutdown, restart, cannot connect now), system errors (58: I/O).
+                    ["08", "53", "57", "58"].iter().any(|c| code.starts_with(c))
+                };
+                if storage {
+                    Fault::Storage
+                } else {
+                    Fault::Other
+                }
+            }
+            _ => Fault::Other,
+        }
+    }
+}
+
+/// When the storage last failed and last worked, for readiness: a fault in the last
+/// [`FAULT_MEMORY`] makes the service not ready even if a small probe write gets through.
+#[derive(Debug, Default)]
+struct Health {
+    /// Milliseconds since `epoch` of the last storage fault, or -1.
+    last_fault: AtomicI64,
+    epoch: OnceLock<Instant>,
+}
+
+/// How long a storage fault keeps readiness at 503.
+const FAULT_MEMORY: Duration = Duration::from_secs(5);
+
+impl Health {
+    fn now(&self) -> i64 {
+        self.epoch.get_or_init(Instant::now).elapsed().as_millis() as i64
+    }
+
+    fn fault(&self) {
+        self.last_fault.store(self.now().max(1), Ordering::Relaxed);
+    }
+
+    fn faulted_recently(&self) -> bool {
+        let at = self.last_fault.load(Ordering::Relaxed);
+        at > 0 && self.now() - at < FAULT_MEMORY.as_millis() as i64
+    }
+}
+
+/// How long a request waits for a free database connection by default before it answers 503
+/// (`DTR_DATABASE_ACQUIRE_TIMEOUT`): short, so that a stopped database is reported at once rather
+/// than after every client has waited.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Db {
+    /// Connects with the default acquire timeout (the command-line tools).
+    pub async fn connect(url: &str) -> Result<Db, DbErr> {
+        Self::connect_with(url, DEFAULT_ACQUIRE_TIMEOUT).await
+    }
+
+    /// Connects. SQLite gets WAL, a busy timeout, `synchronous=NORMAL`, a read pool of four
+    /// connections and two write connections taking turns. A request waits at most
+    /// `acquire_timeout` for a connection.
+    pub async fn connect_with(url: &str, acquire_timeout: Duration) -> Result<Db, DbErr> {
+        let (conn, writer) = if url.starts_with("sqlite:") {
+            let writer = Database::connect(sqlite_options(
+                url,
+                2,
+                4096,
+                WAL_RESET_PAGES,
+                acquire_timeout,
+            ))
+            .await?;
+            let conn =
+                Database::connect(sqlite_options(url, 4, 2048, 8000, acquire_timeout)).await?;
+            (conn, Some(writer))
+        } else {
+            let mut options = ConnectOptions::new(url.to_owned());
+            options
+                .sqlx_logging(false)
+                .acquire_timeout(acquire_timeout)
+                .connect_timeout(Duration::from_secs(10))
+                .max_connections(16)
+                .min_connections(1)
+                .map_sqlx_postgres_before_acquire(|conn, _| discard_if_in_transaction(conn));
+            (Database::connect(options).await?, None)
+        };
         Ok(Db {
-            conn: Database::connect(options).await?,
-            writer: None,
+            conn,
+            writer,
             write_turn: Arc::default(),
             committed: Arc::default(),
+            health: Arc::default(),
+            waiting_writes: Arc::default(),
         })
+    }
+
+    /// Notes a failure of the storage seen outside a write transaction (a read, a begin), so that
+    /// readiness reports it; answers what kind of failure it was.
+    pub fn observe(&self, e: &DbErr) -> Fault {
+        let fault = Fault::of(e);
+        if fault == Fault::Storage {
+            self.health.fault();
+        }
+        fault
+    }
+
+    /// Readiness: the database answers *and* takes a write now (a one-row update, committed), and
+    /// no write failed for the storage's sake in the last few seconds. A small write can get
+    /// through while a larger one cannot (a nearly full disk), which is why recent faults count
+    /// too. Bounded by the acquire timeout, never by a hung request.
+    pub async fn ready(&self) -> Result<(), DbErr> {
+        self.ping().await.inspect_err(|e| {
+            self.observe(e);
+        })?;
+        let txn = self.begin_write().await?;
+        use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+        txn.execute(
+            Query::update()
+                .table(Alias::new("readiness_probe"))
+                .value(
+                    Alias::new("probed_at_ms"),
+                    jiff::Timestamp::now().as_millisecond(),
+                )
+                .and_where(ExprTrait::eq(Expr::col(Alias::new("id")), 1)),
+        )
+        .await?;
+        txn.commit().await?;
+        if self.health.faulted_recently() {
+            return Err(DbErr::Conn(sea_orm::RuntimeErr::Internal(
+                "a write failed for the storage's sake in the last seconds".to_owned(),
+            )));
+        }
+        Ok(())
     }
 
     /// Applies pending migrations.
@@ -184,28 +400,38 @@ impl Db {
         self.conn.get_database_backend()
     }
 
-    /// Begins a write transaction (on SQLite, after the previous one has ended).
+    /// Begins a write transaction (on SQLite, after the previous one has ended). With
+    /// [`MAX_WAITING_WRITES`] already waiting, answers [`overloaded`] at once.
     pub async fn begin_write(&self) -> Result<WriteTxn, DbErr> {
+        let waiting = WaitingWrite(self.waiting_writes.clone());
+        if self.waiting_writes.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING_WRITES {
+            return Err(overloaded());
+        }
         let turn = if self.writer.is_some() {
             Some(self.write_turn.clone().lock_owned().await)
         } else {
             None
         };
-        let txn = match &self.writer {
+        let begun = match &self.writer {
             Some(writer) => {
                 writer
                     .begin_with_options(TransactionOptions {
                         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                         ..TransactionOptions::default()
                     })
-                    .await?
+                    .await
             }
-            None => self.conn.begin().await?,
+            None => self.conn.begin().await,
         };
+        let txn = begun.inspect_err(|e| {
+            self.observe(e);
+        })?;
         Ok(WriteTxn {
             txn: Some(txn),
             turn,
             committed: self.committed.clone(),
+            health: self.health.clone(),
+            _waiting: waiting,
         })
     }
 
@@ -505,6 +731,158 @@ mod tests {
         let count: i64 = row.try_get_by_index(0).expect("a count");
         let sum: i64 = row.try_get_by_index(1).expect("a sum");
         assert_eq!((count, sum), (300, 600), "only the committed writes remain");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_sqlite_rolls_back_by_itself_a_commit_that_answers_ok_is_really_stored() {
+        let (_dir, url, db) = scratch_db().await;
+        let txn = db.begin_write().await.expect("the test database answers");
+        txn.execute_raw(sql("CREATE UNIQUE INDEX t_n ON t (n)"))
+            .await
+            .expect("the test database answers");
+        txn.commit().await.expect("the test database answers");
+        for round in 0..20 {
+            // What a full disk does at COMMIT: SQLite ends the transaction by itself, and the
+            // driver, whose own ROLLBACK then fails, still counts it as open. (A ROLLBACK sent
+            // behind the driver's back leaves exactly that state; the black-box suite fills a real
+            // filesystem.)
+            let dead = db.begin_write().await.expect("the test database answers");
+            dead.execute_raw(sql("INSERT INTO t (n) VALUES (-1)"))
+                .await
+                .expect("the test database answers");
+            dead.execute_raw(sql("ROLLBACK"))
+                .await
+                .expect("the test database answers");
+            drop(dead);
+            // A transaction that fails on a statement and is abandoned (an Idempotency-Key race on
+            // the unique index). On a connection the driver believes is inside a transaction it
+            // would be a savepoint, rolled back to but never released: the connection is then
+            // inside a transaction that nothing will ever commit.
+            let failed = db.begin_write().await.expect("the test database answers");
+            failed
+                .execute_raw(sql("INSERT INTO t (n) SELECT max(n) FROM t"))
+                .await
+                .expect_err("the unique index refuses a duplicate");
+            drop(failed);
+            // The next transaction, on whichever connection, really commits: never answered Ok
+            // and lost.
+            let next = db.begin_write().await.expect("a fresh connection is used");
+            next.execute_raw(sql(&format!("INSERT INTO t (n) VALUES ({})", round + 1)))
+                .await
+                .expect("the test database answers");
+            next.commit()
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+        // Read by another connection: only what is committed is visible there.
+        let other = Database::connect(url.as_str())
+            .await
+            .expect("the test database answers");
+        let row = other
+            .query_one_raw(sql("SELECT count(*), coalesce(sum(n), 0) FROM t"))
+            .await
+            .expect("the test database answers")
+            .expect("one row");
+        let count: i64 = row.try_get_by_index(0).expect("a count");
+        let sum: i64 = row.try_get_by_index(1).expect("a sum");
+        assert_eq!(
+            (count, sum),
+            (20, 210),
+            "every commit answered Ok (rows 1 to 20) is in the file"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_sqlite_database_is_a_storage_fault_and_a_constraint_is_not() {
+        let (_dir, _url, db) = scratch_db().await;
+        let txn = db.begin_write().await.expect("the test database answers");
+        txn.execute_raw(sql("CREATE UNIQUE INDEX t_n ON t (n)"))
+            .await
+            .expect("the test database answers");
+        txn.execute_raw(sql("INSERT INTO t (n) VALUES (1)"))
+            .await
+            .expect("the test database answers");
+        let duplicate = txn
+            .execute_raw(sql("INSERT INTO t (n) VALUES (1)"))
+            .await
+            .expect_err("the unique index refuses a duplicate");
+        assert_eq!(Fault::of(&duplicate), Fault::Other, "{duplicate}");
+        let syntax = txn
+            .execute_raw(sql("INSERT INTO nowhere VALUES (1)"))
+            .await
+            .expect_err("no such table");
+        assert_eq!(Fault::of(&syntax), Fault::Other, "{syntax}");
+        // SQLITE_FULL: the file may not grow past its current size.
+        txn.execute_raw(sql("PRAGMA max_page_count = 1"))
+            .await
+            .expect("the test database answers");
+        let full = txn
+            .execute_raw(sql(
+                "INSERT INTO t (n) SELECT x + 1 FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000) SELECT x FROM c)",
+            ))
+            .await
+            .expect_err("a full database refuses the insert");
+        assert_eq!(Fault::of(&full), Fault::Storage, "{full}");
+    }
+
+    #[test]
+    fn a_lost_or_full_postgresql_server_is_a_storage_fault() {
+        use sea_orm::sqlx::error::{DatabaseError, ErrorKind};
+        /// A server error with a SQLSTATE, as PostgreSQL sends them.
+        #[derive(Debug)]
+        struct SqlState(&'static str);
+        impl std::fmt::Display for SqlState {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for SqlState {}
+        impl DatabaseError for SqlState {
+            fn message(&self) -> &str {
+                self.0
+            }
+            fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+                Some(self.0.into())
+            }
+            fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+                self
+            }
+            fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+                self
+            }
+            fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+                self
+            }
+            fn kind(&self) -> ErrorKind {
+                ErrorKind::Other
+            }
+        }
+        let of = |code: &'static str| {
+            Fault::of(&DbErr::Exec(sea_orm::RuntimeErr::SqlxError(Arc::new(
+                sea_orm::sqlx::Error::Database(Box::new(SqlState(code))),
+            ))))
+        };
+        // Administrator shutdown (pg_ctl restart -m fast), crash shutdown, cannot connect now,
+        // disk full, too many connections, connection failure, I/O error.
+        for code in [
+            "57P01", "57P02", "57P03", "53100", "53300", "08006", "58030",
+        ] {
+            assert_eq!(of(code), Fault::Storage, "{code}");
+        }
+        // A unique violation, a syntax error, a serialization failure are not the storage's.
+        for code in ["23505", "42601", "40001"] {
+            assert_eq!(of(code), Fault::Other, "{code}");
+        }
+        let io = DbErr::Query(sea_orm::RuntimeErr::SqlxError(Arc::new(
+            sea_orm::sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+        )));
+        assert_eq!(Fault::of(&io), Fault::Storage);
+        assert_eq!(
+            Fault::of(&DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)),
+            Fault::Storage
+        );
+        assert_eq!(Fault::of(&overloaded()), Fault::Overloaded);
+        assert_eq!(Fault::of(&DbErr::Custom("x".to_owned())), Fault::Other);
     }
 
     #[test]

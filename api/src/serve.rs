@@ -66,7 +66,7 @@ pub async fn start_with_clock(
     run_worker: bool,
     clock: Clock,
 ) -> anyhow::Result<Running> {
-    let db = Db::connect(&config.database_url)
+    let db = Db::connect_with(&config.database_url, config.database_acquire_timeout)
         .await
         .context("connecting to the database (DTR_DATABASE_URL)")?;
     db.migrate().await.context("applying migrations")?;

@@ -143,6 +143,12 @@ pub enum ProblemType {
     EmailInvalid,
     /// The address is already an officer's.
     OfficerExists,
+    /// The database cannot store anything now (a full disk, an I/O error, a lost or restarting
+    /// database server): nothing was stored; try again after `Retry-After`.
+    StorageUnavailable,
+    /// More work is waiting to be stored than the service accepts at once: nothing was stored; try
+    /// again after `Retry-After`.
+    ServiceOverloaded,
 }
 
 impl Vocabulary for ProblemType {
@@ -173,6 +179,8 @@ impl Vocabulary for ProblemType {
         ("smtp.not_configured", ProblemType::SmtpNotConfigured),
         ("email.invalid", ProblemType::EmailInvalid),
         ("officer.exists", ProblemType::OfficerExists),
+        ("storage.unavailable", ProblemType::StorageUnavailable),
+        ("service.overloaded", ProblemType::ServiceOverloaded),
     ];
 }
 

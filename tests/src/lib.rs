@@ -103,6 +103,12 @@ impl TestApp {
         Self::start(config, dir, false).await
     }
 
+    /// [`TestApp::spawn`] with a whole configuration; `dir` (the test's own directory) lives as long
+    /// as the service.
+    pub async fn spawn_with_config(config: Config, dir: tempfile::TempDir) -> TestApp {
+        Self::start(config, dir, false).await
+    }
+
     /// The service as `dtr serve` runs it: the system clock and the background delivery worker.
     pub async fn spawn_with_background_worker(adjust: impl FnOnce(&mut Config)) -> TestApp {
         let (url, dir) = fresh_database().await;

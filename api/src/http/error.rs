@@ -37,9 +37,11 @@ pub enum ApiError {
     /// Something failed on our side; the cause is logged, not returned.
     #[oai(status = 500)]
     Internal(ProblemJson),
-    /// The database is unreachable.
+    /// Nothing was stored: the database cannot take it now (`storage.unavailable`: a full disk, a
+    /// lost or restarting database) or too much is waiting already (`service.overloaded`). Try
+    /// again after `Retry-After` seconds.
     #[oai(status = 503)]
-    Unavailable(ProblemJson),
+    Unavailable(ProblemJson, #[oai(header = "Retry-After")] u64),
 }
 
 impl ApiError {
@@ -146,17 +148,48 @@ impl From<crate::actions::ActionError> for ApiError {
     }
 }
 
+/// What a client is told to wait before retrying after a storage fault or overload, in seconds.
+pub const RETRY_AFTER_SECONDS: u64 = 5;
+
+impl ApiError {
+    /// 503 `storage.unavailable`: nothing was stored.
+    pub fn storage_unavailable() -> Self {
+        ApiError::Unavailable(
+            ProblemJson::from(Problem::typed(
+                503,
+                ProblemType::StorageUnavailable,
+                "The database cannot store anything now; nothing was stored. Try again after Retry-After seconds (a submission retried with the same Idempotency-Key never makes two referrals).",
+            )),
+            RETRY_AFTER_SECONDS,
+        )
+    }
+
+    /// 503 `service.overloaded`: nothing was stored.
+    pub fn overloaded() -> Self {
+        ApiError::Unavailable(
+            ProblemJson::from(Problem::typed(
+                503,
+                ProblemType::ServiceOverloaded,
+                "The service has more work waiting than it takes at once; nothing was stored. Try again after Retry-After seconds.",
+            )),
+            RETRY_AFTER_SECONDS,
+        )
+    }
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
-        match e {
-            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
-                tracing::error!(error = %e, "database unavailable");
-                ApiError::Unavailable(ProblemJson::from(Problem::new(
-                    503,
-                    "The database is unavailable; try again shortly.",
-                )))
+        use crate::db::Fault;
+        match Fault::of(&e) {
+            Fault::Storage => {
+                tracing::error!(error = %e, "storage unavailable");
+                ApiError::storage_unavailable()
             }
-            _ => {
+            Fault::Overloaded => {
+                tracing::warn!("too many writes waiting; answered 503");
+                ApiError::overloaded()
+            }
+            Fault::Other => {
                 tracing::error!(error = %e, "database error");
                 ApiError::Internal(ProblemJson::from(Problem::new(
                     500,

@@ -7,10 +7,13 @@ use openapi::Health;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, OpenApi};
 
+/// The longest a readiness check waits for the database.
+const READINESS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Readiness.
 #[derive(ApiResponse)]
 pub enum Readiness {
-    /// The database answers.
+    /// The database answers and takes a write.
     #[oai(status = 200)]
     Ready(Json<Health>),
 }
@@ -35,7 +38,10 @@ impl OperationsApi {
 
     /// Readiness
     ///
-    /// 200 when the database answers, 503 otherwise.
+    /// 200 when the database answers and takes a write now; 503 (`storage.unavailable`, with
+    /// `Retry-After`) when it does not, or when a write failed for the storage's sake in the last
+    /// few seconds (a full disk, an I/O error, a lost database). Answers within a few seconds
+    /// whatever the database does.
     #[oai(
         path = "/readyz",
         method = "get",
@@ -43,7 +49,10 @@ impl OperationsApi {
         operation_id = "get_readiness"
     )]
     async fn readyz(&self, state: poem::web::Data<&AppState>) -> Result<Readiness, ApiError> {
-        state.db.ping().await?;
+        match tokio::time::timeout(READINESS_DEADLINE, state.db.ready()).await {
+            Ok(result) => result?,
+            Err(_) => return Err(ApiError::storage_unavailable()),
+        }
         Ok(Readiness::Ready(Json(Health {
             status: "ok".to_owned(),
         })))
