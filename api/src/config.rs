@@ -45,6 +45,10 @@ pub struct Config {
     /// `DTR_RETENTION`: how long after a referral is acknowledged, withdrawn or failed its personal
     /// data is erased (at least a day).
     pub retention: Duration,
+    /// `DTR_SCRUB_INTERVAL`: SQLite only: after an erasure the database file is rewritten so the
+    /// erased text cannot be recovered from it, at most once per this interval (each rewrite makes
+    /// writers wait about a second per 100 MB of database).
+    pub scrub_interval: Duration,
     /// `DTR_AUDIT_KEY_FILE`: the Ed25519 key that signs audit checkpoints (created when absent).
     pub audit_key_file: std::path::PathBuf,
     /// Slow clients: how long a request's headers may take, and how long a keep-alive connection
@@ -209,6 +213,7 @@ impl Default for Config {
             rate_limit_anon: 20,
             secret_key: None,
             retention: Duration::from_secs(90 * 86_400),
+            scrub_interval: Duration::from_secs(60),
             audit_key_file: std::path::PathBuf::from("dtr-audit.key"),
             trusted_proxies: vec![],
             request_timeout: Duration::from_secs(40),
@@ -271,6 +276,16 @@ impl Config {
                     bad(
                         "DTR_DATABASE_ACQUIRE_TIMEOUT",
                         "expected a positive duration up to 60s, such as 2s or 500ms",
+                    )
+                })?;
+        }
+        if let Some(v) = lookup("DTR_SCRUB_INTERVAL") {
+            c.scrub_interval = parse_duration(&v)
+                .filter(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(86_400))
+                .ok_or_else(|| {
+                    bad(
+                        "DTR_SCRUB_INTERVAL",
+                        "expected a duration from 1s to 1d, such as 1m",
                     )
                 })?;
         }

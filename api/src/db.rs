@@ -67,6 +67,10 @@ pub struct Db {
     committed: Arc<tokio::sync::Notify>,
     /// Storage faults seen, for readiness.
     health: Arc<Health>,
+    /// SQLite: personal data was erased since the file was last rewritten ([`Db::scrub`]).
+    scrub_due: Arc<std::sync::atomic::AtomicBool>,
+    /// Wakes the scrubber.
+    scrub_wake: Arc<tokio::sync::Notify>,
     /// How many write transactions are waiting for their turn or running (SQLite): beyond
     /// [`MAX_WAITING_WRITES`] a new one is refused at once instead of queueing without bound.
     waiting_writes: Arc<std::sync::atomic::AtomicUsize>,
@@ -343,6 +347,8 @@ impl Db {
             committed: Arc::default(),
             health: Arc::default(),
             waiting_writes: Arc::default(),
+            scrub_due: Arc::default(),
+            scrub_wake: Arc::default(),
         })
     }
 
@@ -496,51 +502,108 @@ impl Db {
         Ok(())
     }
 
-    /// [`Db::purge_wal`] in the background, for a request that erased something and should not
-    /// wait for readers to finish.
-    pub fn purge_wal_soon(&self) {
-        if self.writer.is_some() {
-            let db = self.clone();
-            tokio::spawn(async move {
-                if let Err(e) = db.purge_wal().await {
-                    tracing::warn!(error = %e, "could not truncate the WAL after an erasure");
+    /// Notes that personal data was erased: the next [`Db::run_scrubber`] pass rewrites the file.
+    pub fn erased(&self) {
+        self.scrub_due.store(true, Ordering::Release);
+        self.scrub_wake.notify_one();
+    }
+
+    /// The background scrubber (SQLite): after an erasure, [`Db::scrub`] — at most once per
+    /// `interval`, so that a stream of erasures costs one rewrite per interval. Runs until `stop`
+    /// turns true; a failed scrub (say, no room for the rewrite) is retried after the interval.
+    pub async fn run_scrubber(
+        &self,
+        interval: Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        if self.writer.is_none() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                _ = self.scrub_wake.notified() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            if self.scrub_due.load(Ordering::Acquire) {
+                if let Err(e) = self.scrub().await {
+                    self.observe(&e);
+                    tracing::warn!(error = %e, "could not rewrite the database after an erasure; trying again later");
+                    self.scrub_due.store(true, Ordering::Release);
                 }
-            });
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            // Erasures during the rest are scrubbed now.
+            if self.scrub_due.load(Ordering::Acquire) {
+                self.scrub_wake.notify_one();
+            }
         }
     }
 
-    /// SQLite: copies the WAL into the database file and truncates it to nothing, so the text of
-    /// rows just erased survives in neither (old page images stay in the WAL until it restarts).
-    /// Waits for readers (the busy handler) and holds the write turn. PostgreSQL: nothing to do
-    /// here; dead tuples go with VACUUM.
-    pub async fn purge_wal(&self) -> Result<(), DbErr> {
-        if self.writer.is_some() {
-            let txn = self.begin_write().await?;
-            // A checkpoint cannot run inside a transaction: end it, keep the turn.
-            let turn = {
-                let mut txn = txn;
-                let inner = txn.txn.take();
-                if let Some(inner) = inner {
-                    inner.commit().await?;
-                }
-                txn.turn.take()
-            };
-            let writer = self.writer.as_ref().unwrap_or(&self.conn);
-            let result = writer
-                .query_one_raw(Statement::from_string(
-                    DbBackend::Sqlite,
-                    "PRAGMA wal_checkpoint(TRUNCATE)",
-                ))
-                .await;
-            drop(turn);
-            let row = result?;
-            let busy = row
-                .as_ref()
-                .and_then(|r| r.try_get_by_index::<i64>(0).ok())
-                .unwrap_or(0);
-            if busy != 0 {
-                tracing::warn!("the WAL could not be truncated now (readers busy); it is on the next restart of the WAL");
-            }
+    /// SQLite: makes erased text unrecoverable from the database file and its WAL.
+    /// `secure_delete` zeroes what a delete or update frees, but when SQLite rebalances its B-tree
+    /// pages it rebuilds them without clearing the gap between cells, so an old copy of a row can
+    /// survive there and later outlive the row's erasure (seen after a few hundred erasures). So
+    /// the file is rewritten (`VACUUM`: only live rows are copied into fresh pages) and the WAL,
+    /// which then holds the old pages, is checkpointed and truncated to nothing. Holds the write
+    /// turn throughout: writers wait about a second per 100 MB of database. PostgreSQL: nothing
+    /// here; its dead rows go with its own VACUUM (see the operator guide).
+    pub async fn scrub(&self) -> Result<(), DbErr> {
+        let Some(writer) = &self.writer else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let _turn = self.write_turn.clone().lock_owned().await;
+        // Cleared before the rewrite: an erasure committed after this point marks it again.
+        self.scrub_due.store(false, Ordering::Release);
+        writer
+            .execute_raw(Statement::from_string(DbBackend::Sqlite, "VACUUM"))
+            .await?;
+        let row = writer
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA wal_checkpoint(TRUNCATE)",
+            ))
+            .await?;
+        let busy = row
+            .as_ref()
+            .and_then(|r| r.try_get_by_index::<i64>(0).ok())
+            .unwrap_or(0);
+        if busy != 0 {
+            // A reader held old pages; the WAL keeps them until the next pass.
+            self.scrub_due.store(true, Ordering::Release);
+            tracing::warn!("the WAL could not be truncated now (readers busy); trying again later");
+        }
+        tracing::info!(
+            millis = started.elapsed().as_millis() as u64,
+            "database rewritten after an erasure"
+        );
+        Ok(())
+    }
+
+    /// SQLite, on a clean stop: copies the WAL into the database file and truncates it, so that
+    /// the file alone holds every commit (an operator's copy of it is then complete).
+    pub async fn checkpoint_for_stop(&self) -> Result<(), DbErr> {
+        let Some(writer) = &self.writer else {
+            return Ok(());
+        };
+        let _turn = self.write_turn.clone().lock_owned().await;
+        let row = writer
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA wal_checkpoint(TRUNCATE)",
+            ))
+            .await?;
+        let busy = row
+            .as_ref()
+            .and_then(|r| r.try_get_by_index::<i64>(0).ok())
+            .unwrap_or(0);
+        if busy != 0 {
+            return Err(DbErr::Custom(
+                "readers were still busy: the WAL was not fully checkpointed".to_owned(),
+            ));
         }
         Ok(())
     }

@@ -4,8 +4,8 @@
 //!
 //! A background job erases due referrals in small batches — each its own short transaction, with
 //! rests between, so submissions keep their turn on SQLite's one writer — with `FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL, so several processes share the work without erasing one twice. On SQLite the WAL is
-//! then truncated, so the erased text is in neither the database file (secure_delete) nor the WAL.
+//! PostgreSQL, so several processes share the work without erasing one twice. On SQLite the file is
+//! then rewritten and the WAL truncated ([`Db::scrub`]), so the erased text is in neither.
 
 use crate::audit::Actor;
 use crate::clock::Clock;
@@ -50,7 +50,8 @@ pub async fn sweep(db: &Db, clock: &Clock, retention: Duration) -> Result<usize,
             erased,
             "retention: erased personal data of referrals past DTR_RETENTION"
         );
-        db.purge_wal().await?;
+        // The sweep runs at most once a minute: the file is rewritten at its end, not later.
+        db.scrub().await?;
     }
     Ok(erased)
 }

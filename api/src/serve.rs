@@ -43,13 +43,21 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops accepting, lets in-flight requests and delivery attempts finish (bounded), and returns.
+    /// Stops accepting, lets in-flight requests and delivery attempts finish (bounded), then (on
+    /// SQLite) checkpoints the WAL into the database file and truncates it, so the file alone holds
+    /// every commit.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         if let Some(w) = self.worker_task {
             let _ = tokio::time::timeout(GRACE, w).await;
         }
         let _ = tokio::time::timeout(GRACE + Duration::from_secs(1), self.server).await;
+        match self.state.db.checkpoint_for_stop().await {
+            Ok(()) => tracing::info!("database checkpointed for the stop"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not checkpoint the database for the stop; SQLite replays the WAL at the next start")
+            }
+        }
     }
 }
 
@@ -88,6 +96,10 @@ pub async fn start_with_clock(
             .context("preparing signing secrets")??;
         txn.commit().await.context("preparing signing secrets")?;
         if sealed > 0 {
+            // The clear secrets are still in the WAL's old pages and the file's free space.
+            db.scrub()
+                .await
+                .context("rewriting the database after sealing secrets")?;
             tracing::info!(
                 endpoints = sealed,
                 "sealed signing secrets stored in clear with DTR_SECRET_KEY"
@@ -244,6 +256,15 @@ pub async fn start_with_clock(
                 }
             }
         });
+    }
+    {
+        // After an erasure the SQLite file is rewritten, at most once per DTR_SCRUB_INTERVAL.
+        let (db, interval, stop_scrubs) = (
+            state.db.clone(),
+            state.config.scrub_interval,
+            stopped.clone(),
+        );
+        tokio::spawn(async move { db.run_scrubber(interval, stop_scrubs).await });
     }
     if state.db.backend() == sea_orm::DbBackend::Postgres {
         let (db, url) = (state.db.clone(), state.config.database_url.clone());

@@ -171,11 +171,15 @@ impl TestApp {
             .expect("retention sweep")
     }
 
-    /// SQLite's next full checkpoint (the WAL copied into the file and truncated), as the service
-    /// takes it after an erasure.
+    /// What the service's scrubber does after an erasure (SQLite): the file rewritten and the WAL
+    /// truncated, now rather than within `DTR_SCRUB_INTERVAL`.
     pub async fn checkpoint_wal(&self) {
         let state = &self.running.as_ref().unwrap().state;
-        state.db.purge_wal().await.expect("WAL checkpoint");
+        state
+            .db
+            .scrub()
+            .await
+            .expect("the database rewritten after an erasure");
     }
 
     /// Gives `gss` an endpoint at `receiver`'s `/hook`; returns the signing secret.

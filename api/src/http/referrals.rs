@@ -518,6 +518,9 @@ impl ReferralsApi {
             row = store::erase(&*txn, &row, erasure, &actor, ms).await?;
         }
         txn.commit().await?;
+        if row.erased_at_ms.is_some() {
+            state.db.erased();
+        }
         state.wake_worker();
         tracing::info!(referral_id = %row.id, reason = reason.term(), "referral withdrawn");
         Ok(Json(resource(&row, false)))
@@ -556,7 +559,7 @@ impl ReferralsApi {
         let erasure = lifecycle::Erasure::Requested(reason);
         let row = store::erase(&*txn, &row, erasure, &Actor::from(caller), ms).await?;
         txn.commit().await?;
-        state.db.purge_wal_soon();
+        state.db.erased();
         tracing::info!(referral_id = %row.id, reason = reason.term(), "personal data erased");
         Ok(Json(resource(&row, false)))
     }

@@ -850,3 +850,193 @@ async fn an_erased_referral_is_never_pushed_even_when_its_authority_gets_an_endp
     .await;
     assert_eq!(p["type"], "urn:dtr:problem:referral.erased");
 }
+
+/// A name no other text in the database contains: `Erasable` and `n` in letters.
+fn distinct_name(n: usize) -> String {
+    let mut letters = String::new();
+    let mut n = n;
+    for _ in 0..4 {
+        letters.push((b'a' + (n % 26) as u8) as char);
+        n /= 26;
+    }
+    format!("Erasable{letters}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_thousands_of_erasures_leave_no_document_in_the_file_or_its_wal() {
+    let app = TestApp::spawn_sqlite().await;
+    let referrer = app.referrer("HMPPS Yorkshire").await;
+    let sheffield = app.authority("E08000039").await;
+    const N: usize = 2000;
+    // Many requests at once, as the service meets them: multi-row batches, rows of many sizes.
+    async fn each<F, Fut>(n: usize, f: F) -> Vec<Value>
+    where
+        F: Fn(usize) -> Fut,
+        Fut: std::future::Future<Output = Value> + Send + 'static,
+    {
+        let mut out = Vec::with_capacity(n);
+        for start in (0..n).step_by(50) {
+            let pending: Vec<_> = (start..(start + 50).min(n))
+                .map(|i| tokio::spawn(f(i)))
+                .collect();
+            for p in pending {
+                out.push(p.await.unwrap());
+            }
+        }
+        out
+    }
+    let send = |method: reqwest::Method, path: String, key: String, body: Option<Value>| {
+        let req = app.client.request(method, app.url(&path)).bearer_auth(key);
+        let req = match body {
+            Some(b) => req.json(&b),
+            None => req,
+        };
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            assert!(status == 200 || status == 201, "{path}: {status}");
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    let ids: Vec<String> = each(N, |n| {
+        let mut doc = referral();
+        doc["person"]["given_name"] = json!(distinct_name(n));
+        doc["person"]["contact"]["email"] = json!(format!("{}@example.org", distinct_name(n)));
+        // Documents of many sizes, so rows move between pages as they grow and shrink.
+        doc["housing_situation"]["summary"] =
+            json!(format!("Tenancy ending {}", "and more ".repeat(n % 300)));
+        send(
+            reqwest::Method::POST,
+            "/v1/referrals".to_owned(),
+            referrer.clone(),
+            Some(doc),
+        )
+    })
+    .await
+    .iter()
+    .map(|r| r["id"].as_str().unwrap().to_owned())
+    .collect();
+    // The authority collects each and acknowledges it with references of many lengths (rows
+    // grow by different amounts in place); then half are erased on request and half by
+    // retention.
+    each(N, |n| {
+        send(
+            reqwest::Method::GET,
+            format!("/v1/referrals/{}", ids[n]),
+            sheffield.clone(),
+            None,
+        )
+    })
+    .await;
+    each(N, |n| {
+        send(
+            reqwest::Method::POST,
+            format!("/v1/referrals/{}/acknowledge", ids[n]),
+            sheffield.clone(),
+            Some(json!({"received_by": "Housing Options", "local_reference": "R".repeat(1 + (n * 37) % 90)})),
+        )
+    })
+    .await;
+    each(N / 2, |n| {
+        send(
+            reqwest::Method::POST,
+            format!("/v1/referrals/{}/erase", ids[2 * n + 1]),
+            ADMIN_KEY.to_owned(),
+            Some(json!({"reason": "subject_request"})),
+        )
+    })
+    .await;
+    app.advance(90 * DAY);
+    assert_eq!(app.sweep_retention().await, N / 2);
+    app.checkpoint_wal().await;
+    // One pass over the bytes: every occurrence of the names' prefix.
+    let bytes = sqlite_bytes(&app);
+    let prefix = b"Erasable";
+    let left: std::collections::BTreeSet<String> = bytes
+        .windows(prefix.len() + 4)
+        .filter(|w| w.starts_with(prefix))
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "{} of {N} erased names are still in the file or WAL, e.g. {:?}",
+        left.len(),
+        left.iter().take(5).collect::<Vec<_>>()
+    );
+    assert!(chain_is_valid(&app).await);
+}
+
+/// Polls the SQLite file and WAL until `text` is in neither (the service's own scrubber, not the
+/// test, takes the checkpoint); false after 30 s.
+async fn gone_by_itself(app: &TestApp, text: &str) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
+        if !contains(&sqlite_bytes(app), text) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn on_sqlite_every_erasure_path_clears_the_file_and_wal_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("dtr.db").display());
+    let mut config = test_config(&url, dir.path());
+    config.scrub_interval = Duration::from_secs(1);
+    let app = TestApp::spawn_with_config(config, dir).await;
+    let referrer = app.referrer("HMPPS Yorkshire").await;
+    let sheffield = app.authority("E08000039").await;
+    let submit_named = |name: &'static str| {
+        let mut doc = referral();
+        doc["person"]["given_name"] = json!(name);
+        doc["person"]["contact"]["email"] = json!(format!("{name}@example.org"));
+        doc
+    };
+    // Each path in turn, each referral's text still in the WAL when it is erased.
+    let requested = id_of(&app.submit(&referrer, &submit_named("Requestquux")).await);
+    assert!(contains(&sqlite_bytes(&app), "Requestquux"));
+    assert_eq!(
+        erase(&app, ADMIN_KEY, &requested, "subject_request")
+            .await
+            .status(),
+        200
+    );
+    assert!(
+        gone_by_itself(&app, "Requestquux").await,
+        "erased on request"
+    );
+
+    let withdrawn = id_of(&app.submit(&referrer, &submit_named("Withdrawquux")).await);
+    assert!(contains(&sqlite_bytes(&app), "Withdrawquux"));
+    let resp = app
+        .post(
+            &format!("/v1/referrals/{withdrawn}/withdraw"),
+            &referrer,
+            &json!({"reason": "consent_withdrawn"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        gone_by_itself(&app, "Withdrawquux").await,
+        "consent withdrawn"
+    );
+
+    let retained = id_of(&app.submit(&referrer, &submit_named("Retainquux")).await);
+    app.get(&format!("/v1/referrals/{retained}"), &sheffield)
+        .await;
+    let ack = app
+        .post(
+            &format!("/v1/referrals/{retained}/acknowledge"),
+            &sheffield,
+            &json!({"received_by": "Housing Options"}),
+        )
+        .await;
+    assert_eq!(ack.status(), 200);
+    assert!(contains(&sqlite_bytes(&app), "Retainquux"));
+    app.advance(90 * DAY);
+    assert_eq!(app.sweep_retention().await, 1);
+    assert!(gone_by_itself(&app, "Retainquux").await, "retention");
+    assert!(chain_is_valid(&app).await);
+}
