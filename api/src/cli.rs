@@ -47,6 +47,14 @@ enum Command {
     },
     /// Print the OpenAPI spec (byte-identical to GET /openapi.json).
     Openapi,
+    /// SQLite: write a consistent copy of the live database to FILE (which must not exist), safe
+    /// while `dtr serve` runs: every commit up to the copy's moment, WAL included, nothing after.
+    /// Exit 1 when the copy fails. On PostgreSQL use `pg_dump` (see the operator guide).
+    Backup {
+        /// Where to write the copy (a new file).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,6 +177,19 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<ExitCode>
             tracing::info!("shutting down");
             running.shutdown().await;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup { file } => {
+            let db = connect_migrated(&config).await?;
+            match db.backup_to(&file).await {
+                Ok(()) => {
+                    eprintln!("copied the database to {}", file.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("dtr backup: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
         }
         Command::Migrate => {
             let db = Db::connect(&config.database_url)

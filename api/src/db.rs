@@ -608,6 +608,46 @@ impl Db {
         Ok(())
     }
 
+    /// SQLite: a consistent online copy of the database in a new file (`VACUUM INTO`: one read
+    /// transaction, so every commit up to its start and nothing after, WAL included; the copy is
+    /// compact and holds no erased text in free space). Readers and writers go on meanwhile.
+    /// sqlx does not expose SQLite's backup API; `VACUUM INTO` gives the same consistency.
+    /// PostgreSQL: refused with the advice to use `pg_dump`, which copies consistently from one
+    /// snapshot while the service runs and restores into any server version.
+    pub async fn backup_to(&self, file: &std::path::Path) -> Result<(), String> {
+        if self.writer.is_none() {
+            return Err("this is PostgreSQL: use pg_dump (for example pg_dump -Fc \"$DTR_DATABASE_URL\" > dtr.dump), which copies from one snapshot while dtr runs".to_owned());
+        }
+        let path = file
+            .to_str()
+            .ok_or_else(|| "the file name is not UTF-8".to_owned())?;
+        // The copy holds personal data: made empty, new and readable by its owner only before
+        // SQLite fills it (VACUUM INTO takes an empty file).
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(file).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                format!("{} exists already; name a new file", file.display())
+            }
+            _ => format!("cannot create {}: {e}", file.display()),
+        })?;
+        let copied = self
+            .conn
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "VACUUM INTO ?",
+                [path.into()],
+            ))
+            .await;
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(file);
+            return Err(format!("copying failed: {e}"));
+        }
+        Ok(())
+    }
+
     /// Closes every pool (tests use this to simulate a lost database).
     pub async fn close(&self) {
         if let Some(w) = &self.writer {

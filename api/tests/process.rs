@@ -1157,3 +1157,107 @@ async fn a_checkpoint_catches_an_emptied_chain() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["events"], 0);
 }
+
+/// The number of referrals in a SQLite file opened alone (no WAL beside it).
+async fn referrals_in_file_alone(file: &Path) -> i64 {
+    let alone = tempfile::tempdir().unwrap();
+    let copy = alone.path().join("copy.db");
+    std::fs::copy(file, &copy).unwrap();
+    count_where(
+        &format!("sqlite://{}?mode=ro", copy.display()),
+        "SELECT count(*) FROM referrals",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn after_sigterm_the_database_file_alone_holds_every_referral() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dtr.db");
+    let db = format!("sqlite://{}?mode=rwc", file.display());
+    let dtr = Dtr::start(&db, dir.path().join("dtr.log"), &[]).await;
+    let referrer = key(
+        &dtr.base,
+        json!({"role":"referrer","organisation":"HMPPS","agency_type":"probation"}),
+    )
+    .await;
+    let doc = referral("E08000039");
+    // Ten clients at once, as in service: the last commits are still in the WAL at the stop.
+    let mut clients = vec![];
+    for _ in 0..10 {
+        let (base, referrer, doc) = (dtr.base.clone(), referrer.clone(), doc.clone());
+        clients.push(tokio::spawn(async move {
+            for _ in 0..30 {
+                submit(&base, &referrer, &doc).await;
+            }
+        }));
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
+    let status = tokio::task::spawn_blocking(move || dtr.terminate())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let wal = std::fs::metadata(dir.path().join("dtr.db-wal")).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "the WAL is empty (or gone) after a clean stop");
+    assert_eq!(referrals_in_file_alone(&file).await, 300);
+}
+
+#[tokio::test]
+async fn dtr_backup_copies_a_live_database_that_opens_verifies_and_holds_every_referral() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dtr.db");
+    let db = format!("sqlite://{}?mode=rwc", file.display());
+    let dtr = Dtr::start(&db, dir.path().join("dtr.log"), &[]).await;
+    let referrer = key(
+        &dtr.base,
+        json!({"role":"referrer","organisation":"HMPPS","agency_type":"probation"}),
+    )
+    .await;
+    let doc = referral("E08000039");
+    let mut ids = vec![];
+    for _ in 0..120 {
+        ids.push(submit(&dtr.base, &referrer, &doc).await);
+    }
+    // While dtr runs, the last commits are still in its WAL: the copy has them anyway.
+    let copy = dir.path().join("backup.db");
+    let out = run_dtr(&db, &["backup", copy.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the copy is readable by its owner only");
+    }
+    // A second copy to the same name is refused, leaving the first untouched.
+    let again = run_dtr(&db, &["backup", copy.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    drop(dtr);
+
+    // Restore: the copy alone is the database.
+    let restored = tempfile::tempdir().unwrap();
+    let restored_file = restored.path().join("dtr.db");
+    std::fs::copy(&copy, &restored_file).unwrap();
+    let restored_db = format!("sqlite://{}?mode=rwc", restored_file.display());
+    let verify = dtr_command(&restored_db, &[])
+        .env("DTR_AUDIT_KEY_FILE", dir.path().join("dtr-audit.key"))
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let stored = statuses_from_db(&restored_db).await;
+    for id in &ids {
+        assert!(stored.contains_key(id), "{id} is in the copy");
+    }
+    assert_eq!(stored.len(), ids.len());
+}
