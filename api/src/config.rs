@@ -56,6 +56,9 @@ pub struct Config {
     pub slow_clients: crate::slow_clients::Limits,
     /// `DTR_SMTP_URL`: the relay e-mail goes through; without it nobody is e-mailed.
     pub smtp: Option<SmtpUrl>,
+    /// `DTR_SMTP_TIMEOUT`: the longest one e-mail's whole exchange with the relay may take
+    /// (connection, TLS, every command and reply); beyond it the attempt is retried later.
+    pub smtp_timeout: Duration,
     /// `DTR_SMTP_FROM`: the sender of every e-mail.
     pub smtp_from: String,
     /// `DTR_PUBLIC_URL`: the base of links in e-mails (no trailing slash).
@@ -222,6 +225,7 @@ impl Default for Config {
                 idle: Duration::from_secs(60),
             },
             smtp: None,
+            smtp_timeout: Duration::from_secs(30),
             smtp_from: "Duty to refer <noreply@localhost>".to_owned(),
             public_url: "http://127.0.0.1:8213".to_owned(),
         }
@@ -328,6 +332,16 @@ impl Config {
                     "expected a positive duration such as 10s",
                 )
             })?;
+        }
+        if let Some(v) = lookup("DTR_SMTP_TIMEOUT") {
+            c.smtp_timeout = parse_duration(&v)
+                .filter(|d| !d.is_zero() && *d <= Duration::from_secs(600))
+                .ok_or_else(|| {
+                    bad(
+                        "DTR_SMTP_TIMEOUT",
+                        "expected a positive duration up to 10m, such as 30s",
+                    )
+                })?;
         }
         if let Some(v) = lookup("DTR_ALLOW_INSECURE_ENDPOINTS") {
             c.allow_insecure_endpoints = match v.as_str() {

@@ -4,9 +4,14 @@
 //! transitions that must tell the authority something later (`referral.withdrawn`,
 //! `referral.note_added`) queue it in the outbox. A worker claims due jobs of both kinds by setting a
 //! lease (its own token and an expiry) in one atomic statement — `FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL so several processes share the work, a single `UPDATE … RETURNING` on SQLite — sends
-//! each with a bounded concurrency per authority, and records the outcome only if it still holds
-//! the lease. A process that dies mid-attempt leaves a lease that expires; the job is then claimed
+//! PostgreSQL so several processes share the work, a single `UPDATE … RETURNING` on SQLite — and
+//! records each outcome only if it still holds the lease.
+//!
+//! Fairness: every job travels in a *lane* — pushes to one authority's endpoint, or e-mails to one
+//! authority's mailbox — with a bounded number in flight. A claim takes at most a lane's share per
+//! lane and nothing for a lane that is full, and the worker does not wait for a step's slowest job
+//! before claiming again: an endpoint that never answers, or a relay that stalls, holds only its own
+//! lane, never the capacity other authorities need. A process that dies mid-attempt leaves a lease that expires; the job is then claimed
 //! again and re-sent with the same `webhook-id` (at-least-once; receivers de-duplicate). Nothing is
 //! marked `delivered` without a 2xx. What each outcome means is decided by the lifecycle module.
 
@@ -37,9 +42,13 @@ use tokio::sync::{Notify, Semaphore};
 
 /// Jobs claimed per step.
 const BATCH: i64 = 256;
-/// Concurrent attempts per authority: a slow council's server cannot starve the others, and we never
-/// flood one receiver.
+/// Pushes in flight per authority (a lane): a slow council's server cannot starve the others, and
+/// we never flood one receiver.
 const PER_AUTHORITY: usize = 16;
+/// E-mails in flight per authority's mailbox.
+const PER_MAILBOX: usize = 4;
+/// E-mails in flight in all, since they all go through one relay.
+const SMTP_CONCURRENCY: usize = 8;
 /// The longest `Retry-After` honoured.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
@@ -112,6 +121,8 @@ pub struct WorkerSettings {
     pub schedule: Vec<Duration>,
     /// Per-attempt timeout.
     pub timeout: Duration,
+    /// The longest one e-mail's exchange with the relay may take.
+    pub smtp_timeout: Duration,
     /// Whether internal addresses may be delivered to (development and tests).
     pub allow_insecure: bool,
     /// The base of links in e-mails (`DTR_PUBLIC_URL`).
@@ -130,7 +141,79 @@ pub struct Worker {
     clock: Clock,
     secrets: SecretBox,
     mailer: Option<Mailer>,
-    per_authority: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    lanes: Arc<Mutex<HashMap<Lane, Arc<LaneState>>>>,
+    /// E-mails in flight through the relay, whichever mailbox.
+    smtp: Arc<Semaphore>,
+}
+
+/// Which way a job travels, and to whom: the unit of fairness.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Lane {
+    /// Signed pushes to this authority's endpoint.
+    Push(String),
+    /// E-mails to this authority's mailbox.
+    Email(String),
+}
+
+impl Lane {
+    fn of(job: &Job) -> Lane {
+        match job {
+            Job::Event(e) if e.channel == Channel::Email => Lane::Email(e.gss_code.clone()),
+            Job::Event(e) => Lane::Push(e.gss_code.clone()),
+            Job::Referral(r) => Lane::Push(r.gss_code.clone()),
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        match self {
+            Lane::Push(_) => PER_AUTHORITY,
+            Lane::Email(_) => PER_MAILBOX,
+        }
+    }
+}
+
+/// A lane's jobs: claimed and not yet recorded (a full lane is left out of the next claim), and
+/// the permits of those being attempted.
+struct LaneState {
+    claimed: std::sync::atomic::AtomicUsize,
+    running: Arc<Semaphore>,
+}
+
+/// A claimed job's place in its lane, given back when the job is done.
+struct Claimed(Arc<LaneState>);
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        self.0
+            .claimed
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Bound parameters of a statement built at run time, numbered for the backend.
+struct Params {
+    backend: DbBackend,
+    values: Vec<Value>,
+}
+
+impl Params {
+    /// Adds a value; answers its placeholder.
+    fn bind(&mut self, value: impl Into<Value>) -> String {
+        self.values.push(value.into());
+        match self.backend {
+            DbBackend::Postgres => format!("${}", self.values.len()),
+            _ => "?".to_owned(),
+        }
+    }
+
+    /// ` AND <column> NOT IN (…)` for the given values, or nothing.
+    fn not_in(&mut self, column: &str, values: &[String]) -> String {
+        if values.is_empty() {
+            return String::new();
+        }
+        let list: Vec<String> = values.iter().map(|v| self.bind(v.clone())).collect();
+        format!(" AND {column} NOT IN ({})", list.join(", "))
+    }
 }
 
 /// Where and how to sign a push.
@@ -160,15 +243,6 @@ struct OutboxAttempt {
 enum Job {
     Referral(Box<referral::Model>),
     Event(Box<outbox::Model>),
-}
-
-impl Job {
-    fn gss_code(&self) -> &str {
-        match self {
-            Job::Referral(r) => &r.gss_code,
-            Job::Event(e) => &e.gss_code,
-        }
-    }
 }
 
 impl Worker {
@@ -210,62 +284,145 @@ impl Worker {
             clock,
             secrets,
             mailer,
-            per_authority: Arc::new(Mutex::new(HashMap::new())),
+            lanes: Arc::new(Mutex::new(HashMap::new())),
+            smtp: Arc::new(Semaphore::new(SMTP_CONCURRENCY)),
         })
     }
 
-    /// The lease on a claimed job: long enough for one attempt and its recording.
+    /// The lease on a claimed job: long enough to wait for one attempt ahead of it in its lane,
+    /// then make its own and record it.
     fn lease(&self) -> Duration {
-        self.settings.timeout * 2 + Duration::from_secs(5)
+        self.settings.timeout.max(self.settings.smtp_timeout) * 2 + Duration::from_secs(5)
     }
 
-    /// The claim statement for `table`: one atomic statement, so two workers never hold the same job.
-    fn claim_sql(&self, table: &str) -> String {
-        match self.db.backend() {
-            DbBackend::Postgres => format!(
-                "UPDATE {table} SET lease_until_ms = $1, lease_owner = $2 WHERE id IN (
-                   SELECT id FROM {table} WHERE status = $5 AND next_attempt_at_ms <= $3
-                     AND (lease_until_ms IS NULL OR lease_until_ms < $3)
-                   ORDER BY next_attempt_at_ms LIMIT $4 FOR UPDATE SKIP LOCKED)
-                 RETURNING *"
-            ),
-            _ => format!(
-                "UPDATE {table} SET lease_until_ms = ?1, lease_owner = ?2 WHERE id IN (
-                   SELECT id FROM {table} WHERE status = ?5 AND next_attempt_at_ms <= ?3
-                     AND (lease_until_ms IS NULL OR lease_until_ms < ?3)
-                   ORDER BY next_attempt_at_ms LIMIT ?4)
-                 RETURNING *"
-            ),
-        }
-    }
-
-    /// Claims due referrals and outbox events.
-    async fn claim(&self, now: i64) -> Result<Vec<Job>, DbErr> {
-        let lease_until = now + i64::try_from(self.lease().as_millis()).unwrap_or(i64::MAX / 2);
-        let backend = self.db.backend();
-        let values = |status: Value| -> Vec<Value> {
-            vec![
-                lease_until.into(),
-                self.owner.clone().into(),
-                now.into(),
-                BATCH.into(),
-                status,
-            ]
+    fn lane(&self, lane: &Lane) -> Arc<LaneState> {
+        let mut lanes = match self.lanes.lock() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
         };
+        lanes
+            .entry(lane.clone())
+            .or_insert_with(|| {
+                Arc::new(LaneState {
+                    claimed: Default::default(),
+                    running: Arc::new(Semaphore::new(lane.capacity())),
+                })
+            })
+            .clone()
+    }
+
+    /// The lanes with as many jobs claimed as they may have in flight: left out of the next claim.
+    fn full_lanes(&self) -> (Vec<String>, Vec<String>) {
+        let lanes = match self.lanes.lock() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let (mut push, mut email) = (vec![], vec![]);
+        for (lane, state) in lanes.iter() {
+            if state.claimed.load(std::sync::atomic::Ordering::Acquire) >= lane.capacity() {
+                match lane {
+                    Lane::Push(gss) => push.push(gss.clone()),
+                    Lane::Email(gss) => email.push(gss.clone()),
+                }
+            }
+        }
+        (push, email)
+    }
+
+    /// The claim statement for `table`: one atomic statement, so two workers never hold the same
+    /// job, taking the earliest due jobs but at most a lane's capacity per lane (`lanes` are the
+    /// columns that name a lane) and none of the lanes listed in `full` (`lane_key` names them).
+    fn claim_statement(
+        &self,
+        table: &str,
+        lanes: &str,
+        per_lane: usize,
+        status: Value,
+        now: i64,
+        full: (&str, &[String]),
+    ) -> Statement {
+        let backend = self.db.backend();
+        let lease_until = now + i64::try_from(self.lease().as_millis()).unwrap_or(i64::MAX / 2);
+        let mut p = Params {
+            backend,
+            values: vec![],
+        };
+        let sql = match backend {
+            // A window function cannot be combined with FOR UPDATE: each lane's earliest jobs are
+            // locked in a lateral subquery instead, skipping those another process holds.
+            DbBackend::Postgres => {
+                let (lease, owner) = (p.bind(lease_until), p.bind(self.owner.clone()));
+                let (status_a, now_a) = (p.bind(status.clone()), p.bind(now));
+                let excluded = p.not_in(full.0, full.1);
+                let (status_b, now_b, per_lane) =
+                    (p.bind(status), p.bind(now), p.bind(per_lane as i64));
+                let batch = p.bind(BATCH);
+                let join = lanes
+                    .split(", ")
+                    .map(|c| format!("j.{c} = l.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(" AND ");
+                format!(
+                    "UPDATE {table} SET lease_until_ms = {lease}, lease_owner = {owner} WHERE id IN (
+                       SELECT j.id FROM (SELECT DISTINCT {lanes} FROM {table}
+                           WHERE status = {status_a} AND next_attempt_at_ms <= {now_a}{excluded}) l
+                         CROSS JOIN LATERAL (SELECT id, next_attempt_at_ms FROM {table} j
+                           WHERE {join} AND j.status = {status_b} AND j.next_attempt_at_ms <= {now_b}
+                             AND (j.lease_until_ms IS NULL OR j.lease_until_ms < {now_b})
+                           ORDER BY j.next_attempt_at_ms LIMIT {per_lane} FOR UPDATE SKIP LOCKED) j
+                       ORDER BY j.next_attempt_at_ms LIMIT {batch})
+                     RETURNING *"
+                )
+            }
+            // One process per SQLite file: no locking, a window over the due jobs.
+            _ => {
+                let (lease, owner) = (p.bind(lease_until), p.bind(self.owner.clone()));
+                let (status, now_a, now_b) = (p.bind(status), p.bind(now), p.bind(now));
+                let excluded = p.not_in(full.0, full.1);
+                let (per_lane, batch) = (p.bind(per_lane as i64), p.bind(BATCH));
+                format!(
+                    "UPDATE {table} SET lease_until_ms = {lease}, lease_owner = {owner} WHERE id IN (
+                       SELECT id FROM (
+                         SELECT id, next_attempt_at_ms AS due,
+                           ROW_NUMBER() OVER (PARTITION BY {lanes} ORDER BY next_attempt_at_ms) AS n
+                         FROM {table} WHERE status = {status} AND next_attempt_at_ms <= {now_a}
+                           AND (lease_until_ms IS NULL OR lease_until_ms < {now_b}){excluded})
+                       WHERE n <= {per_lane} ORDER BY due LIMIT {batch})
+                     RETURNING *"
+                )
+            }
+        };
+        Statement::from_sql_and_values(backend, sql, p.values)
+    }
+
+    /// Claims due referrals and outbox events, fairly across lanes.
+    async fn claim(&self, now: i64) -> Result<Vec<Job>, DbErr> {
+        let (full_push, full_email) = self.full_lanes();
+        let full_events: Vec<String> = full_push
+            .iter()
+            .map(|g| format!("webhook:{g}"))
+            .chain(full_email.iter().map(|g| format!("email:{g}")))
+            .collect();
         let txn = self.db.begin_write().await?;
         let referrals = referral::Entity::find()
-            .from_raw_sql(Statement::from_sql_and_values(
-                backend,
-                self.claim_sql("referrals"),
-                values(sea_orm::ActiveEnum::to_value(&Status::Queued).into()),
+            .from_raw_sql(self.claim_statement(
+                "referrals",
+                "gss_code",
+                PER_AUTHORITY,
+                sea_orm::ActiveEnum::to_value(&Status::Queued).into(),
+                now,
+                ("gss_code", &full_push),
             ))
             .all(&*txn)
             .await?;
         let events = outbox::Entity::find()
-            .from_raw_sql(Statement::from_sql_and_values(
-                backend,
-                self.claim_sql("outbox"),
-                values(sea_orm::ActiveEnum::to_value(&OutboxStatus::Queued).into()),
+            .from_raw_sql(self.claim_statement(
+                "outbox",
+                "gss_code, channel",
+                PER_AUTHORITY.min(PER_MAILBOX),
+                sea_orm::ActiveEnum::to_value(&OutboxStatus::Queued).into(),
+                now,
+                ("channel || ':' || gss_code", &full_events),
             ))
             .all(&*txn)
             .await?;
@@ -277,13 +434,26 @@ impl Worker {
             .collect())
     }
 
-    /// One step: claim due jobs, send them (bounded per authority), record every outcome. Returns how
-    /// many jobs were attempted. Tests drive the worker with this, without sleeping.
+    /// One step: claim due jobs, send them (bounded per lane), record every outcome. Returns how
+    /// many jobs were attempted. Tests drive the worker with this, without sleeping; the running
+    /// service uses [`Worker::run`], which does not wait for a step's slowest job.
     pub async fn step(&self) -> Result<usize, DbErr> {
-        let jobs = self.claim(self.clock.now_ms()).await?;
-        if jobs.is_empty() {
-            return Ok(0);
+        let mut tasks = tokio::task::JoinSet::new();
+        let n = self.dispatch(&mut tasks).await?;
+        let mut first_error = None;
+        while let Some(done) = tasks.join_next().await {
+            if let Some(e) = Self::reaped(done) {
+                first_error.get_or_insert(e);
+            }
         }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
+    }
+
+    /// The signing targets of every endpoint, secrets opened.
+    async fn targets(&self) -> Result<HashMap<String, Target>, DbErr> {
         let mut targets: HashMap<String, Target> = HashMap::new();
         for e in crate::store::endpoints(self.db.conn()).await? {
             // Start-up opened every stored secret, so a failure here means a row changed under
@@ -318,56 +488,77 @@ impl Worker {
                 }
             }
         }
-        let mut tasks = tokio::task::JoinSet::new();
+        Ok(targets)
+    }
+
+    /// Claims what is due in lanes that have room and starts an attempt for each job in `tasks`,
+    /// without waiting for them; returns how many were claimed.
+    async fn dispatch(
+        &self,
+        tasks: &mut tokio::task::JoinSet<Result<(), DbErr>>,
+    ) -> Result<usize, DbErr> {
+        let jobs = self.claim(self.clock.now_ms()).await?;
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let targets = if jobs.iter().any(|j| matches!(Lane::of(j), Lane::Push(_))) {
+            self.targets().await?
+        } else {
+            HashMap::new()
+        };
         let n = jobs.len();
         for job in jobs {
-            // E-mails go to the authority's mailbox, not its endpoint.
-            let by_email = matches!(&job, Job::Event(e) if e.channel == Channel::Email);
-            let target = if by_email {
-                None
-            } else {
-                let Some(target) = targets.get(job.gss_code()).cloned() else {
+            let lane = Lane::of(&job);
+            let target = match &lane {
+                // E-mails go to the authority's mailbox, not its endpoint.
+                Lane::Email(_) => None,
+                Lane::Push(gss) => match targets.get(gss) {
+                    Some(target) => Some(target.clone()),
                     // The endpoint was removed after the claim; removing it already moved
                     // referrals to the inbox, and an event for an authority without an endpoint
                     // waits for one.
-                    continue;
-                };
-                Some(target)
+                    None => continue,
+                },
             };
-            let gate = self
-                .per_authority
-                .lock()
-                .map(|mut m| {
-                    m.entry(job.gss_code().to_owned())
-                        .or_insert_with(|| Arc::new(Semaphore::new(PER_AUTHORITY)))
-                        .clone()
-                })
-                .unwrap_or_else(|_| Arc::new(Semaphore::new(PER_AUTHORITY)));
+            let state = self.lane(&lane);
+            state
+                .claimed
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            let claimed = Claimed(state.clone());
+            let relay = matches!(lane, Lane::Email(_)).then(|| self.smtp.clone());
             let worker = self.clone();
             tasks.spawn(async move {
-                let _permit = gate.acquire_owned().await;
+                let _claimed = claimed;
+                let _permit = state.running.clone().acquire_owned().await;
                 match (job, target) {
                     (Job::Referral(row), Some(target)) => worker.attempt(*row, target).await,
                     (Job::Event(event), Some(target)) => worker.attempt_event(*event, target).await,
-                    (Job::Event(event), None) => worker.attempt_email(*event).await,
+                    (Job::Event(event), None) => {
+                        let _relay = match relay {
+                            Some(relay) => Some(relay.acquire_owned().await),
+                            None => None,
+                        };
+                        worker.attempt_email(*event).await
+                    }
                     (Job::Referral(_), None) => Ok(()),
                 }
             });
         }
-        let mut first_error = None;
-        while let Some(done) = tasks.join_next().await {
-            match done {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "could not record a delivery attempt; its lease will expire and it will be retried");
-                    first_error.get_or_insert(e);
-                }
-                Err(e) => tracing::error!(error = %e, "a delivery task stopped"),
+        Ok(n)
+    }
+
+    /// Logs how a finished attempt's task ended; answers its recording error, if any.
+    fn reaped(done: Result<Result<(), DbErr>, tokio::task::JoinError>) -> Option<DbErr> {
+        match done {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "could not record a delivery attempt; its lease will expire and it will be retried");
+                Some(e)
             }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(n),
+            Err(e) => {
+                tracing::error!(error = %e, "a delivery task stopped");
+                None
+            }
         }
     }
 
@@ -697,12 +888,14 @@ impl Worker {
         }
     }
 
-    /// When the next job falls due, if any is queued.
+    /// When the next job falls due, if any is queued, leaving out lanes that are full.
     async fn next_due(&self) -> Result<Option<i64>, DbErr> {
+        let (full_push, full_email) = self.full_lanes();
         let referral: Option<Option<i64>> = referral::Entity::find()
             .select_only()
             .column_as(Expr::col(referral::Column::NextAttemptAtMs).min(), "due")
             .filter(referral::Column::Status.eq(Status::Queued))
+            .filter(referral::Column::GssCode.is_not_in(full_push.clone()))
             .into_tuple()
             .one(self.db.conn())
             .await?;
@@ -710,6 +903,19 @@ impl Worker {
             .select_only()
             .column_as(Expr::col(outbox::Column::NextAttemptAtMs).min(), "due")
             .filter(outbox::Column::Status.eq(OutboxStatus::Queued))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(
+                        outbox::Column::Channel
+                            .eq(Channel::Webhook)
+                            .and(outbox::Column::GssCode.is_not_in(full_push)),
+                    )
+                    .add(
+                        outbox::Column::Channel
+                            .eq(Channel::Email)
+                            .and(outbox::Column::GssCode.is_not_in(full_email)),
+                    ),
+            )
             .into_tuple()
             .one(self.db.conn())
             .await?;
@@ -719,22 +925,29 @@ impl Worker {
             .min())
     }
 
-    /// Runs until `stop` is notified: steps while there is work, otherwise sleeps until the next due
-    /// time (at most a second, so another process's work and expired leases are noticed) or a wake-up.
+    /// Runs until `stop` is notified: claims whatever is due in lanes with room, without waiting
+    /// for attempts in flight (a slow lane holds only itself); otherwise sleeps until the next due
+    /// time (at most a second, so another process's work and expired leases are noticed), a
+    /// wake-up, or an attempt finishing (its lane has room again). On stop, lets the attempts in
+    /// flight finish.
     pub async fn run(self, wake: Arc<Notify>, stop: tokio::sync::watch::Receiver<bool>) {
         let mut stop = stop;
+        let mut tasks = tokio::task::JoinSet::new();
         loop {
             if *stop.borrow() {
                 break;
             }
-            let worked = match self.step().await {
+            while let Some(done) = tasks.try_join_next() {
+                Self::reaped(done);
+            }
+            let claimed = match self.dispatch(&mut tasks).await {
                 Ok(n) => n,
                 Err(e) => {
-                    tracing::error!(error = %e, "delivery step failed");
+                    tracing::error!(error = %e, "claiming deliveries failed");
                     0
                 }
             };
-            if worked > 0 {
+            if claimed > 0 {
                 continue;
             }
             let wait = match self.next_due().await {
@@ -746,8 +959,12 @@ impl Worker {
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(wait.max(Duration::from_millis(5))) => {}
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => { Self::reaped(done); }
                 _ = stop.changed() => {}
             }
+        }
+        while let Some(done) = tasks.join_next().await {
+            Self::reaped(done);
         }
         tracing::info!("delivery worker stopped");
     }

@@ -171,6 +171,8 @@ pub struct Mailer {
     from: Mailbox,
     /// The domain of Message-IDs (the sender's).
     id_domain: String,
+    /// The longest one e-mail's whole exchange with the relay may take.
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -180,7 +182,9 @@ impl std::fmt::Debug for Mailer {
 }
 
 impl Mailer {
-    /// A mailer for the relay; `timeout` bounds each SMTP command.
+    /// A mailer for the relay; `timeout` bounds the whole exchange of one e-mail (connection,
+    /// greeting, TLS, every command and reply): lettre's own timeout covers only some of them, and
+    /// a relay that accepts the connection and then stops answering must not hold a delivery slot.
     pub fn new(url: &SmtpUrl, from: &str, timeout: Duration) -> Result<Mailer, String> {
         let from: Mailbox = from
             .parse()
@@ -207,6 +211,7 @@ impl Mailer {
             transport: builder.build(),
             from,
             id_domain,
+            timeout,
         })
     }
 
@@ -232,7 +237,14 @@ impl Mailer {
                 error: "message".to_owned(),
             };
         };
-        match self.transport.send(message).await {
+        let Ok(sent) = tokio::time::timeout(self.timeout, self.transport.send(message)).await
+        else {
+            return SendOutcome::Transient {
+                code: None,
+                error: "timeout".to_owned(),
+            };
+        };
+        match sent {
             Ok(response) => SendOutcome::Sent(u16::from(response.code())),
             Err(e) => {
                 let code = e.status().map(u16::from);

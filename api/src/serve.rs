@@ -133,7 +133,7 @@ pub async fn start_with_clock(
     let writer = crate::batch::BatchWriter::spawn(db.clone(), clock.clone());
     let mailer = match &config.smtp {
         Some(url) => Some(
-            crate::mail::Mailer::new(url, &config.smtp_from, config.delivery_timeout)
+            crate::mail::Mailer::new(url, &config.smtp_from, config.smtp_timeout)
                 .map_err(anyhow::Error::msg)
                 .context("configuring e-mail (DTR_SMTP_URL, DTR_SMTP_FROM)")?,
         ),
@@ -145,6 +145,7 @@ pub async fn start_with_clock(
         WorkerSettings {
             schedule: config.retry_schedule.clone(),
             timeout: config.delivery_timeout,
+            smtp_timeout: config.smtp_timeout,
             allow_insecure: config.allow_insecure_endpoints,
             public_url: config.public_url.clone(),
         },

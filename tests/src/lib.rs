@@ -198,6 +198,22 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Gives `gss` an endpoint at `url`; returns the signing secret.
+    pub async fn set_endpoint_url(&self, gss: &str, url: &str) -> String {
+        let resp = self
+            .put(
+                &format!("/v1/authorities/{gss}/endpoint"),
+                ADMIN_KEY,
+                &json!({ "url": url }),
+            )
+            .await;
+        assert_eq!(resp.status(), 200);
+        resp.json::<Value>().await.unwrap()["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// A referral's audit events (the first page of `GET /v1/referrals/{id}/audit`), as an admin
     /// reads them.
     pub async fn events_of(&self, id: &str) -> Vec<Value> {
@@ -468,6 +484,35 @@ pub fn signed_by(secret: &str, req: &wiremock::Request) -> bool {
     header("webhook-signature")
         .split(' ')
         .any(|s| s == expected)
+}
+
+/// A server on a loopback port that accepts connections and never says a word (an endpoint or a
+/// relay that hangs). Connections stay open until it is dropped.
+pub struct BlackHole {
+    /// Its port.
+    pub port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl BlackHole {
+    /// Starts listening.
+    pub async fn start() -> BlackHole {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let mut held = vec![];
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        BlackHole { port, task }
+    }
+}
+
+impl Drop for BlackHole {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// The interpreter of the project's own Python environment: `DTR_TEST_PYTHON` when `scripts/test`

@@ -774,3 +774,139 @@ async fn the_pushed_body_carries_the_referrals_warnings() {
         .unwrap()
         .contains("urgently"));
 }
+
+/// Referrals to `gss`, submitted `n` at a time in parallel.
+async fn submit_many(app: &TestApp, key: &str, gss: &str, n: usize) -> Vec<String> {
+    let mut pending = vec![];
+    for _ in 0..n {
+        let (client, url, key, doc) = (
+            app.client.clone(),
+            app.url("/v1/referrals"),
+            key.to_owned(),
+            referral_to(gss),
+        );
+        pending.push(tokio::spawn(async move {
+            let resp = client
+                .post(url)
+                .bearer_auth(key)
+                .json(&doc)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 201);
+            resp.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }));
+    }
+    let mut ids = vec![];
+    for p in pending {
+        ids.push(p.await.unwrap());
+    }
+    ids
+}
+
+#[tokio::test]
+async fn a_silent_endpoints_backlog_never_keeps_another_authoritys_pushes_past_one_step() {
+    let app = TestApp::spawn_with(|c| c.delivery_timeout = Duration::from_secs(1)).await;
+    let hole = BlackHole::start().await;
+    app.set_endpoint_url("E08000035", &format!("http://127.0.0.1:{}/hook", hole.port))
+        .await;
+    let healthy = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&healthy)
+        .await;
+    app.set_endpoint("E08000039", &healthy).await;
+    let key = app.referrer("HMPPS Yorkshire").await;
+    // Leeds never answers and has a backlog, older than anything of Sheffield's.
+    submit_many(&app, &key, "E08000035", 300).await;
+    let sheffield = submit_many(&app, &key, "E08000039", 5).await;
+    app.step().await;
+    assert_eq!(
+        healthy.received_requests().await.unwrap().len(),
+        5,
+        "every Sheffield referral was pushed in the first step"
+    );
+    for id in &sheffield {
+        assert_eq!(app.state_of(id).await["status"], "delivered");
+    }
+}
+
+#[tokio::test]
+async fn a_silent_endpoint_holds_only_its_own_lane_while_the_service_runs() {
+    // Attempts to Leeds take the whole timeout; Sheffield's pushes must not wait for them.
+    let app = TestApp::spawn_with_background_worker(|c| {
+        c.delivery_timeout = Duration::from_secs(30);
+    })
+    .await;
+    let hole = BlackHole::start().await;
+    app.set_endpoint_url("E08000035", &format!("http://127.0.0.1:{}/hook", hole.port))
+        .await;
+    let healthy = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&healthy)
+        .await;
+    app.set_endpoint("E08000039", &healthy).await;
+    let key = app.referrer("HMPPS Yorkshire").await;
+    submit_many(&app, &key, "E08000035", 100).await;
+    // The worker is now waiting on Leeds' first attempts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    let sheffield = submit_many(&app, &key, "E08000039", 3).await;
+    for id in &sheffield {
+        let item = app.wait_for(id, |i| i["status"] == "delivered").await;
+        assert_eq!(item["status"], "delivered");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "Sheffield's pushes arrived in {:?}, while Leeds' attempts take 30 s each",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_relay_that_never_answers_is_given_up_on_after_the_smtp_timeout_and_holds_no_push() {
+    let relay = BlackHole::start().await;
+    let app = TestApp::spawn_with(|c| {
+        c.smtp = Some(
+            api::config::SmtpUrl::parse(&format!("smtp://127.0.0.1:{}", relay.port), true).unwrap(),
+        );
+        c.smtp_timeout = Duration::from_secs(1);
+        c.public_url = "https://dtr.example.gov.uk".into();
+    })
+    .await;
+    let resp = app
+        .put(
+            "/v1/authorities/E08000035/notify",
+            ADMIN_KEY,
+            &json!({"email": "dutytorefer@leeds.example.gov.uk"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let healthy = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&healthy)
+        .await;
+    app.set_endpoint("E08000039", &healthy).await;
+    let key = app.referrer("HMPPS Yorkshire").await;
+    let mailed = submit_id(&app, &key, &referral_to("E08000035")).await;
+    let pushed = submit_id(&app, &key, &referral_to("E08000039")).await;
+    let step = tokio::time::timeout(Duration::from_secs(20), app.step())
+        .await
+        .expect("the step ends: the e-mail's exchange is bounded by DTR_SMTP_TIMEOUT");
+    assert_eq!(step, 2);
+    assert_eq!(app.state_of(&pushed).await["status"], "delivered");
+    let failed: Vec<Value> = app
+        .events_of(&mailed)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "notification.failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["detail"]["error"], "timeout");
+    assert_eq!(failed[0]["detail"]["final"], false, "a timeout is retried");
+}
