@@ -10,7 +10,10 @@
 //! 6. retention erasing 10,000 due referrals while submissions arrive: their p99 during the
 //!    erasure against the p99 just before and after, side by side (goal: at most 20 % higher);
 //! 7. the web inbox's list and referral pages for an officer whose authority has 1,000 referrals,
-//!    beside `/healthz` (goal: ≥ 500 requests/s with p99 < 50 ms).
+//!    beside `/healthz` (goal: ≥ 500 requests/s with p99 < 50 ms);
+//! 8. overload: open-loop submissions at twice the saturation rate for 60 s against half of it
+//!    (goals: peak RSS < 60 MB; p99 of the accepted ones within 3× the p99 at half saturation;
+//!    the rest refused at once with 503).
 
 #![allow(clippy::unwrap_used)]
 
@@ -318,6 +321,10 @@ fn main() {
             inbox_pages(&rt);
             return;
         }
+        Ok("overload") => {
+            overload(&rt);
+            return;
+        }
         _ => {}
     }
     if Command::new("wrk").arg("--version").output().is_err() {
@@ -358,6 +365,7 @@ fn main() {
         .collect();
     erasure_under_load(&rt);
     inbox_pages(&rt);
+    overload(&rt);
     if figures.len() > 1 {
         println!("side by side (this build / compared; change):");
         let (a, b) = (&figures[0], &figures[1]);
@@ -978,4 +986,90 @@ fn inbox_pages(load: &tokio::runtime::Runtime) {
         verdict(met)
     );
     service.block_on(running.shutdown());
+}
+
+/// Measure 8: twice the saturation rate, open loop, for 60 s, against half of it. Needs no wrk.
+fn overload(rt: &tokio::runtime::Runtime) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("dtr.log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dtr"));
+    cmd.arg("serve")
+        .env(
+            "DTR_DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", dir.path().join("dtr.db").display()),
+        )
+        .env("DTR_AUDIT_KEY_FILE", dir.path().join("dtr-audit.key"))
+        .env("DTR_LISTEN", "127.0.0.1:0")
+        .env("DTR_BOOTSTRAP_ADMIN_KEY", ADMIN)
+        .env("DTR_RATE_LIMIT", "0")
+        .env("DTR_RATE_LIMIT_ANON", "0")
+        .env("DTR_LOG", "warn");
+    let (mut dtr, base) = support::spawn_serving(cmd, &log);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let key = rt.block_on(referrer_key(&client, &base, "Bench"));
+    let body = referral("E08000039").to_string();
+    let url = format!("{base}/v1/referrals");
+    let steal = Steal::start();
+    // Saturation: the most the service answers 201 per second, offered more than it can take.
+    let probe = rt.block_on(open_loop(&client, &url, &key, &body, 6000, 5));
+    let accepted = |r: &WrkResult| r.rps * (1.0 - r.non_2xx as f64 / (r.rps * 5.0).max(1.0));
+    let saturation = accepted(&probe).max(200.0);
+    let half = (saturation / 2.0) as u32;
+    let double = (saturation * 2.0) as u32;
+    let low = rt.block_on(open_loop_accepted(&client, &url, &key, &body, half, 20));
+    let pid = dtr.id();
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let peak = {
+        let sampling = sampling.clone();
+        std::thread::spawn(move || {
+            let mut peak: f64 = 0.0;
+            while sampling.load(Ordering::Relaxed) {
+                peak = peak.max(rss_mb(pid).0);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            peak
+        })
+    };
+    let high = rt.block_on(open_loop_accepted(&client, &url, &key, &body, double, 60));
+    sampling.store(false, Ordering::Relaxed);
+    let peak = peak.join().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let (after, _) = rss_mb(pid);
+    println!("8. overload (open loop, SQLite; saturation measured at {saturation:.0} accepted/s)");
+    println!(
+        "   half saturation, {half}/s for 20 s:  accepted {:>6.0}/s  p50 {:.2} ms  p99 {:.2} ms  refused {}",
+        low.0.rps, low.0.p50_ms, low.0.p99_ms, low.1
+    );
+    println!(
+        "   twice saturation, {double}/s for 60 s: accepted {:>6.0}/s  p50 {:.2} ms  p99 {:.2} ms  refused {} (503, at once)",
+        high.0.rps, high.0.p50_ms, high.0.p99_ms, high.1
+    );
+    println!(
+        "   RSS during: peak {peak:.1} MB, 2 s after: {after:.1} MB (goal < 60 MB: {}); accepted p99 {:.1}× the half-saturation p99 (goal ≤ 3×: {}); host CPU stolen meanwhile: {}\n",
+        verdict(peak < 60.0),
+        high.0.p99_ms / low.0.p99_ms,
+        verdict(high.0.p99_ms <= 3.0 * low.0.p99_ms),
+        steal.report()
+    );
+    let _ = dtr.kill();
+    let _ = dtr.wait();
+}
+
+/// [`open_loop`], with the latencies of the accepted (2xx) requests only, and how many were
+/// refused.
+async fn open_loop_accepted(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: &str,
+    rate: u32,
+    secs: u32,
+) -> (WrkResult, usize) {
+    let started = Instant::now();
+    let samples = open_loop_samples(client, url, key, body, rate, secs, started).await;
+    let first_due = samples.first().map_or(Duration::ZERO, |s| s.due);
+    let elapsed = (started.elapsed() - first_due).as_secs_f64();
+    let refused = samples.iter().filter(|s| !s.ok).count();
+    let ok: Vec<Sample> = samples.into_iter().filter(|s| s.ok).collect();
+    (summarise(&ok, elapsed), refused)
 }

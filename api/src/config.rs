@@ -27,6 +27,10 @@ pub struct Config {
     pub delivery_timeout: Duration,
     /// `DTR_ALLOW_INSECURE_ENDPOINTS`: allow `http://` and internal endpoint addresses (development only).
     pub allow_insecure_endpoints: bool,
+    /// `DTR_MAX_CONCURRENT_REQUESTS`: requests handled at once; beyond them a request waits at most
+    /// 20 ms for its turn, then is answered 503 `service.overloaded` with `Retry-After` (memory
+    /// stays bounded and accepted requests keep their latency under overload).
+    pub max_concurrent_requests: usize,
     /// `DTR_MAX_BODY_BYTES`: larger request bodies get 413.
     pub max_body_bytes: usize,
     /// `DTR_RATE_LIMIT`: requests per second per API key (burst of the same size); 0 turns it off.
@@ -212,6 +216,7 @@ impl Default for Config {
             delivery_timeout: Duration::from_secs(10),
             allow_insecure_endpoints: false,
             max_body_bytes: 65536,
+            max_concurrent_requests: 64,
             rate_limit: 100,
             rate_limit_anon: 20,
             secret_key: None,
@@ -354,6 +359,18 @@ impl Config {
                     ))
                 }
             };
+        }
+        if let Some(v) = lookup("DTR_MAX_CONCURRENT_REQUESTS") {
+            c.max_concurrent_requests = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=100_000).contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        "DTR_MAX_CONCURRENT_REQUESTS",
+                        "expected a whole number of requests from 1 to 100000",
+                    )
+                })?;
         }
         if let Some(v) = lookup("DTR_MAX_BODY_BYTES") {
             c.max_body_bytes = v.parse().ok().filter(|n| *n >= 1024).ok_or_else(|| {

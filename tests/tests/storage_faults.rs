@@ -282,3 +282,225 @@ async fn a_full_disk_never_answers_201_for_what_it_did_not_store_and_recovers_wh
     assert_eq!(verify["valid"], true, "{verify}");
     drop(app);
 }
+
+/// A PostgreSQL cluster of the test's own (Debian's binaries, run as the `postgres` user), so that
+/// it can be restarted and stopped without disturbing other tests.
+struct OwnPostgres {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl OwnPostgres {
+    fn pg_ctl(&self, args: &[&str]) {
+        let data = self.dir.path().join("db");
+        let status = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&data)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("pg_ctl runs");
+        assert!(status.success(), "pg_ctl {args:?}");
+    }
+
+    fn start() -> OwnPostgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL from Debian's packages (scripts/test installs it)")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .max()
+            .expect("a PostgreSQL version");
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let chown = std::process::Command::new("chown")
+            .arg("postgres")
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        let init = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join("initdb"))
+            .arg("-D")
+            .arg(dir.path().join("db"))
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8"])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(init.success(), "initdb");
+        let pg = OwnPostgres { bin, dir, port };
+        pg.pg_ctl(&["start", "-w", "-o", &pg.options()]);
+        pg
+    }
+
+    fn options(&self) -> String {
+        format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        )
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("db"))
+            .args(["-m", "immediate", "stop"])
+            .status();
+    }
+}
+
+/// The `dtr_database_up` gauge as scraped.
+async fn database_up(app: &TestApp) -> Option<String> {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with("dtr_database_up"))
+        .and_then(|l| l.split_whitespace().last())
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "runs its own PostgreSQL cluster as the postgres user (root): scripts/test runs it with --ignored"]
+async fn a_restarting_or_stopped_postgresql_answers_503_storage_unavailable_never_500_or_a_hang() {
+    let pg = OwnPostgres::start();
+    let keep = tempfile::tempdir().unwrap();
+    let config = test_config(&pg.url(), keep.path());
+    let app = TestApp::spawn_with_config(config, keep).await;
+    let key = app.referrer("HMPPS Yorkshire").await;
+    assert_eq!(readyz(&app).await, 200);
+
+    // A fast restart while eight clients submit: every answer is 201 or 503 storage.unavailable.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = vec![];
+    for c in 0..8 {
+        let (client, base, key, stop) = (
+            app.client.clone(),
+            app.base.clone(),
+            key.clone(),
+            stop.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            let mut answers = vec![];
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                answers.push(submit_one(&client, &base, &key, c * 100_000 + n).await);
+                n += 1;
+            }
+            answers
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    pg.pg_ctl(&["restart", "-m", "fast", "-w", "-o", &pg.options()]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut created = BTreeSet::new();
+    let mut refused = 0;
+    for c in clients {
+        for answer in c.await.unwrap() {
+            match answer {
+                Answer::Created(id) => {
+                    created.insert(id);
+                }
+                Answer::Refused {
+                    status,
+                    problem,
+                    retry_after,
+                } => {
+                    assert_eq!(status, 503, "{problem}");
+                    assert_eq!(problem["type"], "urn:dtr:problem:storage.unavailable");
+                    assert!(retry_after.is_some());
+                    refused += 1;
+                }
+            }
+        }
+    }
+    assert!(!created.is_empty());
+    eprintln!(
+        "during the restart: {} created, {refused} refused with 503",
+        created.len()
+    );
+    // After the restart the service works again, by itself.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Answer::Created(id) = submit_one(&app.client, &app.base, &key, 900_000).await {
+            created.insert(id);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no recovery after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for id in &created {
+        assert_eq!(
+            app.get(&format!("/v1/referrals/{id}"), &key).await.status(),
+            200
+        );
+    }
+
+    // Stopped: readiness, submissions and the gauge say so promptly.
+    pg.pg_ctl(&["stop", "-m", "fast", "-w"]);
+    let asked = std::time::Instant::now();
+    assert_eq!(readyz(&app).await, 503);
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "readiness took {:?}",
+        asked.elapsed()
+    );
+    let asked = std::time::Instant::now();
+    match submit_one(&app.client, &app.base, &key, 900_001).await {
+        Answer::Refused {
+            status, problem, ..
+        } => {
+            assert_eq!(status, 503);
+            assert_eq!(problem["type"], "urn:dtr:problem:storage.unavailable");
+        }
+        Answer::Created(id) => panic!("{id} created with the database stopped"),
+    }
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "a submission took {:?}",
+        asked.elapsed()
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while database_up(&app).await.as_deref() != Some("0") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "dtr_database_up stayed 1"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Started again: ready again.
+    pg.pg_ctl(&["start", "-w", "-o", &pg.options()]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while readyz(&app).await != 200 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never ready after the database came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -280,6 +280,69 @@ pub(super) async fn rate_limit<E: Endpoint>(
     next.call(req).await.map(IntoResponse::into_response)
 }
 
+/// Admission control: at most `permits` requests are handled at once; a request that cannot start
+/// within `max_wait` — or finds `max_waiting` others already waiting — is answered 503
+/// `service.overloaded` with `Retry-After` at once. Under overload this keeps memory bounded (the
+/// requests held are bounded) and the latency of accepted requests flat (none waits longer than
+/// `max_wait` to start), instead of queueing without bound. Health, readiness and metrics are
+/// never held back: an operator must see an overloaded service.
+pub struct Admission {
+    permits: Arc<tokio::sync::Semaphore>,
+    waiting: std::sync::atomic::AtomicUsize,
+    max_waiting: usize,
+    max_wait: std::time::Duration,
+}
+
+impl Admission {
+    /// A gate for `permits` requests at once.
+    pub fn new(permits: usize, max_wait: std::time::Duration) -> Admission {
+        Admission {
+            permits: Arc::new(tokio::sync::Semaphore::new(permits)),
+            waiting: Default::default(),
+            max_waiting: permits.saturating_mul(4),
+            max_wait,
+        }
+    }
+
+    async fn enter(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        use std::sync::atomic::Ordering;
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        let permit =
+            tokio::time::timeout(self.max_wait, self.permits.clone().acquire_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        permit.ok().and_then(Result::ok)
+    }
+}
+
+/// Applies [`Admission`].
+pub(super) async fn admission<E: Endpoint>(
+    next: Arc<E>,
+    req: Request,
+    gate: Arc<Admission>,
+) -> poem::Result<Response> {
+    if matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics") {
+        return next.call(req).await.map(IntoResponse::into_response);
+    }
+    let Some(_permit) = gate.enter().await else {
+        let problem = Problem::typed(
+            503,
+            openapi::ProblemType::ServiceOverloaded,
+            "The service is handling more requests than it takes at once; nothing was done. Try again after Retry-After seconds.",
+        );
+        let mut resp = problem_response(&problem);
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(1u32));
+        return Ok(resp);
+    };
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
 /// A caller's `X-Request-Id`, when it is a UUID: anything else could be a case reference or a name,
 /// and request ids are logged.
 pub fn usable_request_id(raw: Option<&str>) -> Option<String> {

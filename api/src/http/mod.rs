@@ -84,6 +84,9 @@ impl AppState {
     }
 }
 
+/// The longest a request waits to be admitted before it is answered 503 `service.overloaded`.
+const ADMISSION_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// The whole application.
 pub fn app(state: AppState) -> impl Endpoint {
     let service = openapi_service();
@@ -126,6 +129,10 @@ pub fn app(state: AppState) -> impl Endpoint {
     }
     let timeout = state.config.request_timeout;
     let metrics = state.metrics.clone();
+    let gate = Arc::new(middleware::Admission::new(
+        state.config.max_concurrent_requests,
+        ADMISSION_WAIT,
+    ));
     let route = Route::new()
         .nest_no_strip("/inbox", inbox::routes(inbox_limits))
         .nest("/", service)
@@ -152,5 +159,6 @@ pub fn app(state: AppState) -> impl Endpoint {
         .around(move |ep, req| rate_limit(ep, req, limits.clone()))
         .around(move |ep, req| body_limit(ep, req, max))
         .around(move |ep, req| problems(ep, req, allow.clone()))
+        .around(move |ep, req| middleware::admission(ep, req, gate.clone()))
         .around(move |ep, req| envelope(ep, req, metrics.clone(), timeout))
 }

@@ -531,3 +531,59 @@ async fn a_submission_that_times_out_says_its_outcome_is_unknown_and_a_retry_fin
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "one referral");
     assert_eq!(list["items"][0]["id"], again["id"]);
 }
+
+#[tokio::test]
+async fn beyond_the_concurrency_limit_requests_are_refused_at_once_with_503_and_health_still_answers(
+) {
+    let app = TestApp::spawn_with(|c| c.max_concurrent_requests = 1).await;
+    let key = app.referrer("HMPPS Yorkshire").await;
+    let mut pending = vec![];
+    for n in 0..50 {
+        let (client, url, key) = (app.client.clone(), app.url("/v1/referrals"), key.clone());
+        let mut doc = referral();
+        doc["case_reference"] = serde_json::json!(format!("burst-{n}"));
+        pending.push(tokio::spawn(async move {
+            let resp = client
+                .post(url)
+                .bearer_auth(key)
+                .header("Idempotency-Key", format!("burst-{n}"))
+                .json(&doc)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let retry_after = resp.headers().get("retry-after").cloned();
+            let body: serde_json::Value = resp.json().await.unwrap();
+            (status, retry_after, body)
+        }));
+    }
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "health is never held back");
+    let (mut created, mut refused) = (0, 0);
+    for p in pending {
+        let (status, retry_after, body) = p.await.unwrap();
+        match status {
+            201 => created += 1,
+            503 => {
+                assert_eq!(body["type"], "urn:dtr:problem:service.overloaded", "{body}");
+                assert!(retry_after.is_some());
+                refused += 1;
+            }
+            other => panic!("answered {other}: {body}"),
+        }
+    }
+    assert!(
+        created >= 1 && refused >= 1,
+        "{created} created, {refused} refused"
+    );
+    // Nothing refused was stored; the gate is open again afterwards.
+    let page: serde_json::Value = app
+        .get("/v1/referrals?limit=100", ADMIN_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), created);
+    let after = app.post("/v1/referrals", &key, &referral()).await;
+    assert_eq!(after.status(), 201);
+}
