@@ -7,7 +7,7 @@
 //! always RFC 3339 UTC with exactly three fractional digits. `detail` holds codes and ids only.
 
 use crate::db::rfc3339_ms;
-use crate::entities::audit_event;
+use crate::entities::{audit_event, feed_entry};
 use crate::keys::{hex, Caller};
 use domain::Vocabulary;
 use openapi::{ActorRole, AuditAction};
@@ -156,6 +156,27 @@ pub fn expected_hash(row: &audit_event::Model) -> String {
     chain_hash(&row.prev_hash, &event.to_value())
 }
 
+/// The actions the event feed carries: what a referrer or an authority learns of a referral's
+/// progress (docs/contract.md §9). The list may grow; clients accept unknown actions.
+pub const FEED_ACTIONS: &[AuditAction] = &[
+    AuditAction::ReferralAccepted,
+    AuditAction::DeliverySucceeded,
+    AuditAction::DeliveryFailed,
+    AuditAction::ReferralViewed,
+    AuditAction::ReferralAcknowledged,
+    AuditAction::ReferralOutcomeRecorded,
+    AuditAction::ReferralWithdrawn,
+    AuditAction::NoteAdded,
+    AuditAction::ReferralErased,
+    AuditAction::NotificationSent,
+];
+
+/// The referrer scope as the feed index stores it: organisation and agency type joined by U+001F,
+/// which neither may contain.
+pub fn referrer_scope(organisation: &str, agency_type: &str) -> String {
+    format!("{organisation}\u{1f}{agency_type}")
+}
+
 /// Appends events in order, inside the caller's transaction (so they commit with the change they
 /// record, or not at all).
 pub async fn append(
@@ -208,11 +229,59 @@ pub async fn append(
             hash: Set(hash),
         });
     }
+    // The feed's index: the scopes of the referrals the feed's events are about.
+    let fed: Vec<(i64, String)> = rows
+        .iter()
+        .filter_map(|r| {
+            let referral = r.referral_id.as_ref().clone()?;
+            let action = AuditAction::from_term(r.action.as_ref())?;
+            FEED_ACTIONS
+                .contains(&action)
+                .then(|| (*r.seq.as_ref(), referral))
+        })
+        .collect();
     // One multi-row statement per append, in chunks well under either database's parameter limit.
     for chunk in crate::db::pow2_chunks(&rows, 64) {
         audit_event::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(txn)
             .await?;
+    }
+    if !fed.is_empty() {
+        let mut ids: Vec<&String> = fed.iter().map(|(_, id)| id).collect();
+        ids.sort();
+        ids.dedup();
+        let scopes: std::collections::HashMap<String, (String, String)> =
+            crate::entities::referral::Entity::find()
+                .select_only()
+                .column(crate::entities::referral::Column::Id)
+                .column(crate::entities::referral::Column::Organisation)
+                .column(crate::entities::referral::Column::AgencyType)
+                .column(crate::entities::referral::Column::GssCode)
+                .filter(crate::entities::referral::Column::Id.is_in(ids.into_iter().cloned()))
+                .into_tuple::<(String, String, String, String)>()
+                .all(txn)
+                .await?
+                .into_iter()
+                .map(|(id, organisation, agency, gss)| {
+                    (id, (referrer_scope(&organisation, &agency), gss))
+                })
+                .collect();
+        let entries: Vec<feed_entry::ActiveModel> = fed
+            .into_iter()
+            .filter_map(|(seq, id)| {
+                let (referrer, gss_code) = scopes.get(&id)?.clone();
+                Some(feed_entry::ActiveModel {
+                    seq: Set(seq),
+                    referrer: Set(referrer),
+                    gss_code: Set(gss_code),
+                })
+            })
+            .collect();
+        for chunk in crate::db::pow2_chunks(&entries, 64) {
+            feed_entry::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(txn)
+                .await?;
+        }
     }
     if txn.get_database_backend() == DbBackend::Postgres && !rows.is_empty() {
         // Delivered when the transaction commits, to every process LISTENing.

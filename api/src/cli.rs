@@ -122,6 +122,16 @@ fn init_tracing(config: &Config) {
     };
 }
 
+/// Every connection is a file descriptor: the soft limit many systems start a service with (1,024)
+/// would let a few hundred held connections shut every new client out, so `dtr serve` raises it to
+/// the hard limit the operator allows, and says what it got.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(soft) => tracing::info!(open_files = soft, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -168,6 +178,7 @@ pub fn run(cli: Cli) -> ExitCode {
 async fn run_async(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve => {
+            raise_open_file_limit();
             let running = serve::start(config, true).await?;
             // One write of the whole line: stderr is unbuffered, and a script waiting for this line
             // must never read half of it.

@@ -38,6 +38,12 @@ pub struct Config {
     /// `DTR_RATE_LIMIT_ANON`: requests per second per client address for requests without a known
     /// key (burst of the same size); 0 turns it off.
     pub rate_limit_anon: u32,
+    /// `DTR_MAX_CONNECTIONS_PER_CLIENT`: connections one client address may hold open at once
+    /// (IPv6 by [`Config::ipv6_client_prefix`]; trusted proxies exempt); 0 turns the cap off.
+    pub max_connections_per_client: usize,
+    /// `DTR_IPV6_CLIENT_PREFIX`: IPv6 clients are counted by this many leading bits of their
+    /// address (one device commonly holds a whole /64), for the per-client limits.
+    pub ipv6_client_prefix: u8,
     /// `DTR_TRUSTED_PROXIES`: addresses (or CIDR ranges) of reverse proxies whose `X-Forwarded-For`
     /// names the client; from anyone else the header is ignored.
     pub trusted_proxies: Vec<Cidr>,
@@ -224,6 +230,8 @@ impl Default for Config {
             scrub_interval: Duration::from_secs(60),
             audit_key_file: std::path::PathBuf::from("dtr-audit.key"),
             trusted_proxies: vec![],
+            max_connections_per_client: 128,
+            ipv6_client_prefix: 64,
             request_timeout: Duration::from_secs(40),
             slow_clients: crate::slow_clients::Limits {
                 headers: Duration::from_secs(10),
@@ -369,6 +377,26 @@ impl Config {
                     bad(
                         "DTR_MAX_CONCURRENT_REQUESTS",
                         "expected a whole number of requests from 1 to 100000",
+                    )
+                })?;
+        }
+        if let Some(v) = lookup("DTR_MAX_CONNECTIONS_PER_CLIENT") {
+            c.max_connections_per_client = v.parse().map_err(|_| {
+                bad(
+                    "DTR_MAX_CONNECTIONS_PER_CLIENT",
+                    "expected a whole number of connections (0 = no cap)",
+                )
+            })?;
+        }
+        if let Some(v) = lookup("DTR_IPV6_CLIENT_PREFIX") {
+            c.ipv6_client_prefix = v
+                .parse()
+                .ok()
+                .filter(|n| (32..=128).contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        "DTR_IPV6_CLIENT_PREFIX",
+                        "expected a prefix length from 32 to 128, such as 64",
                     )
                 })?;
         }

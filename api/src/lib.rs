@@ -12,6 +12,7 @@ pub mod db;
 pub mod delivery;
 pub mod endpoint_url;
 mod entities;
+pub mod feed;
 pub mod http;
 pub mod keys;
 pub mod keys_cmd;

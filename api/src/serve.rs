@@ -159,7 +159,13 @@ pub async fn start_with_clock(
         .into_acceptor()
         .await
         .with_context(|| format!("listening on {} (DTR_LISTEN)", config.listen))?;
-    let acceptor = GuardedAcceptor::new(acceptor, config.slow_clients);
+    let acceptor = GuardedAcceptor::new(
+        acceptor,
+        config.slow_clients,
+        config.max_connections_per_client,
+        config.trusted_proxies.clone(),
+        config.ipv6_client_prefix,
+    );
     let addr = acceptor
         .local_addr()
         .first()
@@ -176,7 +182,9 @@ pub async fn start_with_clock(
         secrets,
         audit_key,
         mailer,
+        feed: Arc::default(),
     };
+    tokio::spawn(state.feed.clone().run(state.db.clone()));
     let (stop, stopped) = watch::channel(false);
     {
         // The queue-depth gauges are read on this timer, never by a scrape (which anyone may send),

@@ -5,16 +5,29 @@
 //! poem's server offers only an inactivity timeout, which a client trickling a byte a minute
 //! defeats, and hyper's header timeout (which poem does not expose) also starts while a keep-alive
 //! connection is merely idle. So each accepted connection's stream is wrapped: it watches for the
-//! end of a request's header block (`CRLF CRLF`) and for the start of the answer, and fails the
+//! end of a request's header block (a blank line) and for the start of the answer, and fails the
 //! read — which closes the connection — when the headers are late or the idleness too long.
-//! HTTP/2 (prior knowledge) is recognised by its preface and only held to the idle limit.
+//!
+//! HTTP/1.1 servers skip line breaks sent before a request line (RFC 9112 §2.2), so a blank line
+//! only ends a header block once a byte that is not a line break has arrived: a client sending
+//! `CRLF CRLF` first does not stop the clock, and line breaks on an idle connection do not make it
+//! busy. Cleartext HTTP/2 ("prior knowledge", recognised by its preface) is refused: its requests
+//! are frames this wrapper cannot time, and every client that speaks HTTP/2 to us does so through a
+//! TLS-terminating proxy, which speaks HTTP/1.1 or TLS to us.
+//!
+//! [`GuardedAcceptor`] also caps the connections one client address may hold open
+//! (`DTR_MAX_CONNECTIONS_PER_CLIENT`; IPv6 addresses counted by their /64, trusted proxies exempt),
+//! so one client cannot take every file descriptor.
 
 use poem::http::uri::Scheme;
 use poem::listener::Acceptor;
 use poem::web::{LocalAddr, RemoteAddr};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -29,16 +42,98 @@ pub struct Limits {
     pub idle: Duration,
 }
 
-/// Wraps every connection an acceptor accepts in a [`Guarded`] stream.
+/// Wraps every connection an acceptor accepts in a [`Guarded`] stream, and closes at once a
+/// connection from a client address that already holds its share.
 pub struct GuardedAcceptor<A> {
     inner: A,
     limits: Limits,
+    per_client: Option<PerClient>,
+}
+
+/// Open connections per client address.
+struct PerClient {
+    max: usize,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    /// Reverse proxies: every client behind one shares its address, so it is not capped.
+    exempt: Vec<crate::config::Cidr>,
+    /// IPv6 addresses are counted by this prefix (one device may hold a whole /64).
+    ipv6_prefix: u8,
+}
+
+/// The key a client address is counted under: IPv4 as it is, IPv6 by its first `prefix` bits.
+pub fn client_key(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(ipv6_prefix.min(128)))
+                    .unwrap_or(0);
+                IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & mask))
+            }
+        },
+        v4 => v4,
+    }
 }
 
 impl<A> GuardedAcceptor<A> {
-    /// Guards `inner`'s connections with `limits`.
-    pub fn new(inner: A, limits: Limits) -> Self {
-        GuardedAcceptor { inner, limits }
+    /// Guards `inner`'s connections with `limits`; at most `max_per_client` open connections per
+    /// client address (0: no cap), except from `exempt` addresses.
+    pub fn new(
+        inner: A,
+        limits: Limits,
+        max_per_client: usize,
+        exempt: Vec<crate::config::Cidr>,
+        ipv6_prefix: u8,
+    ) -> Self {
+        GuardedAcceptor {
+            inner,
+            limits,
+            per_client: (max_per_client > 0).then(|| PerClient {
+                max: max_per_client,
+                open: Arc::default(),
+                exempt,
+                ipv6_prefix,
+            }),
+        }
+    }
+}
+
+/// A connection's place in its client's count, given back when the connection closes.
+pub struct Counted {
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    key: IpAddr,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl PerClient {
+    /// A place for a connection from `ip`, or `None` when it holds its share already.
+    fn admit(&self, ip: IpAddr) -> Option<Option<Counted>> {
+        if self.exempt.iter().any(|c| c.contains(ip)) {
+            return Some(None);
+        }
+        let key = client_key(ip, self.ipv6_prefix);
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(key).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(Some(Counted {
+            open: self.open.clone(),
+            key,
+        }))
     }
 }
 
@@ -50,8 +145,24 @@ impl<A: Acceptor> Acceptor for GuardedAcceptor<A> {
     }
 
     async fn accept(&mut self) -> io::Result<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
-        let (io, local, remote, scheme) = self.inner.accept().await?;
-        Ok((Guarded::new(io, self.limits), local, remote, scheme))
+        loop {
+            let (io, local, remote, scheme) = self.inner.accept().await?;
+            let counted = match (&self.per_client, remote.as_socket_addr()) {
+                (Some(per_client), Some(addr)) => match per_client.admit(addr.ip()) {
+                    Some(counted) => counted,
+                    None => {
+                        // Dropping the stream closes it: the client holds its share already.
+                        tracing::debug!("closing a connection beyond the per-client cap");
+                        drop(io);
+                        continue;
+                    }
+                },
+                _ => None,
+            };
+            let mut guarded = Guarded::new(io, self.limits);
+            guarded.counted = counted;
+            return Ok((guarded, local, remote, scheme));
+        }
     }
 }
 
@@ -63,7 +174,7 @@ enum Phase {
     Request,
     /// The answer has begun; waiting for the next request.
     Idle,
-    /// HTTP/2: only idleness is limited.
+    /// Cleartext HTTP/2 prior knowledge: refused.
     Http2,
 }
 
@@ -78,7 +189,12 @@ pub struct Guarded<Io> {
     tail: [u8; 3],
     /// How much of the connection's first bytes matched the HTTP/2 preface.
     preface: usize,
+    /// Whether the current request has begun: a byte other than a line break has arrived since
+    /// the last answer (line breaks before a request line are skipped by the server).
+    begun: bool,
     deadline: Pin<Box<Sleep>>,
+    /// The connection's place in its client's count.
+    counted: Option<Counted>,
 }
 
 impl<Io> Guarded<Io> {
@@ -89,7 +205,9 @@ impl<Io> Guarded<Io> {
             phase: Phase::Headers,
             tail: [0; 3],
             preface: 0,
+            begun: false,
             deadline: Box::pin(tokio::time::sleep(limits.headers)),
+            counted: None,
         }
     }
 
@@ -108,7 +226,6 @@ impl<Io> Guarded<Io> {
                 self.preface += n;
                 if self.preface == H2_PREFACE.len() {
                     self.phase = Phase::Http2;
-                    self.arm(self.limits.idle);
                     return;
                 }
             } else {
@@ -116,29 +233,49 @@ impl<Io> Guarded<Io> {
             }
         }
         match self.phase {
-            Phase::Http2 => self.arm(self.limits.idle),
+            Phase::Http2 => {}
             Phase::Idle => {
-                // The next request has begun: its headers are due.
+                // Line breaks between requests are skipped by the server: the connection stays
+                // idle, on the idle clock. Anything else begins the next request: its headers
+                // are due.
+                let Some(start) = bytes.iter().position(|b| !matches!(b, b'\r' | b'\n')) else {
+                    return;
+                };
                 self.phase = Phase::Headers;
                 self.tail = [0; 3];
+                self.begun = false;
                 self.arm(self.limits.headers);
-                self.find_header_end(bytes);
+                self.find_header_end(&bytes[start..]);
             }
             Phase::Headers => self.find_header_end(bytes),
             Phase::Request => {}
         }
     }
 
+    /// Looks for the blank line that ends the header block (`CRLF CRLF`, or the bare `LF LF` that
+    /// parsers also accept), counting only from the request's first byte that is not a line break.
     fn find_header_end(&mut self, bytes: &[u8]) {
+        let bytes = if self.begun {
+            bytes
+        } else {
+            match bytes.iter().position(|b| !matches!(b, b'\r' | b'\n')) {
+                Some(start) => {
+                    self.begun = true;
+                    &bytes[start..]
+                }
+                None => return,
+            }
+        };
         let mut window = Vec::with_capacity(self.tail.len() + bytes.len());
         window.extend_from_slice(&self.tail);
         window.extend_from_slice(bytes);
-        if window.windows(4).any(|w| w == b"\r\n\r\n") {
+        if window.windows(2).any(|w| w == b"\n\n") || window.windows(3).any(|w| w == b"\n\r\n") {
             self.phase = Phase::Request;
+            self.begun = false;
             return;
         }
         let n = window.len();
-        self.tail.copy_from_slice(&window[n - 3..]);
+        self.tail.copy_from_slice(&window[n.saturating_sub(3)..]);
     }
 
     /// Follows bytes written; `cx` is the writing task's, which the idle clock must wake: the read
@@ -153,7 +290,8 @@ impl<Io> Guarded<Io> {
                 self.phase = Phase::Idle;
                 self.arm(self.limits.idle);
             }
-            Phase::Idle | Phase::Http2 => self.arm(self.limits.idle),
+            Phase::Idle => self.arm(self.limits.idle),
+            Phase::Http2 => {}
         }
         // Registers the task with the reset clock (a deadline already past is noticed by the next
         // read).
@@ -168,6 +306,7 @@ impl<Io> Guarded<Io> {
 fn too_slow(phase: Phase) -> io::Error {
     let what = match phase {
         Phase::Headers => "request headers did not arrive in time",
+        Phase::Http2 => "cleartext HTTP/2 is not served",
         _ => "idle connection closed",
     };
     io::Error::new(io::ErrorKind::TimedOut, what)
@@ -185,6 +324,9 @@ impl<Io: AsyncRead + Unpin> AsyncRead for Guarded<Io> {
             Poll::Ready(Ok(())) => {
                 let new = buf.filled()[before..].to_vec();
                 this.saw(&new);
+                if this.phase == Phase::Http2 {
+                    return Poll::Ready(Err(too_slow(Phase::Http2)));
+                }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -277,13 +419,48 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn http2_is_held_to_the_idle_limit_only() {
+    async fn cleartext_http2_is_recognised_by_its_preface() {
         let mut g = guarded();
         g.saw(&H2_PREFACE[..10]);
         assert_eq!(g.phase, Phase::Headers);
         g.saw(&H2_PREFACE[10..]);
         assert_eq!(g.phase, Phase::Http2);
-        g.saw(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
-        assert_eq!(g.phase, Phase::Http2);
+    }
+
+    #[tokio::test]
+    async fn blank_lines_before_a_request_do_not_end_its_headers() {
+        let mut g = guarded();
+        g.saw(b"\r\n\r\n\r\n");
+        assert_eq!(g.phase, Phase::Headers, "leading line breaks are skipped");
+        g.saw(b"\n\nGET / HTTP/1.1\r\nHost: x\r\n");
+        assert_eq!(g.phase, Phase::Headers);
+        g.saw(b"\r\n");
+        assert_eq!(g.phase, Phase::Request);
+    }
+
+    #[tokio::test]
+    async fn line_breaks_on_an_idle_connection_leave_it_idle_and_a_bare_lf_lf_ends_headers() {
+        let mut g = guarded();
+        g.saw(b"GET / HTTP/1.1\n\n");
+        assert_eq!(g.phase, Phase::Request, "LF LF ends the header block too");
+        g.wrote(10, &mut Context::from_waker(std::task::Waker::noop()));
+        g.saw(b"\r\n\r\n");
+        assert_eq!(g.phase, Phase::Idle, "line breaks do not begin a request");
+        g.saw(b"\r\nG");
+        assert_eq!(g.phase, Phase::Headers);
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_and_ipv4_by_their_address() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a, 64), client_key(b, 64));
+        assert_ne!(client_key(a, 64), client_key(c, 64));
+        assert_ne!(client_key(a, 128), client_key(b, 128));
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(client_key(v4, 64), v4);
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(client_key(mapped, 64), v4);
     }
 }

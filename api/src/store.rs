@@ -711,84 +711,61 @@ pub async fn notes(
         .await
 }
 
-/// The actions the event feed carries (CONTRACT §9).
-pub const FEED_ACTIONS: &[AuditAction] = &[
-    AuditAction::ReferralAccepted,
-    AuditAction::DeliverySucceeded,
-    AuditAction::DeliveryFailed,
-    AuditAction::ReferralViewed,
-    AuditAction::ReferralAcknowledged,
-    AuditAction::ReferralOutcomeRecorded,
-    AuditAction::ReferralWithdrawn,
-    AuditAction::NoteAdded,
-];
-
 /// A page of the event feed: the feed's audit events of the referrals `caller` may see, oldest
-/// first, after `after_seq`. Events are read in the order of the chain, which is the order they
-/// were committed (appends are serialized), so a poller passing back the last `seq` it saw misses
-/// none and repeats none.
-///
-/// The events are walked in `seq` order and each is joined to its referral by id; on SQLite a
-/// `CROSS JOIN` keeps the planner from starting at the caller's referrals instead, which would sort
-/// all of their events for every page (measured: minutes for 100,000 events).
+/// first, after `after_seq`, read through the feed's index (`feed_entries`) so that a tenant's
+/// poll costs its own page, not a scan of everyone else's later events. Also answers how far the
+/// page looked: the chain's head when the page is not full (read *before* the page, so nothing at
+/// or below it can still appear — appends are serialized and commit in order), else the page's
+/// last event. A poller passing that back misses nothing and repeats nothing, and an empty page
+/// moves its cursor on instead of rescanning the same stretch.
 pub async fn feed(
     db: &impl ConnectionTrait,
     caller: &Caller,
     after_seq: i64,
     limit: u64,
-) -> Result<Vec<crate::entities::audit_event::Model>, DbErr> {
-    use crate::entities::audit_event;
-    use domain::Vocabulary;
-    let backend = db.get_database_backend();
-    let postgres = backend == DbBackend::Postgres;
-    let mut values: Vec<sea_orm::Value> = vec![after_seq.into()];
-    let param = |v: sea_orm::Value, values: &mut Vec<sea_orm::Value>| {
-        values.push(v);
-        if postgres {
-            format!("${}", values.len())
-        } else {
-            format!("?{}", values.len())
-        }
-    };
-    let actions: Vec<String> = FEED_ACTIONS
-        .iter()
-        .map(|a| param(a.term().into(), &mut values))
-        .collect();
-    let join = if postgres { "JOIN" } else { "CROSS JOIN" };
-    let (from, scope) = match &caller.scope {
-        Scope::Admin => (
-            "audit_events a".to_owned(),
-            "a.referral_id IS NOT NULL".to_owned(),
-        ),
+) -> Result<(Vec<crate::entities::audit_event::Model>, i64), DbErr> {
+    use crate::entities::{audit_event, feed_entry};
+    let (head, _) = crate::audit::head(db).await?;
+    let head = i64::try_from(head).unwrap_or(i64::MAX);
+    let mut entries = feed_entry::Entity::find()
+        .filter(feed_entry::Column::Seq.gt(after_seq))
+        .filter(feed_entry::Column::Seq.lte(head));
+    entries = match &caller.scope {
+        Scope::Admin => entries,
         Scope::Referrer {
             organisation,
             agency_type,
-        } => (
-            format!("audit_events a {join} referrals r ON r.id = a.referral_id"),
-            format!(
-                "r.organisation = {} AND r.agency_type = {}",
-                param(organisation.clone().into(), &mut values),
-                param(agency_type.as_str().into(), &mut values)
-            ),
+        } => entries.filter(
+            feed_entry::Column::Referrer.eq(crate::audit::referrer_scope(
+                organisation,
+                agency_type.as_str(),
+            )),
         ),
-        Scope::Authority { gss_code } => (
-            format!("audit_events a {join} referrals r ON r.id = a.referral_id"),
-            format!(
-                "r.gss_code = {}",
-                param(gss_code.clone().into(), &mut values)
-            ),
-        ),
+        Scope::Authority { gss_code } => {
+            entries.filter(feed_entry::Column::GssCode.eq(gss_code.clone()))
+        }
     };
-    let limit = param(i64::try_from(limit).unwrap_or(i64::MAX).into(), &mut values);
-    let first = if postgres { "$1" } else { "?1" };
-    let sql = format!(
-        "SELECT a.seq, a.at, a.actor_key_id, a.actor_role, a.action, a.referral_id, a.detail, \
-         a.prev_hash, a.hash, a.actor_officer_id FROM {from} WHERE a.seq > {first} AND a.action IN ({}) AND {scope} \
-         ORDER BY a.seq LIMIT {limit}",
-        actions.join(", ")
-    );
-    audit_event::Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+    let seqs: Vec<i64> = entries
+        .select_only()
+        .column(feed_entry::Column::Seq)
+        .order_by_asc(feed_entry::Column::Seq)
+        .limit(limit)
+        .into_tuple()
         .all(db)
-        .await
+        .await?;
+    let rows = if seqs.is_empty() {
+        vec![]
+    } else {
+        audit_event::Entity::find()
+            .filter(audit_event::Column::Seq.is_in(seqs.clone()))
+            .order_by_asc(audit_event::Column::Seq)
+            .all(db)
+            .await?
+    };
+    let scanned_to = if (seqs.len() as u64) < limit {
+        head.max(after_seq)
+    } else {
+        seqs.last().copied().unwrap_or(after_seq)
+    };
+    Ok((rows, scanned_to))
 }

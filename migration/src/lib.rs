@@ -10,6 +10,7 @@ mod m20261129_000002_keys_and_idempotency;
 mod m20261129_000003_data_protection;
 mod m20261129_000004_inbox;
 mod m20261204_000001_readiness_probe;
+mod m20261204_000002_feed_entries;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_data_protection::Migration),
             Box::new(m20261129_000004_inbox::Migration),
             Box::new(m20261204_000001_readiness_probe::Migration),
+            Box::new(m20261204_000002_feed_entries::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@ pub mod api_key;
 pub mod audit_event;
 pub mod authority_endpoint;
 pub mod authority_notify;
+pub mod feed_entry;
 pub mod note;
 pub mod officer;
 pub mod outbox;

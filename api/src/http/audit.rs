@@ -86,22 +86,33 @@ impl AuditApi {
             Some(_) => return Err(ApiError::bad_request("wait must be from 0 to 30 seconds.")),
         };
         let deadline = tokio::time::Instant::now() + wait.min(MAX_FEED_WAIT);
+        // A long poll holds a connection and a task: each key may hold a bounded number.
+        let _poll = if wait.is_zero() {
+            None
+        } else {
+            Some(state.feed.start_poll(&auth.0.key_id).ok_or_else(|| {
+                ApiError::too_many_long_polls(crate::feed::MAX_LONG_POLLS_PER_KEY)
+            })?)
+        };
+        let waiter = state.feed.waiter(feed_scope(&auth.0));
+        let mut after_seq = after_seq;
         loop {
             // Registered before the query, so a commit between the query and the wait still wakes us.
-            let committed = state.db.committed();
-            let notified = committed.notified();
+            let notified = waiter.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let rows = store::feed(state.db.conn(), &auth.0, after_seq, limit).await?;
+            let (rows, scanned_to) =
+                store::feed(state.db.conn(), &auth.0, after_seq, limit).await?;
             if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
-                let next = rows.last().map_or(after_seq, |r| r.seq);
                 return Ok(Json(EventFeed {
                     items: rows.into_iter().map(feed_event).collect(),
-                    next_cursor: encode_cursor(&next.to_string()),
+                    next_cursor: encode_cursor(&scanned_to.to_string()),
                 }));
             }
-            // Woken by a commit in this process (or, on PostgreSQL, another's via LISTEN); the
-            // one-second bound only re-checks in case a notification was lost.
+            // Nothing for this scope up to the head: the next look starts there.
+            after_seq = scanned_to;
+            // Woken when a commit touches this scope (in this process, or on PostgreSQL another's
+            // via LISTEN); the one-second bound only re-checks in case a notification was lost.
             let recheck = (tokio::time::Instant::now() + Duration::from_secs(1)).min(deadline);
             tokio::select! {
                 _ = &mut notified => {}
@@ -187,5 +198,22 @@ pub(super) fn audit_event(row: crate::entities::audit_event::Model) -> AuditEven
         detail: serde_json::from_str(&row.detail).unwrap_or(serde_json::Value::Null),
         prev_hash: row.prev_hash,
         hash: row.hash,
+    }
+}
+
+/// Whose events a caller's feed waits for.
+fn feed_scope(caller: &crate::keys::Caller) -> crate::feed::FeedScope {
+    use crate::feed::FeedScope;
+    use crate::keys::Scope;
+    match &caller.scope {
+        Scope::Admin => FeedScope::Admin,
+        Scope::Referrer {
+            organisation,
+            agency_type,
+        } => FeedScope::Referrer(crate::audit::referrer_scope(
+            organisation,
+            agency_type.as_str(),
+        )),
+        Scope::Authority { gss_code } => FeedScope::Authority(gss_code.clone()),
     }
 }

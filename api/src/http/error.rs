@@ -74,6 +74,17 @@ impl ApiError {
         )))
     }
 
+    /// 429: this key holds as many long polls as it may.
+    pub fn too_many_long_polls(max: usize) -> Self {
+        ApiError::TooManyRequests(
+            ProblemJson::from(Problem::new(
+                429,
+                format!("This key already holds {max} long polls of the event feed; end one, or poll without wait."),
+            )),
+            1,
+        )
+    }
+
     /// 409.
     pub fn conflict(name: ProblemType, detail: impl Into<String>) -> Self {
         ApiError::Conflict(ProblemJson::from(Problem::typed(409, name, detail)))

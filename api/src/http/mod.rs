@@ -75,6 +75,8 @@ pub struct AppState {
     pub audit_key: Arc<crate::checkpoint::AuditKey>,
     /// Sends e-mail, when `DTR_SMTP_URL` is set.
     pub mailer: Option<crate::mail::Mailer>,
+    /// The event feed's waiting long polls.
+    pub feed: Arc<crate::feed::FeedBus>,
 }
 
 impl AppState {

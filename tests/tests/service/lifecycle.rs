@@ -677,3 +677,72 @@ async fn the_feed_survives_a_restart() {
     assert_eq!(ids, vec![second.as_str().unwrap()]);
     assert_ne!(ids[0], first);
 }
+
+/// Submits a referral to `gss` with `key`.
+async fn submit_to(app: &TestApp, key: &str, gss: &str) {
+    app.submit(key, &referral_to(gss)).await;
+}
+
+#[tokio::test]
+async fn an_empty_feed_page_moves_its_cursor_past_other_tenants_events() {
+    let app = TestApp::spawn().await;
+    let quiet = app.referrer("Quiet Probation").await;
+    let busy = app.key(serde_json::json!({"role": "referrer", "organisation": "Busy Ward", "agency_type": "hospital_inpatient"})).await;
+    submit_to(&app, &quiet, "E08000039").await;
+    let first = feed_page(&app, &quiet, "", "").await;
+    assert_eq!(item_strings(&first, "action"), vec!["referral.accepted"]);
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    for _ in 0..20 {
+        submit_to(&app, &busy, "E08000039").await;
+    }
+    // Nothing new for the quiet tenant: an empty page, whose cursor is past the busy tenant's
+    // twenty events, so the next poll does not look at them again.
+    let empty = feed_page(&app, &quiet, &cursor, "").await;
+    assert!(empty["items"].as_array().unwrap().is_empty());
+    let moved = empty["next_cursor"].as_str().unwrap().to_owned();
+    assert_ne!(moved, cursor, "the cursor moved on");
+    // And nothing is missed from there: the quiet tenant's next event is on the next page.
+    submit_to(&app, &quiet, "E08000039").await;
+    let next = feed_page(&app, &quiet, &moved, "").await;
+    assert_eq!(item_strings(&next, "action"), vec!["referral.accepted"]);
+    // The busy tenant still sees all twenty of its own from the start.
+    let all = feed_page(&app, &busy, "", "&limit=100").await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 20);
+}
+
+#[tokio::test]
+async fn a_key_may_hold_ten_long_polls_and_the_eleventh_is_429() {
+    let app = TestApp::spawn().await;
+    let key = app.referrer("HMPPS Yorkshire").await;
+    let mut polls = vec![];
+    for _ in 0..10 {
+        let (client, url, key) = (
+            app.client.clone(),
+            app.url("/v1/events?wait=5"),
+            key.clone(),
+        );
+        polls.push(tokio::spawn(async move {
+            client
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    // Let the ten start waiting.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let eleventh = app.get("/v1/events?wait=5", &key).await;
+    assert_eq!(eleventh.status(), 429);
+    assert!(eleventh.headers().get("retry-after").is_some());
+    // A poll without wait is not a long poll: still served.
+    assert_eq!(app.get("/v1/events", &key).await.status(), 200);
+    for p in polls {
+        assert_eq!(p.await.unwrap(), 200);
+    }
+    // Their places are given back.
+    assert_eq!(app.get("/v1/events?wait=0", &key).await.status(), 200);
+    let again = app.get("/v1/events?wait=1", &key).await;
+    assert_eq!(again.status(), 200);
+}

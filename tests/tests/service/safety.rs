@@ -587,3 +587,80 @@ async fn beyond_the_concurrency_limit_requests_are_refused_at_once_with_503_and_
     let after = app.post("/v1/referrals", &key, &referral()).await;
     assert_eq!(after.status(), 201);
 }
+
+#[tokio::test]
+async fn blank_lines_before_a_request_do_not_stop_the_header_clock() {
+    let app = TestApp::spawn_with(|c| {
+        c.slow_clients.headers = Duration::from_millis(500);
+        c.slow_clients.idle = Duration::from_secs(30);
+    })
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut sockets = vec![];
+    for _ in 0..20 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"\r\n\r\n").await.unwrap();
+        sockets.push(s);
+    }
+    for s in &mut sockets {
+        assert!(
+            closed_within(s, Duration::from_secs(10)).await,
+            "a connection that sent only a blank line was left open"
+        );
+    }
+    // A request after leading line breaks is still served.
+    let mut ok = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    ok.write_all(b"\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    ok.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
+async fn cleartext_http2_prior_knowledge_is_refused_at_once() {
+    let app = TestApp::spawn().await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut h2 = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut h2, Duration::from_secs(5)).await,
+        "a cleartext HTTP/2 connection was kept open"
+    );
+}
+
+#[tokio::test]
+async fn one_client_address_holds_at_most_its_share_of_connections() {
+    let app = TestApp::spawn_with(|c| c.max_connections_per_client = 5).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut held = vec![];
+    for _ in 0..5 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    // The sixth is closed at once, without an answer.
+    let mut sixth = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    assert!(closed_within(&mut sixth, Duration::from_secs(5)).await);
+    // Giving connections back makes room again.
+    drop(held);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let resp = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(app.url("/healthz"))
+            .send()
+            .await;
+        if resp.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no room after the connections closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
