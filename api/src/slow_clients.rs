@@ -452,15 +452,15 @@ mod tests {
 
     #[test]
     fn ipv6_clients_are_counted_by_their_64_and_ipv4_by_their_address() {
-        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
-        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("an address");
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("an address");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("an address");
         assert_eq!(client_key(a, 64), client_key(b, 64));
         assert_ne!(client_key(a, 64), client_key(c, 64));
         assert_ne!(client_key(a, 128), client_key(b, 128));
-        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let v4: IpAddr = "192.0.2.7".parse().expect("an address");
         assert_eq!(client_key(v4, 64), v4);
-        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("an address");
         assert_eq!(client_key(mapped, 64), v4);
     }
 }
