@@ -74,12 +74,16 @@ impl AuditKey {
 
     /// Loads the key from `path`, or creates it there (mode 0600) when the file does not exist.
     pub fn load_or_create(path: &Path) -> Result<AuditKey, CheckpointError> {
+        // (The key signs checkpoints: whoever reads it can forge them.)
         let io = |source| CheckpointError::Io {
             path: path.display().to_string(),
             source,
         };
         match std::fs::metadata(path) {
-            Ok(_) => AuditKey::load(path),
+            Ok(meta) => {
+                warn_if_others_may_read(path, &meta);
+                AuditKey::load(path)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // Written whole to a private temporary file, then linked into place: two processes
                 // starting together never read a half-written key, and the loser of the race uses
@@ -240,4 +244,23 @@ mod tests {
             "dtr-audit-checkpoint/v1\n3\nab\n2026-11-29T12:00:00.000Z\n"
         );
     }
+}
+
+/// Warns when a file holding a secret or personal data may be read by the group or by anyone: the
+/// service does not change an operator's file, but says so at every start.
+pub fn warn_if_others_may_read(path: &Path, meta: &std::fs::Metadata) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                file = %path.display(),
+                mode = format!("{mode:o}"),
+                "this file may be read by other users: chmod 600 it"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, meta);
 }

@@ -207,6 +207,35 @@ fn discard_if_in_transaction<C: sea_orm::sqlx::Connection>(
     })
 }
 
+/// The file of a `sqlite:` URL (`None` for an in-memory database).
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:" && !rest.contains("mode=memory")).then(|| path.into())
+}
+
+/// The database holds personal data: a new SQLite file is created readable by its owner only
+/// (SQLite gives its WAL and shared-memory files the database file's permissions), and an
+/// existing one that others may read is warned about.
+fn prepare_sqlite_file(url: &str) {
+    let Some(path) = sqlite_path(url) else {
+        return;
+    };
+    match std::fs::metadata(&path) {
+        Ok(meta) => crate::checkpoint::warn_if_others_may_read(&path, &meta),
+        Err(_) => {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            // Another process may create it first; SQLite opens whatever is there.
+            let _ = options.open(&path);
+        }
+    }
+}
+
 /// What kind of failure a database error is, for the answer and for readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -318,6 +347,7 @@ impl Db {
     /// `acquire_timeout` for a connection.
     pub async fn connect_with(url: &str, acquire_timeout: Duration) -> Result<Db, DbErr> {
         let (conn, writer) = if url.starts_with("sqlite:") {
+            prepare_sqlite_file(url);
             let writer = Database::connect(sqlite_options(
                 url,
                 2,

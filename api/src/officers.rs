@@ -142,6 +142,16 @@ pub async fn remove(
     Ok(true)
 }
 
+/// Whether `email` is an officer's (read only: the sign-in page asks this before taking the write
+/// turn).
+pub async fn is_officer(db: &impl ConnectionTrait, email: &str) -> Result<bool, DbErr> {
+    Ok(officer::Entity::find()
+        .filter(officer::Column::Email.eq(normalise_email(email)))
+        .one(db)
+        .await?
+        .is_some())
+}
+
 /// A new sign-in link's token for the officer with this address; `None` when nobody has it (the
 /// caller answers the same either way).
 pub async fn issue_link(

@@ -85,6 +85,15 @@ pub async fn list_visible(
     limit: u64,
 ) -> Result<Vec<referral::Model>, DbErr> {
     let mut q = referral::Entity::find().filter(scope_condition(caller));
+    if matches!(caller.scope, Scope::Authority { .. }) {
+        // A referral withdrawn before it reached the authority was never disclosed to it, and is
+        // not now: not even that it existed.
+        q = q.filter(
+            sea_orm::Condition::any()
+                .add(referral::Column::Status.ne(Status::Withdrawn))
+                .add(referral::Column::DeliveredAtMs.is_not_null()),
+        );
+    }
     if let Some(s) = status {
         q = q.filter(referral::Column::Status.eq(s));
     }

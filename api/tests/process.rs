@@ -1261,3 +1261,37 @@ async fn dtr_backup_copies_a_live_database_that_opens_verifies_and_holds_every_r
     }
     assert_eq!(stored.len(), ids.len());
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_sqlite_database_and_its_wal_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dtr.db");
+    let db = format!("sqlite://{}?mode=rwc", file.display());
+    let dtr = Dtr::start(&db, dir.path().join("dtr.log"), &[]).await;
+    let referrer = key(
+        &dtr.base,
+        json!({"role":"referrer","organisation":"HMPPS","agency_type":"probation"}),
+    )
+    .await;
+    submit(&dtr.base, &referrer, &referral("E08000039")).await;
+    for name in ["dtr.db", "dtr.db-wal", "dtr.db-shm", "dtr-audit.key"] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{name} is {mode:o}");
+    }
+    drop(dtr);
+    // An existing key file that others may read is warned about at start-up.
+    std::fs::set_permissions(
+        dir.path().join("dtr-audit.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let dtr = Dtr::start(&db, dir.path().join("again.log"), &[]).await;
+    let log = std::fs::read_to_string(&dtr.log).unwrap();
+    assert!(log.contains("may be read by other users"), "{log}");
+}

@@ -670,6 +670,25 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// A browser behind a trusted proxy that names it as `client` in `X-Forwarded-For`.
+    pub fn from_client(base: &str, client: &str) -> Browser {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            reqwest::header::HeaderValue::from_str(client).unwrap(),
+        );
+        Browser {
+            base: base.to_owned(),
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .default_headers(headers)
+                .build()
+                .unwrap(),
+        }
+    }
+
     pub fn new(base: &str) -> Browser {
         Browser {
             base: base.to_owned(),

@@ -58,8 +58,12 @@ type KeyedLimiter<K> = governor::RateLimiter<
 /// limits (per address asked for, and per client).
 pub(super) struct InboxLimits {
     pub api: Arc<RateLimits>,
-    /// Sign-in links per e-mail address: 5 per 15 minutes.
-    pub per_email: KeyedLimiter<String>,
+    /// Sign-in links per e-mail address and requesting client: 5 per 15 minutes. Keyed by both,
+    /// so a stranger who knows an officer's address cannot lock the officer out.
+    pub per_email: KeyedLimiter<(String, Option<std::net::IpAddr>)>,
+    /// Sign-in links e-mailed to one address from all clients: 10 an hour. Beyond it the page
+    /// answers as usual but sends nothing, so strangers together cannot flood an officer's mailbox.
+    pub per_email_sent: KeyedLimiter<String>,
     /// Sign-in requests per client address: 10 a minute.
     pub per_client: KeyedLimiter<std::net::IpAddr>,
 }
@@ -76,6 +80,12 @@ impl InboxLimits {
                     .allow_burst(five),
                 clock.clone(),
             ),
+            per_email_sent: governor::RateLimiter::dashmap_with_clock(
+                governor::Quota::with_period(std::time::Duration::from_secs(360))
+                    .unwrap_or_else(|| governor::Quota::per_minute(NonZeroU32::MIN))
+                    .allow_burst(ten),
+                clock.clone(),
+            ),
             per_client: governor::RateLimiter::dashmap_with_clock(
                 governor::Quota::per_minute(ten).allow_burst(ten),
                 clock,
@@ -86,6 +96,7 @@ impl InboxLimits {
     /// Forgets buckets not used lately.
     pub fn tidy(&self) {
         self.per_email.retain_recent();
+        self.per_email_sent.retain_recent();
         self.per_client.retain_recent();
     }
 }
@@ -370,7 +381,7 @@ fn cookie_value(req: &Request, name: &str) -> Option<String> {
 }
 
 fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: u64) -> String {
-    let secure = if state.config.allow_insecure_endpoints {
+    let secure = if !state.config.public_url.starts_with("https://") {
         ""
     } else {
         "; Secure"
@@ -403,6 +414,7 @@ fn url_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// The client a request comes from, as the limits count it (IPv6 by its prefix).
 fn client(req: &Request, limits: &InboxLimits) -> Option<std::net::IpAddr> {
     let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
     let forwarded = req
@@ -410,6 +422,7 @@ fn client(req: &Request, limits: &InboxLimits) -> Option<std::net::IpAddr> {
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok());
     client_address(peer, forwarded, &limits.api.trusted_proxies)
+        .map(|ip| crate::slow_clients::client_key(ip, limits.api.ipv6_prefix))
 }
 
 /// The per-address limit of requests without a session (like API requests without a key): the
@@ -451,7 +464,10 @@ async fn signed_in(
             return Err(r);
         }
         // A link followed from webmail is a cross-site navigation, which a SameSite=Strict cookie
-        // does not accompany: one same-site reload brings it (a meta refresh: no script).
+        // does not accompany. The page asks the officer to continue: their click is a same-site
+        // navigation that brings the cookie. It never continues by itself, so a page on another
+        // site that links to a referral cannot make an officer "read" it (and mark it delivered)
+        // without their choosing to.
         let cross_site = req
             .headers()
             .get("sec-fetch-site")
@@ -505,7 +521,7 @@ fn reload(path: &str) -> Response {
         .status(StatusCode::OK)
         .content_type("text/html; charset=utf-8")
         .body(format!(
-            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Opening the duty to refer inbox</title><meta http-equiv=\"refresh\" content=\"0;url={escaped}\"></head><body><main><p><a href=\"{escaped}\">Open the duty to refer inbox</a></p></main></body></html>"
+            "<!DOCTYPE html><html lang=\"en\" class=\"govuk-template\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Continue to the duty to refer inbox – Duty to refer</title><link rel=\"stylesheet\" href=\"/inbox/assets/govuk-frontend.min.css\"></head><body class=\"govuk-template__body\"><div class=\"govuk-width-container\"><main class=\"govuk-main-wrapper\" id=\"main-content\"><h1 class=\"govuk-heading-l\">Continue to the duty to refer inbox</h1><p class=\"govuk-body\">You followed a link from another website or an e-mail.</p><a href=\"{escaped}\" role=\"button\" draggable=\"false\" class=\"govuk-button\" data-module=\"govuk-button\">Continue</a></main></div></body></html>"
         ))
 }
 
@@ -649,11 +665,13 @@ async fn sign_in_form(
             return html(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
     };
-    if client(req, &limits).is_some_and(|ip| limits.per_client.check_key(&ip).is_err())
-        || limits.per_email.check_key(&email).is_err()
+    let from = client(req, &limits);
+    if from.is_some_and(|ip| limits.per_client.check_key(&ip).is_err())
+        || limits.per_email.check_key(&(email.clone(), from)).is_err()
     {
         return too_many();
     }
+    let send = limits.per_email_sent.check_key(&email).is_ok();
     // The answer is the same, and as quick, whether or not the address is an officer's: the
     // link is made and sent after answering.
     let (db, clock, mailer, public_url) = (
@@ -664,8 +682,17 @@ async fn sign_in_form(
     );
     let address = email.clone();
     tokio::spawn(async move {
+        if !send {
+            tracing::warn!("sign-in links for one address asked for too often; none sent");
+            return;
+        }
         let now = clock.now_ms();
         let issued = async {
+            // Only an officer's address takes the write turn: a flood of requests for other
+            // addresses costs a read each.
+            if !officers::is_officer(db.conn(), &address).await? {
+                return Ok(None);
+            }
             let txn = db.begin_write().await?;
             let issued = officers::issue_link(&*txn, &address, now).await?;
             txn.commit().await?;

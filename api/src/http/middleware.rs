@@ -179,6 +179,8 @@ pub(super) struct RateLimits {
     pub trusted_proxies: Vec<crate::config::Cidr>,
     /// The limiters' clock.
     pub clock: crate::clock::Clock,
+    /// IPv6 clients are counted by this many leading bits (`DTR_IPV6_CLIENT_PREFIX`).
+    pub ipv6_prefix: u8,
 }
 
 impl RateLimits {
@@ -267,6 +269,7 @@ pub(super) async fn rate_limit<E: Endpoint>(
                     .get("x-forwarded-for")
                     .and_then(|v| v.to_str().ok());
                 if let Some(client) = client_address(peer, forwarded, &limits.trusted_proxies) {
+                    let client = crate::slow_clients::client_key(client, limits.ipv6_prefix);
                     if let Err(not_until) = limiter.check_key(&client) {
                         return Ok(too_many(
                             not_until.wait_time_from(now),
@@ -359,6 +362,7 @@ pub(super) async fn envelope<E: Endpoint>(
     req: Request,
     metrics: Metrics,
     timeout: std::time::Duration,
+    hsts: bool,
 ) -> poem::Result<Response> {
     let request_id = usable_request_id(
         req.headers()
@@ -410,6 +414,14 @@ pub(super) async fn envelope<E: Endpoint>(
         HeaderValue::from_static("nosniff"),
     );
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    if hsts {
+        // The service is reached over HTTPS (DTR_PUBLIC_URL), through a proxy that terminates
+        // TLS: browsers must never fall back to plain HTTP for it.
+        headers.insert(
+            "strict-transport-security",
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     if path == "/inbox" || path.starts_with("/inbox/") {
         // Pages are never cached (they hold personal data); the stylesheets may be.
         if !headers.contains_key("cache-control") {

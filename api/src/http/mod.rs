@@ -113,6 +113,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         keys: state.keys.clone(),
         trusted_proxies: state.config.trusted_proxies.clone(),
         clock: state.clock.clone(),
+        ipv6_prefix: state.config.ipv6_client_prefix,
     });
     let inbox_limits = Arc::new(inbox::InboxLimits::new(limits.clone(), state.clock.clone()));
     {
@@ -131,6 +132,7 @@ pub fn app(state: AppState) -> impl Endpoint {
     }
     let timeout = state.config.request_timeout;
     let metrics = state.metrics.clone();
+    let hsts = state.config.public_url.starts_with("https://");
     let gate = Arc::new(middleware::Admission::new(
         state.config.max_concurrent_requests,
         ADMISSION_WAIT,
@@ -162,5 +164,5 @@ pub fn app(state: AppState) -> impl Endpoint {
         .around(move |ep, req| body_limit(ep, req, max))
         .around(move |ep, req| problems(ep, req, allow.clone()))
         .around(move |ep, req| middleware::admission(ep, req, gate.clone()))
-        .around(move |ep, req| envelope(ep, req, metrics.clone(), timeout))
+        .around(move |ep, req| envelope(ep, req, metrics.clone(), timeout, hsts))
 }

@@ -411,3 +411,98 @@ async fn a_form_sent_after_the_session_ended_leads_back_to_its_page_after_sign_i
     assert_eq!(status, 303);
     assert_eq!(location.unwrap(), format!("/inbox/referrals/{id}"));
 }
+
+#[tokio::test]
+async fn a_stranger_asking_for_an_officers_links_does_not_lock_the_officer_out() {
+    let relay = SmtpRelay::start();
+    let url = relay.url();
+    let app = TestApp::spawn_with(|c| {
+        c.smtp = Some(api::config::SmtpUrl::parse(&url, true).unwrap());
+        c.public_url = "https://dtr.example.gov.uk".into();
+        c.trusted_proxies = vec![api::config::Cidr::parse("127.0.0.1").unwrap()];
+    })
+    .await;
+    add_officer(&app, "E06000001", OFFICER).await;
+    let stranger = Browser::from_client(&app.base, "198.51.100.7");
+    let mut statuses = vec![];
+    for _ in 0..6 {
+        statuses.push(stranger.ask_for_link(OFFICER).await.0);
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&429),
+        "the stranger is limited: {statuses:?}"
+    );
+    let officer = Browser::from_client(&app.base, "203.0.113.5");
+    let (status, _) = officer.ask_for_link(OFFICER).await;
+    assert_eq!(status, 200, "the officer, from their own address, is not");
+}
+
+#[tokio::test]
+async fn a_referral_withdrawn_before_it_reached_the_authority_is_not_listed_to_it() {
+    let relay = SmtpRelay::start();
+    let app = spawn_with_mail(&relay).await;
+    add_officer(&app, "E06000001", OFFICER).await;
+    let referrer = app.referrer("HMPPS Yorkshire").await;
+    let kept = app.submit(&referrer, &referral_to("E06000001")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let withdrawn = app.submit(&referrer, &referral_to("E06000001")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = app
+        .post(
+            &format!("/v1/referrals/{withdrawn}/withdraw"),
+            &referrer,
+            &serde_json::json!({"reason": "incorrect_authority"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let b = Browser::sign_in(&app, &relay, OFFICER).await;
+    let (_, _, list) = b.get("/inbox").await;
+    assert!(
+        list.contains(&kept[kept.len() - 12..]),
+        "the other referral is listed"
+    );
+    assert!(
+        !list.contains(&withdrawn[withdrawn.len() - 12..]),
+        "the withdrawn one is not"
+    );
+    let hartlepool = app.authority("E06000001").await;
+    let page: serde_json::Value = app
+        .get("/v1/referrals", &hartlepool)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids = item_strings(&page, "id");
+    assert!(
+        ids.contains(&kept.as_str()) && !ids.contains(&withdrawn.as_str()),
+        "{ids:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_link_from_another_site_asks_the_officer_to_continue_and_https_answers_carry_hsts() {
+    let relay = SmtpRelay::start();
+    let app = spawn_with_mail(&relay).await;
+    let resp = app
+        .client
+        .get(app.url("/inbox/referrals/01a2404e-60d6-764b-b5da-f5dfcc743067"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()
+            .get("strict-transport-security")
+            .map(|v| v.to_str().unwrap().to_owned()),
+        Some("max-age=31536000".to_owned())
+    );
+    let page = resp.text().await.unwrap();
+    assert!(!page.contains("http-equiv"), "it never continues by itself");
+    assert!(page.contains(">Continue</a>"), "{page}");
+}

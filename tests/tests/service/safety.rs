@@ -664,3 +664,36 @@ async fn one_client_address_holds_at_most_its_share_of_connections() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn ipv6_clients_share_one_allowance_per_64() {
+    let app = TestApp::spawn_with(|c| {
+        c.rate_limit_anon = 2;
+        c.trusted_proxies = vec![api::config::Cidr::parse("127.0.0.1").unwrap()];
+    })
+    .await;
+    let from = |client: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/healthz"))
+                .header("x-forwarded-for", client)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(from("2001:db8:5:6::1").await, 200);
+    assert_eq!(from("2001:db8:5:6::2").await, 200);
+    assert_eq!(
+        from("2001:db8:5:6:ffff::3").await,
+        429,
+        "a third address in the same /64 shares the allowance"
+    );
+    assert_eq!(
+        from("2001:db8:5:7::1").await,
+        200,
+        "another /64 has its own"
+    );
+}
