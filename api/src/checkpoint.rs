@@ -180,6 +180,25 @@ fn verify(key: &VerifyingKey, checkpoint: &Checkpoint) -> Result<(), CheckpointE
     .map_err(|_| CheckpointError::BadSignature)
 }
 
+/// Warns when a file holding a secret or personal data may be read by the group or by anyone: the
+/// service does not change an operator's file, but says so at every start.
+pub fn warn_if_others_may_read(path: &Path, meta: &std::fs::Metadata) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                file = %path.display(),
+                mode = format!("{mode:o}"),
+                "this file may be read by other users: chmod 600 it"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, meta);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,23 +263,4 @@ mod tests {
             "dtr-audit-checkpoint/v1\n3\nab\n2026-11-29T12:00:00.000Z\n"
         );
     }
-}
-
-/// Warns when a file holding a secret or personal data may be read by the group or by anyone: the
-/// service does not change an operator's file, but says so at every start.
-pub fn warn_if_others_may_read(path: &Path, meta: &std::fs::Metadata) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                file = %path.display(),
-                mode = format!("{mode:o}"),
-                "this file may be read by other users: chmod 600 it"
-            );
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (path, meta);
 }

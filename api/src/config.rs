@@ -27,9 +27,10 @@ pub struct Config {
     pub delivery_timeout: Duration,
     /// `DTR_ALLOW_INSECURE_ENDPOINTS`: allow `http://` and internal endpoint addresses (development only).
     pub allow_insecure_endpoints: bool,
-    /// `DTR_MAX_CONCURRENT_REQUESTS`: requests handled at once; beyond them a request waits at most
-    /// 20 ms for its turn, then is answered 503 `service.overloaded` with `Retry-After` (memory
-    /// stays bounded and accepted requests keep their latency under overload).
+    /// `DTR_MAX_CONCURRENT_REQUESTS`: requests handled at once; the rest wait their turn — up to
+    /// 2 s in a burst, 20 ms once waits have stayed long for 200 ms (sustained overload) — and are
+    /// then answered 503 `service.overloaded` with `Retry-After`, so memory stays bounded and
+    /// accepted requests keep their latency (see `http::middleware::Admission`).
     pub max_concurrent_requests: usize,
     /// `DTR_MAX_BODY_BYTES`: larger request bodies get 413.
     pub max_body_bytes: usize,

@@ -283,42 +283,87 @@ pub(super) async fn rate_limit<E: Endpoint>(
     next.call(req).await.map(IntoResponse::into_response)
 }
 
-/// Admission control: at most `permits` requests are handled at once; a request that cannot start
-/// within `max_wait` — or finds `max_waiting` others already waiting — is answered 503
-/// `service.overloaded` with `Retry-After` at once. Under overload this keeps memory bounded (the
-/// requests held are bounded) and the latency of accepted requests flat (none waits longer than
-/// `max_wait` to start), instead of queueing without bound. Health, readiness and metrics are
-/// never held back: an operator must see an overloaded service.
+/// Admission control: at most `permits` requests are handled at once, the rest wait in turn. A
+/// burst waits (up to [`BURST_WAIT`]); but once requests have had to wait longer than
+/// [`TARGET_WAIT`] for a whole [`INTERVAL`] — the service is overloaded, not busy for a moment —
+/// a newcomer waits at most `TARGET_WAIT` and is then answered 503 `service.overloaded` with
+/// `Retry-After` (so are newcomers finding four times `permits` already waiting). This is CoDel's
+/// idea applied to requests: memory stays bounded and the latency of what is accepted stays flat
+/// under sustained overload, while a client that sends a hundred requests at once is served.
+/// Health, readiness and metrics are never held back: an operator must see an overloaded service.
 pub struct Admission {
     permits: Arc<tokio::sync::Semaphore>,
     waiting: std::sync::atomic::AtomicUsize,
     max_waiting: usize,
-    max_wait: std::time::Duration,
+    /// Milliseconds since `epoch` from which waits count as overload (0: not waiting too long).
+    overloaded_from: std::sync::atomic::AtomicU64,
+    epoch: Instant,
 }
+
+/// The wait that counts as too long when it lasts.
+pub const TARGET_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long waits must stay too long before newcomers are refused quickly.
+pub const INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+/// The longest a request waits when the service is not overloaded.
+pub const BURST_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Admission {
     /// A gate for `permits` requests at once.
-    pub fn new(permits: usize, max_wait: std::time::Duration) -> Admission {
+    pub fn new(permits: usize) -> Admission {
         Admission {
             permits: Arc::new(tokio::sync::Semaphore::new(permits)),
             waiting: Default::default(),
             max_waiting: permits.saturating_mul(4),
-            max_wait,
+            overloaded_from: Default::default(),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX) + 1
+    }
+
+    /// Whether waits have stayed too long for a whole interval.
+    fn overloaded(&self) -> bool {
+        let from = self.overloaded_from.load(std::sync::atomic::Ordering::Acquire);
+        from != 0 && self.now_ms() >= from
+    }
+
+    /// Learns from how long a request waited.
+    fn waited(&self, wait: std::time::Duration) {
+        use std::sync::atomic::Ordering;
+        if wait > TARGET_WAIT {
+            let from = self.now_ms() + u64::try_from(INTERVAL.as_millis()).unwrap_or(0);
+            let _ = self.overloaded_from.compare_exchange(
+                0,
+                from,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        } else {
+            self.overloaded_from.store(0, Ordering::Release);
         }
     }
 
     async fn enter(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         use std::sync::atomic::Ordering;
         if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            self.waited(std::time::Duration::ZERO);
             return Some(permit);
         }
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
-        let permit =
-            tokio::time::timeout(self.max_wait, self.permits.clone().acquire_owned()).await;
+        let limit = if self.overloaded() {
+            TARGET_WAIT
+        } else {
+            BURST_WAIT
+        };
+        let started = Instant::now();
+        let permit = tokio::time::timeout(limit, self.permits.clone().acquire_owned()).await;
         self.waiting.fetch_sub(1, Ordering::AcqRel);
+        self.waited(started.elapsed());
         permit.ok().and_then(Result::ok)
     }
 }

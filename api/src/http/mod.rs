@@ -86,9 +86,6 @@ impl AppState {
     }
 }
 
-/// The longest a request waits to be admitted before it is answered 503 `service.overloaded`.
-const ADMISSION_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
-
 /// The whole application.
 pub fn app(state: AppState) -> impl Endpoint {
     let service = openapi_service();
@@ -135,7 +132,6 @@ pub fn app(state: AppState) -> impl Endpoint {
     let hsts = state.config.public_url.starts_with("https://");
     let gate = Arc::new(middleware::Admission::new(
         state.config.max_concurrent_requests,
-        ADMISSION_WAIT,
     ));
     let route = Route::new()
         .nest_no_strip("/inbox", inbox::routes(inbox_limits))
