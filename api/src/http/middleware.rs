@@ -325,7 +325,9 @@ impl Admission {
 
     /// Whether waits have stayed too long for a whole interval.
     fn overloaded(&self) -> bool {
-        let from = self.overloaded_from.load(std::sync::atomic::Ordering::Acquire);
+        let from = self
+            .overloaded_from
+            .load(std::sync::atomic::Ordering::Acquire);
         from != 0 && self.now_ms() >= from
     }
 
@@ -334,12 +336,9 @@ impl Admission {
         use std::sync::atomic::Ordering;
         if wait > TARGET_WAIT {
             let from = self.now_ms() + u64::try_from(INTERVAL.as_millis()).unwrap_or(0);
-            let _ = self.overloaded_from.compare_exchange(
-                0,
-                from,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
+            let _ =
+                self.overloaded_from
+                    .compare_exchange(0, from, Ordering::AcqRel, Ordering::Acquire);
         } else {
             self.overloaded_from.store(0, Ordering::Release);
         }
