@@ -67,6 +67,9 @@ pub struct Config {
     pub slow_clients: crate::slow_clients::Limits,
     /// `DTR_SMTP_URL`: the relay e-mail goes through; without it nobody is e-mailed.
     pub smtp: Option<SmtpUrl>,
+    /// `DTR_SMTP_CA_FILE`: extra trusted root certificates (PEM) for the relay's TLS, for a relay
+    /// with a certificate from a private certificate authority.
+    pub smtp_ca_file: Option<std::path::PathBuf>,
     /// `DTR_SMTP_TIMEOUT`: the longest one e-mail's whole exchange with the relay may take
     /// (connection, TLS, every command and reply); beyond it the attempt is retried later.
     pub smtp_timeout: Duration,
@@ -108,17 +111,18 @@ pub enum SmtpTls {
     StartTls,
     /// `smtps://`: TLS from the first byte.
     Implicit,
-    /// `smtp://` with `DTR_ALLOW_INSECURE_ENDPOINTS=true`: STARTTLS when offered, else plain text
-    /// (development and tests only).
+    /// `smtp://` with `DTR_SMTP_TLS=opportunistic`: STARTTLS when offered, else plain text
+    /// (development relays only).
     Opportunistic,
 }
 
 impl SmtpUrl {
-    /// Parses `smtp://[user:password@]host[:port]` or `smtps://…`.
-    pub fn parse(raw: &str, insecure: bool) -> Result<SmtpUrl, String> {
+    /// Parses `smtp://[user:password@]host[:port]` or `smtps://…`; `opportunistic` allows a relay
+    /// without STARTTLS (`DTR_SMTP_TLS=opportunistic`).
+    pub fn parse(raw: &str, opportunistic: bool) -> Result<SmtpUrl, String> {
         let url = url::Url::parse(raw.trim()).map_err(|e| format!("not a URL: {e}"))?;
         let (tls, default_port) = match url.scheme() {
-            "smtp" if insecure => (SmtpTls::Opportunistic, 587),
+            "smtp" if opportunistic => (SmtpTls::Opportunistic, 587),
             "smtp" => (SmtpTls::StartTls, 587),
             "smtps" => (SmtpTls::Implicit, 465),
             other => return Err(format!("the scheme must be smtp or smtps, not {other}")),
@@ -239,6 +243,7 @@ impl Default for Config {
                 idle: Duration::from_secs(60),
             },
             smtp: None,
+            smtp_ca_file: None,
             smtp_timeout: Duration::from_secs(30),
             smtp_from: "Duty to refer <noreply@localhost>".to_owned(),
             public_url: "http://127.0.0.1:8213".to_owned(),
@@ -466,6 +471,20 @@ impl Config {
                         "expected the service's public base URL, e.g. https://dtr.example.gov.uk",
                     )
                 })?;
+            // Links in e-mails and the session cookie's Secure flag follow this address: plain
+            // HTTP is only for a service on this machine (development), or in insecure mode.
+            let loopback = match url.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            };
+            if url.scheme() == "http" && !loopback && !c.allow_insecure_endpoints {
+                return Err(bad(
+                    "DTR_PUBLIC_URL",
+                    "must be https:// (e-mailed links and the session cookie travel over it); http:// is allowed only for a loopback address or with DTR_ALLOW_INSECURE_ENDPOINTS=true",
+                ));
+            }
             c.public_url = url.as_str().trim_end_matches('/').to_owned();
         } else {
             c.public_url = format!("http://{}", c.listen);
@@ -479,11 +498,36 @@ impl Config {
             })?;
             c.smtp_from = v;
         }
+        let opportunistic = match lookup("DTR_SMTP_TLS").as_deref() {
+            None | Some("") | Some("required") => false,
+            Some("opportunistic") => true,
+            Some(_) => return Err(bad("DTR_SMTP_TLS", "expected required or opportunistic")),
+        };
         if let Some(v) = lookup("DTR_SMTP_URL").filter(|v| !v.is_empty()) {
             c.smtp = Some(
-                SmtpUrl::parse(&v, c.allow_insecure_endpoints)
+                SmtpUrl::parse(&v, opportunistic)
                     .map_err(|problem| bad("DTR_SMTP_URL", &problem))?,
             );
+        }
+        if let Some(v) = lookup("DTR_SMTP_CA_FILE").filter(|v| !v.is_empty()) {
+            let path = std::path::PathBuf::from(v);
+            let pem = std::fs::read(&path).map_err(|e| {
+                bad(
+                    "DTR_SMTP_CA_FILE",
+                    &format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            let certificates =
+                String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----");
+            if !certificates
+                || lettre::transport::smtp::client::Certificate::from_pem(&pem).is_err()
+            {
+                return Err(bad(
+                    "DTR_SMTP_CA_FILE",
+                    "expected PEM certificates (-----BEGIN CERTIFICATE-----)",
+                ));
+            }
+            c.smtp_ca_file = Some(path);
         }
         Ok(c)
     }
@@ -628,5 +672,41 @@ mod tests {
             "https://dtr.example.gov.uk"
         );
         assert!(from(&[("DTR_PUBLIC_URL", "ftp://x")]).is_err());
+    }
+
+    #[test]
+    fn insecure_endpoints_no_longer_allow_a_plain_relay_or_an_http_public_url_elsewhere() {
+        // One switch, one protection: DTR_ALLOW_INSECURE_ENDPOINTS is about endpoints.
+        let c = from(&[
+            ("DTR_ALLOW_INSECURE_ENDPOINTS", "true"),
+            ("DTR_SMTP_URL", "smtp://relay.example.gov.uk"),
+        ])
+        .expect("valid");
+        assert_eq!(c.smtp.expect("a relay").tls, SmtpTls::StartTls);
+        let c = from(&[
+            ("DTR_SMTP_URL", "smtp://localhost:1025"),
+            ("DTR_SMTP_TLS", "opportunistic"),
+        ])
+        .expect("valid");
+        assert_eq!(c.smtp.expect("a relay").tls, SmtpTls::Opportunistic);
+        let e = from(&[("DTR_SMTP_TLS", "off")]).expect_err("not a mode");
+        assert!(e.to_string().starts_with("DTR_SMTP_TLS"), "{e}");
+        // A public URL over plain HTTP is refused unless it is this machine (development).
+        let e = from(&[("DTR_PUBLIC_URL", "http://dtr.example.gov.uk")]).expect_err("http");
+        assert!(e.to_string().starts_with("DTR_PUBLIC_URL"), "{e}");
+        assert!(from(&[("DTR_PUBLIC_URL", "http://127.0.0.1:8213")]).is_ok());
+        assert!(from(&[("DTR_PUBLIC_URL", "http://localhost:8213")]).is_ok());
+        assert!(from(&[("DTR_PUBLIC_URL", "https://dtr.example.gov.uk")]).is_ok());
+        assert!(from(&[
+            ("DTR_PUBLIC_URL", "http://dtr.internal"),
+            ("DTR_ALLOW_INSECURE_ENDPOINTS", "true")
+        ])
+        .is_ok());
+        // Extra roots for the relay must be certificates.
+        let dir = tempfile::tempdir().expect("a directory");
+        let bad = dir.path().join("bad.pem");
+        std::fs::write(&bad, "not a certificate").expect("written");
+        let e = from(&[("DTR_SMTP_CA_FILE", bad.to_str().expect("utf-8"))]).expect_err("bad");
+        assert!(e.to_string().starts_with("DTR_SMTP_CA_FILE"), "{e}");
     }
 }

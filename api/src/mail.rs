@@ -185,24 +185,34 @@ impl Mailer {
     /// A mailer for the relay; `timeout` bounds the whole exchange of one e-mail (connection,
     /// greeting, TLS, every command and reply): lettre's own timeout covers only some of them, and
     /// a relay that accepts the connection and then stops answering must not hold a delivery slot.
-    pub fn new(url: &SmtpUrl, from: &str, timeout: Duration) -> Result<Mailer, String> {
+    /// `extra_roots`: PEM certificates trusted besides the public roots (`DTR_SMTP_CA_FILE`).
+    pub fn new(
+        url: &SmtpUrl,
+        from: &str,
+        timeout: Duration,
+        extra_roots: Option<&[u8]>,
+    ) -> Result<Mailer, String> {
         let from: Mailbox = from
             .parse()
             .map_err(|_| "DTR_SMTP_FROM is not an address".to_owned())?;
-        let mut builder = match url.tls {
-            SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&url.host)
-                .map_err(|e| format!("the SMTP relay: {e}"))?,
-            SmtpTls::Implicit => AsyncSmtpTransport::<Tokio1Executor>::relay(&url.host)
-                .map_err(|e| format!("the SMTP relay: {e}"))?,
-            SmtpTls::Opportunistic => {
-                let params = TlsParameters::new(url.host.clone())
-                    .map_err(|e| format!("the SMTP relay: {e}"))?;
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&url.host)
-                    .tls(Tls::Opportunistic(params))
-            }
+        let mut params = TlsParameters::builder(url.host.clone());
+        if let Some(pem) = extra_roots {
+            let cert = lettre::transport::smtp::client::Certificate::from_pem(pem)
+                .map_err(|e| format!("DTR_SMTP_CA_FILE: {e}"))?;
+            params = params.add_root_certificate(cert);
         }
-        .port(url.port)
-        .timeout(Some(timeout));
+        let params = params
+            .build_rustls()
+            .map_err(|e| format!("the SMTP relay: {e}"))?;
+        let tls = match url.tls {
+            SmtpTls::StartTls => Tls::Required(params),
+            SmtpTls::Implicit => Tls::Wrapper(params),
+            SmtpTls::Opportunistic => Tls::Opportunistic(params),
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&url.host)
+            .tls(tls)
+            .port(url.port)
+            .timeout(Some(timeout));
         if let Some((user, password)) = &url.credentials {
             builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
         }

@@ -133,9 +133,20 @@ pub async fn start_with_clock(
     let writer = crate::batch::BatchWriter::spawn(db.clone(), clock.clone());
     let mailer = match &config.smtp {
         Some(url) => Some(
-            crate::mail::Mailer::new(url, &config.smtp_from, config.smtp_timeout)
-                .map_err(anyhow::Error::msg)
-                .context("configuring e-mail (DTR_SMTP_URL, DTR_SMTP_FROM)")?,
+            crate::mail::Mailer::new(
+                url,
+                &config.smtp_from,
+                config.smtp_timeout,
+                config
+                    .smtp_ca_file
+                    .as_ref()
+                    .map(std::fs::read)
+                    .transpose()
+                    .context("reading DTR_SMTP_CA_FILE")?
+                    .as_deref(),
+            )
+            .map_err(anyhow::Error::msg)
+            .context("configuring e-mail (DTR_SMTP_URL, DTR_SMTP_FROM)")?,
         ),
         None => None,
     };
