@@ -102,10 +102,12 @@ const CONSENT_MEMBERS: &[&str] = &[
 ];
 const OVERRIDE_MEMBERS: &[&str] = &["concern_for", "reason", "authorised_by", "local_procedure"];
 
+/// `own_details`: the pointers of the person's own contact details given in the referral.
 pub(crate) fn read(
     doc: &Obj<'_>,
     as_of: &AsOf,
     date_of_birth: Option<Date>,
+    own_details: &[String],
     f: &mut Findings,
 ) -> ConsentReading {
     let Some(c) = doc.object("consent", true, CONSENT_MEMBERS, f) else {
@@ -153,20 +155,50 @@ pub(crate) fn read(
     }
 
     let override_pointer = c.at("safeguarding_override");
-    let override_given = c.has("safeguarding_override");
+    // A blank override form is no override (docs/contract.md §5).
+    let override_given = c
+        .get("safeguarding_override")
+        .is_some_and(|v| !crate::reader::is_blank_value(v));
     let (safeguarding_override, authorised_by) = read_override(&c, f);
-    let refused = referral == Some(false) || share == Some(false);
-    if refused && !override_given {
+    if referral == Some(false) && !override_given {
         f.add(
             &override_pointer,
             Code::ConsentOverrideRequired,
-            "The person has not agreed to the referral or to sharing contact details: record a safeguarding override (a child or an adult at risk), or do not refer.",
+            "The person has not agreed to the referral: record a safeguarding override (a child or an adult at risk), or do not refer.",
         );
+    }
+    // s.213B(2)(b): consent to share contact details is separate. A person who agreed to the
+    // referral and to being reached through the referrer, but not to their own details going to
+    // the authority, is referred without those details; sending them anyway needs an override.
+    let details_unshared = share == Some(false)
+        && referral == Some(true)
+        && !override_given
+        && !own_details.is_empty();
+    if details_unshared {
+        for pointer in own_details {
+            f.add(
+                pointer,
+                Code::ConsentContactNotShared,
+                "The person did not agree to sharing their contact details: leave this out and contact them through you (via_referrer), or record a safeguarding override.",
+            );
+        }
+    }
+    if let (Some(born), Some(o)) = (date_of_birth, &safeguarding_override) {
+        // Children Act 1989 s.105(1): anyone under 18 is a child, so children's safeguarding
+        // procedures apply to a 16- or 17-year-old.
+        if o.concern_for == ConcernFor::AdultAtRisk && calendar::age_on(born, as_of.today) < 18 {
+            f.add(
+                &format!("{override_pointer}/concern_for"),
+                Code::ConsentOverrideConcernMismatch,
+                "The person is under 18 and so a child (Children Act 1989 s.105): follow children's safeguarding procedures and record the concern as for a child.",
+            );
+        }
     }
 
     let consent = match (referral, share, recorded_at) {
         (Some(referral), Some(share_contact_details), Some(recorded_at))
-            if (referral && share_contact_details) || safeguarding_override.is_some() =>
+            if (referral && (share_contact_details || !details_unshared))
+                || safeguarding_override.is_some() =>
         {
             Some(Consent {
                 referral,
@@ -192,7 +224,7 @@ fn read_override(
     c: &Obj<'_>,
     f: &mut Findings,
 ) -> (Option<SafeguardingOverride>, Option<ShortText>) {
-    let Some(o) = c.object("safeguarding_override", false, OVERRIDE_MEMBERS, f) else {
+    let Some(o) = c.form("safeguarding_override", OVERRIDE_MEMBERS, f) else {
         return (None, None);
     };
     let incomplete = |f: &mut Findings, key: &str, why: &str| {

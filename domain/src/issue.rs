@@ -83,11 +83,18 @@ pub enum Code {
     RoughSleepingNow,
     /// Warning: the safeguarding override was authorised by the referrer themself.
     ConsentOverrideSelfAuthorised,
+    /// The person's own contact details are given although they did not agree to share them and
+    /// no safeguarding override covers it.
+    ConsentContactNotShared,
+    /// Warning: an override for an "adult at risk" of a person under 18, who is a child.
+    ConsentOverrideConcernMismatch,
+    /// Warning: a possession notice that, on its date, cannot bring the person within s.175(5).
+    ThreatNoticeNotInForce,
 }
 
 impl Code {
     /// Every code, for documentation and for tests that prove each one is produced somewhere.
-    pub const ALL: [Code; 36] = [
+    pub const ALL: [Code; 39] = [
         Code::FieldRequired,
         Code::FieldUnknown,
         Code::FieldType,
@@ -124,6 +131,9 @@ impl Code {
         Code::PhoneUnrecognisedRange,
         Code::RoughSleepingNow,
         Code::ConsentOverrideSelfAuthorised,
+        Code::ConsentContactNotShared,
+        Code::ConsentOverrideConcernMismatch,
+        Code::ThreatNoticeNotInForce,
     ];
 
     /// The wire spelling of the code.
@@ -165,6 +175,9 @@ impl Code {
             Code::PhoneUnrecognisedRange => "phone.unrecognised_range",
             Code::RoughSleepingNow => "rough_sleeping.now",
             Code::ConsentOverrideSelfAuthorised => "consent.override_self_authorised",
+            Code::ConsentContactNotShared => "consent.contact_not_shared",
+            Code::ConsentOverrideConcernMismatch => "consent.override_concern_mismatch",
+            Code::ThreatNoticeNotInForce => "threat.notice_not_in_force",
         }
     }
 
@@ -198,6 +211,8 @@ impl Code {
                 | Code::HousingAuthorityCodeChanged
                 | Code::PhoneUnrecognisedRange
                 | Code::RoughSleepingNow
+                | Code::ConsentOverrideConcernMismatch
+                | Code::ThreatNoticeNotInForce
                 | Code::ConsentOverrideSelfAuthorised
         )
     }

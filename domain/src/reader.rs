@@ -27,6 +27,17 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// Whether a value says nothing: `null`, a blank string (only white space or invisible characters),
+/// or an object whose members all say nothing.
+pub fn is_blank_value(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => crate::text::is_blank(s),
+        Value::Object(map) => map.values().all(is_blank_value),
+        _ => false,
+    }
+}
+
 /// Opens `value` as an object with exactly the members `allowed`, reporting the rest as unknown.
 pub fn open<'a>(
     value: Option<&'a Value>,
@@ -131,6 +142,24 @@ impl<'a> Obj<'a> {
         open(self.map.get(key), &self.at(key), required, allowed, f)
     }
 
+    /// An optional sub-form (an address, a possession notice, a household, an override, risks,
+    /// key medical information): absent when every member is blank or absent, exactly as `""` is
+    /// for one field — case systems send a form's empty fields rather than leaving the form out,
+    /// and a homeless person's blank address form is the commonest shape of all
+    /// (docs/contract.md §5). A form with a member this object does not allow is read as usual,
+    /// so the unknown member is reported.
+    pub fn form(&self, key: &str, allowed: &[&str], f: &mut Findings) -> Option<Obj<'a>> {
+        match self.map.get(key) {
+            Some(Value::Object(map))
+                if map.keys().all(|k| allowed.contains(&k.as_str()))
+                    && map.values().all(is_blank_value) =>
+            {
+                None
+            }
+            other => open(other, &self.at(key), false, allowed, f),
+        }
+    }
+
     /// A string member, untouched.
     pub fn string(&self, key: &str, required: bool, f: &mut Findings) -> Option<&'a str> {
         match self.get(key) {
@@ -195,7 +224,8 @@ impl<'a> Obj<'a> {
         }
     }
 
-    /// A whole-number member within `min..=max`.
+    /// A whole-number member within `min..=max`; an optional one sent as a blank string is not
+    /// given (a form's empty number field).
     pub fn count(
         &self,
         key: &str,
@@ -209,6 +239,7 @@ impl<'a> Obj<'a> {
                 self.missing(key, required, f);
                 None
             }
+            Some(Value::String(s)) if !required && crate::text::is_blank(s) => None,
             Some(Value::Number(n)) => {
                 let in_range = n
                     .as_i64()

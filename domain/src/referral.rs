@@ -229,7 +229,7 @@ impl Referral {
 
 fn read_referral(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Referral> {
     let (person, date_of_birth) = read_person(doc, as_of, f);
-    let consent = consent::read(doc, as_of, date_of_birth, f);
+    let consent = consent::read(doc, as_of, date_of_birth, &own_contact_details(doc), f);
     let (housing_authority, chosen_by_person) = read_authority(doc, consent.override_given, f);
     if consent.both_given && consent.override_given && chosen_by_person == Some(true) {
         // The override changes nothing: both consents were given and the person chose the
@@ -243,7 +243,7 @@ fn read_referral(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Referr
     }
     let housing_situation = situation::read(doc, as_of, f);
     let risk = doc
-        .object("risk", false, &["to_self", "to_others", "to_staff"], f)
+        .form("risk", &["to_self", "to_others", "to_staff"], f)
         .and_then(|r| {
             let risk = Risk {
                 to_self: r.optional("to_self", f, FreeText::parse),
@@ -254,11 +254,11 @@ fn read_referral(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Referr
                 .then_some(risk)
         });
     let medical = doc
-        .object("medical", false, &["key_information"], f)
+        .form("medical", &["key_information"], f)
         .and_then(|m| m.optional("key_information", f, FreeText::parse))
         .map(|key_information| Medical { key_information });
     let household = doc
-        .object("household", false, &["adults", "children", "pregnant"], f)
+        .form("household", &["adults", "children", "pregnant"], f)
         .map(|h| Household {
             adults: h.count("adults", false, 0, 50, f),
             children: h.count("children", false, 0, 50, f),
@@ -376,6 +376,67 @@ fn read_phone(o: &Obj<'_>, f: &mut Findings) -> Option<PhoneNumber> {
     Some(phone)
 }
 
+const ADDRESS_MEMBERS: &[&str] = &["line1", "line2", "town", "postcode"];
+
+/// How criminal-justice and health systems record that a person has no address ("no fixed abode",
+/// "NFA"): an address that says only this is no address.
+fn is_no_fixed_abode(raw: &str) -> bool {
+    let words: String = crate::text::trim(raw)
+        .chars()
+        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+        .collect::<String>()
+        .to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    matches!(
+        words.as_str(),
+        "nfa" | "no fixed abode" | "no fixed address" | "n f a"
+    )
+}
+
+/// Whether an address form gives no address: blank throughout, or saying only "No fixed abode" /
+/// "NFA" (in `line1` or `postcode`, every other member blank or saying the same). A form with a
+/// member an address does not have is read as usual, so that member is reported.
+fn address_says_nothing(v: &serde_json::Value) -> bool {
+    use crate::reader::is_blank_value;
+    let serde_json::Value::Object(map) = v else {
+        return is_blank_value(v);
+    };
+    if !map.keys().all(|k| ADDRESS_MEMBERS.contains(&k.as_str())) {
+        return false;
+    }
+    let said = |k: &str| {
+        map.get(k)
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(is_no_fixed_abode)
+    };
+    map.values().all(is_blank_value)
+        || ((said("line1") || said("postcode"))
+            && ADDRESS_MEMBERS
+                .iter()
+                .all(|k| said(k) || map.get(*k).is_none_or(is_blank_value)))
+}
+
+/// The pointers of the person's own contact details that are given (an e-mail address, a phone
+/// number, an address), whether or not they are well formed: sharing them is what
+/// `share_contact_details` is about.
+fn own_contact_details(doc: &Obj<'_>) -> Vec<String> {
+    let Some(serde_json::Value::Object(contact)) = doc.get("person").and_then(|p| p.get("contact"))
+    else {
+        return vec![];
+    };
+    ["email", "phone", "address"]
+        .into_iter()
+        .filter(|k| match contact.get(*k) {
+            None => false,
+            Some(v) if *k == "address" => !address_says_nothing(v),
+            Some(v) => !crate::reader::is_blank_value(v),
+        })
+        .map(|k| format!("/person/contact/{k}"))
+        .collect()
+}
+
 fn read_contact(p: &Obj<'_>, f: &mut Findings) -> Option<Contact> {
     let c = p.object(
         "contact",
@@ -385,8 +446,10 @@ fn read_contact(p: &Obj<'_>, f: &mut Findings) -> Option<Contact> {
     )?;
     let email = c.optional("email", f, EmailAddress::parse);
     let phone = read_phone(&c, f);
-    let address = c
-        .object("address", false, &["line1", "line2", "town", "postcode"], f)
+    let no_address = c.get("address").is_none_or(address_says_nothing);
+    let address = (!no_address)
+        .then(|| c.object("address", false, ADDRESS_MEMBERS, f))
+        .flatten()
         .and_then(|a| {
             let line1 = a.parse("line1", true, f, ShortText::parse);
             let line2 = a.optional("line2", f, ShortText::parse);
@@ -402,8 +465,7 @@ fn read_contact(p: &Obj<'_>, f: &mut Findings) -> Option<Contact> {
     let via_referrer = c.boolean("via_referrer", false, f);
     // s.213B(2)(b): the authority must be told how to contact the person. A way that was given but
     // is malformed has its own error; contact.none is for when no way was given at all.
-    let given =
-        c.given("email") || c.given("phone") || c.has("address") || via_referrer == Some(true);
+    let given = c.given("email") || c.given("phone") || !no_address || via_referrer == Some(true);
     if !given {
         f.add(
             c.pointer(),

@@ -437,16 +437,206 @@ fn override_for(concern: &str) -> Value {
 
 #[test]
 fn refused_consent_without_an_override_is_refused() {
-    for member in ["referral", "share_contact_details"] {
-        let doc = with(valid(), &format!("/consent/{member}"), json!(false));
-        assert_eq!(
-            errors(&doc),
-            vec![(
-                "/consent/safeguarding_override".to_owned(),
-                "consent.override_required"
-            )]
-        );
+    let doc = with(valid(), "/consent/referral", json!(false));
+    assert_eq!(
+        errors(&doc),
+        vec![(
+            "/consent/safeguarding_override".to_owned(),
+            "consent.override_required"
+        )]
+    );
+}
+
+// (2026-12-04) Consent to sharing contact details is separate from consent to the referral.
+#[test]
+fn own_details_without_consent_to_share_them_are_refused_at_each_detail() {
+    let doc = with(valid(), "/consent/share_contact_details", json!(false));
+    let doc = with(doc, "/person/contact/email", json!("zoe@example.org"));
+    assert_eq!(
+        errors(&doc),
+        vec![
+            (
+                "/person/contact/email".to_owned(),
+                "consent.contact_not_shared"
+            ),
+            (
+                "/person/contact/phone".to_owned(),
+                "consent.contact_not_shared"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn reached_only_through_the_referrer_without_sharing_details_is_valid_without_an_override() {
+    let doc = with(valid(), "/consent/share_contact_details", json!(false));
+    let doc = with(
+        doc,
+        "/person/contact",
+        json!({ "via_referrer": true, "phone": "" }),
+    );
+    assert_eq!(warnings(&doc), Vec::<&str>::new());
+}
+
+#[test]
+fn own_details_not_shared_are_covered_by_an_override() {
+    let doc = with(valid(), "/consent/share_contact_details", json!(false));
+    let doc = with(
+        doc,
+        "/consent/safeguarding_override",
+        override_for("adult_at_risk"),
+    );
+    assert_eq!(errors(&doc), vec![]);
+}
+
+#[test]
+fn a_blank_override_form_on_a_consented_referral_is_no_override() {
+    let blank =
+        json!({ "concern_for": "", "reason": " ", "authorised_by": "", "local_procedure": "" });
+    let doc = with(valid(), "/consent/safeguarding_override", blank.clone());
+    assert_eq!(
+        warnings(&doc),
+        Vec::<&str>::new(),
+        "not even override_unnecessary"
+    );
+    // When an override was needed, the error is the one for its absence.
+    let refused = with(doc, "/consent/referral", json!(false));
+    assert_eq!(
+        errors(&refused),
+        vec![(
+            "/consent/safeguarding_override".to_owned(),
+            "consent.override_required"
+        )]
+    );
+    // A half-filled one is still incomplete.
+    let half = with(
+        valid(),
+        "/consent/safeguarding_override",
+        json!({ "concern_for": "child", "reason": "", "authorised_by": "" }),
+    );
+    let half = with(half, "/consent/referral", json!(false));
+    assert!(error_codes(&half).contains(&"consent.override_incomplete"));
+}
+
+#[test]
+fn an_adult_at_risk_override_for_a_17_year_old_is_warned_and_for_an_18_year_old_not() {
+    // as_of() is 2026-11-23: born 2008-11-24 is 17, born 2008-11-23 is 18 today.
+    let base = with(valid(), "/consent/referral", json!(false));
+    let base = with(
+        base,
+        "/consent/safeguarding_override",
+        override_for("adult_at_risk"),
+    );
+    let seventeen = with(base.clone(), "/person/date_of_birth", json!("2008-11-24"));
+    assert_eq!(
+        warnings_at(&seventeen)
+            .into_iter()
+            .filter(|(_, c)| *c == "consent.override_concern_mismatch")
+            .collect::<Vec<_>>(),
+        vec![(
+            "/consent/safeguarding_override/concern_for".to_owned(),
+            "consent.override_concern_mismatch"
+        )]
+    );
+    let eighteen = with(base.clone(), "/person/date_of_birth", json!("2008-11-23"));
+    assert!(!warnings(&eighteen).contains(&"consent.override_concern_mismatch"));
+    let child = with(
+        seventeen,
+        "/consent/safeguarding_override/concern_for",
+        json!("child"),
+    );
+    assert!(!warnings(&child).contains(&"consent.override_concern_mismatch"));
+}
+
+// (2026-12-04) A sub-form whose members are all blank or absent is not given.
+#[test]
+fn blank_sub_forms_are_not_given() {
+    let doc = with(
+        valid(),
+        "/person/contact/address",
+        json!({ "line1": "", "line2": " ", "town": "", "postcode": "" }),
+    );
+    assert_eq!(warnings(&doc), Vec::<&str>::new());
+    let doc = with(valid(), "/person/contact/address", json!({}));
+    assert_eq!(warnings(&doc), Vec::<&str>::new());
+    let doc = with(
+        valid(),
+        "/housing_situation/possession_notice",
+        json!({ "kind": "", "expires_on": "" }),
+    );
+    assert_eq!(warnings(&doc), Vec::<&str>::new());
+    let doc = with(
+        valid(),
+        "/household",
+        json!({ "adults": "", "children": "" }),
+    );
+    assert_eq!(warnings(&doc), Vec::<&str>::new());
+    let doc = with(
+        valid(),
+        "/household",
+        json!({ "adults": 1, "children": "" }),
+    );
+    assert_eq!(warnings(&doc), Vec::<&str>::new(), "one blank count");
+    let doc = with(
+        valid(),
+        "/risk",
+        json!({ "to_self": "", "to_others": "\u{200B}" }),
+    );
+    assert_eq!(warnings(&doc), Vec::<&str>::new());
+    let doc = with(valid(), "/medical", json!({ "key_information": "  " }));
+    assert_eq!(warnings(&doc), Vec::<&str>::new());
+    // The opposite: a half-filled address is still judged.
+    let half = with(
+        valid(),
+        "/person/contact/address",
+        json!({ "line1": "1 High Street", "postcode": "" }),
+    );
+    assert_eq!(
+        errors(&half),
+        vec![(
+            "/person/contact/address/postcode".to_owned(),
+            "postcode.invalid"
+        )]
+    );
+    // A blank address is no way to contact anyone.
+    let only = with(
+        valid(),
+        "/person/contact",
+        json!({ "address": { "line1": "", "postcode": "" } }),
+    );
+    assert_eq!(error_codes(&only), vec!["contact.none"]);
+    // A blank form with a member it does not have is read, so the member is reported.
+    let odd = with(valid(), "/household", json!({ "adults": "", "pets": "" }));
+    assert_eq!(
+        errors(&odd),
+        vec![("/household/pets".to_owned(), "field.unknown")]
+    );
+}
+
+#[test]
+fn no_fixed_abode_is_no_address() {
+    for address in [
+        json!({ "line1": "No fixed abode", "postcode": "NFA" }),
+        json!({ "line1": "NFA", "postcode": "" }),
+        json!({ "line1": "", "postcode": "nfa" }),
+        json!({ "line1": "No Fixed Abode.", "town": "" }),
+    ] {
+        let doc = with(valid(), "/person/contact/address", address.clone());
+        assert_eq!(warnings(&doc), Vec::<&str>::new(), "{address}");
+        let only = with(valid(), "/person/contact", json!({ "address": address }));
+        assert_eq!(error_codes(&only), vec!["contact.none"]);
     }
+    // The opposite: a real address that mentions no fixed abode elsewhere is an address.
+    let doc = with(
+        valid(),
+        "/person/contact/address",
+        json!({ "line1": "No fixed abode", "town": "Leeds", "postcode": "LS1 4AP" }),
+    );
+    assert_eq!(
+        errors(&doc),
+        vec![],
+        "line1 says NFA but a town and postcode are given: judged as an address"
+    );
 }
 
 #[test]

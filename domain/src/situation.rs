@@ -279,7 +279,7 @@ fn decide(
 }
 
 fn read_notice(s: &Obj<'_>, f: &mut Findings) -> Option<PossessionNotice> {
-    let n = s.object("possession_notice", false, &["kind", "expires_on"], f)?;
+    let n = s.form("possession_notice", &["kind", "expires_on"], f)?;
     let kind = n.choice::<NoticeKind>("kind", true, f);
     let expires_on = n.parse("expires_on", true, f, calendar::parse_date);
     Some(PossessionNotice {
