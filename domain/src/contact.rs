@@ -63,9 +63,9 @@ impl PhoneNumber {
                 "Expected a UK telephone number (e.g. 020 7946 0018) or an international one starting with + (E.164).",
             )
         };
-        let trimmed = crate::text::trim(raw);
-        // Only the characters people write in numbers: libphonenumber is lenient with letters and
-        // extensions, which a case system should not send.
+        let (trimmed, extension) = split_extension(crate::text::trim(raw)).ok_or_else(invalid)?;
+        // Only the characters people write in numbers: libphonenumber is lenient with letters,
+        // which a case system should not send.
         let plain = trimmed.chars().enumerate().all(|(i, c)| {
             c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.') || (c == '+' && i == 0)
         });
@@ -85,10 +85,13 @@ impl PhoneNumber {
         };
         // E.164 is "+", the calling code and the national significant number: what the crate's
         // `Mode::E164` writes, without the national-format pattern matching its formatter does first.
-        Ok(PhoneNumber {
-            e164: format!("+{}{}", number.code().value(), number.national()),
-            allocated,
-        })
+        let mut e164 = format!("+{}{}", number.code().value(), number.national());
+        if let Some(ext) = extension {
+            // RFC 3966's form of an extension, after the E.164 number.
+            e164.push_str(";ext=");
+            e164.push_str(ext);
+        }
+        Ok(PhoneNumber { e164, allocated })
     }
 
     /// The E.164 form.
@@ -100,6 +103,28 @@ impl PhoneNumber {
     pub fn in_allocated_range(&self) -> bool {
         self.allocated
     }
+}
+
+/// Splits a written extension from a number: `0113 243 3144 ext 65432`, `… extn. 65432`,
+/// `… x65432`, `… #65432`, `… extension 65432`, or RFC 3966's `;ext=65432` — how hospital wards
+/// and prisons are reached through a switchboard. Answers the number and the extension's digits
+/// (1 to 7); `None` when a marker is followed by anything but digits.
+fn split_extension(raw: &str) -> Option<(&str, Option<&str>)> {
+    let lower = raw.to_ascii_lowercase();
+    // The last marker wins: "x" also ends "ext" and "extn", so the longest spelling is tried first.
+    for marker in [";ext=", "extension", "extn", "ext", "x", "#"] {
+        if let Some(at) = lower.rfind(marker) {
+            let number = raw[..at].trim_end();
+            let digits = raw[at + marker.len()..]
+                .trim_start_matches(['.', ':', ' '])
+                .trim();
+            let ok = !number.is_empty()
+                && (1..=7).contains(&digits.len())
+                && digits.chars().all(|c| c.is_ascii_digit());
+            return ok.then_some((number, Some(digits)));
+        }
+    }
+    Some((raw, None))
 }
 
 /// A UK postcode in its normal form: upper case, one space before the inward code (`SW1A 1AA`).
@@ -247,7 +272,6 @@ mod tests {
             "hello",
             "0800 CALL ME",
             "+",
-            "07911 123456 ext 4",
             "++447911123456",
             "0207946001899999",
         ] {
@@ -313,5 +337,35 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_switchboard_extension_is_kept_in_rfc_3966_form() {
+        for raw in [
+            "0113 243 3144 ext 65432",
+            "0113 243 3144 ext. 65432",
+            "0113 243 3144 extn 65432",
+            "0113 243 3144 x65432",
+            "0113 243 3144 X 65432",
+            "0113 243 3144 #65432",
+            "0113 243 3144 extension 65432",
+            "+441132433144;ext=65432",
+        ] {
+            let phone = PhoneNumber::parse(raw).unwrap_or_else(|e| panic!("{raw}: {e:?}"));
+            assert_eq!(phone.as_str(), "+441132433144;ext=65432", "{raw}");
+        }
+        // The opposite: a marker without digits, or with too many, is not an extension.
+        for raw in [
+            "0113 243 3144 ext",
+            "0113 243 3144 ext 12345678",
+            "0113 243 3144 ext abc",
+            "ext 65432",
+        ] {
+            assert!(PhoneNumber::parse(raw).is_err(), "{raw}");
+        }
+        assert_eq!(
+            PhoneNumber::parse("0113 243 3144").expect("plain").as_str(),
+            "+441132433144"
+        );
     }
 }

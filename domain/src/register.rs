@@ -385,6 +385,17 @@ mod tests {
                 "E10000021",
                 &["North Northamptonshire", "West Northamptonshire"][..],
             ),
+            // The county councils abolished on 1 April 2009.
+            ("E10000001", &["Bedford", "Central Bedfordshire"][..]),
+            (
+                "E10000004",
+                &["Cheshire East", "Cheshire West and Chester"][..],
+            ),
+            ("E10000005", &["Cornwall"][..]),
+            ("E10000010", &["County Durham"][..]),
+            ("E10000022", &["Northumberland"][..]),
+            ("E10000026", &["Shropshire"][..]),
+            ("E10000033", &["Wiltshire"][..]),
         ] {
             let e = register().resolve(code).expect_err(code);
             assert_eq!(e.code, Code::HousingAuthorityUnknown, "{code}");
@@ -448,5 +459,24 @@ mod tests {
         assert_eq!(names, vec!["Sheffield"]);
         assert_eq!(register().search("E09").count(), 33);
         assert_eq!(register().search("").count(), 296);
+    }
+
+    #[test]
+    fn the_former_codes_of_re_coded_councils_are_the_same_councils() {
+        for (former, current) in [
+            ("E08000020", "E08000037"),
+            ("E06000048", "E06000057"),
+            ("E07000097", "E07000242"),
+            ("E07000101", "E07000243"),
+            ("E07000100", "E07000240"),
+            ("E07000104", "E07000241"),
+        ] {
+            let found = register().resolve(former).expect(former);
+            assert_eq!(found.authority.gss_code, current, "{former}");
+            assert_eq!(found.former_code.as_deref(), Some(former));
+            // The opposite: the current code is simply current.
+            let now = register().resolve(current).expect(current);
+            assert!(now.former_code.is_none(), "{current}");
+        }
     }
 }
