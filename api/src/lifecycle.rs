@@ -114,6 +114,9 @@ pub enum Refusal {
     /// A push was asked for but the authority has no endpoint.
     #[error("the authority has no endpoint")]
     NoEndpoint,
+    /// The authority accepted a duty: a withdrawal (other than consent withdrawn) does not end it.
+    #[error("the authority accepted a duty, which a withdrawal does not end")]
+    DutyAccepted,
 }
 
 /// An event to send the authority after a transition: a push to its endpoint (its own
@@ -321,6 +324,9 @@ pub fn record_outcome(
 ) -> Result<Transition, Refusal> {
     let mut t = match row.status {
         Status::Acknowledged => Transition::of(row),
+        // The addressed authority may record or correct its decision after any withdrawal of a
+        // referral it received: the person may have applied by then, and the duty is its own.
+        Status::Withdrawn if row.delivered_at_ms.is_some() => Transition::of(row),
         Status::Delivered => {
             let mut t = Transition::of(row)
                 .status(Status::Acknowledged, now_ms)
@@ -367,6 +373,14 @@ pub fn withdraw(
 ) -> Result<Option<Transition>, Refusal> {
     if row.status == Status::Withdrawn {
         return Ok(None);
+    }
+    // A duty under ss.188, 189B or 195 ends only as the Act provides, not because the referrer
+    // withdraws (docs/rules.md §4b): once the authority accepted one, only the person's withdrawn
+    // consent — which erases the service's copy — may still be recorded.
+    if row.outcome_decision.as_deref() == Some("accepted")
+        && reason != WithdrawalReason::ConsentWithdrawn
+    {
+        return Err(Refusal::DutyAccepted);
     }
     let mut t = Transition::of(row)
         .status(Status::Withdrawn, now_ms)

@@ -504,3 +504,68 @@ fn an_erased_referral_is_neither_acknowledged_nor_redelivered() {
         Ok(None)
     ));
 }
+
+#[test]
+fn after_an_accepted_duty_only_consent_withdrawn_may_still_withdraw() {
+    let accepted_duty = || {
+        let mut r = row(Status::Acknowledged);
+        r.outcome_decision = Some("accepted".to_owned());
+        r.outcome_reason = Some("relief_duty_and_interim_accommodation".to_owned());
+        r
+    };
+    for reason in [
+        WithdrawalReason::NewReferral,
+        WithdrawalReason::IncorrectAuthority,
+        WithdrawalReason::Disengaged,
+        WithdrawalReason::HousingNeedResolved,
+        WithdrawalReason::NotEligible,
+        WithdrawalReason::Other,
+    ] {
+        assert_eq!(
+            withdraw(&accepted_duty(), reason, true, true, &actor(), NOW).err(),
+            Some(Refusal::DutyAccepted),
+            "{reason:?}"
+        );
+    }
+    let t = withdraw(
+        &accepted_duty(),
+        WithdrawalReason::ConsentWithdrawn,
+        true,
+        false,
+        &actor(),
+        NOW,
+    )
+    .expect("allowed")
+    .expect("a change");
+    assert_eq!(new_status(&t), Some(Status::Withdrawn));
+    // The opposite: a not-accepted decision does not hold a withdrawal back.
+    let mut declined = row(Status::Acknowledged);
+    declined.outcome_decision = Some("not_accepted".to_owned());
+    declined.outcome_reason = Some("no_contact".to_owned());
+    assert!(withdraw(
+        &declined,
+        WithdrawalReason::Disengaged,
+        true,
+        false,
+        &actor(),
+        NOW
+    )
+    .is_ok());
+}
+
+#[test]
+fn the_authority_may_record_or_correct_its_outcome_after_a_withdrawal_of_what_it_received() {
+    let decision = outcome(json!({ "decision": "accepted", "reason": "prevention_duty" }));
+    let mut received = row(Status::Withdrawn);
+    received.delivered_at_ms = Some(NOW - 1000);
+    let t = record_outcome(&received, &decision, &actor(), NOW).expect("allowed");
+    assert_eq!(new_status(&t), None, "it stays withdrawn");
+    assert_eq!(actions(&t), ["referral.outcome_recorded"]);
+    // The opposite: one it never received is not its to decide.
+    let mut never = row(Status::Withdrawn);
+    never.delivered_at_ms = None;
+    assert_eq!(
+        record_outcome(&never, &decision, &actor(), NOW).err(),
+        Some(Refusal::WrongState(Status::Withdrawn))
+    );
+}

@@ -100,13 +100,28 @@ pub fn referral_withdrawn(row: &referral::Model, public_url: &str) -> Email {
         .as_deref()
         .and_then(<domain::WithdrawalReason as domain::Vocabulary>::from_term)
         .map_or("no reason given", withdrawal_words);
+    let consent_withdrawn = row.withdrawal_reason.as_deref() == Some("consent_withdrawn");
+    // A withdrawal does not end a duty already owed (ss.188, 189B, 195): after an accepted
+    // decision the authority is told what it means, never to stop work.
+    let what_now = match (row.outcome_decision.as_deref(), consent_withdrawn) {
+        (Some("accepted"), _) => {
+            "The person withdrew their consent to the referral, and this service has erased its copy. \
+             A duty you already owe them continues as the Housing Act 1996 provides; what you hold \
+             in your own case record is yours to manage."
+        }
+        (_, true) => {
+            "The person withdrew their consent: do not act on the referral, and erase what it shared \
+             with you."
+        }
+        _ => "Stop any work on the referral.",
+    };
     Email {
         subject: format!("Duty to refer: a referral for {authority} was withdrawn"),
         text: format!(
             "A referral to {authority} under the duty to refer was withdrawn by {organisation} \
              ({agency}).\n\n\
              Reason: {reason}\n\n\
-             Stop any work on it; if the person withdrew their consent, erase what you hold.\n\
+             {what_now}\n\
              {link}\n\n\
              This e-mail holds no personal details.\n",
             organisation = row.organisation,

@@ -135,6 +135,10 @@ impl From<crate::lifecycle::Refusal> for ApiError {
                 ProblemType::ReferralErased,
                 "This referral's personal data was erased.",
             ),
+            Refusal::DutyAccepted => ApiError::conflict(
+                ProblemType::ReferralWrongState,
+                "The authority accepted a duty to this person (prevention, relief or interim accommodation); a withdrawal does not end it. Only consent_withdrawn may still be recorded: it erases this service's copy and tells the authority.",
+            ),
             Refusal::NoEndpoint => ApiError::conflict(
                 ProblemType::AuthorityNoEndpoint,
                 "The authority has no endpoint; it collects referrals from its inbox instead.",
