@@ -619,6 +619,7 @@ impl Worker {
             .and_then(|row| match event.event_type.as_str() {
                 lifecycle::EMAIL_WAITING => Some(mail::referral_waiting(row, public_url)),
                 lifecycle::EMAIL_WITHDRAWN => Some(mail::referral_withdrawn(row, public_url)),
+                lifecycle::EMAIL_ERASED => Some(mail::referral_erased(row, public_url)),
                 _ => None,
             });
         let permanent = |error: &str| SendOutcome::Permanent {

@@ -243,6 +243,10 @@ pub const EMAIL_WAITING: &str = "referral.waiting";
 /// The e-mail telling an authority's mailbox that a referral it was told about was withdrawn.
 pub const EMAIL_WITHDRAWN: &str = "referral.withdrawn";
 
+/// The e-mail telling an authority's mailbox that this service erased a referral it was told
+/// about (UK GDPR art. 19).
+pub const EMAIL_ERASED: &str = "referral.erased";
+
 fn email(event_type: &'static str, id: &str) -> FollowUp {
     FollowUp {
         channel: Channel::Email,
@@ -457,9 +461,21 @@ pub const RETAINED_UNTIL_ERASED: [Status; 3] =
 /// the Idempotency-Key and the hash of the body (both derived from personal data). What stays is
 /// what the audit trail needs: ids, statuses, codes, the authority, the organisation, times.
 /// (The notes' text is erased by the caller, in the same transaction.) `Ok(None)`: already erased.
+/// Who received the referral, so that they are told of its erasure (UK GDPR art. 19: an erasure
+/// is communicated to each recipient): whether the authority has an endpoint (a push, if it
+/// received the referral) and whether its mailbox was told of it (an e-mail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Recipients {
+    /// The authority has an endpoint.
+    pub endpoint: bool,
+    /// Its mailbox was told the referral was waiting.
+    pub mailbox: bool,
+}
+
 pub fn erase(
     row: &referral::Model,
     reason: Erasure,
+    told: Recipients,
     actor: &Actor,
     now_ms: i64,
 ) -> Option<Transition> {
@@ -474,6 +490,23 @@ pub fn erase(
     t.changes.idempotency_key = Set(None);
     t.changes.request_hash = Set(None);
     t.changes.erased_at_ms = Set(Some(now_ms));
+    if row.delivered_at_ms.is_some() && told.endpoint {
+        t.follow_ups.push(FollowUp {
+            channel: Channel::Webhook,
+            event_type: openapi::ReferralErasedEvent::TYPE,
+            payload: json!({
+                "type": openapi::ReferralErasedEvent::TYPE,
+                "id": row.id,
+                "reason": reason.term(),
+            }),
+        });
+    }
+    // A withdrawal for withdrawn consent erases at once, and its own e-mail says so: one e-mail
+    // for the one event (a push carries each fact for machines).
+    let withdrawal_said_so = row.withdrawal_reason.as_deref() == Some("consent_withdrawn");
+    if told.mailbox && !withdrawal_said_so {
+        t.follow_ups.push(email(EMAIL_ERASED, &row.id));
+    }
     Some(t.event(
         actor,
         AuditAction::ReferralErased,

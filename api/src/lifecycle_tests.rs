@@ -461,7 +461,7 @@ fn erase_from_every_state_clears_the_personal_data_keeps_the_status_and_stops_pu
         r.request_hash = Some("b".repeat(64));
         r.local_reference = Some("HOU-1".to_owned());
         let erasure = Erasure::Requested(domain::ErasureReason::SubjectRequest);
-        let t = erase(&r, erasure, &actor(), NOW).expect("erasable");
+        let t = erase(&r, erasure, Recipients::default(), &actor(), NOW).expect("erasable");
         assert_eq!(new_status(&t), None, "{status:?}: the status stays");
         assert_eq!(actions(&t), ["referral.erased"], "{status:?}");
         let c = &t.changes;
@@ -475,7 +475,14 @@ fn erase_from_every_state_clears_the_personal_data_keeps_the_status_and_stops_pu
         assert_eq!(t.events[0].detail["reason"], "subject_request");
         // Erased once: again is nothing.
         r.erased_at_ms = Some(NOW);
-        assert!(erase(&r, Erasure::Retention, &actor(), NOW + 1).is_none());
+        assert!(erase(
+            &r,
+            Erasure::Retention,
+            Recipients::default(),
+            &actor(),
+            NOW + 1
+        )
+        .is_none());
     }
     assert_eq!(Erasure::Retention.term(), "retention");
 }
@@ -568,4 +575,45 @@ fn the_authority_may_record_or_correct_its_outcome_after_a_withdrawal_of_what_it
         record_outcome(&never, &decision, &actor(), NOW).err(),
         Some(Refusal::WrongState(Status::Withdrawn))
     );
+}
+
+#[test]
+fn an_erasure_is_told_to_an_authority_that_received_the_referral() {
+    let reason = Erasure::Requested(domain::ErasureReason::SubjectRequest);
+    let mut received = row(Status::Acknowledged);
+    received.delivered_at_ms = Some(NOW - 1000);
+    let both = Recipients {
+        endpoint: true,
+        mailbox: true,
+    };
+    let t = erase(&received, reason, both, &actor(), NOW).expect("erasable");
+    let told: Vec<(Channel, &str)> = t
+        .follow_ups
+        .iter()
+        .map(|f| (f.channel, f.event_type))
+        .collect();
+    assert_eq!(
+        told,
+        [
+            (Channel::Webhook, "referral.erased"),
+            (Channel::Email, EMAIL_ERASED)
+        ]
+    );
+    assert_eq!(t.follow_ups[0].payload["reason"], "subject_request");
+    // The opposite: an authority that never received it is not told through its endpoint, and a
+    // mailbox that was never told is not told now.
+    let mut queued = row(Status::Queued);
+    queued.delivered_at_ms = None;
+    let t = erase(
+        &queued,
+        reason,
+        Recipients {
+            endpoint: true,
+            mailbox: false,
+        },
+        &actor(),
+        NOW,
+    )
+    .expect("erasable");
+    assert!(t.follow_ups.is_empty());
 }

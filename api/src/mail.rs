@@ -92,6 +92,33 @@ pub fn referral_waiting(row: &referral::Model, public_url: &str) -> Email {
     Email { subject, text }
 }
 
+/// This service erased a referral the authority's mailbox was told about (UK GDPR art. 19).
+pub fn referral_erased(row: &referral::Model, public_url: &str) -> Email {
+    let authority = authority_name(&row.gss_code);
+    let why = match row
+        .erased_at_ms
+        .and(row.withdrawal_reason.as_deref())
+        .filter(|r| *r == "consent_withdrawn")
+    {
+        Some(_) => "the person withdrew their consent",
+        None => "the person asked, it was sent in error, or its retention period ended",
+    };
+    Email {
+        subject: format!("Duty to refer: a referral for {authority} was erased"),
+        text: format!(
+            "This service has erased the personal details of a referral to {authority} from \
+             {organisation} ({agency}): {why}.\n\n\
+             If you keep a copy of it, consider whether you must erase it too (UK GDPR article \
+             17); a duty you already owe the person continues.\n\
+             {link}\n\n\
+             This e-mail holds no personal details.\n",
+            organisation = row.organisation,
+            agency = agency_label(&row.agency_type),
+            link = referral_link(public_url, &row.id),
+        ),
+    }
+}
+
 /// A referral the authority was told about was withdrawn by its referrer.
 pub fn referral_withdrawn(row: &referral::Model, public_url: &str) -> Email {
     let authority = authority_name(&row.gss_code);

@@ -488,6 +488,22 @@ pub async fn settle_waiting_email(
         .is_some())
 }
 
+/// Whether the authority's mailbox was told that this referral was waiting (or is being told).
+async fn was_emailed(txn: &impl ConnectionTrait, referral_id: &str) -> Result<bool, DbErr> {
+    Ok(outbox::Entity::find()
+        .filter(outbox::Column::ReferralId.eq(referral_id))
+        .filter(outbox::Column::Channel.eq(Channel::Email))
+        .filter(outbox::Column::EventType.eq(lifecycle::EMAIL_WAITING))
+        .filter(
+            Condition::any()
+                .add(outbox::Column::Status.eq(OutboxStatus::Sent))
+                .add(outbox::Column::LeaseOwner.is_not_null()),
+        )
+        .one(txn)
+        .await?
+        .is_some())
+}
+
 /// The authorities whose mailbox is told about waiting referrals.
 pub async fn mailboxes(
     db: &impl ConnectionTrait,
@@ -582,11 +598,21 @@ pub async fn erase_all(
 ) -> Result<Vec<referral::Model>, DbErr> {
     let mut erased = Vec::with_capacity(rows.len());
     let mut events = Vec::with_capacity(rows.len());
+    let with_endpoint = push_authorities_for_submission(txn).await?;
+    let mailboxes = mailboxes(txn).await?;
     for row in rows {
-        let Some(t) = lifecycle::erase(row, reason, actor, now_ms) else {
+        let told = lifecycle::Recipients {
+            endpoint: with_endpoint.contains(&row.gss_code),
+            mailbox: mailboxes.contains(&row.gss_code) && was_emailed(txn, &row.id).await?,
+        };
+        let Some(t) = lifecycle::erase(row, reason, told, actor, now_ms) else {
             continue;
         };
-        erased.push(t.changes.update(txn).await?);
+        let updated = t.changes.update(txn).await?;
+        if !t.follow_ups.is_empty() {
+            enqueue(txn, &updated, &t.follow_ups, now_ms).await?;
+        }
+        erased.push(updated);
         events.extend(t.events);
     }
     if erased.is_empty() {

@@ -16,5 +16,6 @@ pub use resources::*;
 pub use validation::{ValidationIssue, ValidationReport};
 pub use vocab::{ActorRole, AuditAction, ProblemType};
 pub use webhook::{
-    ReferralCreatedEvent, ReferralNoteAddedEvent, ReferralWithdrawnEvent, WEBHOOK_EVENT_TYPES,
+    ReferralCreatedEvent, ReferralErasedEvent, ReferralNoteAddedEvent, ReferralWithdrawnEvent,
+    WEBHOOK_EVENTS, WEBHOOK_EVENT_TYPES,
 };

@@ -68,9 +68,38 @@ impl ReferralNoteAddedEvent {
     pub const TYPE: &'static str = "referral.note_added";
 }
 
-/// Every event type a receiver may be sent, for the spec's `type` enums.
+/// `referral.erased`: this service erased its copy of a referral the authority received (on the
+/// person's request, because it was sent in error, their consent was withdrawn, or retention).
+/// UK GDPR art. 19: the erasure is told to every recipient. Consider whether the copy you hold
+/// must be erased too; a duty you already owe continues.
+#[derive(Debug, Clone, Object)]
+pub struct ReferralErasedEvent {
+    /// Always `referral.erased`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// The referral's id.
+    pub id: String,
+    /// Why: `subject_request`, `sent_in_error`, `consent_withdrawn` or `retention`.
+    pub reason: String,
+}
+
+impl ReferralErasedEvent {
+    /// The `type` of this event.
+    pub const TYPE: &'static str = "referral.erased";
+}
+
+/// Every event type a receiver may be sent, with its schema's name, for the spec's union.
+pub const WEBHOOK_EVENTS: &[(&str, &str)] = &[
+    (ReferralCreatedEvent::TYPE, "ReferralCreatedEvent"),
+    (ReferralWithdrawnEvent::TYPE, "ReferralWithdrawnEvent"),
+    (ReferralNoteAddedEvent::TYPE, "ReferralNoteAddedEvent"),
+    (ReferralErasedEvent::TYPE, "ReferralErasedEvent"),
+];
+
+/// Every event type a receiver may be sent.
 pub const WEBHOOK_EVENT_TYPES: &[&str] = &[
     ReferralCreatedEvent::TYPE,
     ReferralWithdrawnEvent::TYPE,
     ReferralNoteAddedEvent::TYPE,
+    ReferralErasedEvent::TYPE,
 ];

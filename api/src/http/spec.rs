@@ -84,6 +84,7 @@ const FORMATS: &[(&str, &str, &str)] = &[
     ("ReferralWithdrawnEvent", "id", "uuid"),
     ("ReferralNoteAddedEvent", "id", "uuid"),
     ("ReferralNoteAddedEvent", "note_id", "uuid"),
+    ("ReferralErasedEvent", "id", "uuid"),
     ("ReferralResource", "erased_at", "date-time"),
     ("OutcomeView", "recorded_at", "date-time"),
     ("WithdrawalView", "withdrawn_at", "date-time"),
@@ -229,21 +230,6 @@ fn closed_sets() -> Vec<(ClosedSet, &'static [(&'static str, &'static str)])> {
             },
             &[("Problem", "type")],
         ),
-        (
-            ClosedSet {
-                name: "WebhookEventType",
-                description: "The type of a pushed event.",
-                values: openapi::WEBHOOK_EVENT_TYPES
-                    .iter()
-                    .map(|t| (*t).to_owned())
-                    .collect(),
-            },
-            &[
-                ("ReferralCreatedEvent", "type"),
-                ("ReferralWithdrawnEvent", "type"),
-                ("ReferralNoteAddedEvent", "type"),
-            ],
-        ),
     ]
 }
 
@@ -370,10 +356,19 @@ fn webhook_schemas() -> serde_json::Map<String, serde_json::Value> {
     openapi::ReferralCreatedEvent::register(&mut registry);
     openapi::ReferralWithdrawnEvent::register(&mut registry);
     openapi::ReferralNoteAddedEvent::register(&mut registry);
-    serde_json::to_value(&registry.schemas)
+    openapi::ReferralErasedEvent::register(&mut registry);
+    let mut schemas = serde_json::to_value(&registry.schemas)
         .ok()
         .and_then(|v| v.as_object().cloned())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    // Each event's `type` allows exactly its own value, so that generated clients can tell the
+    // events apart (the union below discriminates on it).
+    for (event_type, name) in openapi::WEBHOOK_EVENTS {
+        if let Some(kind) = property_of(&mut schemas, name, "type") {
+            kind.insert("enum".to_owned(), serde_json::json!([event_type]));
+        }
+    }
+    schemas
 }
 
 /// The pushed events as a callback of the operation that sets an endpoint (OpenAPI 3.0 has no
@@ -399,11 +394,19 @@ fn webhook_callback() -> serde_json::Value {
                     ],
                     "requestBody": {
                         "required": true,
-                        "content": { "application/json": { "schema": { "oneOf": [
-                            { "$ref": "#/components/schemas/ReferralCreatedEvent" },
-                            { "$ref": "#/components/schemas/ReferralWithdrawnEvent" },
-                            { "$ref": "#/components/schemas/ReferralNoteAddedEvent" }
-                        ] } } }
+                        "content": { "application/json": { "schema": {
+                            "oneOf": openapi::WEBHOOK_EVENTS
+                                .iter()
+                                .map(|(_, name)| serde_json::json!({ "$ref": format!("#/components/schemas/{name}") }))
+                                .collect::<Vec<_>>(),
+                            "discriminator": {
+                                "propertyName": "type",
+                                "mapping": openapi::WEBHOOK_EVENTS
+                                    .iter()
+                                    .map(|(t, name)| ((*t).to_owned(), serde_json::json!(format!("#/components/schemas/{name}"))))
+                                    .collect::<serde_json::Map<_, _>>(),
+                            }
+                        } } }
                     },
                     "responses": {
                         "200": { "description": "Stored (any 2xx will do)." },

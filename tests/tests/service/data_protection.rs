@@ -1040,3 +1040,38 @@ async fn on_sqlite_every_erasure_path_clears_the_file_and_wal_by_itself() {
     assert!(gone_by_itself(&app, "Retainquux").await, "retention");
     assert!(chain_is_valid(&app).await);
 }
+
+#[tokio::test]
+async fn an_erasure_is_pushed_to_an_authority_that_received_the_referral() {
+    let app = TestApp::spawn().await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let secret = app.set_endpoint("E08000039", &receiver).await;
+    let referrer = app.referrer("HMPPS Yorkshire").await;
+    let id = id_of(&app.submit(&referrer, &referral()).await);
+    assert_eq!(app.step().await, 1);
+    let resp = erase(&app, ADMIN_KEY, &id, "sent_in_error").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(app.step().await, 1);
+    let requests = receiver.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    let pushed: Value = serde_json::from_slice(&requests[1].body).unwrap();
+    assert_eq!(
+        pushed,
+        json!({ "type": "referral.erased", "id": id, "reason": "sent_in_error" })
+    );
+    assert!(signed_by(&secret, &requests[1]));
+    // The opposite: a referral erased before it was delivered tells the authority nothing.
+    let early = id_of(&app.submit(&referrer, &referral()).await);
+    assert_eq!(
+        erase(&app, ADMIN_KEY, &early, "sent_in_error")
+            .await
+            .status(),
+        200
+    );
+    app.step().await;
+    assert_eq!(receiver.received_requests().await.unwrap().len(), 2);
+}

@@ -354,3 +354,43 @@ async fn no_e_mail_the_service_sends_holds_personal_data() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_erasure_is_e_mailed_to_a_mailbox_that_was_told_and_shows_in_the_feed() {
+    let relay = SmtpRelay::start();
+    let (app, referrer) = told(&relay).await;
+    let id = app.submit(&referrer, &referral_to("E06000001")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.step().await;
+    assert_eq!(relay.messages().len(), 1, "told it is waiting");
+    let resp = app
+        .post(
+            &format!("/v1/referrals/{id}/erase"),
+            ADMIN_KEY,
+            &json!({"reason": "subject_request"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    app.step().await;
+    let messages = relay.messages();
+    assert_eq!(messages.len(), 2, "and told of the erasure");
+    let text = email_text(&messages[1]);
+    assert!(text.contains("was erased"), "{text}");
+    assert!(
+        !text.contains("Testgiven") && !text.contains("Testfamily"),
+        "no personal data"
+    );
+    // The authority's feed shows both facts.
+    let hartlepool = app.authority("E06000001").await;
+    let feed: Value = app
+        .get("/v1/events?limit=100", &hartlepool)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions = item_strings(&feed, "action");
+    assert!(actions.contains(&"referral.erased"), "{actions:?}");
+    assert!(actions.contains(&"notification.sent"), "{actions:?}");
+}
