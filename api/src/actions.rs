@@ -1,7 +1,7 @@
 //! What a housing authority does with a referral — read it, acknowledge it, record its outcome,
 //! add a note, read the notes — each one function of one transaction, called alike by the API's
 //! handlers (an authority key) and the web inbox's pages and forms (a signed-in officer,
-//! CONTRACT §10). Who may see what is decided by `store`, what changes by `lifecycle`; these
+//! docs/contract.md §10). Who may see what is decided by `store`, what changes by `lifecycle`; these
 //! functions only put the two together, so the inbox can never drift from the API.
 
 use crate::audit::{Actor, NewEvent};

@@ -1,4 +1,4 @@
-//! The audit trail (CONTRACT §7): one append-only, hash-chained log of every state change and every
+//! The audit trail (docs/contract.md §7): one append-only, hash-chained log of every state change and every
 //! read of a referral's personal data.
 //!
 //! `hash = hex(SHA-256(prev_hash ‖ JCS(event without hash)))`, where `prev_hash` is the previous
@@ -32,7 +32,7 @@ pub const CHAIN_LOCK: i64 = 0x0064_7472_0213;
 pub struct Actor {
     /// The key id, or `None` for the service itself and for officers.
     pub key_id: Option<String>,
-    /// The officer who acted in the web inbox (CONTRACT §10), if one did.
+    /// The officer who acted in the web inbox (docs/contract.md §10), if one did.
     pub officer_id: Option<String>,
     /// The key's role, `officer` or `system`.
     pub role: ActorRole,

@@ -1,4 +1,4 @@
-//! Signed audit checkpoints (CONTRACT §13). The hash chain catches an edited, inserted or deleted
+//! Signed audit checkpoints (docs/contract.md §13). The hash chain catches an edited, inserted or deleted
 //! event — unless whoever edits the database also recomputes every hash after it, or simply cuts
 //! off the end. A checkpoint is the service's Ed25519 signature over the chain's length and head at
 //! a moment; an authority or a referrer that keeps one (say, daily) can later prove the chain they

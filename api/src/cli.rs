@@ -1,4 +1,4 @@
-//! The `dtr` command line (CONTRACT §1).
+//! The `dtr` command line (docs/contract.md §1).
 
 use crate::config::Config;
 use crate::db::Db;

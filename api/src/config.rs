@@ -1,4 +1,4 @@
-//! Configuration: one typed struct read from the environment (CONTRACT §1). Defaults live here and
+//! Configuration: one typed struct read from the environment (docs/contract.md §1). Defaults live here and
 //! nowhere else; a malformed value stops start-up with a message naming the variable.
 
 use std::net::SocketAddr;
@@ -63,7 +63,7 @@ pub struct Config {
     /// `DTR_AUDIT_KEY_FILE`: the Ed25519 key that signs audit checkpoints (created when absent).
     pub audit_key_file: std::path::PathBuf,
     /// Slow clients: how long a request's headers may take, and how long a keep-alive connection
-    /// may idle (CONTRACT §11; not configurable from the environment, tests shorten them).
+    /// may idle (docs/contract.md §11; not configurable from the environment, tests shorten them).
     pub slow_clients: crate::slow_clients::Limits,
     /// `DTR_SMTP_URL`: the relay e-mail goes through; without it nobody is e-mailed.
     pub smtp: Option<SmtpUrl>,
@@ -79,7 +79,7 @@ pub struct Config {
     pub public_url: String,
 }
 
-/// How the service reaches its SMTP relay (CONTRACT §10).
+/// How the service reaches its SMTP relay (docs/contract.md §10).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SmtpUrl {
     /// The relay's host name (also the name its certificate must carry).

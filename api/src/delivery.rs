@@ -1,4 +1,4 @@
-//! The delivery worker (CONTRACT §6): claim → send → record → schedule.
+//! The delivery worker (docs/contract.md §6): claim → send → record → schedule.
 //!
 //! The submission transaction stores the job (the referral row with `status = queued` and a due time);
 //! transitions that must tell the authority something later (`referral.withdrawn`,
@@ -58,7 +58,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// the authority's waiting referrals at the first push.
 pub const NEW_SECRET_GRACE: Duration = Duration::from_secs(3600);
 
-/// Classifies a response status (CONTRACT §6). `new_secret`: the endpoint's secret was issued less
+/// Classifies a response status (docs/contract.md §6). `new_secret`: the endpoint's secret was issued less
 /// than [`NEW_SECRET_GRACE`] ago.
 pub fn classify(status: u16, retry_after: Option<Duration>, new_secret: bool) -> AttemptOutcome {
     match status {
@@ -601,7 +601,7 @@ impl Worker {
 
     /// Pushes an outbox event and records the outcome (the attempt is audited on the referral's
     /// trail; it does not change the referral).
-    /// One e-mail to an authority's mailbox (CONTRACT §10): built from the referral's row (never
+    /// One e-mail to an authority's mailbox (docs/contract.md §10): built from the referral's row (never
     /// its document), sent with the same Message-ID on every attempt; 4xx replies and connection
     /// failures are retried on the schedule, 5xx is final. Audited as `notification.sent` or
     /// `notification.failed` with the SMTP reply code.

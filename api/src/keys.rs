@@ -1,4 +1,4 @@
-//! API keys and who a caller is (CONTRACT §2, §11). Keys are 256 random bits, shown once, stored only
+//! API keys and who a caller is (docs/contract.md §2, §11). Keys are 256 random bits, shown once, stored only
 //! as their SHA-256 (a key of 256 random bits needs no slow hash: it cannot be guessed), looked up by
 //! that hash in memory, and revocable.
 

@@ -1,4 +1,4 @@
-//! The referral's lifecycle (CONTRACT §6, §9): one module decides every status.
+//! The referral's lifecycle (docs/contract.md §6, §9): one module decides every status.
 //!
 //! Each transition — accept, collect, acknowledge, record an outcome, withdraw, add a note,
 //! redeliver, a push attempt's result, a change of delivery mode — is a pure function of the
@@ -256,7 +256,7 @@ fn email(event_type: &'static str, id: &str) -> FollowUp {
 }
 
 /// A referral that enters `awaiting_collection` for an authority with a notify address is told
-/// to that mailbox, once per entry (CONTRACT §10).
+/// to that mailbox, once per entry (docs/contract.md §10).
 pub fn waiting_notice(id: &str, status: Status, mailbox: bool) -> Option<FollowUp> {
     (status == Status::AwaitingCollection && mailbox).then(|| email(EMAIL_WAITING, id))
 }
@@ -432,7 +432,7 @@ fn withdrawn_follow_up(row: &referral::Model) -> FollowUp {
     }
 }
 
-/// Why a referral's personal data is erased (CONTRACT §12): an administrator's request, or
+/// Why a referral's personal data is erased (docs/contract.md §12): an administrator's request, or
 /// retention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Erasure {
@@ -452,7 +452,7 @@ impl Erasure {
     }
 }
 
-/// The statuses whose referrals retention erases: the service's copy has done its job (DOMAIN.md
+/// The statuses whose referrals retention erases: the service's copy has done its job (docs/rules.md
 /// §7) once the authority acknowledged it, or it was withdrawn or could not be delivered.
 pub const RETAINED_UNTIL_ERASED: [Status; 3] =
     [Status::Acknowledged, Status::Withdrawn, Status::Failed];
@@ -643,7 +643,7 @@ pub enum AttemptOutcome {
     },
     /// Refused for good (any other 4xx).
     Refused(u16),
-    /// Not sent: the endpoint breaks the rules for endpoints as they are now (CONTRACT §11), e.g.
+    /// Not sent: the endpoint breaks the rules for endpoints as they are now (docs/contract.md §11), e.g.
     /// one stored under insecure mode after that was switched off.
     EndpointNotAllowed,
 }
@@ -686,7 +686,7 @@ pub struct AttemptResult {
     pub superseded: NewEvent,
 }
 
-/// Decides what a push attempt's outcome does to a queued referral (CONTRACT §6).
+/// Decides what a push attempt's outcome does to a queued referral (docs/contract.md §6).
 pub fn attempted(
     row: &referral::Model,
     outcome: &AttemptOutcome,

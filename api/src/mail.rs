@@ -1,4 +1,4 @@
-//! E-mail (CONTRACT §10): telling an authority's mailbox that a referral waits in its inbox (or was
+//! E-mail (docs/contract.md §10): telling an authority's mailbox that a referral waits in its inbox (or was
 //! withdrawn), and sending officers their sign-in links, through the SMTP relay in `DTR_SMTP_URL`.
 //!
 //! **No personal data in any e-mail.** Messages are built from the referral's row alone — its id,

@@ -1,4 +1,4 @@
-//! `dtr`: the duty-to-refer service and its operator commands (CONTRACT §1).
+//! `dtr`: the duty-to-refer service and its operator commands (docs/contract.md §1).
 
 use clap::Parser;
 use std::process::ExitCode;

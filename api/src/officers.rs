@@ -1,4 +1,4 @@
-//! Housing officers of authorities without software, who sign in to the web inbox (CONTRACT §10):
+//! Housing officers of authorities without software, who sign in to the web inbox (docs/contract.md §10):
 //! who they are, their single-use sign-in links and their sessions.
 //!
 //! Secrets — a link's token, a session's id — are 256 random bits, shown once (in the e-mail, in

@@ -1,4 +1,4 @@
-//! Retention (CONTRACT §12; UK GDPR art. 5(1)(e)): the personal data of a referral that is
+//! Retention (docs/contract.md §12; UK GDPR art. 5(1)(e)): the personal data of a referral that is
 //! acknowledged, withdrawn or failed is erased `DTR_RETENTION` after it entered that status. The
 //! service is a conduit; the council keeps its own case record.
 //!

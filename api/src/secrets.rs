@@ -1,4 +1,4 @@
-//! Signing secrets at rest (CONTRACT §11). With `DTR_SECRET_KEY` (32 random bytes, base64) every
+//! Signing secrets at rest (docs/contract.md §11). With `DTR_SECRET_KEY` (32 random bytes, base64) every
 //! endpoint's signing secret is stored sealed with XChaCha20-Poly1305, the authority's code as
 //! associated data — so a sealed secret copied onto another authority's row does not open. Without
 //! the key secrets are stored in clear and start-up warns. A wrong key is found at start-up (every

@@ -1,4 +1,4 @@
-//! Standard Webhooks signatures (CONTRACT §6): `v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>`,
+//! Standard Webhooks signatures (docs/contract.md §6): `v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>`,
 //! where the key is the base64 part of the `whsec_…` secret.
 
 use base64::Engine;

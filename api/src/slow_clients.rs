@@ -1,4 +1,4 @@
-//! Slow clients (CONTRACT §11): a request's headers must arrive within 10 s, and an idle keep-alive
+//! Slow clients (docs/contract.md §11): a request's headers must arrive within 10 s, and an idle keep-alive
 //! connection is closed after 60 s. Without this, a hundred connections that never finish their
 //! headers ("slowloris") stay open for ever and, under a file limit, lock every new client out.
 //!

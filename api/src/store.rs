@@ -1,5 +1,5 @@
 //! Persistence: every query the service makes about referrals, endpoints, notes and the outbox,
-//! taking and returning typed values (entity rows with typed statuses). Who may see what (CONTRACT
+//! taking and returning typed values (entity rows with typed statuses). Who may see what (docs/contract.md
 //! §2) is decided here too, in one place; wire objects are built in the HTTP layer.
 
 use crate::audit::{self, Actor, NewEvent};

@@ -6,7 +6,7 @@ use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
 
-/// The kind of specified public authority that makes the referral (DOMAIN.md §2).
+/// The kind of specified public authority that makes the referral (docs/rules.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AgencyType {
@@ -64,7 +64,7 @@ impl crate::Vocabulary for AgencyType {
 }
 
 impl AgencyType {
-    /// Every agency type, in DOMAIN.md order.
+    /// Every agency type, in docs/rules.md order.
     pub const ALL: [AgencyType; 14] = [
         AgencyType::Prison,
         AgencyType::YoungOffenderInstitution,

@@ -1,5 +1,5 @@
 //! The UK calendar. Every legal date in the service (the 56-day window, ages, "today") is a date in
-//! England, Europe/London, not UTC (DOMAIN.md §3): a referral at 00:30 BST on 1 July is dated 1 July.
+//! England, Europe/London, not UTC (docs/rules.md §3): a referral at 00:30 BST on 1 July is dated 1 July.
 //! The time-zone rules come from jiff's bundled database, never from a hand-written DST rule; the
 //! clock itself is never read here: callers pass the instant in.
 
@@ -21,7 +21,7 @@ pub fn uk_date(now: Timestamp) -> Date {
 }
 
 /// Whole years from `born` to `today`, on the calendar: a birthday on 29 February counts as reached
-/// on 1 March in years without one (DOMAIN.md §5).
+/// on 1 March in years without one (docs/rules.md §5).
 pub fn age_on(born: Date, today: Date) -> i32 {
     let mut age = i32::from(today.year()) - i32::from(born.year());
     if (today.month(), today.day()) < (born.month(), born.day()) {
@@ -60,7 +60,7 @@ pub fn parse_instant(raw: &str) -> Result<Timestamp, Rejection> {
             "Expected an RFC 3339 date-time with an offset, e.g. 2026-11-23T14:05:00Z.",
         )
     };
-    // jiff also reads RFC 9557 time-zone annotations; CONTRACT §4 says RFC 3339, so refuse them.
+    // jiff also reads RFC 9557 time-zone annotations; docs/contract.md §4 says RFC 3339, so refuse them.
     if raw.contains('[') || raw.len() > 40 {
         return Err(invalid());
     }

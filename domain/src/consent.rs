@@ -1,7 +1,7 @@
 //! Consent and the safeguarding override.
 //!
 //! s.213B(2) Housing Act 1996: the public authority must ask the person to agree to the referral and to
-//! the housing authority being told how to contact them — two separate agreements (DOMAIN.md §1). Without
+//! the housing authority being told how to contact them — two separate agreements (docs/rules.md §1). Without
 //! them, a referral may still be made to safeguard a child or an adult at risk in accordance with local
 //! procedures (Working Together to Safeguard Children 2023, ch.2), which the service records as a
 //! safeguarding override with its reason and the manager who authorised it.
@@ -83,7 +83,7 @@ impl Consent {
 }
 
 /// The parsed consent, and what the referral-wide rules need to know of it: whether an override
-/// object was given (it waives `housing_authority.not_chosen`, CONTRACT §4), whether both consents
+/// object was given (it waives `housing_authority.not_chosen`, docs/contract.md §4), whether both consents
 /// were given, and who authorised the override.
 pub(crate) struct ConsentReading {
     pub consent: Option<Consent>,

@@ -1,13 +1,13 @@
 //! Findings about a referral: errors that refuse it and warnings that travel with it.
 //!
-//! Every finding carries a stable machine code (CONTRACT §5) and an RFC 6901 JSON pointer so that a
+//! Every finding carries a stable machine code (docs/contract.md §5) and an RFC 6901 JSON pointer so that a
 //! referring case system can highlight the exact field, and a message for people. Messages never echo
 //! the submitted value: they are logged and returned, and the value may be personal data.
 
 use serde::{Serialize, Serializer};
 use std::fmt;
 
-/// The stable codes of CONTRACT §5. Case systems branch on these; never rename one.
+/// The stable codes of docs/contract.md §5. Case systems branch on these; never rename one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Code {
     /// A required member is missing or `null`.

@@ -1,4 +1,4 @@
-//! What the housing authority decided, and why a referrer withdraws a referral (DOMAIN.md §4b).
+//! What the housing authority decided, and why a referrer withdraws a referral (docs/rules.md §4b).
 //!
 //! A referral is not a homelessness application, but it usually starts one, and the referrer needs
 //! the decision back: the prevention duty (s.195 Housing Act 1996), the relief duty (s.189B), with

@@ -2,7 +2,7 @@
 //! (`field.required`, `field.type`, `field.unknown`, `field.invalid_value`) at its pointer.
 //!
 //! The document arrives as `serde_json::Value` rather than a derived struct because serde stops at the
-//! first error; CONTRACT §5 wants all of them at once. The API reads its other request bodies (keys,
+//! first error; docs/contract.md §5 wants all of them at once. The API reads its other request bodies (keys,
 //! acknowledgements, endpoints) with the same reader, so every request fault has a pointer and a code.
 
 use crate::issue::{escape_token, Code, Findings, Rejection};

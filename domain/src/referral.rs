@@ -1,4 +1,4 @@
-//! The referral document (CONTRACT §4) and its one parser. A `Referral` can only be made by
+//! The referral document (docs/contract.md §4) and its one parser. A `Referral` can only be made by
 //! [`Referral::parse`], so holding one proves every rule below was met.
 
 use crate::calendar::{self, age_on};
@@ -104,7 +104,7 @@ pub struct Referrer {
 
 /// A valid s.213B referral in normalized form: names trimmed, phone numbers E.164, postcodes
 /// upper case with one space, the authority's current code. Serializing it gives the `normalized`
-/// document of CONTRACT §5, which validates again unchanged.
+/// document of docs/contract.md §5, which validates again unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Referral {
     person: Person,
@@ -127,7 +127,7 @@ pub struct Referral {
 pub struct Accepted {
     /// The valid referral.
     pub referral: Referral,
-    /// Warnings (CONTRACT §5), possibly none.
+    /// Warnings (docs/contract.md §5), possibly none.
     pub warnings: Vec<Issue>,
 }
 
@@ -153,7 +153,7 @@ const TOP_MEMBERS: &[&str] = &[
 ];
 
 impl Referral {
-    /// Checks a raw JSON document against every rule of CONTRACT §4–§5 in one pass, as of `as_of`
+    /// Checks a raw JSON document against every rule of docs/contract.md §4–§5 in one pass, as of `as_of`
     /// (the instant of the referral and its UK date).
     pub fn parse(document: &serde_json::Value, as_of: &AsOf) -> Result<Accepted, Refused> {
         Self::judge(document, &[], as_of)
@@ -326,7 +326,7 @@ fn read_person(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> (Option<Person>
             );
             dob_ok = false;
         } else if age < 16 {
-            // DOMAIN.md §5: a child under 16 without accommodation is a children's services matter.
+            // docs/rules.md §5: a child under 16 without accommodation is a children's services matter.
             f.add(
                 &pointer,
                 Code::PersonUnder16,
@@ -334,7 +334,7 @@ fn read_person(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> (Option<Person>
             );
             dob_ok = false;
         } else if age < 18 {
-            // DOMAIN.md §5: 16- and 17-year-olds need a joint assessment with children's services.
+            // docs/rules.md §5: 16- and 17-year-olds need a joint assessment with children's services.
             f.add(
                 &pointer,
                 Code::PersonAged16Or17,

@@ -1,4 +1,4 @@
-//! The rules of CONTRACT §4–§5 at their boundaries, through the one public parser.
+//! The rules of docs/contract.md §4–§5 at their boundaries, through the one public parser.
 
 use super::*;
 use serde_json::{json, Value};
@@ -345,7 +345,7 @@ fn imminent_rough_sleeping_is_flagged() {
     assert_eq!(warnings(&doc), vec!["rough_sleeping.imminent"]);
 }
 
-// --- ages (DOMAIN.md §5) --------------------------------------------------------------------
+// --- ages (docs/rules.md §5) --------------------------------------------------------------------
 
 fn born(d: &str) -> Value {
     with(valid(), "/person/date_of_birth", json!(d))
@@ -737,7 +737,7 @@ fn consent_exactly_30_days_old_is_fresh_and_older_is_stale() {
     assert_eq!(warnings(&doc), vec!["consent.stale"]);
 }
 
-// --- the housing authority (s.213B(2); DOMAIN.md §6) ------------------------------------------
+// --- the housing authority (s.213B(2); docs/rules.md §6) ------------------------------------------
 
 fn authority(code: &str) -> Value {
     with(valid(), "/housing_authority/gss_code", json!(code))

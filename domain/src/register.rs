@@ -1,4 +1,4 @@
-//! The register of English housing authorities (DOMAIN.md §6): every district council, unitary
+//! The register of English housing authorities (docs/rules.md §6): every district council, unitary
 //! authority, metropolitan borough, London borough, the City of London and the Isles of Scilly — the
 //! councils to which a s.213B referral can be made. Compiled into the binary from `domain/data/`
 //! (sources in `housing-authorities.SOURCE.md`), so the service needs no files at run time.

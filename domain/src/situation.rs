@@ -1,5 +1,5 @@
 //! Homeless or threatened with homelessness, and the 56-day window (s.175 Housing Act 1996 as amended
-//! by the Homelessness Reduction Act 2017 and the Renters' Rights Act 2025; DOMAIN.md §3).
+//! by the Homelessness Reduction Act 2017 and the Renters' Rights Act 2025; docs/rules.md §3).
 
 use crate::issue::{Code, Findings};
 use crate::reader::Obj;
@@ -14,7 +14,7 @@ use serde::Serialize;
 pub const THREAT_DAYS: i32 = 56;
 
 /// The dates that count as "within 56 days" of a referral made on `first` (its UK date):
-/// `first ..= first + 56` (DOMAIN.md §3).
+/// `first ..= first + 56` (docs/rules.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThreatWindow {
     first: Date,

@@ -18,11 +18,11 @@ use std::fmt;
 #[serde(transparent)]
 pub struct Text<const MIN: usize, const MAX: usize, const MULTILINE: bool>(String);
 
-/// A name or a short line: 1–100 characters, one line (CONTRACT §4).
+/// A name or a short line: 1–100 characters, one line (docs/contract.md §4).
 pub type ShortText = Text<1, 100, false>;
 /// Long free text (risk, medical information): up to 4,000 characters, several lines.
 pub type FreeText = Text<1, 4000, true>;
-/// The agreed reason for the referral: 10–4,000 characters (CONTRACT §4, Code of Guidance 4.10).
+/// The agreed reason for the referral: 10–4,000 characters (docs/contract.md §4, Code of Guidance 4.10).
 pub type Summary = Text<10, 4000, true>;
 /// The reason for a safeguarding override: 20–4,000 characters, enough to be a real reason.
 pub type OverrideReason = Text<20, 4000, true>;

@@ -1,4 +1,4 @@
-//! The referral after delivery (CONTRACT §9, §12): the authority's outcome, the referrer's
+//! The referral after delivery (docs/contract.md §9, §12): the authority's outcome, the referrer's
 //! withdrawal, when the status last changed (retention counts from it) and when the personal data
 //! was erased; notes between referrer and authority; and an outbox for the events that follow a
 //! referral to its authority (`referral.withdrawn`, `referral.note_added`, e-mail notifications),

@@ -1,4 +1,4 @@
-//! Revocable keys (CONTRACT §11): when a key was revoked, when it was last used, and whether it is the
+//! Revocable keys (docs/contract.md §11): when a key was revoked, when it was last used, and whether it is the
 //! bootstrap admin key (`DTR_BOOTSTRAP_ADMIN_KEY`), which start-up replaces when the variable changes.
 //! Existing bootstrap keys are found by their `api_key.created` audit event. And `Idempotency-Key`s
 //! are unique per organisation *and* agency type, as visibility already is.

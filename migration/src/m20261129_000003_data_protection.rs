@@ -1,4 +1,4 @@
-//! Data protection (CONTRACT §11–§12): a rotated signing secret stays valid for 24 hours beside the
+//! Data protection (docs/contract.md §11–§12): a rotated signing secret stays valid for 24 hours beside the
 //! new one, and `Idempotency-Key`s are stored only as their SHA-256 (a case system may put a case
 //! reference or a name in one). Existing keys are hashed here.
 

@@ -1,4 +1,4 @@
-//! Authorities without software (CONTRACT §10): where an authority is told that a referral waits,
+//! Authorities without software (docs/contract.md §10): where an authority is told that a referral waits,
 //! the officers who may sign in to the web inbox, their single-use sign-in links and their
 //! sessions (each stored only as a SHA-256 of the secret), and the officer an audit event's actor
 //! was.

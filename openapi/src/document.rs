@@ -1,4 +1,4 @@
-//! The referral document as the OpenAPI spec shows it (CONTRACT §4), and [`RawReferral`], the request
+//! The referral document as the OpenAPI spec shows it (docs/contract.md §4), and [`RawReferral`], the request
 //! body type that *presents* this schema in the spec but hands the untouched JSON to the domain
 //! parser — so a referral with five problems gets five errors, not the first one.
 

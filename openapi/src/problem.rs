@@ -1,4 +1,4 @@
-//! RFC 9457 problem details: the body of every non-2xx answer (CONTRACT §8), served as
+//! RFC 9457 problem details: the body of every non-2xx answer (docs/contract.md §8), served as
 //! `application/problem+json`.
 
 use crate::{ProblemType, ValidationIssue};

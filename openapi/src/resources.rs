@@ -1,4 +1,4 @@
-//! Response and request objects other than the referral document (CONTRACT §3, §6, §7).
+//! Response and request objects other than the referral document (docs/contract.md §3, §6, §7).
 
 use crate::{RawReferral, ReadBody, ValidationIssue};
 use domain::reader::Obj;
@@ -431,7 +431,7 @@ pub struct ChainVerification {
     pub first_broken: Option<i64>,
 }
 
-/// The audit head signed by the service (CONTRACT §13). Keep it (say, daily): `dtr audit verify
+/// The audit head signed by the service (docs/contract.md §13). Keep it (say, daily): `dtr audit verify
 /// --checkpoint FILE` later proves the chain still holds this head at this position, or was
 /// rewritten or cut short.
 #[derive(Debug, Clone, Object)]
@@ -456,7 +456,7 @@ pub struct Health {
     pub status: String,
 }
 
-/// The authority's decision (CONTRACT §9; DOMAIN.md §4b).
+/// The authority's decision (docs/contract.md §9; docs/rules.md §4b).
 #[derive(Debug, Clone, Object)]
 pub struct OutcomeView {
     /// `accepted` or `not_accepted`.

@@ -1,4 +1,4 @@
-//! The answer of `POST /v1/referrals/validate` and `dtr validate` (CONTRACT §5): one shape for both,
+//! The answer of `POST /v1/referrals/validate` and `dtr validate` (docs/contract.md §5): one shape for both,
 //! built in one place from the domain's verdict.
 
 use domain::{Accepted, Issue, Refused};

@@ -4,7 +4,7 @@
 
 use domain::Vocabulary;
 
-/// What an audit event records (CONTRACT §7, §9–§12).
+/// What an audit event records (docs/contract.md §7, §9–§12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuditAction {
     /// A submission arrived (before it was judged).

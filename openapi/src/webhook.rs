@@ -1,4 +1,4 @@
-//! What is pushed to an authority's endpoint (CONTRACT §6, §9): one JSON object per event, signed
+//! What is pushed to an authority's endpoint (docs/contract.md §6, §9): one JSON object per event, signed
 //! per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`). The delivery worker
 //! builds its bodies from these types and the spec describes them as a callback of
 //! `PUT /v1/authorities/{gss_code}/endpoint`, so a receiver can generate its types from the spec.

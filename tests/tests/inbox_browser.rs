@@ -1,4 +1,4 @@
-//! The web inbox in a real browser (CONTRACT §10): headless Chromium driven through chromedriver
+//! The web inbox in a real browser (docs/contract.md §10): headless Chromium driven through chromedriver
 //! by fantoccini, keyboard only (Tab and Enter; the arrow keys choose a radio, as in any form),
 //! with axe-core (WCAG 2.2 A and AA rules) run on every page of the journey. Every request that
 //! is not to the service goes to a dead proxy, so a page needing another host would break.

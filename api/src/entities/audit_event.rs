@@ -1,4 +1,4 @@
-//! `audit_events`: the append-only, hash-chained log (CONTRACT §7).
+//! `audit_events`: the append-only, hash-chained log (docs/contract.md §7).
 
 use sea_orm::entity::prelude::*;
 

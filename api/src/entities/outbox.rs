@@ -26,7 +26,7 @@ pub enum Channel {
     /// A signed webhook to the authority's endpoint.
     #[sea_orm(string_value = "webhook")]
     Webhook,
-    /// An e-mail to the authority's notify address (CONTRACT §10).
+    /// An e-mail to the authority's notify address (docs/contract.md §10).
     #[sea_orm(string_value = "email")]
     Email,
 }

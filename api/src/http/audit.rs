@@ -1,4 +1,4 @@
-//! The audit trail (CONTRACT §7): a referral's events and the chain's verification.
+//! The audit trail (docs/contract.md §7): a referral's events and the chain's verification.
 
 use super::auth::{require, BearerAuth, Tag};
 use super::error::ApiError;

@@ -1,4 +1,4 @@
-//! The register of housing authorities and their delivery endpoints (CONTRACT §3).
+//! The register of housing authorities and their delivery endpoints (docs/contract.md §3).
 
 use super::auth::{require, BearerAuth, Tag};
 use super::error::ApiError;

@@ -1,4 +1,4 @@
-//! The web inbox (CONTRACT §10): server-rendered pages in the GOV.UK Design System's style for
+//! The web inbox (docs/contract.md §10): server-rendered pages in the GOV.UK Design System's style for
 //! housing officers of authorities without software. Works without JavaScript; its styles are
 //! served by `dtr` itself.
 //!

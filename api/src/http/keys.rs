@@ -1,4 +1,4 @@
-//! API keys (CONTRACT §2, §11).
+//! API keys (docs/contract.md §2, §11).
 
 use super::auth::{require, BearerAuth, Tag};
 use super::error::ApiError;

@@ -1,4 +1,4 @@
-//! Reaching authorities without software (CONTRACT §10): the mailbox told when a referral waits,
+//! Reaching authorities without software (docs/contract.md §10): the mailbox told when a referral waits,
 //! and the officers who may sign in to the web inbox. Both need e-mail (`DTR_SMTP_URL`): without
 //! it they answer 409 `smtp.not_configured`, since nobody could be told or sign in.
 

@@ -1,9 +1,9 @@
-//! Paging of lists (CONTRACT §3): `limit` (1–100, default 50) and an opaque `cursor`.
+//! Paging of lists (docs/contract.md §3): `limit` (1–100, default 50) and an opaque `cursor`.
 
 use super::error::ApiError;
 use base64::Engine;
 
-/// `limit` of CONTRACT §3: default 50, 1 to 100.
+/// `limit` of docs/contract.md §3: default 50, 1 to 100.
 pub fn page_limit(limit: Option<i64>) -> Result<u64, ApiError> {
     match limit {
         None => Ok(50),

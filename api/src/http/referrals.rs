@@ -1,4 +1,4 @@
-//! Referrals (CONTRACT §3–§6, §9): validate, submit, list, read, acknowledge, redeliver, record an
+//! Referrals (docs/contract.md §3–§6, §9): validate, submit, list, read, acknowledge, redeliver, record an
 //! outcome, withdraw, and the notes between referrer and authority. Each handler reads as the story
 //! of the request: authenticate → parse → decide (domain, lifecycle) → persist (one transaction,
 //! audit included) → answer.
@@ -512,7 +512,7 @@ impl ReferralsApi {
             None => row,
         };
         if reason == domain::WithdrawalReason::ConsentWithdrawn {
-            // Without consent there is no basis to keep what was shared (DOMAIN.md §7): erased at
+            // Without consent there is no basis to keep what was shared (docs/rules.md §7): erased at
             // once, in the same transaction, also when it was withdrawn before for another reason.
             let erasure = lifecycle::Erasure::Requested(domain::ErasureReason::ConsentWithdrawn);
             row = store::erase(&*txn, &row, erasure, &actor, ms).await?;
@@ -650,7 +650,7 @@ fn duplicate(pointer: &str) -> domain::Issue {
 
 impl ReferralsApi {
     /// The answer to a repeated `Idempotency-Key`: the original referral when the body is the same.
-    /// Keys are scoped to the organisation *and* agency type, as visibility is (CONTRACT §11), so
+    /// Keys are scoped to the organisation *and* agency type, as visibility is (docs/contract.md §11), so
     /// two agency types of one organisation never meet each other's keys.
     async fn replay(
         state: &AppState,

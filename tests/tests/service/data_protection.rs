@@ -1,4 +1,4 @@
-//! Data protection (CONTRACT §11–§13): retention and erasure, signing secrets sealed at rest and
+//! Data protection (docs/contract.md §11–§13): retention and erasure, signing secrets sealed at rest and
 //! rotated, and signed audit checkpoints.
 
 use base64::Engine;

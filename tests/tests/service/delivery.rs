@@ -1,5 +1,5 @@
 //! Push delivery with Standard Webhooks signatures and retries, the pull inbox, acknowledgement,
-//! redelivery and idempotent submission (CONTRACT §6).
+//! redelivery and idempotent submission (docs/contract.md §6).
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -538,7 +538,7 @@ async fn the_same_idempotency_key_and_body_return_the_original_referral() {
     other["person"]["given_name"] = json!("Different");
     let reused = assert_problem(send("k-1", other).await, 422).await;
     assert_eq!(reused["type"], "urn:dtr:problem:idempotency.key_reused");
-    // Keys are scoped to the organisation *and* agency type (CONTRACT §11): another agency type of
+    // Keys are scoped to the organisation *and* agency type (docs/contract.md §11): another agency type of
     // the same organisation has keys of its own, and never meets (or learns of) the first referral.
     let other_agency = app
         .key(json!({"role": "referrer", "organisation": "X", "agency_type": "prison"}))

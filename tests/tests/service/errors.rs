@@ -1,4 +1,4 @@
-//! Every failure is RFC 9457 problem+json (CONTRACT §8), poem's own included.
+//! Every failure is RFC 9457 problem+json (docs/contract.md §8), poem's own included.
 
 use serde_json::json;
 use tests::*;

@@ -1,4 +1,4 @@
-//! The web inbox over HTTP (CONTRACT §10): sign-in by e-mailed link, sessions, CSRF, scoping, and
+//! The web inbox over HTTP (docs/contract.md §10): sign-in by e-mailed link, sessions, CSRF, scoping, and
 //! the forms calling the same transitions as the API. The same journey in a real browser, with
 //! axe-core, is in `inbox_browser.rs`.
 

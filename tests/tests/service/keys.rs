@@ -1,4 +1,4 @@
-//! API keys and roles (CONTRACT §2).
+//! API keys and roles (docs/contract.md §2).
 
 use serde_json::{json, Value};
 use tests::*;

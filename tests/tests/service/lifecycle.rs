@@ -1,4 +1,4 @@
-//! The referral after delivery (CONTRACT §9): outcome, withdrawal, notes and the event feed.
+//! The referral after delivery (docs/contract.md §9): outcome, withdrawal, notes and the event feed.
 
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! E-mail to authorities without software (CONTRACT §10), against a real SMTP server (aiosmtpd):
+//! E-mail to authorities without software (docs/contract.md §10), against a real SMTP server (aiosmtpd):
 //! one notification per referral entering the inbox, a withdrawal told the same way, retries on
 //! 4xx and a relay that is down, 5xx final, nothing personal in any e-mail.
 

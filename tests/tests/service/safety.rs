@@ -1,4 +1,4 @@
-//! Safe on the open internet (CONTRACT §11): bounded metrics, slow clients, revocable keys,
+//! Safe on the open internet (docs/contract.md §11): bounded metrics, slow clients, revocable keys,
 //! limits for unknown callers, SSRF rules at every attempt, bounded audit of abuse, and honest
 //! answers to timed-out submissions.
 

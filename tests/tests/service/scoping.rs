@@ -1,4 +1,4 @@
-//! Who may see what (CONTRACT §2): existence is never disclosed across organisations or authorities.
+//! Who may see what (docs/contract.md §2): existence is never disclosed across organisations or authorities.
 
 use serde_json::Value;
 use tests::*;
