@@ -187,8 +187,43 @@ pub(crate) enum Judgement {
     Malformed,
 }
 
+/// Ofcom's telephone numbers for TV and radio drama (Ofcom, "Telephone numbers for drama
+/// purposes"), as UK national significant numbers (no leading 0): the prefix and how many digits
+/// follow it, 1,000 numbers each. They are never allocated to anyone, whatever the numbering
+/// metadata says of a range (libphonenumber lists London's, Leeds' and several others as
+/// ordinary geographic ranges), so a referral giving one gets `phone.unrecognised_range`.
+pub(crate) const DRAMA_RANGES: &[&str] = &[
+    "1134960", // Leeds 0113 496 0xxx
+    "1144960", // Sheffield 0114 496 0xxx
+    "1154960", // Nottingham 0115 496 0xxx
+    "1174960", // Bristol 0117 496 0xxx
+    "1184960", // Reading 0118 496 0xxx
+    "1214960", // Birmingham 0121 496 0xxx
+    "1314960", // Edinburgh 0131 496 0xxx
+    "1414960", // Glasgow 0141 496 0xxx
+    "1514960", // Liverpool 0151 496 0xxx
+    "1614960", // Manchester 0161 496 0xxx
+    "1914980", // Tyneside 0191 498 0xxx
+    "1632960", // no area 01632 960xxx
+    "2079460", // London 020 7946 0xxx
+    "2896496", // Northern Ireland 028 9649 6xxx
+    "2920180", // Cardiff 029 2018 0xxx
+    "3069990", // UK-wide 03069 990xxx
+    "7700900", // mobile 07700 900xxx
+    "8081570", // freephone 0808 157 0xxx
+    "9098790", // premium rate 0909 879 0xxx
+];
+
+/// Whether a UK national significant number is one of Ofcom's drama numbers.
+fn is_drama(national: &str) -> bool {
+    national.len() == 10 && DRAMA_RANGES.iter().any(|p| national.starts_with(p))
+}
+
 /// Judges a parsed number: allocated, merely well formed, or malformed.
 pub(crate) fn judge(number: &phonenumber::PhoneNumber) -> Judgement {
+    if number.code().value() == UK_CODE && is_drama(&number.national().to_string()) {
+        return Judgement::WellFormed;
+    }
     if is_valid(number) {
         return Judgement::Allocated;
     }
@@ -349,6 +384,39 @@ mod tests {
         assert_eq!(judged("07700 900123"), Judgement::WellFormed);
         assert_eq!(judged("01632 960123"), Judgement::WellFormed);
         assert_eq!(judged("07911 123456"), Judgement::Allocated);
+    }
+
+    #[test]
+    fn every_range_on_ofcoms_drama_list_is_unrecognised_and_its_neighbours_are_not() {
+        for (drama, neighbour) in [
+            ("020 7946 0018", "020 7946 1018"),
+            ("0113 496 0999", "0113 496 1000"),
+            ("0114 496 0000", "0114 497 0000"),
+            ("0115 496 0123", "0115 495 0123"),
+            ("0117 496 0123", "0117 497 0123"),
+            ("0118 496 0123", "0118 497 0123"),
+            ("0121 496 0123", "0121 497 0123"),
+            ("0131 496 0123", "0131 497 0123"),
+            ("0141 496 0123", "0141 497 0123"),
+            ("0151 496 0123", "0151 497 0123"),
+            ("0161 496 0123", "0161 497 0123"),
+            ("0191 498 0123", "0191 497 0123"),
+            ("028 9649 6123", "028 9649 7123"),
+            ("029 2018 0123", "029 2018 1123"),
+            ("0808 157 0123", "0808 157 1123"),
+            ("03069 990123", "03069 991123"),
+            ("0909 879 0123", "0909 879 1123"),
+            ("07700 900123", "07700 901123"),
+            ("01632 960123", "01632 961123"),
+        ] {
+            assert_eq!(judged(drama), Judgement::WellFormed, "{drama}");
+            assert_ne!(judged(neighbour), Judgement::Malformed, "{neighbour}");
+            // The opposite: just outside the 1,000 numbers is not a drama number (whatever
+            // the metadata then says of it).
+            let parsed =
+                phonenumber::parse(Some(phonenumber::country::Id::GB), neighbour).expect(neighbour);
+            assert!(!is_drama(&parsed.national().to_string()), "{neighbour}");
+        }
     }
 
     #[test]

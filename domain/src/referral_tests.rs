@@ -278,14 +278,52 @@ fn a_possession_notice_inside_the_window_makes_a_later_date_valid_with_a_warning
         "/housing_situation/likely_homeless_on",
         json!("2027-03-01"),
     );
-    for kind in ["section_8", "section_21"] {
-        let doc = with(
-            doc.clone(),
-            "/housing_situation/possession_notice",
-            json!({"kind": kind, "expires_on": "2027-01-18"}),
-        );
-        assert_eq!(warnings(&doc), vec!["threat.possession_notice"], "{kind}");
-    }
+    // On 2027-01-18 (after 1 May 2026) a section 8 notice brings the person within s.175(5).
+    let section_8 = with(
+        doc.clone(),
+        "/housing_situation/possession_notice",
+        json!({"kind": "section_8", "expires_on": "2027-01-18"}),
+    );
+    assert_eq!(warnings(&section_8), vec!["threat.possession_notice"]);
+    // (2026-12-04) A section 21 notice dated after 31 July 2026 cannot (outside a housing
+    // association's transition): warned, and the 56 days look at the likely date alone.
+    let section_21 = with(
+        doc,
+        "/housing_situation/possession_notice",
+        json!({"kind": "section_21", "expires_on": "2027-01-18"}),
+    );
+    assert_eq!(
+        errors(&section_21),
+        vec![(
+            "/housing_situation/likely_homeless_on".to_owned(),
+            "threat.outside_56_days"
+        )]
+    );
+}
+
+#[test]
+fn a_notice_the_law_on_its_date_does_not_count_is_warned_and_the_likely_date_decides() {
+    // as_of() is 2026-11-23. A section 21 notice dated 31 July 2026 is the last that counts; with
+    // a likely date inside the window the referral is valid either way.
+    let inside = with(
+        valid(),
+        "/housing_situation/likely_homeless_on",
+        json!("2026-12-20"),
+    );
+    let late_21 = with(
+        inside.clone(),
+        "/housing_situation/possession_notice",
+        json!({"kind": "section_21", "expires_on": "2026-12-01"}),
+    );
+    assert_eq!(warnings(&late_21), vec!["threat.notice_not_in_force"]);
+    // A section 8 notice dated before 1 May 2026 did not count then (section 21 did): it is in the
+    // past here, so outside the window anyway; it is warned about all the same.
+    let early_8 = with(
+        inside,
+        "/housing_situation/possession_notice",
+        json!({"kind": "section_8", "expires_on": "2026-04-30"}),
+    );
+    assert_eq!(warnings(&early_8), vec!["threat.notice_not_in_force"]);
 }
 
 #[test]
@@ -937,7 +975,8 @@ fn a_drama_range_mobile_is_accepted_normalized_and_warned_about() {
 
 #[test]
 fn an_allocated_number_beside_it_draws_no_warning() {
-    let doc = with(valid(), "/person/contact/phone", json!("020 7946 0018"));
+    // 020 7946 0xxx is London's drama range; 020 7946 1xxx beside it is an ordinary range.
+    let doc = with(valid(), "/person/contact/phone", json!("020 7946 1018"));
     assert_eq!(warnings(&doc), Vec::<&str>::new());
 }
 

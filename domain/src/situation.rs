@@ -170,8 +170,18 @@ pub(crate) fn read(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Hous
     let date_given = s.given("likely_homeless_on");
     let likely = s.optional("likely_homeless_on", f, calendar::parse_date);
     let notice = read_notice(&s, f);
-    // s.175(5): a valid possession notice expiring within 56 days makes the person threatened.
-    let notice_in_window = notice.is_some_and(|n| window.contains(n.expires_on));
+    // s.175(5): a valid possession notice expiring within 56 days makes the person threatened —
+    // if, on its date, the law then in force lets that kind of notice do so.
+    let in_force = notice.map(|n| (n, notice_in_force(n.kind, n.expires_on)));
+    if let Some((_, Err(why))) = in_force {
+        f.add(
+            &s.at("possession_notice"),
+            Code::ThreatNoticeNotInForce,
+            why,
+        );
+    }
+    let notice_in_window =
+        in_force.is_some_and(|(n, ok)| ok.is_ok() && window.contains(n.expires_on));
     if notice_in_window {
         f.add(
             &s.at("possession_notice"),
@@ -216,6 +226,37 @@ pub(crate) fn read(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Hous
         rough_sleeping: rough_sleeping?,
         summary: summary?,
     })
+}
+
+/// The day the Renters' Rights Act 2025 abolished section 21 for assured tenancies (its
+/// commencement of Chapter 1 of Part 1; docs/rules.md §3): from it, s.175(5) turns on a section 8
+/// notice.
+const SECTION_21_ABOLISHED: Date = jiff::civil::date(2026, 5, 1);
+
+/// The last day proceedings may be begun on a section 21 notice served before the abolition (the
+/// Act's transitional provisions): a notice whose date is later cannot bring possession.
+const SECTION_21_LAST_PROCEEDINGS: Date = jiff::civil::date(2026, 7, 31);
+
+/// Whether a possession notice of `kind` whose date is `on` can bring a person within s.175(5)
+/// under the law in force on that date; if not, what to check (warning
+/// `threat.notice_not_in_force`, and the 56 days then look at `likely_homeless_on` alone).
+///
+/// Before 1 May 2026 s.175(5) named a section 21 notice only. From then it names a section 8
+/// notice; a section 21 notice served before then stays usable only within its own period and for
+/// proceedings begun by 31 July 2026 — except a private registered provider's (a housing
+/// association's), whose tenancies come under the new regime later by the government's
+/// guidance, which the referral does not say. These readings rest partly on secondary sources
+/// (docs/rules.md §3); the warning asks the authority to check, it refuses nothing.
+pub fn notice_in_force(kind: NoticeKind, on: Date) -> Result<(), &'static str> {
+    match kind {
+        NoticeKind::Section8 if on < SECTION_21_ABOLISHED => Err(
+            "Before 1 May 2026 only a section 21 notice brought a person within s.175(5); this section 8 notice does not by itself make them threatened with homelessness: check the possession proceedings and the likely date.",
+        ),
+        NoticeKind::Section21 if on > SECTION_21_LAST_PROCEEDINGS => Err(
+            "Section 21 was abolished for assured tenancies on 1 May 2026 and proceedings on an earlier notice had to begin by 31 July 2026; this notice counts only if the landlord is a private registered provider (housing association) still under the old rules: check who the landlord is.",
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Homeless or threatened, and the s.175(4) window for the likely date.
@@ -301,6 +342,17 @@ mod tests {
         assert!(w.contains(date(2027, 1, 18)));
         assert!(!w.contains(date(2027, 1, 19)));
         assert!(!w.contains(date(2026, 11, 22)));
+    }
+
+    #[test]
+    fn a_notice_counts_only_where_the_law_on_its_date_lets_it() {
+        // Section 21: up to the last day proceedings may be begun on one, and not after.
+        assert!(notice_in_force(NoticeKind::Section21, date(2026, 4, 30)).is_ok());
+        assert!(notice_in_force(NoticeKind::Section21, date(2026, 7, 31)).is_ok());
+        assert!(notice_in_force(NoticeKind::Section21, date(2026, 8, 1)).is_err());
+        // Section 8: from the day section 21 was abolished, and not before.
+        assert!(notice_in_force(NoticeKind::Section8, date(2026, 4, 30)).is_err());
+        assert!(notice_in_force(NoticeKind::Section8, date(2026, 5, 1)).is_ok());
     }
 
     #[test]
