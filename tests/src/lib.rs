@@ -620,8 +620,19 @@ impl SmtpRelay {
         let mut files: Vec<_> = std::fs::read_dir(new)
             .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
             .unwrap_or_default();
-        // Maildir names begin with the delivery time: their order is the order of arrival.
-        files.sort();
+        // Python's Maildir names are `{seconds}.M{micros}P{pid}Q{counter}.{host}`; the
+        // microseconds are not zero-padded, so the names do not sort. The second, then the
+        // counter of deliveries in the relay's process, give the order of arrival.
+        let order = |p: &std::path::PathBuf| -> (u64, u64) {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let seconds = name.split('.').next().and_then(|s| s.parse().ok());
+            let counter = name
+                .split_once('Q')
+                .and_then(|(_, rest)| rest.split('.').next())
+                .and_then(|q| q.parse().ok());
+            (seconds.unwrap_or(u64::MAX), counter.unwrap_or(u64::MAX))
+        };
+        files.sort_by_key(|p| (order(p), p.clone()));
         files
             .into_iter()
             .filter_map(|p| std::fs::read_to_string(p).ok())
