@@ -34,10 +34,12 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem of a generic kind for `status`.
+    /// A problem whose type follows from `status` (`auth.missing` for 401, `not_found` for 404,
+    /// …; `about:blank` only for a status with no name of its own).
     pub fn new(status: u16, detail: impl Into<String>) -> Self {
         Problem {
-            kind: "about:blank".to_owned(),
+            kind: ProblemType::for_status(status)
+                .map_or_else(|| "about:blank".to_owned(), ProblemType::uri),
             title: reason_phrase(status).to_owned(),
             status,
             detail: detail.into(),

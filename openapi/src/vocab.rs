@@ -149,6 +149,26 @@ pub enum ProblemType {
     /// More work is waiting to be stored than the service accepts at once: nothing was stored; try
     /// again after `Retry-After`.
     ServiceOverloaded,
+    /// No `Authorization: Bearer` key was sent.
+    AuthMissing,
+    /// The key sent is unknown or revoked.
+    AuthInvalid,
+    /// The key's role may never do this.
+    AuthForbidden,
+    /// No such resource, or not one this key may see.
+    NotFound,
+    /// The resource does not answer this method (`Allow` lists those it does).
+    MethodNotAllowed,
+    /// The body is not `application/json`.
+    ContentTypeUnsupported,
+    /// A query, path or header parameter is malformed (`errors` names it as `/query/limit`, …).
+    RequestInvalidParameter,
+    /// The body is larger than the service accepts.
+    RequestTooLarge,
+    /// Too many requests: see `Retry-After`.
+    RateLimited,
+    /// Something failed on our side; the cause is logged, never returned.
+    InternalError,
 }
 
 impl Vocabulary for ProblemType {
@@ -181,6 +201,22 @@ impl Vocabulary for ProblemType {
         ("officer.exists", ProblemType::OfficerExists),
         ("storage.unavailable", ProblemType::StorageUnavailable),
         ("service.overloaded", ProblemType::ServiceOverloaded),
+        ("auth.missing", ProblemType::AuthMissing),
+        ("auth.invalid", ProblemType::AuthInvalid),
+        ("auth.forbidden", ProblemType::AuthForbidden),
+        ("not_found", ProblemType::NotFound),
+        ("method_not_allowed", ProblemType::MethodNotAllowed),
+        (
+            "content_type.unsupported",
+            ProblemType::ContentTypeUnsupported,
+        ),
+        (
+            "request.invalid_parameter",
+            ProblemType::RequestInvalidParameter,
+        ),
+        ("request.too_large", ProblemType::RequestTooLarge),
+        ("rate_limited", ProblemType::RateLimited),
+        ("internal_error", ProblemType::InternalError),
     ];
 }
 
@@ -188,6 +224,23 @@ impl ProblemType {
     /// The `type` member: `urn:dtr:problem:` and the term.
     pub fn uri(self) -> String {
         format!("urn:dtr:problem:{}", self.term())
+    }
+
+    /// The type of a problem that says no more than its status.
+    pub fn for_status(status: u16) -> Option<ProblemType> {
+        Some(match status {
+            401 => ProblemType::AuthMissing,
+            403 => ProblemType::AuthForbidden,
+            404 => ProblemType::NotFound,
+            405 => ProblemType::MethodNotAllowed,
+            413 => ProblemType::RequestTooLarge,
+            415 => ProblemType::ContentTypeUnsupported,
+            400 => ProblemType::RequestInvalidParameter,
+            429 => ProblemType::RateLimited,
+            500 => ProblemType::InternalError,
+            503 => ProblemType::StorageUnavailable,
+            _ => return None,
+        })
     }
 
     /// Every `type` a problem may carry: `about:blank` (the status says it all) and each name.

@@ -69,8 +69,32 @@ pub(super) async fn problems<E: Endpoint>(
     allow: Arc<AllowTable>,
 ) -> poem::Result<Response> {
     let path = req.uri().path().to_owned();
+    let sent_a_key = req.headers().contains_key(header::AUTHORIZATION);
     let mut resp = match next.call(req).await {
         Ok(r) => r.into_response(),
+        Err(e) if e.is::<poem_openapi::error::ParseParamError>() => {
+            // A malformed parameter: typed, with the parameter as the pointer, in plain words
+            // (never the framework's text, which quotes validator internals).
+            let name = e
+                .downcast_ref::<poem_openapi::error::ParseParamError>()
+                .map_or("", |p| p.name);
+            let location = match name {
+                "id" | "gss_code" => "path",
+                "Idempotency-Key" => "header",
+                _ => "query",
+            };
+            let mut p = Problem::typed(
+                400,
+                openapi::ProblemType::RequestInvalidParameter,
+                format!("The {location} parameter `{name}` is not valid; see the operation's documentation for what it takes."),
+            );
+            p.errors = Some(vec![openapi::ValidationIssue {
+                pointer: format!("/{location}/{name}"),
+                code: domain::Code::FieldInvalidValue.as_str().to_owned(),
+                message: format!("`{name}` has a value this operation does not take."),
+            }]);
+            problem_response(&p)
+        }
         Err(e) => {
             let status = e.status();
             let detail = match status {
@@ -124,6 +148,18 @@ pub(super) async fn problems<E: Endpoint>(
     if status == StatusCode::UNAUTHORIZED {
         resp.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        if sent_a_key {
+            // A key was sent but is unknown or revoked: `auth.invalid`, not `auth.missing`.
+            let body = resp.take_body().into_bytes().await.unwrap_or_default();
+            let fixed = serde_json::from_slice::<serde_json::Value>(&body).ok().map(|mut v| {
+                v["type"] = serde_json::Value::from(openapi::ProblemType::AuthInvalid.uri());
+                v["detail"] = serde_json::Value::from(
+                    "The API key sent is unknown or revoked; send a valid one as Authorization: Bearer <key>.",
+                );
+                v.to_string()
+            });
+            resp.set_body(fixed.map_or_else(|| poem::Body::from(body), poem::Body::from));
+        }
     }
     if status == StatusCode::METHOD_NOT_ALLOWED && !resp.headers().contains_key(header::ALLOW) {
         // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.

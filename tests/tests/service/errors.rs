@@ -259,3 +259,77 @@ async fn a_role_that_may_not_act_is_named_with_the_right_article() {
         "{problem}"
     );
 }
+
+#[tokio::test]
+async fn every_error_has_a_urn_type_and_a_bad_parameter_names_its_pointer() {
+    let app = TestApp::spawn().await;
+    let referrer = app.referrer("HMPPS Yorkshire").await;
+    let kind = |v: &serde_json::Value| v["type"].as_str().unwrap_or_default().to_owned();
+    // 401 without a key, and with an unknown one.
+    let none = app
+        .client
+        .get(app.url("/v1/referrals"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        kind(&assert_problem(none, 401).await),
+        "urn:dtr:problem:auth.missing"
+    );
+    let unknown = app.get("/v1/referrals", "not-a-key-at-all").await;
+    assert_eq!(
+        kind(&assert_problem(unknown, 401).await),
+        "urn:dtr:problem:auth.invalid"
+    );
+    // 403: a referrer may not manage keys.
+    let forbidden = app.get("/v1/api-keys", &referrer).await;
+    assert_eq!(
+        kind(&assert_problem(forbidden, 403).await),
+        "urn:dtr:problem:auth.forbidden"
+    );
+    // 404, an unknown route and an unknown referral alike.
+    let route = app.get("/v1/nowhere", &referrer).await;
+    assert_eq!(
+        kind(&assert_problem(route, 404).await),
+        "urn:dtr:problem:not_found"
+    );
+    let missing = app
+        .get(
+            "/v1/referrals/01a2404e-60d6-764b-b5da-f5dfcc743067",
+            &referrer,
+        )
+        .await;
+    assert_eq!(
+        kind(&assert_problem(missing, 404).await),
+        "urn:dtr:problem:not_found"
+    );
+    // 405.
+    let method = app.delete("/v1/referrals", &referrer).await;
+    assert_eq!(
+        kind(&assert_problem(method, 405).await),
+        "urn:dtr:problem:method_not_allowed"
+    );
+    // 415.
+    let text = app
+        .client
+        .post(app.url("/v1/referrals"))
+        .bearer_auth(&referrer)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        kind(&assert_problem(text, 415).await),
+        "urn:dtr:problem:content_type.unsupported"
+    );
+    // 400 for a parameter: typed, with the parameter as the pointer, no framework text.
+    let limit = app.get("/v1/referrals?limit=0", &referrer).await;
+    let problem = assert_problem(limit, 400).await;
+    assert_eq!(kind(&problem), "urn:dtr:problem:request.invalid_parameter");
+    assert_eq!(problem["errors"][0]["pointer"], "/query/limit");
+    assert!(
+        !problem.to_string().contains("verification failed"),
+        "{problem}"
+    );
+}
