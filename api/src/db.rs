@@ -207,6 +207,22 @@ fn discard_if_in_transaction<C: sea_orm::sqlx::Connection>(
     })
 }
 
+/// SQLite: copies the WAL into the database file and truncates it to nothing (the caller holds
+/// the write turn). `false` when a reader still held old pages, so it could not all be done now.
+async fn truncate_wal(writer: &DatabaseConnection) -> Result<bool, DbErr> {
+    let row = writer
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "PRAGMA wal_checkpoint(TRUNCATE)",
+        ))
+        .await?;
+    let busy = row
+        .as_ref()
+        .and_then(|r| r.try_get_by_index::<i64>(0).ok())
+        .unwrap_or(0);
+    Ok(busy == 0)
+}
+
 /// The file of a `sqlite:` URL (`None` for an in-memory database).
 fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
@@ -591,17 +607,7 @@ impl Db {
         writer
             .execute_raw(Statement::from_string(DbBackend::Sqlite, "VACUUM"))
             .await?;
-        let row = writer
-            .query_one_raw(Statement::from_string(
-                DbBackend::Sqlite,
-                "PRAGMA wal_checkpoint(TRUNCATE)",
-            ))
-            .await?;
-        let busy = row
-            .as_ref()
-            .and_then(|r| r.try_get_by_index::<i64>(0).ok())
-            .unwrap_or(0);
-        if busy != 0 {
+        if !truncate_wal(writer).await? {
             // A reader held old pages; the WAL keeps them until the next pass.
             self.scrub_due.store(true, Ordering::Release);
             tracing::warn!("the WAL could not be truncated now (readers busy); trying again later");
@@ -620,17 +626,7 @@ impl Db {
             return Ok(());
         };
         let _turn = self.write_turn.clone().lock_owned().await;
-        let row = writer
-            .query_one_raw(Statement::from_string(
-                DbBackend::Sqlite,
-                "PRAGMA wal_checkpoint(TRUNCATE)",
-            ))
-            .await?;
-        let busy = row
-            .as_ref()
-            .and_then(|r| r.try_get_by_index::<i64>(0).ok())
-            .unwrap_or(0);
-        if busy != 0 {
+        if !truncate_wal(writer).await? {
             return Err(DbErr::Custom(
                 "readers were still busy: the WAL was not fully checkpointed".to_owned(),
             ));

@@ -807,9 +807,9 @@ async fn submit_many(app: &TestApp, key: &str, gss: &str, n: usize) -> Vec<Strin
     ids
 }
 
-#[tokio::test]
-async fn a_silent_endpoints_backlog_never_keeps_another_authoritys_pushes_past_one_step() {
-    let app = TestApp::spawn_with(|c| c.delivery_timeout = Duration::from_secs(1)).await;
+/// Leeds (E08000035) gets an endpoint that never answers, Sheffield (E08000039) one that takes
+/// everything; the silent server lives as long as what is returned.
+async fn silent_leeds_and_healthy_sheffield(app: &TestApp) -> (BlackHole, MockServer) {
     let hole = BlackHole::start().await;
     app.set_endpoint_url("E08000035", &format!("http://127.0.0.1:{}/hook", hole.port))
         .await;
@@ -819,6 +819,13 @@ async fn a_silent_endpoints_backlog_never_keeps_another_authoritys_pushes_past_o
         .mount(&healthy)
         .await;
     app.set_endpoint("E08000039", &healthy).await;
+    (hole, healthy)
+}
+
+#[tokio::test]
+async fn a_silent_endpoints_backlog_never_keeps_another_authoritys_pushes_past_one_step() {
+    let app = TestApp::spawn_with(|c| c.delivery_timeout = Duration::from_secs(1)).await;
+    let (_hole, healthy) = silent_leeds_and_healthy_sheffield(&app).await;
     let key = app.referrer("HMPPS Yorkshire").await;
     // Leeds never answers and has a backlog, older than anything of Sheffield's.
     submit_many(&app, &key, "E08000035", 300).await;
@@ -841,15 +848,7 @@ async fn a_silent_endpoint_holds_only_its_own_lane_while_the_service_runs() {
         c.delivery_timeout = Duration::from_secs(30);
     })
     .await;
-    let hole = BlackHole::start().await;
-    app.set_endpoint_url("E08000035", &format!("http://127.0.0.1:{}/hook", hole.port))
-        .await;
-    let healthy = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&healthy)
-        .await;
-    app.set_endpoint("E08000039", &healthy).await;
+    let (_hole, _healthy) = silent_leeds_and_healthy_sheffield(&app).await;
     let key = app.referrer("HMPPS Yorkshire").await;
     submit_many(&app, &key, "E08000035", 100).await;
     // The worker is now waiting on Leeds' first attempts.
