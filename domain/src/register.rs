@@ -14,7 +14,7 @@ const ABOLISHED_COUNTIES_CSV: &str = include_str!("../data/abolished-county-coun
 
 /// The kind of council, from its ONS GSS code prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub enum AuthorityKind {
     /// E06: unitary authority.
     Unitary,
@@ -34,27 +34,27 @@ impl crate::Vocabulary for AuthorityKind {
     const NAME: &'static str = "AuthorityKind";
     const TERMS: &'static [(&'static str, Self)] = &[
         ("unitary", AuthorityKind::Unitary),
-        ("isles-of-scilly", AuthorityKind::IslesOfScilly),
+        ("isles_of_scilly", AuthorityKind::IslesOfScilly),
         (
-            "non-metropolitan-district",
+            "non_metropolitan_district",
             AuthorityKind::NonMetropolitanDistrict,
         ),
-        ("metropolitan-borough", AuthorityKind::MetropolitanBorough),
-        ("london-borough", AuthorityKind::LondonBorough),
-        ("city-of-london", AuthorityKind::CityOfLondon),
+        ("metropolitan_borough", AuthorityKind::MetropolitanBorough),
+        ("london_borough", AuthorityKind::LondonBorough),
+        ("city_of_london", AuthorityKind::CityOfLondon),
     ];
 }
 
 impl AuthorityKind {
-    /// The register's spelling.
+    /// The wire spelling (snake_case, like every enumeration of the API).
     pub fn as_str(self) -> &'static str {
         match self {
             AuthorityKind::Unitary => "unitary",
-            AuthorityKind::IslesOfScilly => "isles-of-scilly",
-            AuthorityKind::NonMetropolitanDistrict => "non-metropolitan-district",
-            AuthorityKind::MetropolitanBorough => "metropolitan-borough",
-            AuthorityKind::LondonBorough => "london-borough",
-            AuthorityKind::CityOfLondon => "city-of-london",
+            AuthorityKind::IslesOfScilly => "isles_of_scilly",
+            AuthorityKind::NonMetropolitanDistrict => "non_metropolitan_district",
+            AuthorityKind::MetropolitanBorough => "metropolitan_borough",
+            AuthorityKind::LondonBorough => "london_borough",
+            AuthorityKind::CityOfLondon => "city_of_london",
         }
     }
 
@@ -68,7 +68,8 @@ impl AuthorityKind {
             AuthorityKind::CityOfLondon,
         ]
         .into_iter()
-        .find(|k| k.as_str() == s)
+        // The register's data file spells kinds with hyphens.
+        .find(|k| k.as_str() == s.replace('-', "_"))
     }
 }
 

@@ -158,8 +158,8 @@ pub struct Authority {
     pub gss_code: String,
     /// ONS name.
     pub name: String,
-    /// `unitary`, `isles-of-scilly`, `non-metropolitan-district`, `metropolitan-borough`,
-    /// `london-borough` or `city-of-london`.
+    /// `unitary`, `isles_of_scilly`, `non_metropolitan_district`, `metropolitan_borough`,
+    /// `london_borough` or `city_of_london`.
     pub kind: String,
     /// `push` when the authority has an endpoint, else `pull`.
     pub delivery_mode: DeliveryMode,

@@ -102,13 +102,38 @@ pub fn note_view(n: &note::Model) -> NoteView {
     }
 }
 
-/// The wire form of an audit event in the event feed (no hashes, no actor).
+/// The wire form of an audit event in the event feed (no hashes, no actor). The feed speaks the
+/// resources' vocabulary (docs/contract.md §9b): the trail's `other_gss_code` is
+/// `other_authority: { gss_code }`, its `author_role` is `author: { role }`, and a read says whose
+/// it was (`by_role`). The trail itself is hashed as it was written and is not rewritten.
 pub fn feed_event(row: audit_event::Model) -> FeedEvent {
+    let mut detail: serde_json::Value =
+        serde_json::from_str(&row.detail).unwrap_or(serde_json::Value::Null);
+    if let Some(d) = detail.as_object_mut() {
+        if let Some(other) = d.remove("other_gss_code") {
+            d.insert(
+                "other_authority".to_owned(),
+                match other {
+                    serde_json::Value::String(code) => serde_json::json!({ "gss_code": code }),
+                    _ => serde_json::Value::Null,
+                },
+            );
+        }
+        if let Some(role) = d.remove("author_role") {
+            d.insert("author".to_owned(), serde_json::json!({ "role": role }));
+        }
+        if row.action == "referral.viewed" {
+            d.insert(
+                "by_role".to_owned(),
+                serde_json::Value::from(row.actor_role.clone()),
+            );
+        }
+    }
     FeedEvent {
         seq: row.seq,
         at: row.at,
         action: row.action,
         referral_id: row.referral_id.unwrap_or_default(),
-        detail: serde_json::from_str(&row.detail).unwrap_or(serde_json::Value::Null),
+        detail,
     }
 }

@@ -36,7 +36,7 @@ async fn q_filters_by_name_or_code() {
         .unwrap();
     assert_eq!(
         page["items"],
-        json!([{"gss_code": "E08000039", "name": "Sheffield", "kind": "metropolitan-borough", "delivery_mode": "pull"}])
+        json!([{"gss_code": "E08000039", "name": "Sheffield", "kind": "metropolitan_borough", "delivery_mode": "pull"}])
     );
     let page: Value = app
         .get("/v1/authorities?q=E09&limit=100", &key)

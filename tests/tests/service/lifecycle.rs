@@ -746,3 +746,57 @@ async fn a_key_may_hold_ten_long_polls_and_the_eleventh_is_429() {
     let again = app.get("/v1/events?wait=1", &key).await;
     assert_eq!(again.status(), 200);
 }
+
+#[tokio::test]
+async fn the_feed_speaks_the_resources_vocabulary() {
+    let app = TestApp::spawn().await;
+    let referrer = app.referrer("HMPPS Yorkshire").await;
+    let sheffield = app.authority("E08000039").await;
+    let id = app.submit(&referrer, &referral()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.get(&format!("/v1/referrals/{id}"), &sheffield).await;
+    let resp = app
+        .post(
+            &format!("/v1/referrals/{id}/outcome"),
+            &sheffield,
+            &serde_json::json!({
+                "decision": "not_accepted",
+                "reason": "referred_to_another_authority",
+                "other_authority": { "gss_code": "E08000035" }
+            }),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let resp = app
+        .post(
+            &format!("/v1/referrals/{id}/notes"),
+            &referrer,
+            &serde_json::json!({ "text": "Still at the hostel." }),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let page = feed_page(&app, &referrer, "", "&limit=100").await;
+    let detail_of = |action: &str| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("{action} in {page}"))["detail"]
+            .clone()
+    };
+    assert_eq!(detail_of("referral.viewed")["by_role"], "authority");
+    assert_eq!(
+        detail_of("referral.outcome_recorded")["other_authority"],
+        serde_json::json!({ "gss_code": "E08000035" })
+    );
+    assert!(detail_of("referral.outcome_recorded")
+        .get("other_gss_code")
+        .is_none());
+    assert_eq!(
+        detail_of("note.added")["author"],
+        serde_json::json!({ "role": "referrer" })
+    );
+}
