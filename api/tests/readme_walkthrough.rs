@@ -40,7 +40,8 @@ fn the_readme_walkthrough_runs_as_written_twice_in_a_row() {
         let out = Command::new("bash")
             .args(["-euo", "pipefail"])
             .arg(&script)
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            // Any directory will do: the walk-through needs nothing from the repository.
+            .current_dir(dir.path())
             .env("API", &base)
             .env("ADMIN", ADMIN)
             .output()
@@ -69,6 +70,42 @@ fn the_readme_walkthrough_runs_as_written_twice_in_a_row() {
         ids.push(id);
     }
     assert_ne!(ids[0], ids[1], "each run submits its own referral");
+    let _ = dtr.kill();
+    let _ = dtr.wait();
+}
+
+#[test]
+fn with_a_wrong_admin_key_the_walkthrough_stops_at_once_with_the_services_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("dtr.log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dtr"));
+    cmd.arg("serve")
+        .env(
+            "DTR_DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", dir.path().join("dtr.db").display()),
+        )
+        .env("DTR_AUDIT_KEY_FILE", dir.path().join("dtr-audit.key"))
+        .env("DTR_LISTEN", "127.0.0.1:0")
+        .env("DTR_BOOTSTRAP_ADMIN_KEY", ADMIN);
+    let (mut dtr, base) = support::spawn_serving(cmd, &log);
+    let script = dir.path().join("walkthrough.sh");
+    std::fs::write(&script, walkthrough()).unwrap();
+    let out = Command::new("bash")
+        .arg(&script)
+        .current_dir(dir.path())
+        .env("API", &base)
+        .env("ADMIN", "not-the-admin-key-at-all-0123456789")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("answered 401"), "{stderr}");
+    assert!(stderr.contains("urn:dtr:problem:auth.invalid"), "{stderr}");
+    assert!(!stderr.contains("Traceback"), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).is_empty(),
+        "nothing after the failure"
+    );
     let _ = dtr.kill();
     let _ = dtr.wait();
 }
