@@ -117,11 +117,12 @@ impl FeedBus {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(error = %e, "could not follow the feed; polls recheck every second");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    tracing::warn!(error = %e, "could not follow the feed; trying again in a second");
                 }
             }
-            notified.await;
+            // Woken by a commit; and once a second anyway, for a notification another process's
+            // commit could not send (a LISTEN connection being re-made).
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), notified).await;
         }
     }
 }
