@@ -1150,8 +1150,9 @@ fn feed_under_long_polls(load: &tokio::runtime::Runtime) {
         }
     }
     std::thread::sleep(Duration::from_secs(2));
-    // The busy tenant submits as before; meanwhile the quiet one submits one a second and its
-    // polls report when they saw it.
+    // The busy tenant submits as before while the quiet tenant's 500 polls wait, idle.
+    let with = load.block_on(open_loop(&client, &url, &busy, &body, RATE, 8));
+    // Then the quiet tenant submits one a second, and its polls say when they saw each.
     let sent: Arc<std::sync::Mutex<Vec<(String, Instant)>>> = Arc::default();
     let quiet_submitter = {
         let (client, url, key, body, sent) = (
@@ -1182,7 +1183,6 @@ fn feed_under_long_polls(load: &tokio::runtime::Runtime) {
             }
         })
     };
-    let with = load.block_on(open_loop(&client, &url, &busy, &body, RATE, 8));
     load.block_on(quiet_submitter).unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let latencies: Vec<f64> = sent

@@ -333,6 +333,8 @@ pub struct Admission {
     max_waiting: usize,
     /// Milliseconds since `epoch` from which waits count as overload (0: not waiting too long).
     overloaded_from: std::sync::atomic::AtomicU64,
+    /// Milliseconds since `epoch` since when waits have been short (0: the last one was long).
+    calm_from: std::sync::atomic::AtomicU64,
     epoch: Instant,
 }
 
@@ -351,6 +353,7 @@ impl Admission {
             waiting: Default::default(),
             max_waiting: permits.saturating_mul(4),
             overloaded_from: Default::default(),
+            calm_from: Default::default(),
             epoch: Instant::now(),
         }
     }
@@ -367,16 +370,29 @@ impl Admission {
         from != 0 && self.now_ms() >= from
     }
 
-    /// Learns from how long a request waited.
+    /// Learns from how long a request waited. Overload begins when waits have stayed over
+    /// [`TARGET_WAIT`] for an [`INTERVAL`], and ends only when they have stayed under it for an
+    /// interval too: one lucky request that found the queue briefly empty does not end it.
     fn waited(&self, wait: std::time::Duration) {
         use std::sync::atomic::Ordering;
+        let now = self.now_ms();
+        let interval = u64::try_from(INTERVAL.as_millis()).unwrap_or(0);
         if wait > TARGET_WAIT {
-            let from = self.now_ms() + u64::try_from(INTERVAL.as_millis()).unwrap_or(0);
-            let _ =
-                self.overloaded_from
-                    .compare_exchange(0, from, Ordering::AcqRel, Ordering::Acquire);
+            self.calm_from.store(0, Ordering::Release);
+            let _ = self.overloaded_from.compare_exchange(
+                0,
+                now + interval,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
         } else {
-            self.overloaded_from.store(0, Ordering::Release);
+            let _ = self
+                .calm_from
+                .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire);
+            let calm_from = self.calm_from.load(Ordering::Acquire);
+            if calm_from != 0 && now >= calm_from + interval {
+                self.overloaded_from.store(0, Ordering::Release);
+            }
         }
     }
 
