@@ -796,9 +796,10 @@ fn erasure_under_load(load: &tokio::runtime::Runtime) {
     let sweep_clock = clock.clone();
     let sweep = service.spawn(async move {
         let began = Instant::now();
-        let erased = api::retention::sweep(&db, &sweep_clock, Duration::from_secs(86_400))
-            .await
-            .unwrap();
+        let erased =
+            api::referrals::retention::sweep(&db, &sweep_clock, Duration::from_secs(86_400))
+                .await
+                .unwrap();
         (erased, began, Instant::now())
     });
     while !sweep.is_finished() {
@@ -904,7 +905,7 @@ fn inbox_pages(load: &tokio::runtime::Runtime) {
     let cookie = service.block_on(async {
         let now = clock.now_ms();
         let txn = db.begin_write().await.unwrap();
-        api::officers::add(
+        api::people::add(
             &*txn,
             api::audit::Actor::system(),
             "E06000001",
@@ -914,11 +915,11 @@ fn inbox_pages(load: &tokio::runtime::Runtime) {
         .await
         .unwrap();
         let (_, token) =
-            api::officers::issue_link(&*txn, "bench.officer@hartlepool.example.gov.uk", now)
+            api::people::issue_link(&*txn, "bench.officer@hartlepool.example.gov.uk", now)
                 .await
                 .unwrap()
                 .unwrap();
-        let session = api::officers::redeem(&*txn, &token, now)
+        let session = api::people::redeem(&*txn, &token, now)
             .await
             .unwrap()
             .unwrap();

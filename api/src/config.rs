@@ -423,7 +423,7 @@ impl Config {
             })?;
         }
         if let Some(v) = lookup("DTR_SECRET_KEY").filter(|v| !v.is_empty()) {
-            crate::secrets::SecretBox::new(Some(&v))
+            crate::authorities::secrets::SecretBox::new(Some(&v))
                 .map_err(|e| bad("DTR_SECRET_KEY", &e.to_string()))?;
             c.secret_key = Some(v);
         }

@@ -240,7 +240,7 @@ fn prepare_sqlite_file(url: &str) {
         return;
     };
     match std::fs::metadata(&path) {
-        Ok(meta) => crate::checkpoint::warn_if_others_may_read(&path, &meta),
+        Ok(meta) => crate::audit::checkpoint::warn_if_others_may_read(&path, &meta),
         Err(_) => {
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);

@@ -1,31 +1,27 @@
-//! The running duty-to-refer service: configuration, the HTTP API, persistence, the audit log, the
-//! delivery worker and the `dtr` command line.
+//! The running duty-to-refer service: configuration, the HTTP API, the web pages for people,
+//! persistence, the audit log, the delivery worker and the `dtr` command line.
+//!
+//! The layers (README "Internals"): `http` (the API) and `web` (people's pages) authenticate,
+//! parse, call a use case and shape the answer; the feature modules — `referrals`, `delivery`,
+//! `authorities`, `people`, `keys`, `audit` — own their use cases (one function, one transaction)
+//! and their repositories (every query); `referrals::lifecycle` decides every status, purely;
+//! `db` is the storage itself. Lower layers never import `http` or `web`.
 
-pub mod actions;
 pub mod audit;
-pub mod batch;
-pub mod checkpoint;
+pub mod authorities;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod delivery;
-pub mod endpoint_url;
 mod entities;
-pub mod feed;
 pub mod http;
+pub mod ids;
 pub mod keys;
-pub mod keys_cmd;
-pub mod lifecycle;
-pub mod mail;
 pub mod metrics;
-pub mod officers;
-pub mod retention;
-pub mod secrets;
+pub mod people;
+pub mod referrals;
 pub mod serve;
-pub mod signing;
 pub mod slow_clients;
-pub mod store;
-mod validate_cmd;
 
 pub use entities::*;

@@ -5,7 +5,6 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::delivery::{Worker, WorkerSettings};
 use crate::http::{app, AppState};
-use crate::keys_cmd;
 use crate::metrics::Metrics;
 use crate::slow_clients::GuardedAcceptor;
 use anyhow::Context;
@@ -83,7 +82,7 @@ pub async fn start_with_clock(
             "DTR_ALLOW_INSECURE_ENDPOINTS is on: endpoints may be plain http and internal addresses; for development and tests only"
         );
     }
-    let secrets = crate::secrets::SecretBox::new(config.secret_key.as_deref())?;
+    let secrets = crate::authorities::secrets::SecretBox::new(config.secret_key.as_deref())?;
     {
         // Every stored secret is opened now (and clear ones sealed when there is a key): a missing
         // or wrong DTR_SECRET_KEY stops start-up here, never as a signature no receiver accepts.
@@ -91,7 +90,7 @@ pub async fn start_with_clock(
             .begin_write()
             .await
             .context("preparing signing secrets")?;
-        let sealed = crate::store::prepare_secrets(&*txn, &secrets)
+        let sealed = crate::referrals::repository::prepare_secrets(&*txn, &secrets)
             .await
             .context("preparing signing secrets")??;
         txn.commit().await.context("preparing signing secrets")?;
@@ -112,12 +111,16 @@ pub async fn start_with_clock(
         }
     }
     let audit_key = Arc::new(
-        crate::checkpoint::AuditKey::load_or_create(&config.audit_key_file)
+        crate::audit::checkpoint::AuditKey::load_or_create(&config.audit_key_file)
             .context("loading the audit signing key (DTR_AUDIT_KEY_FILE)")?,
     );
-    keys_cmd::bootstrap_admin(&db, config.bootstrap_admin_key.as_deref(), clock.now_ms())
-        .await
-        .context("creating the bootstrap admin key")?;
+    crate::keys::commands::bootstrap_admin(
+        &db,
+        config.bootstrap_admin_key.as_deref(),
+        clock.now_ms(),
+    )
+    .await
+    .context("creating the bootstrap admin key")?;
     let keys = crate::keys::KeyRing::default();
     keys.reload(db.conn())
         .await
@@ -130,10 +133,10 @@ pub async fn start_with_clock(
     // The gauges exist from the first scrape on.
     metrics.refresh_queue_depth(db.conn()).await;
     let wake = Arc::new(Notify::new());
-    let writer = crate::batch::BatchWriter::spawn(db.clone(), clock.clone());
+    let writer = crate::referrals::group_commit::BatchWriter::spawn(db.clone(), clock.clone());
     let mailer = match &config.smtp {
         Some(url) => Some(
-            crate::mail::Mailer::new(
+            crate::delivery::email::Mailer::new(
                 url,
                 &config.smtp_from,
                 config.smtp_timeout,
@@ -264,11 +267,11 @@ pub async fn start_with_clock(
             stopped.clone(),
         );
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(crate::retention::SWEEP_EVERY);
+            let mut tick = tokio::time::interval(crate::referrals::retention::SWEEP_EVERY);
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
-                        if let Err(e) = crate::retention::sweep(&db, &clock, retention).await {
+                        if let Err(e) = crate::referrals::retention::sweep(&db, &clock, retention).await {
                             tracing::warn!(error = %e, "retention sweep failed; it runs again in a minute");
                         }
                     }

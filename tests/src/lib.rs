@@ -171,7 +171,7 @@ impl TestApp {
     /// referrals it erased.
     pub async fn sweep_retention(&self) -> usize {
         let state = &self.running.as_ref().unwrap().state;
-        api::retention::sweep(&state.db, &self.clock, state.config.retention)
+        api::referrals::retention::sweep(&state.db, &self.clock, state.config.retention)
             .await
             .expect("retention sweep")
     }

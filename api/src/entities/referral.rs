@@ -1,7 +1,7 @@
 //! `referrals`: the stored normalized referral, its status and its delivery job (one row, so a
 //! submission is one insert and a state change is one update).
 
-use crate::lifecycle::{Mode, Status};
+use crate::referrals::lifecycle::{Mode, Status};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -5,7 +5,8 @@ use super::error::ApiError;
 use super::paging::{cursor_seq, encode_cursor, page_limit};
 use super::views::feed_event;
 use super::AppState;
-use crate::{audit, store};
+use crate::audit;
+use crate::referrals::repository as store;
 use openapi::{AuditCheckpoint, AuditEvent, AuditList, ChainVerification, EventFeed, Role};
 use std::time::Duration;
 
@@ -91,7 +92,7 @@ impl AuditApi {
             None
         } else {
             Some(state.feed.start_poll(&auth.0.key_id).ok_or_else(|| {
-                ApiError::too_many_long_polls(crate::feed::MAX_LONG_POLLS_PER_KEY)
+                ApiError::too_many_long_polls(crate::audit::feed::MAX_LONG_POLLS_PER_KEY)
             })?)
         };
         let waiter = state.feed.waiter(feed_scope(&auth.0));
@@ -203,8 +204,8 @@ pub(super) fn audit_event(row: crate::entities::audit_event::Model) -> AuditEven
 }
 
 /// Whose events a caller's feed waits for.
-fn feed_scope(caller: &crate::keys::Caller) -> crate::feed::FeedScope {
-    use crate::feed::FeedScope;
+fn feed_scope(caller: &crate::keys::Caller) -> crate::audit::feed::FeedScope {
+    use crate::audit::feed::FeedScope;
     use crate::keys::Scope;
     match &caller.scope {
         Scope::Admin => FeedScope::Admin,

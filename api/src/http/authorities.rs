@@ -5,7 +5,8 @@ use super::error::ApiError;
 use super::paging::{cursor_code, page_limit, trim_page};
 use super::AppState;
 use crate::audit::Actor;
-use crate::{endpoint_url, store};
+use crate::authorities::endpoint_url;
+use crate::referrals::repository as store;
 use base64::Engine;
 use openapi::{
     Authority, AuthorityList, DeliveryMode, EndpointCreated, EndpointRequest, JsonBody, Role,

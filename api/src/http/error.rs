@@ -120,9 +120,9 @@ impl ApiError {
     }
 }
 
-impl From<crate::lifecycle::Refusal> for ApiError {
-    fn from(r: crate::lifecycle::Refusal) -> Self {
-        use crate::lifecycle::Refusal;
+impl From<crate::referrals::lifecycle::Refusal> for ApiError {
+    fn from(r: crate::referrals::lifecycle::Refusal) -> Self {
+        use crate::referrals::lifecycle::Refusal;
         match r {
             Refusal::WrongState(status) => ApiError::conflict(
                 ProblemType::ReferralWrongState,
@@ -147,9 +147,9 @@ impl From<crate::lifecycle::Refusal> for ApiError {
     }
 }
 
-impl From<crate::actions::ActionError> for ApiError {
-    fn from(e: crate::actions::ActionError) -> Self {
-        use crate::actions::ActionError;
+impl From<crate::referrals::ActionError> for ApiError {
+    fn from(e: crate::referrals::ActionError) -> Self {
+        use crate::referrals::ActionError;
         match e {
             ActionError::NotFound => ApiError::not_found("referral"),
             ActionError::Refused(r) => r.into(),

@@ -6,7 +6,7 @@
 //! answers the same whether or not the address is registered), and then see only their own
 //! authority's referrals — judged by the same `store` scoping as an authority key. Reading a
 //! referral, acknowledging it, recording the outcome and adding a note call the same
-//! [`crate::actions`] as the API, so an officer's read is audited and delivers the referral exactly
+//! [`crate::referrals`] as the API, so an officer's read is audited and delivers the referral exactly
 //! as the authority's API read does.
 //!
 //! Security (OWASP session management, CSRF and HTTP headers cheat sheets): the session cookie
@@ -18,11 +18,13 @@
 
 use super::middleware::{client_address, RateLimits};
 use super::AppState;
-use crate::actions::{self, ActionError, Who};
+use crate::audit;
+use crate::delivery::email as mail;
 use crate::entities::referral;
-use crate::lifecycle::{self, NoteAuthor, Status};
-use crate::officers::{self, NoSession, Session};
-use crate::{audit, mail, store};
+use crate::people::{self, NoSession, Session};
+use crate::referrals::lifecycle::{self, NoteAuthor, Status};
+use crate::referrals::repository as store;
+use crate::referrals::{self, ActionError, Who};
 use askama::Template;
 use domain::Vocabulary;
 use poem::http::{header, HeaderValue, StatusCode};
@@ -477,7 +479,7 @@ async fn signed_in(
         }
         return Err(back(false));
     };
-    match officers::session(&state.db, &cookie, state.clock.now_ms()).await {
+    match people::session(&state.db, &cookie, state.clock.now_ms()).await {
         Ok(Ok(session)) => {
             if let Some(limiter) = &limits.api.per_key {
                 if limiter
@@ -583,7 +585,7 @@ fn with_csrf_cookie(state: &AppState, req: &Request) -> (String, Option<String>)
     match cookie_value(req, CSRF_COOKIE) {
         Some(existing) if existing.len() == 43 => (existing, None),
         _ => {
-            let token = officers::new_secret();
+            let token = people::new_secret();
             let cookie = set_cookie(state, CSRF_COOKIE, &token, 3600);
             (token, Some(cookie))
         }
@@ -647,7 +649,7 @@ async fn sign_in_form(
     let raw = form.email.unwrap_or_default();
     let next = safe_next(form.next.as_deref());
     let email = match domain::EmailAddress::parse(&raw) {
-        Ok(e) => officers::normalise_email(e.as_str()),
+        Ok(e) => people::normalise_email(e.as_str()),
         Err(_) => {
             let page = SignInPage {
                 nav: None,
@@ -690,11 +692,11 @@ async fn sign_in_form(
         let issued = async {
             // Only an officer's address takes the write turn: a flood of requests for other
             // addresses costs a read each.
-            if !officers::is_officer(db.conn(), &address).await? {
+            if !people::is_officer(db.conn(), &address).await? {
                 return Ok(None);
             }
             let txn = db.begin_write().await?;
-            let issued = officers::issue_link(&*txn, &address, now).await?;
+            let issued = people::issue_link(&*txn, &address, now).await?;
             txn.commit().await?;
             Ok::<_, sea_orm::DbErr>(issued)
         }
@@ -749,7 +751,7 @@ async fn link_page(
         return r;
     }
     let token = q.token.unwrap_or_default();
-    match officers::link_is_valid(state.db.conn(), &token, state.clock.now_ms()).await {
+    match people::link_is_valid(state.db.conn(), &token, state.clock.now_ms()).await {
         Ok(true) => {}
         Ok(false) => return link_refused(),
         Err(e) => return internal_error(&e),
@@ -788,7 +790,7 @@ async fn use_link(
     let token = form.token.unwrap_or_default();
     let redeemed = async {
         let txn = state.db.begin_write().await?;
-        let session = officers::redeem(&*txn, &token, state.clock.now_ms()).await?;
+        let session = people::redeem(&*txn, &token, state.clock.now_ms()).await?;
         txn.commit().await?;
         Ok::<_, sea_orm::DbErr>(session)
     }
@@ -800,7 +802,7 @@ async fn use_link(
     };
     tracing::info!(officer_id = %session.officer.id, "officer signed in");
     let mut resp = see_other(&safe_next(form.next.as_deref()));
-    let max_age = officers::SESSION_MAX.as_secs();
+    let max_age = people::SESSION_MAX.as_secs();
     for c in [
         set_cookie(&state, SESSION_COOKIE, &session.cookie, max_age),
         set_cookie(&state, CSRF_COOKIE, "", 0),
@@ -851,7 +853,7 @@ async fn sign_out_form(
         return csrf_refused();
     }
     if let Some(cookie) = cookie_value(req, SESSION_COOKIE) {
-        if let Err(e) = officers::end_session(&state.db, &cookie).await {
+        if let Err(e) = people::end_session(&state.db, &cookie).await {
             return internal_error(&e);
         }
     }
@@ -1030,7 +1032,7 @@ async fn render_referral(
     let who = Who::officer(&session.officer.id, &session.officer.gss_code);
     let now = state.clock.now_ms();
     let (read, notes) =
-        match actions::read_with_notes(&state.db, &who, id, Some(PAGE_ITEMS), now).await {
+        match referrals::read_with_notes(&state.db, &who, id, Some(PAGE_ITEMS), now).await {
             Ok(r) => r,
             Err(ActionError::NotFound) => return not_found(),
             Err(e) => return internal_error(&e),
@@ -1404,7 +1406,7 @@ async fn acknowledge_form(
         }
     };
     let who = Who::officer(&session.officer.id, &session.officer.gss_code);
-    match actions::acknowledge(
+    match referrals::acknowledge(
         &state.db,
         &who,
         &id,
@@ -1462,7 +1464,8 @@ async fn outcome_form(
         body["other_authority"] = serde_json::json!({ "gss_code": other.trim() });
     }
     let who = Who::officer(&session.officer.id, &session.officer.gss_code);
-    match actions::record_outcome(&state.db, &who, &id, &body, vec![], state.clock.now_ms()).await {
+    match referrals::record_outcome(&state.db, &who, &id, &body, vec![], state.clock.now_ms()).await
+    {
         Ok(_) => see_other(&format!("/inbox/referrals/{id}?done=outcome")),
         Err(ActionError::Invalid(issues)) => {
             let field = if issues
@@ -1521,7 +1524,7 @@ async fn note_form(
         }
     };
     let who = Who::officer(&session.officer.id, &session.officer.gss_code);
-    match actions::add_note(
+    match referrals::add_note(
         &state.db,
         &who,
         NoteAuthor::Authority,

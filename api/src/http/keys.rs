@@ -7,7 +7,7 @@ use super::AppState;
 use crate::audit::Actor;
 use crate::db::rfc3339_ms;
 use crate::entities::api_key;
-use crate::keys_cmd::RevokeRefusal;
+use crate::keys::commands::RevokeRefusal;
 use openapi::{ApiKeyCreated, ApiKeyList, ApiKeyRequest, ApiKeyView, JsonBody, ProblemType, Role};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -73,9 +73,13 @@ impl KeysApi {
                 errors,
             )
         })?;
-        let created =
-            crate::keys_cmd::create(&state.db, &scope, Actor::from(caller), state.clock.now_ms())
-                .await?;
+        let created = crate::keys::commands::create(
+            &state.db,
+            &scope,
+            Actor::from(caller),
+            state.clock.now_ms(),
+        )
+        .await?;
         state.keys.reload(state.db.conn()).await?;
         Ok(KeyCreated::Created(Json(created)))
     }
@@ -146,8 +150,13 @@ impl KeysApi {
     ) -> Result<Revoked, ApiError> {
         let caller = &auth.0;
         require(caller, &[Role::Admin], "revoke API keys")?;
-        match crate::keys_cmd::revoke(&state.db, &id.0, Actor::from(caller), state.clock.now_ms())
-            .await
+        match crate::keys::commands::revoke(
+            &state.db,
+            &id.0,
+            Actor::from(caller),
+            state.clock.now_ms(),
+        )
+        .await
         {
             Ok(row) => {
                 state.keys.forget(&row.id);
@@ -167,7 +176,7 @@ impl KeysApi {
 fn scope_of_request(
     req: &openapi::ApiKeyRequest,
 ) -> Result<crate::keys::Scope, Vec<openapi::ValidationIssue>> {
-    crate::keys_cmd::scope(
+    crate::keys::commands::scope(
         req.role,
         req.organisation.as_deref(),
         req.agency_type.as_deref(),

@@ -66,17 +66,17 @@ pub struct AppState {
     /// The active keys, in memory.
     pub keys: crate::keys::KeyRing,
     /// The group-commit writer for submissions and delivery records.
-    pub writer: crate::batch::BatchWriter,
+    pub writer: crate::referrals::group_commit::BatchWriter,
     /// Now (the system clock, or a test's manual one).
     pub clock: crate::clock::Clock,
     /// Seals signing secrets before they are stored (`DTR_SECRET_KEY`).
-    pub secrets: crate::secrets::SecretBox,
+    pub secrets: crate::authorities::secrets::SecretBox,
     /// Signs audit checkpoints.
-    pub audit_key: Arc<crate::checkpoint::AuditKey>,
+    pub audit_key: Arc<crate::audit::checkpoint::AuditKey>,
     /// Sends e-mail, when `DTR_SMTP_URL` is set.
-    pub mailer: Option<crate::mail::Mailer>,
+    pub mailer: Option<crate::delivery::email::Mailer>,
     /// The event feed's waiting long polls.
-    pub feed: Arc<crate::feed::FeedBus>,
+    pub feed: Arc<crate::audit::feed::FeedBus>,
 }
 
 impl AppState {

@@ -8,12 +8,12 @@ use super::error::ApiError;
 use super::paging::{cursor_seq, page_limit, trim_page};
 use super::views::{note_view, resource};
 use super::AppState;
-use crate::actions::{self, ActionError, Who};
 use crate::audit::{Actor, NewEvent};
 use crate::entities::referral;
 use crate::keys::{self, Caller, Scope};
-use crate::lifecycle::{self, NoteAuthor, Status, Submission};
-use crate::store;
+use crate::referrals::lifecycle::{self, NoteAuthor, Status, Submission};
+use crate::referrals::repository as store;
+use crate::referrals::{self, ActionError, Who};
 use domain::{AsOf, Referral, Vocabulary};
 use openapi::{
     AcknowledgeRequest, AuditAction, EraseRequest, JsonBody, NoteList, NoteRequest, NoteView,
@@ -344,7 +344,7 @@ impl ReferralsApi {
         // A read of the document is audited; an authority never sees one withdrawn before it
         // received it, and nobody sees an erased one (then nothing personal is read).
         let read =
-            actions::read(&state.db, &Who::key(&auth.0), &id.0, state.clock.now_ms()).await?;
+            referrals::read(&state.db, &Who::key(&auth.0), &id.0, state.clock.now_ms()).await?;
         Ok(Json(resource(&read.row, read.disclosed)))
     }
 
@@ -371,7 +371,7 @@ impl ReferralsApi {
             received_by,
             local_reference,
         } = body.0;
-        let row = actions::acknowledge(
+        let row = referrals::acknowledge(
             &state.db,
             &Who::key(caller),
             &id.0,
@@ -453,7 +453,7 @@ impl ReferralsApi {
         require(caller, &[Role::Authority], "record outcomes")?;
         let document = body.0;
         let duplicates = document.duplicates().iter().map(|p| duplicate(p)).collect();
-        let (row, outcome) = actions::record_outcome(
+        let (row, outcome) = referrals::record_outcome(
             &state.db,
             &Who::key(caller),
             &id.0,
@@ -586,7 +586,7 @@ impl ReferralsApi {
     ) -> Result<NoteAdded, ApiError> {
         let caller = &auth.0;
         let author = note_author(caller)?;
-        let note = actions::add_note(
+        let note = referrals::add_note(
             &state.db,
             &Who::key(caller),
             author,
@@ -623,7 +623,7 @@ impl ReferralsApi {
     ) -> Result<Json<NoteList>, ApiError> {
         let limit = page_limit(limit.0)?;
         let after = cursor_seq(cursor.0.as_deref())?.unwrap_or(0);
-        let mut notes = actions::notes(
+        let mut notes = referrals::notes(
             &state.db,
             &Who::key(&auth.0),
             &id.0,

@@ -2,7 +2,7 @@
 
 use crate::db::rfc3339_ms;
 use crate::entities::{audit_event, note, referral};
-use crate::lifecycle;
+use crate::referrals::lifecycle;
 use openapi::{
     Acknowledgement, AuthorityRef, Delivery, FeedEvent, NoteAuthorView, NoteView, OutcomeView,
     RawReferral, ReferralResource, ValidationIssue, WithdrawalView,

@@ -773,7 +773,7 @@ async fn two_services_sweeping_one_database_erase_each_referral_exactly_once() {
     let app = TestApp::spawn_with(|c| c.retention = DAY).await;
     let referrer = app.referrer("HMPPS Yorkshire").await;
     // More than two batches.
-    let n = api::retention::BATCH as usize * 2 + 7;
+    let n = api::referrals::retention::BATCH as usize * 2 + 7;
     let mut ids = Vec::with_capacity(n);
     for _ in 0..n {
         let id = id_of(&app.submit(&referrer, &referral()).await);
@@ -796,8 +796,8 @@ async fn two_services_sweeping_one_database_erase_each_referral_exactly_once() {
         .unwrap();
     let state = &app.running.as_ref().unwrap().state;
     let (a, b) = tokio::join!(
-        api::retention::sweep(&state.db, &app.clock, DAY),
-        api::retention::sweep(&other.state.db, &app.clock, DAY),
+        api::referrals::retention::sweep(&state.db, &app.clock, DAY),
+        api::referrals::retention::sweep(&other.state.db, &app.clock, DAY),
     );
     assert_eq!(a.unwrap() + b.unwrap(), n, "every due referral, once");
     for id in &ids {

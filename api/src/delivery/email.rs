@@ -322,7 +322,9 @@ mod tests {
 
     #[test]
     fn urgency_is_in_words_most_urgent_first_and_once() {
-        let mut row = crate::lifecycle::tests::row(crate::lifecycle::Status::AwaitingCollection);
+        let mut row = crate::referrals::lifecycle::tests::row(
+            crate::referrals::lifecycle::Status::AwaitingCollection,
+        );
         row.warnings = serde_json::json!([
             {"code": "person.aged_16_or_17", "pointer": "/person/date_of_birth", "message": "x"},
             {"code": "consent.stale", "pointer": "/consent", "message": "x"},

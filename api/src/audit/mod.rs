@@ -6,6 +6,9 @@
 //! 8785 canonical form (`serde_jcs`): keys sorted, no whitespace, UTF-8, integers as integers. `at` is
 //! always RFC 3339 UTC with exactly three fractional digits. `detail` holds codes and ids only.
 
+pub mod checkpoint;
+pub mod feed;
+
 use crate::db::rfc3339_ms;
 use crate::entities::{audit_event, feed_entry};
 use crate::keys::{hex, Caller};

@@ -15,8 +15,8 @@ use crate::audit::{self, NewEvent};
 use crate::clock::Clock;
 use crate::db::{Db, Fault};
 use crate::entities::referral;
-use crate::lifecycle::{self, AttemptResult, Status, Submission};
-use crate::store;
+use crate::referrals::lifecycle::{self, AttemptResult, Status, Submission};
+use crate::referrals::repository as store;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, NotSet, QueryFilter, Set,

@@ -6,7 +6,7 @@ use crate::audit::{self, Actor, NewEvent};
 use crate::entities::outbox::{Channel, OutboxStatus};
 use crate::entities::{authority_endpoint, authority_notify, note, outbox, referral};
 use crate::keys::{Caller, Scope};
-use crate::lifecycle::{self, FollowUp, Status, Transition};
+use crate::referrals::lifecycle::{self, FollowUp, Status, Transition};
 use openapi::AuditAction;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -252,8 +252,8 @@ pub async fn rotate_secret(
 /// producing signatures no receiver accepts.
 pub async fn prepare_secrets(
     txn: &impl ConnectionTrait,
-    secrets: &crate::secrets::SecretBox,
-) -> Result<Result<usize, crate::secrets::SecretError>, DbErr> {
+    secrets: &crate::authorities::secrets::SecretBox,
+) -> Result<Result<usize, crate::authorities::secrets::SecretError>, DbErr> {
     let mut sealed = 0;
     for endpoint in endpoints(txn).await? {
         let gss = endpoint.gss_code.clone();
@@ -270,11 +270,11 @@ pub async fn prepare_secrets(
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
-        let clear = !crate::secrets::SecretBox::is_sealed(&endpoint.secret)
+        let clear = !crate::authorities::secrets::SecretBox::is_sealed(&endpoint.secret)
             || endpoint
                 .previous_secret
                 .as_deref()
-                .is_some_and(|p| !crate::secrets::SecretBox::is_sealed(p));
+                .is_some_and(|p| !crate::authorities::secrets::SecretBox::is_sealed(p));
         if secrets.seals() && clear {
             let mut active: authority_endpoint::ActiveModel = endpoint.into();
             active.secret = Set(secrets.seal(&gss, &current));

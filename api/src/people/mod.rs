@@ -176,7 +176,7 @@ pub async fn issue_link(
         token_hash: Set(digest(&token)),
         officer_id: Set(officer.id.clone()),
         created_at_ms: Set(now_ms),
-        expires_at_ms: Set(now_ms + ms(crate::mail::SIGN_IN_VALID)),
+        expires_at_ms: Set(now_ms + ms(crate::delivery::email::SIGN_IN_VALID)),
     }
     .insert(txn)
     .await?;

@@ -2,6 +2,8 @@
 //! as their SHA-256 (a key of 256 random bits needs no slow hash: it cannot be guessed), looked up by
 //! that hash in memory, and revocable.
 
+pub mod commands;
+
 use crate::entities::api_key;
 use base64::Engine;
 use domain::AgencyType;

@@ -1,8 +1,11 @@
 //! The `dtr` command line (docs/contract.md §1).
 
+pub(crate) mod validate;
+
 use crate::config::Config;
 use crate::db::Db;
-use crate::{audit, keys_cmd, serve};
+use crate::keys::commands as keys_cmd;
+use crate::{audit, serve};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use openapi::Role;
@@ -151,7 +154,7 @@ async fn connect_migrated(config: &Config) -> anyhow::Result<Db> {
 pub fn run(cli: Cli) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve);
     if let Command::Validate { files, as_of } = &command {
-        return crate::validate_cmd::run(files, as_of.as_deref());
+        return crate::cli::validate::run(files, as_of.as_deref());
     }
     if let Command::Openapi = command {
         print!("{}", crate::http::spec_json());
@@ -312,7 +315,7 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<ExitCode>
                 (_, true) => None,
                 (Some(k), false) => Some(k.clone()),
                 (None, false) => Some(
-                    crate::checkpoint::AuditKey::load(&config.audit_key_file)
+                    crate::audit::checkpoint::AuditKey::load(&config.audit_key_file)
                         .context(
                             "reading the audit key (DTR_AUDIT_KEY_FILE, or pass --public-key)",
                         )?
@@ -323,7 +326,7 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<ExitCode>
             for path in &checkpoints {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading the checkpoint {}", path.display()))?;
-                let checkpoint: crate::checkpoint::Checkpoint = serde_json::from_str(&text)
+                let checkpoint: crate::audit::checkpoint::Checkpoint = serde_json::from_str(&text)
                     .with_context(|| {
                         format!(
                             "{} is not a checkpoint (the JSON of GET /v1/audit/checkpoint)",
@@ -341,7 +344,7 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<ExitCode>
             let mut failed_checkpoint = None;
             let mut results = Vec::new();
             for (path, checkpoint) in &saved {
-                let problem = match crate::checkpoint::check_with(
+                let problem = match crate::audit::checkpoint::check_with(
                     public_key.as_deref().unwrap_or_default(),
                     checkpoint,
                 ) {
@@ -385,7 +388,7 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<ExitCode>
         Command::Audit {
             command: AuditCommand::PublicKey,
         } => {
-            let key = crate::checkpoint::AuditKey::load_or_create(&config.audit_key_file)
+            let key = crate::audit::checkpoint::AuditKey::load_or_create(&config.audit_key_file)
                 .context("loading the audit signing key (DTR_AUDIT_KEY_FILE)")?;
             println!("{}", key.public_key());
             Ok(ExitCode::SUCCESS)
@@ -399,7 +402,7 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<ExitCode>
 async fn checkpoint_against_chain(
     db: &Db,
     chain: &audit::Verification,
-    checkpoint: &crate::checkpoint::Checkpoint,
+    checkpoint: &crate::audit::checkpoint::Checkpoint,
 ) -> Result<Option<String>, sea_orm::DbErr> {
     if checkpoint.events == 0 {
         return Ok(None);

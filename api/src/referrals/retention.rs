@@ -10,8 +10,8 @@
 use crate::audit::Actor;
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::lifecycle::Erasure;
-use crate::store;
+use crate::referrals::lifecycle::Erasure;
+use crate::referrals::repository as store;
 use sea_orm::DbErr;
 use std::time::Duration;
 

@@ -15,18 +15,20 @@
 //! again and re-sent with the same `webhook-id` (at-least-once; receivers de-duplicate). Nothing is
 //! marked `delivered` without a 2xx. What each outcome means is decided by the lifecycle module.
 
+pub mod email;
+pub mod signing;
+
 use crate::audit::{self, Actor, NewEvent};
-use crate::batch::{AttemptRecord, BatchWriter};
+use crate::authorities::endpoint_url::is_internal_ip;
+use crate::authorities::secrets::SecretBox;
 use crate::clock::Clock;
 use crate::db::{rfc3339_ms, Db};
-use crate::endpoint_url::is_internal_ip;
 use crate::entities::outbox::{self, Channel, OutboxStatus};
 use crate::entities::referral;
-use crate::lifecycle::{self, AttemptOutcome, Status};
-use crate::mail::{self, Mailer, SendOutcome};
 use crate::metrics::Metrics;
-use crate::secrets::SecretBox;
-use crate::signing;
+use crate::referrals::group_commit::{AttemptRecord, BatchWriter};
+use crate::referrals::lifecycle::{self, AttemptOutcome, Status};
+use email::{Mailer, SendOutcome};
 use openapi::AuditAction;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -455,7 +457,7 @@ impl Worker {
     /// The signing targets of every endpoint, secrets opened.
     async fn targets(&self) -> Result<HashMap<String, Target>, DbErr> {
         let mut targets: HashMap<String, Target> = HashMap::new();
-        for e in crate::store::endpoints(self.db.conn()).await? {
+        for e in crate::referrals::repository::endpoints(self.db.conn()).await? {
             // Start-up opened every stored secret, so a failure here means a row changed under
             // us (another process with another key): its jobs wait, loudly, rather than being
             // pushed with signatures no receiver accepts.
@@ -612,14 +614,15 @@ impl Worker {
             .filter(referral::Column::Id.eq(event.referral_id.clone()))
             .one(self.db.conn())
             .await?;
-        let to = crate::store::notify_address(self.db.conn(), &event.gss_code).await?;
+        let to =
+            crate::referrals::repository::notify_address(self.db.conn(), &event.gss_code).await?;
         let public_url = &self.settings.public_url;
         let email = row
             .as_ref()
             .and_then(|row| match event.event_type.as_str() {
-                lifecycle::EMAIL_WAITING => Some(mail::referral_waiting(row, public_url)),
-                lifecycle::EMAIL_WITHDRAWN => Some(mail::referral_withdrawn(row, public_url)),
-                lifecycle::EMAIL_ERASED => Some(mail::referral_erased(row, public_url)),
+                lifecycle::EMAIL_WAITING => Some(email::referral_waiting(row, public_url)),
+                lifecycle::EMAIL_WITHDRAWN => Some(email::referral_withdrawn(row, public_url)),
+                lifecycle::EMAIL_ERASED => Some(email::referral_erased(row, public_url)),
                 _ => None,
             });
         let permanent = |error: &str| SendOutcome::Permanent {
@@ -822,7 +825,8 @@ impl Worker {
         // The rules are checked again at every attempt: an endpoint stored while insecure mode was
         // on is refused once it is off, and an IP-literal host is judged here (names are judged by
         // the resolver when the connection is made).
-        if let Err(refusal) = crate::endpoint_url::check(&target.url, self.settings.allow_insecure)
+        if let Err(refusal) =
+            crate::authorities::endpoint_url::check(&target.url, self.settings.allow_insecure)
         {
             tracing::warn!(reason = %refusal, "not delivering to an endpoint the rules no longer allow");
             return AttemptOutcome::EndpointNotAllowed;

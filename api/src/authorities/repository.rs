@@ -1,0 +1,1 @@
+//! The queries about authorities: their endpoints (with sealed signing secrets) and notify addresses.
