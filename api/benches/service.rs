@@ -905,7 +905,7 @@ fn inbox_pages(load: &tokio::runtime::Runtime) {
     let cookie = service.block_on(async {
         let now = clock.now_ms();
         let txn = db.begin_write().await.unwrap();
-        api::people::add(
+        api::people::repository::add(
             &*txn,
             api::audit::Actor::system(),
             "E06000001",
@@ -914,12 +914,15 @@ fn inbox_pages(load: &tokio::runtime::Runtime) {
         )
         .await
         .unwrap();
-        let (_, token) =
-            api::people::issue_link(&*txn, "bench.officer@hartlepool.example.gov.uk", now)
-                .await
-                .unwrap()
-                .unwrap();
-        let session = api::people::redeem(&*txn, &token, now)
+        let (_, token) = api::people::repository::issue_link(
+            &*txn,
+            "bench.officer@hartlepool.example.gov.uk",
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let session = api::people::repository::redeem(&*txn, &token, now)
             .await
             .unwrap()
             .unwrap();

@@ -240,7 +240,7 @@ fn prepare_sqlite_file(url: &str) {
         return;
     };
     match std::fs::metadata(&path) {
-        Ok(meta) => crate::audit::checkpoint::warn_if_others_may_read(&path, &meta),
+        Ok(meta) => warn_if_others_may_read(&path, &meta),
         Err(_) => {
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);
@@ -502,7 +502,7 @@ impl Db {
         loop {
             match sea_orm::sqlx::postgres::PgListener::connect(&url).await {
                 Ok(mut listener) => {
-                    if listener.listen(crate::audit::NOTIFY_CHANNEL).await.is_ok() {
+                    if listener.listen(NOTIFY_CHANNEL).await.is_ok() {
                         while listener.recv().await.is_ok() {
                             self.committed.notify_waiters();
                         }
@@ -705,6 +705,29 @@ pub fn rfc3339_ms(ms: i64) -> String {
         Ok(t) => t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         Err(_) => "1970-01-01T00:00:00.000Z".to_owned(),
     }
+}
+
+/// The PostgreSQL channel every audit append notifies (on commit), so long polls in other
+/// processes wake.
+pub const NOTIFY_CHANNEL: &str = "dtr_audit";
+
+/// Warns when a file holding a secret or personal data may be read by the group or by anyone: the
+/// service does not change an operator's file, but says so at every start.
+pub fn warn_if_others_may_read(path: &std::path::Path, meta: &std::fs::Metadata) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                file = %path.display(),
+                mode = format!("{mode:o}"),
+                "this file may be read by other users: chmod 600 it"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, meta);
 }
 
 #[cfg(test)]

@@ -23,5 +23,6 @@ pub mod people;
 pub mod referrals;
 pub mod serve;
 pub mod slow_clients;
+pub mod web;
 
 pub use entities::*;

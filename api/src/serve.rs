@@ -90,7 +90,7 @@ pub async fn start_with_clock(
             .begin_write()
             .await
             .context("preparing signing secrets")?;
-        let sealed = crate::referrals::repository::prepare_secrets(&*txn, &secrets)
+        let sealed = crate::authorities::repository::prepare_secrets(&*txn, &secrets)
             .await
             .context("preparing signing secrets")??;
         txn.commit().await.context("preparing signing secrets")?;
@@ -200,85 +200,67 @@ pub async fn start_with_clock(
     };
     tokio::spawn(state.feed.clone().run(state.db.clone()));
     let (stop, stopped) = watch::channel(false);
-    {
-        // The queue-depth gauges are read on this timer, never by a scrape (which anyone may send),
-        // and histogram samples are drained into buckets so memory stays bounded between scrapes.
-        let (db, metrics, mut stop_metrics) =
-            (state.db.clone(), state.metrics.clone(), stopped.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(METRICS_REFRESH);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        metrics.refresh_queue_depth(db.conn()).await;
-                        metrics.upkeep();
-                    }
-                    _ = stop_metrics.changed() => break,
-                }
-            }
-        });
-    }
+    // The queue-depth gauges are read on this timer, never by a scrape (which anyone may send),
+    // and histogram samples are drained into buckets so memory stays bounded between scrapes.
+    let (db, metrics) = (state.db.clone(), state.metrics.clone());
+    every(METRICS_REFRESH, stopped.clone(), move || {
+        let (db, metrics) = (db.clone(), metrics.clone());
+        async move {
+            metrics.refresh_queue_depth(db.conn()).await;
+            metrics.upkeep();
+        }
+    });
     if state.db.backend() == sea_orm::DbBackend::Sqlite {
-        let (db, mut stop_checkpoints) = (state.db.clone(), stopped.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(100));
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        if let Err(e) = db.checkpoint().await {
-                            tracing::warn!(error = %e, "WAL checkpoint failed; SQLite will checkpoint on commit instead");
-                        }
-                    }
-                    _ = stop_checkpoints.changed() => break,
+        let db = state.db.clone();
+        every(Duration::from_millis(100), stopped.clone(), move || {
+            let db = db.clone();
+            async move {
+                if let Err(e) = db.checkpoint().await {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; SQLite will checkpoint on commit instead");
                 }
             }
         });
     }
-    {
-        // Keys revoked or created by another process count here within a second; when each key was
-        // last used reaches the database every few seconds.
-        let (db, keys, mut stop_keys) = (state.db.clone(), state.keys.clone(), stopped.clone());
-        tokio::spawn(async move {
-            let mut reload = tokio::time::interval(KEY_RELOAD);
-            let mut flush = tokio::time::interval(LAST_USED_FLUSH);
-            loop {
-                tokio::select! {
-                    _ = reload.tick() => {
-                        if let Err(e) = keys.reload(db.conn()).await {
-                            tracing::warn!(error = %e, "could not reload the API keys");
-                        }
-                    }
-                    _ = flush.tick() => {
-                        if let Err(e) = keys.flush_last_used(db.conn()).await {
-                            tracing::warn!(error = %e, "could not record when keys were last used");
-                        }
-                    }
-                    _ = stop_keys.changed() => break,
-                }
+    // Keys revoked or created by another process count here within a second; when each key was
+    // last used reaches the database every few seconds.
+    let (db, keys) = (state.db.clone(), state.keys.clone());
+    every(KEY_RELOAD, stopped.clone(), move || {
+        let (db, keys) = (db.clone(), keys.clone());
+        async move {
+            if let Err(e) = keys.reload(db.conn()).await {
+                tracing::warn!(error = %e, "could not reload the API keys");
             }
-        });
-    }
+        }
+    });
+    let (db, keys) = (state.db.clone(), state.keys.clone());
+    every(LAST_USED_FLUSH, stopped.clone(), move || {
+        let (db, keys) = (db.clone(), keys.clone());
+        async move {
+            if let Err(e) = keys.flush_last_used(db.conn()).await {
+                tracing::warn!(error = %e, "could not record when keys were last used");
+            }
+        }
+    });
     if run_worker {
         // Retention runs with the other background work: tests drive it with retention::sweep.
-        let (db, clock, retention, mut stop_sweeps) = (
+        let (db, clock, retention) = (
             state.db.clone(),
             state.clock.clone(),
             state.config.retention,
-            stopped.clone(),
         );
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(crate::referrals::retention::SWEEP_EVERY);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        if let Err(e) = crate::referrals::retention::sweep(&db, &clock, retention).await {
-                            tracing::warn!(error = %e, "retention sweep failed; it runs again in a minute");
-                        }
+        every(
+            crate::referrals::retention::SWEEP_EVERY,
+            stopped.clone(),
+            move || {
+                let (db, clock) = (db.clone(), clock.clone());
+                async move {
+                    if let Err(e) = crate::referrals::retention::sweep(&db, &clock, retention).await
+                    {
+                        tracing::warn!(error = %e, "retention sweep failed; it runs again in a minute");
                     }
-                    _ = stop_sweeps.changed() => break,
                 }
-            }
-        });
+            },
+        );
     }
     {
         // After an erasure the SQLite file is rewritten, at most once per DTR_SCRUB_INTERVAL.
@@ -339,4 +321,22 @@ pub async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Runs `job` every `period` (the first at once) until the service stops: the one shape of the
+/// service's background upkeep. A job's failure is its own to log; the next tick runs regardless.
+fn every<F, Fut>(period: Duration, mut stop: watch::Receiver<bool>, mut job: F) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => job().await,
+                _ = stop.changed() => break,
+            }
+        }
+    })
 }

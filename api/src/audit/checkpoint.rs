@@ -81,7 +81,7 @@ impl AuditKey {
         };
         match std::fs::metadata(path) {
             Ok(meta) => {
-                warn_if_others_may_read(path, &meta);
+                crate::db::warn_if_others_may_read(path, &meta);
                 AuditKey::load(path)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -178,25 +178,6 @@ fn verify(key: &VerifyingKey, checkpoint: &Checkpoint) -> Result<(), CheckpointE
         &Signature::from_bytes(&bytes),
     )
     .map_err(|_| CheckpointError::BadSignature)
-}
-
-/// Warns when a file holding a secret or personal data may be read by the group or by anyone: the
-/// service does not change an operator's file, but says so at every start.
-pub fn warn_if_others_may_read(path: &Path, meta: &std::fs::Metadata) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                file = %path.display(),
-                mode = format!("{mode:o}"),
-                "this file may be read by other users: chmod 600 it"
-            );
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (path, meta);
 }
 
 #[cfg(test)]

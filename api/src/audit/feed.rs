@@ -7,14 +7,74 @@
 //! Each key may hold a bounded number of long polls at once.
 
 use crate::db::Db;
-use crate::entities::feed_entry;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use crate::entities::{audit_event, feed_entry};
+use crate::keys::{Caller, Scope};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 /// The long polls one key may hold at once; more answer 429.
 pub const MAX_LONG_POLLS_PER_KEY: usize = 10;
+
+/// A page of the event feed: the feed's audit events of the referrals `caller` may see, oldest
+/// first, after `after_seq`, read through the feed's index (`feed_entries`) so that a tenant's
+/// poll costs its own page, not a scan of everyone else's later events. Also answers how far the
+/// page looked: the chain's head when the page is not full (read *before* the page, so nothing at
+/// or below it can still appear — appends are serialized and commit in order), else the page's
+/// last event. A poller passing that back misses nothing and repeats nothing, and an empty page
+/// moves its cursor on instead of rescanning the same stretch.
+pub async fn page(
+    db: &Db,
+    caller: &Caller,
+    after_seq: i64,
+    limit: u64,
+) -> Result<(Vec<audit_event::Model>, i64), DbErr> {
+    let db = db.conn();
+    let (head, _) = crate::audit::head(db).await?;
+    let head = i64::try_from(head).unwrap_or(i64::MAX);
+    let mut entries = feed_entry::Entity::find()
+        .filter(feed_entry::Column::Seq.gt(after_seq))
+        .filter(feed_entry::Column::Seq.lte(head));
+    entries = match &caller.scope {
+        Scope::Admin => entries,
+        Scope::Referrer {
+            organisation,
+            agency_type,
+        } => entries.filter(
+            feed_entry::Column::Referrer.eq(crate::audit::referrer_scope(
+                organisation,
+                agency_type.as_str(),
+            )),
+        ),
+        Scope::Authority { gss_code } => {
+            entries.filter(feed_entry::Column::GssCode.eq(gss_code.clone()))
+        }
+    };
+    let seqs: Vec<i64> = entries
+        .select_only()
+        .column(feed_entry::Column::Seq)
+        .order_by_asc(feed_entry::Column::Seq)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let rows = if seqs.is_empty() {
+        vec![]
+    } else {
+        audit_event::Entity::find()
+            .filter(audit_event::Column::Seq.is_in(seqs.clone()))
+            .order_by_asc(audit_event::Column::Seq)
+            .all(db)
+            .await?
+    };
+    let scanned_to = if (seqs.len() as u64) < limit {
+        head.max(after_seq)
+    } else {
+        seqs.last().copied().unwrap_or(after_seq)
+    };
+    Ok((rows, scanned_to))
+}
 
 /// Whose events a poll waits for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -24,8 +24,7 @@ use sha2::{Digest, Sha256};
 /// The `prev_hash` of the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The PostgreSQL channel every append notifies (on commit), so long polls in other processes wake.
-pub const NOTIFY_CHANNEL: &str = "dtr_audit";
+pub use crate::db::NOTIFY_CHANNEL;
 
 /// PostgreSQL advisory lock key serializing appends across processes ("dtr" + 213).
 pub const CHAIN_LOCK: i64 = 0x0064_7472_0213;

@@ -185,26 +185,7 @@ pub fn sign_in(link: &str, authority_gss: &str) -> Email {
     }
 }
 
-/// What became of one attempt to hand an e-mail to the relay.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SendOutcome {
-    /// The relay accepted it (its reply code).
-    Sent(u16),
-    /// Worth another attempt: a 4xx reply, a timeout or a connection or TLS failure.
-    Transient {
-        /// The reply code, if the relay answered.
-        code: Option<u16>,
-        /// `smtp_451`, `timeout`, `connect`, `tls`.
-        error: String,
-    },
-    /// Refused for good: a 5xx reply (or an address the message cannot carry).
-    Permanent {
-        /// The reply code, if the relay answered.
-        code: Option<u16>,
-        /// `smtp_550`, `address`.
-        error: String,
-    },
-}
+pub use crate::referrals::lifecycle::SendOutcome;
 
 /// Sends e-mail through the relay.
 #[derive(Clone)]

@@ -18,7 +18,6 @@
 pub mod email;
 pub mod signing;
 
-use crate::audit::{self, Actor, NewEvent};
 use crate::authorities::endpoint_url::is_internal_ip;
 use crate::authorities::secrets::SecretBox;
 use crate::clock::Clock;
@@ -29,13 +28,11 @@ use crate::metrics::Metrics;
 use crate::referrals::group_commit::{AttemptRecord, BatchWriter};
 use crate::referrals::lifecycle::{self, AttemptOutcome, Status};
 use email::{Mailer, SendOutcome};
-use openapi::AuditAction;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement, Value,
 };
-use serde_json::json;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -228,17 +225,6 @@ struct Target {
     previous: Option<(String, i64)>,
     /// When the endpoint's secret was issued.
     secret_issued_ms: i64,
-}
-
-/// How an outbox attempt ended, to record.
-struct OutboxAttempt {
-    status: OutboxStatus,
-    next: Option<i64>,
-    last_error: Option<String>,
-    started_ms: i64,
-    /// `delivery.attempted` for a push, `notification.sent` or `notification.failed` for an e-mail.
-    action: AuditAction,
-    detail: serde_json::Value,
 }
 
 /// One push to make: a referral, or an outbox event.
@@ -457,7 +443,7 @@ impl Worker {
     /// The signing targets of every endpoint, secrets opened.
     async fn targets(&self) -> Result<HashMap<String, Target>, DbErr> {
         let mut targets: HashMap<String, Target> = HashMap::new();
-        for e in crate::referrals::repository::endpoints(self.db.conn()).await? {
+        for e in crate::authorities::repository::endpoints(self.db.conn()).await? {
             // Start-up opened every stored secret, so a failure here means a row changed under
             // us (another process with another key): its jobs wait, loudly, rather than being
             // pushed with signatures no receiver accepts.
@@ -615,7 +601,7 @@ impl Worker {
             .one(self.db.conn())
             .await?;
         let to =
-            crate::referrals::repository::notify_address(self.db.conn(), &event.gss_code).await?;
+            crate::authorities::repository::notify_address(self.db.conn(), &event.gss_code).await?;
         let public_url = &self.settings.public_url;
         let email = row
             .as_ref()
@@ -642,47 +628,15 @@ impl Worker {
             }
         };
         let took = started.elapsed();
-        let attempts = event.attempts + 1;
-        let now = self.clock.now_ms();
-        let (status, next, last_error, code) = match &outcome {
-            SendOutcome::Sent(code) => (OutboxStatus::Sent, None, None, Some(*code)),
-            SendOutcome::Permanent { code, error } => {
-                (OutboxStatus::Failed, None, Some(error.clone()), *code)
-            }
-            SendOutcome::Transient { code, error } => {
-                let (status, next) = self.retry_or_fail(attempts, None, now);
-                (status, next, Some(error.clone()), *code)
-            }
-        };
-        let mut detail = json!({
-            "event_type": event.event_type,
-            "message_id": event.webhook_id,
-            "attempt": attempts,
-            "duration_ms": i64::try_from(took.as_millis()).unwrap_or(i64::MAX),
-            "smtp_code": code,
-        });
-        if let Some(error) = &last_error {
-            detail["error"] = json!(error);
-            detail["final"] = json!(status == OutboxStatus::Failed);
-        }
-        let action = if status == OutboxStatus::Sent {
-            AuditAction::NotificationSent
-        } else {
-            AuditAction::NotificationFailed
-        };
-        tracing::info!(referral_id = %event.referral_id, event_type = %event.event_type, attempt = attempts, smtp_code = ?code, error = ?last_error, "e-mail notification attempt");
-        self.finish_outbox_attempt(
+        let result = lifecycle::email_attempted(
             &event,
-            OutboxAttempt {
-                status,
-                next,
-                last_error,
-                started_ms,
-                action,
-                detail,
-            },
-        )
-        .await
+            &outcome,
+            &self.settings.schedule,
+            self.clock.now_ms(),
+            took,
+        );
+        tracing::info!(referral_id = %event.referral_id, event_type = %event.event_type, attempt = event.attempts + 1, status = ?result.status, error = ?result.last_error, "e-mail notification attempt");
+        self.finish_outbox_attempt(&event, result, started_ms).await
     }
 
     async fn attempt_event(&self, event: outbox::Model, target: Target) -> Result<(), DbErr> {
@@ -690,76 +644,15 @@ impl Worker {
         let started = Instant::now();
         let outcome = self.send(&target, &event.webhook_id, &event.payload).await;
         let took = started.elapsed();
-        let attempts = event.attempts + 1;
-        let now = self.clock.now_ms();
-        let (status, next, last_error) = match &outcome {
-            AttemptOutcome::Delivered(_) => (OutboxStatus::Sent, None, None),
-            AttemptOutcome::EndpointNotAllowed => (
-                OutboxStatus::Failed,
-                None,
-                Some(lifecycle::ENDPOINT_NOT_ALLOWED.to_owned()),
-            ),
-            AttemptOutcome::Refused(code) => {
-                (OutboxStatus::Failed, None, Some(format!("http_{code}")))
-            }
-            AttemptOutcome::Retry {
-                error, retry_after, ..
-            } => {
-                let (status, next) = self.retry_or_fail(attempts, *retry_after, now);
-                (status, next, Some(error.clone()))
-            }
-        };
-        let mut detail = json!({
-            "event_type": event.event_type,
-            "webhook_id": event.webhook_id,
-            "attempt": attempts,
-            "duration_ms": i64::try_from(took.as_millis()).unwrap_or(i64::MAX),
-        });
-        match &outcome {
-            AttemptOutcome::Delivered(code) | AttemptOutcome::Refused(code) => {
-                detail["http_status"] = json!(code)
-            }
-            AttemptOutcome::Retry { error, status, .. } => {
-                detail["error"] = json!(error);
-                if let Some(code) = status {
-                    detail["http_status"] = json!(code);
-                }
-            }
-            AttemptOutcome::EndpointNotAllowed => {
-                detail["error"] = json!(lifecycle::ENDPOINT_NOT_ALLOWED)
-            }
-        }
-        self.finish_outbox_attempt(
+        let result = lifecycle::event_attempted(
             &event,
-            OutboxAttempt {
-                status,
-                next,
-                last_error,
-                started_ms,
-                action: AuditAction::DeliveryAttempted,
-                detail,
-            },
-        )
-        .await?;
-        tracing::info!(referral_id = %event.referral_id, event_type = %event.event_type, attempt = attempts, "event delivery attempt");
-        Ok(())
-    }
-
-    /// After a failed outbox attempt that may be retried: queued again when the schedule allows
-    /// another attempt (and when), failed for good when it does not.
-    fn retry_or_fail(
-        &self,
-        attempts: i32,
-        retry_after: Option<Duration>,
-        now: i64,
-    ) -> (OutboxStatus, Option<i64>) {
-        match lifecycle::plan_retry(attempts, &self.settings.schedule, retry_after) {
-            Some(wait) => (
-                OutboxStatus::Queued,
-                Some(now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)),
-            ),
-            None => (OutboxStatus::Failed, None),
-        }
+            &outcome,
+            &self.settings.schedule,
+            self.clock.now_ms(),
+            took,
+        );
+        tracing::info!(referral_id = %event.referral_id, event_type = %event.event_type, attempt = event.attempts + 1, "event delivery attempt");
+        self.finish_outbox_attempt(&event, result, started_ms).await
     }
 
     /// Records an outbox attempt while this worker still holds its lease (marked `superseded` in
@@ -767,54 +660,17 @@ impl Worker {
     async fn finish_outbox_attempt(
         &self,
         event: &outbox::Model,
-        attempt: OutboxAttempt,
+        result: lifecycle::OutboxResult,
+        started_ms: i64,
     ) -> Result<(), DbErr> {
-        let OutboxAttempt {
-            status,
-            next,
-            last_error,
-            started_ms,
-            action,
-            mut detail,
-        } = attempt;
-        let now = self.clock.now_ms();
         let txn = self.db.begin_write().await?;
-        let updated = outbox::Entity::update_many()
-            .col_expr(outbox::Column::Status, Expr::value(status))
-            .col_expr(outbox::Column::Attempts, Expr::value(event.attempts + 1))
-            .col_expr(outbox::Column::NextAttemptAtMs, Expr::value(next))
-            .col_expr(outbox::Column::LastAttemptAtMs, Expr::value(started_ms))
-            .col_expr(outbox::Column::LastError, Expr::value(last_error))
-            .col_expr(
-                outbox::Column::SentAtMs,
-                Expr::value((status == OutboxStatus::Sent).then_some(now)),
-            )
-            .col_expr(
-                outbox::Column::LeaseUntilMs,
-                Expr::value(Option::<i64>::None),
-            )
-            .col_expr(
-                outbox::Column::LeaseOwner,
-                Expr::value(Option::<String>::None),
-            )
-            .filter(outbox::Column::Id.eq(event.id.clone()))
-            .filter(outbox::Column::LeaseOwner.eq(self.owner.clone()))
-            .exec(&*txn)
-            .await?
-            .rows_affected
-            > 0;
-        if !updated {
-            detail["superseded"] = json!(true);
-        }
-        audit::append(
+        crate::referrals::repository::record_outbox_attempt(
             &*txn,
-            now,
-            vec![NewEvent::about(
-                Actor::system(),
-                action,
-                &event.referral_id,
-                detail,
-            )],
+            event,
+            &self.owner,
+            result,
+            started_ms,
+            self.clock.now_ms(),
         )
         .await?;
         txn.commit().await?;

@@ -6,7 +6,7 @@ use super::paging::{cursor_seq, encode_cursor, page_limit};
 use super::views::feed_event;
 use super::AppState;
 use crate::audit;
-use crate::referrals::repository as store;
+use crate::referrals::{self, Who};
 use openapi::{AuditCheckpoint, AuditEvent, AuditList, ChainVerification, EventFeed, Role};
 use std::time::Duration;
 
@@ -103,7 +103,7 @@ impl AuditApi {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let (rows, scanned_to) =
-                store::feed(state.db.conn(), &auth.0, after_seq, limit).await?;
+                audit::feed::page(&state.db, &auth.0, after_seq, limit).await?;
             if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
                 return Ok(Json(EventFeed {
                     items: rows.into_iter().map(feed_event).collect(),
@@ -146,13 +146,14 @@ impl AuditApi {
     ) -> Result<Json<AuditList>, ApiError> {
         let limit = page_limit(limit.0)?;
         let after = cursor_seq(cursor.0.as_deref())?.unwrap_or(0);
-        if store::find_visible(state.db.conn(), &auth.0, &id.0)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::not_found("referral"));
-        }
-        let mut rows = audit::for_referral(state.db.conn(), &id.0, after, limit + 1).await?;
+        let mut rows = referrals::audit_trail(
+            &state.db,
+            &Who::key(&auth.0),
+            &super::referrals::referral_id(&id.0)?,
+            after,
+            limit + 1,
+        )
+        .await?;
         let next_cursor = super::paging::trim_page(&mut rows, limit, |r| r.seq.to_string());
         Ok(Json(AuditList {
             items: rows.into_iter().map(audit_event).collect(),

@@ -5,8 +5,7 @@ use super::error::ApiError;
 use super::paging::{cursor_code, page_limit, trim_page};
 use super::AppState;
 use crate::audit::Actor;
-use crate::authorities::endpoint_url;
-use crate::referrals::repository as store;
+use crate::authorities::{self, endpoint_url};
 use base64::Engine;
 use openapi::{
     Authority, AuthorityList, DeliveryMode, EndpointCreated, EndpointRequest, JsonBody, Role,
@@ -67,7 +66,7 @@ impl AuthoritiesApi {
         let _ = auth;
         let limit = usize::try_from(page_limit(limit.0)?).unwrap_or(50);
         let after = cursor_code(cursor.0.as_deref())?;
-        let push = store::push_authorities(state.db.conn()).await?;
+        let push = authorities::push_authorities(&state.db).await?;
         let query = q.0.unwrap_or_default();
         let mut matching = domain::register()
             .search(&query)
@@ -101,7 +100,7 @@ impl AuthoritiesApi {
         let Some(a) = domain::register().get(&gss_code.0) else {
             return Err(ApiError::not_found("housing authority"));
         };
-        let push = store::push_authorities(state.db.conn()).await?;
+        let push = authorities::push_authorities(&state.db).await?;
         Ok(Json(authority(a, &push)))
     }
 
@@ -144,9 +143,8 @@ impl AuthoritiesApi {
         )?;
         let secret = new_secret();
         let ms = state.clock.now_ms();
-        let txn = state.db.begin_write().await?;
-        store::set_endpoint(
-            &*txn,
+        authorities::set_endpoint(
+            &state.db,
             Actor::from(caller),
             &a.gss_code,
             url.as_str(),
@@ -154,7 +152,6 @@ impl AuthoritiesApi {
             ms,
         )
         .await?;
-        txn.commit().await?;
         state.wake_worker();
         Ok(Json(EndpointCreated {
             gss_code: a.gss_code.clone(),
@@ -188,9 +185,8 @@ impl AuthoritiesApi {
         let secret = new_secret();
         let ms = state.clock.now_ms();
         let until = ms + i64::try_from(ROTATION_OVERLAP.as_millis()).unwrap_or(i64::MAX / 2);
-        let txn = state.db.begin_write().await?;
-        let rotated = store::rotate_secret(
-            &*txn,
+        let rotated = authorities::rotate_secret(
+            &state.db,
             Actor::from(caller),
             &a.gss_code,
             &state.secrets.seal(&a.gss_code, &secret),
@@ -204,7 +200,6 @@ impl AuthoritiesApi {
                 "The authority has no endpoint (it collects its referrals), so it has no signing secret to rotate.",
             ));
         };
-        txn.commit().await?;
         Ok(Json(EndpointCreated {
             gss_code: a.gss_code.clone(),
             url: endpoint.url,
@@ -234,9 +229,7 @@ impl AuthoritiesApi {
             return Err(ApiError::not_found("housing authority"));
         };
         let ms = state.clock.now_ms();
-        let txn = state.db.begin_write().await?;
-        store::remove_endpoint(&*txn, Actor::from(caller), &a.gss_code, ms).await?;
-        txn.commit().await?;
+        authorities::remove_endpoint(&state.db, Actor::from(caller), &a.gss_code, ms).await?;
         Ok(Removed::NoContent)
     }
 }

@@ -6,8 +6,8 @@ use super::auth::{require, BearerAuth, Tag};
 use super::error::ApiError;
 use super::AppState;
 use crate::audit::Actor;
+use crate::authorities;
 use crate::people as officers;
-use crate::referrals::repository as store;
 use openapi::{EmailRequest, JsonBody, NotifyView, OfficerList, OfficerView, ProblemType, Role};
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -83,16 +83,14 @@ impl MailboxesApi {
         let a = authority(&gss_code.0)?;
         smtp_configured(&state)?;
         let email = officers::normalise_email(&body.0.email);
-        let txn = state.db.begin_write().await?;
-        store::set_notify(
-            &*txn,
+        authorities::set_notify(
+            &state.db,
             Actor::from(caller),
             &a.gss_code,
             Some(&email),
             state.clock.now_ms(),
         )
         .await?;
-        txn.commit().await?;
         Ok(Json(NotifyView {
             gss_code: a.gss_code.clone(),
             email,
@@ -117,16 +115,14 @@ impl MailboxesApi {
         let caller = &auth.0;
         require(caller, &[Role::Admin], "manage authority notifications")?;
         let a = authority(&gss_code.0)?;
-        let txn = state.db.begin_write().await?;
-        store::set_notify(
-            &*txn,
+        authorities::set_notify(
+            &state.db,
             Actor::from(caller),
             &a.gss_code,
             None,
             state.clock.now_ms(),
         )
         .await?;
-        txn.commit().await?;
         Ok(Done::NoContent)
     }
 
@@ -152,9 +148,8 @@ impl MailboxesApi {
         require(caller, &[Role::Admin], "manage officers")?;
         let a = authority(&gss_code.0)?;
         smtp_configured(&state)?;
-        let txn = state.db.begin_write().await?;
-        let added = officers::add(
-            &*txn,
+        let added = officers::add_officer(
+            &state.db,
             Actor::from(caller),
             &a.gss_code,
             &body.0.email,
@@ -167,7 +162,6 @@ impl MailboxesApi {
                 "This address is already an officer's; each address belongs to one officer.",
             ));
         };
-        txn.commit().await?;
         Ok(OfficerAdded::Created(Json(officer_view(officer))))
     }
 
@@ -188,7 +182,7 @@ impl MailboxesApi {
     ) -> Result<Json<OfficerList>, ApiError> {
         require(&auth.0, &[Role::Admin], "manage officers")?;
         let a = authority(&gss_code.0)?;
-        let items = officers::list(state.db.conn(), &a.gss_code)
+        let items = officers::list_officers(&state.db, &a.gss_code)
             .await?
             .into_iter()
             .map(officer_view)
@@ -215,9 +209,8 @@ impl MailboxesApi {
         let caller = &auth.0;
         require(caller, &[Role::Admin], "manage officers")?;
         let a = authority(&gss_code.0)?;
-        let txn = state.db.begin_write().await?;
-        let removed = officers::remove(
-            &*txn,
+        let removed = officers::remove_officer(
+            &state.db,
             Actor::from(caller),
             &a.gss_code,
             &id.0,
@@ -227,7 +220,6 @@ impl MailboxesApi {
         if !removed {
             return Err(ApiError::not_found("officer"));
         }
-        txn.commit().await?;
         Ok(Done::NoContent)
     }
 }

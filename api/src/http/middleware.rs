@@ -174,7 +174,7 @@ pub(super) async fn problems<E: Endpoint>(
 }
 
 /// Reads the body up to `DTR_MAX_BODY_BYTES` whatever the headers claim (chunked bodies included).
-pub(super) async fn body_limit<E: Endpoint>(
+pub(crate) async fn body_limit<E: Endpoint>(
     next: Arc<E>,
     mut req: Request,
     max: usize,
@@ -194,7 +194,7 @@ pub(super) async fn body_limit<E: Endpoint>(
     next.call(req).await.map(IntoResponse::into_response)
 }
 
-pub(super) type KeyedLimiter<K> = governor::RateLimiter<
+pub(crate) type KeyedLimiter<K> = governor::RateLimiter<
     K,
     governor::state::keyed::DefaultKeyedStateStore<K>,
     crate::clock::Clock,
@@ -204,7 +204,7 @@ pub(super) type KeyedLimiter<K> = governor::RateLimiter<
 /// The token buckets: one per API key (`DTR_RATE_LIMIT`), and one per client address for requests
 /// without a known key (`DTR_RATE_LIMIT_ANON`) — the attackers' requests, which would otherwise be
 /// limited by nothing.
-pub(super) struct RateLimits {
+pub(crate) struct RateLimits {
     /// Keyed by the SHA-256 of the bearer token, so the limiter never holds a key.
     pub per_key: Option<KeyedLimiter<String>>,
     /// Keyed by the client's address.
@@ -279,10 +279,6 @@ pub(super) async fn rate_limit<E: Endpoint>(
     req: Request,
     limits: Arc<RateLimits>,
 ) -> poem::Result<Response> {
-    // The web inbox limits its requests itself, once it knows whether they carry a session.
-    if req.uri().path().starts_with("/inbox") {
-        return next.call(req).await.map(IntoResponse::into_response);
-    }
     let now = governor::clock::Clock::now(&limits.clock);
     let known = req
         .headers()
@@ -527,26 +523,8 @@ pub(super) async fn envelope<E: Endpoint>(
             HeaderValue::from_static("max-age=31536000"),
         );
     }
-    if path == "/inbox" || path.starts_with("/inbox/") {
-        // Pages are never cached (they hold personal data); the stylesheets may be.
-        if !headers.contains_key("cache-control") {
-            headers.insert("cache-control", HeaderValue::from_static("no-store"));
-        }
-        headers.insert(
-            "content-security-policy",
-            HeaderValue::from_static(super::inbox::CSP),
-        );
-        headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-        headers.insert(
-            "cross-origin-opener-policy",
-            HeaderValue::from_static("same-origin"),
-        );
-        headers.insert(
-            "permissions-policy",
-            HeaderValue::from_static(
-                "camera=(), microphone=(), geolocation=(), interest-cohort=()",
-            ),
-        );
+    if headers.contains_key("content-security-policy") {
+        // A web page's own stack set its policy (crate::web).
     } else if docs {
         headers.insert(
             "content-security-policy",

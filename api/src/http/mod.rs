@@ -6,10 +6,9 @@ mod audit;
 mod auth;
 mod authorities;
 mod error;
-mod inbox;
 mod keys;
 mod mailboxes;
-mod middleware;
+pub(crate) mod middleware;
 mod operations;
 mod paging;
 mod referrals;
@@ -112,7 +111,10 @@ pub fn app(state: AppState) -> impl Endpoint {
         clock: state.clock.clone(),
         ipv6_prefix: state.config.ipv6_client_prefix,
     });
-    let inbox_limits = Arc::new(inbox::InboxLimits::new(limits.clone(), state.clock.clone()));
+    let inbox_limits = Arc::new(crate::web::InboxLimits::new(
+        limits.clone(),
+        state.clock.clone(),
+    ));
     {
         let (limits, inbox_limits) = (Arc::downgrade(&limits), Arc::downgrade(&inbox_limits));
         tokio::spawn(async move {
@@ -133,8 +135,8 @@ pub fn app(state: AppState) -> impl Endpoint {
     let gate = Arc::new(middleware::Admission::new(
         state.config.max_concurrent_requests,
     ));
-    let route = Route::new()
-        .nest_no_strip("/inbox", inbox::routes(inbox_limits))
+    // The API's stack: rate limits per key, the body limit, problem+json for every error.
+    let api = Route::new()
         .nest("/", service)
         .nest("/docs", docs)
         .at(
@@ -153,12 +155,17 @@ pub fn app(state: AppState) -> impl Endpoint {
                     .body(spec_yaml.clone())
             }),
         )
-        .data(state)
-        .into_endpoint();
-    route
+        .into_endpoint()
         .around(move |ep, req| rate_limit(ep, req, limits.clone()))
         .around(move |ep, req| body_limit(ep, req, max))
-        .around(move |ep, req| problems(ep, req, allow.clone()))
+        .around(move |ep, req| problems(ep, req, allow.clone()));
+    // The web pages have their own (crate::web); both share admission control and the envelope
+    // (request id, timeout, metrics, the headers every answer carries).
+    Route::new()
+        .nest_no_strip("/inbox", crate::web::routes(inbox_limits, max))
+        .nest("/", api)
+        .data(state)
+        .into_endpoint()
         .around(move |ep, req| middleware::admission(ep, req, gate.clone()))
         .around(move |ep, req| envelope(ep, req, metrics.clone(), timeout, hsts))
 }

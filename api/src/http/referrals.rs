@@ -8,24 +8,20 @@ use super::error::ApiError;
 use super::paging::{cursor_seq, page_limit, trim_page};
 use super::views::{note_view, resource};
 use super::AppState;
-use crate::audit::{Actor, NewEvent};
-use crate::entities::referral;
-use crate::keys::{self, Caller, Scope};
-use crate::referrals::lifecycle::{self, NoteAuthor, Status, Submission};
-use crate::referrals::repository as store;
-use crate::referrals::{self, ActionError, Who};
+use crate::audit::Actor;
+use crate::ids::ReferralId;
+use crate::keys::{Caller, Scope};
+use crate::referrals::lifecycle::{self, NoteAuthor, Status};
+use crate::referrals::{self, submit, ActionError, Who};
 use domain::{AsOf, Referral, Vocabulary};
 use openapi::{
-    AcknowledgeRequest, AuditAction, EraseRequest, JsonBody, NoteList, NoteRequest, NoteView,
-    OutcomeRequest, ProblemType, RawBody, ReferralBody, ReferralList, ReferralResource,
-    ReferralStatus, Role, ValidationIssue, ValidationReport, WithdrawRequest,
+    AcknowledgeRequest, EraseRequest, JsonBody, NoteList, NoteRequest, NoteView, OutcomeRequest,
+    ProblemType, RawBody, ReferralBody, ReferralList, ReferralResource, ReferralStatus, Role,
+    ValidationIssue, ValidationReport, WithdrawRequest,
 };
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
-use sea_orm::SqlErr;
-use serde_json::json;
-use sha2::{Digest, Sha256};
 
 /// `201 Created` with the new referral and its `Location`.
 #[derive(ApiResponse)]
@@ -56,35 +52,14 @@ fn issues(list: &[domain::Issue]) -> Vec<ValidationIssue> {
     list.iter().map(Into::into).collect()
 }
 
-fn codes(list: &[domain::Issue]) -> Vec<&'static str> {
-    list.iter().map(|i| i.code.as_str()).collect()
+/// A referral id from the path: anything that is no UUID is no referral's (404, as an unknown
+/// id is).
+pub(super) fn referral_id(raw: &str) -> Result<ReferralId, ApiError> {
+    ReferralId::parse(raw).ok_or_else(|| ApiError::not_found("referral"))
 }
-
-/// The most distinct error codes a rejected submission's audit event holds: the trail is
-/// append-only, and a body of thousands of unknown members must not write kilobytes into it.
-const MAX_AUDITED_CODES: usize = 50;
 
 /// The most errors one answer lists; `more_errors` counts the rest.
 const MAX_LISTED_ERRORS: usize = 200;
-
-/// Each distinct code once, in order of first appearance, at most [`MAX_AUDITED_CODES`].
-fn distinct_codes(list: &[domain::Issue]) -> Vec<&'static str> {
-    let mut seen = Vec::new();
-    for code in codes(list) {
-        if !seen.contains(&code) {
-            seen.push(code);
-            if seen.len() == MAX_AUDITED_CODES {
-                break;
-            }
-        }
-    }
-    seen
-}
-
-/// SHA-256 of the canonical (RFC 8785) form of a body: the same JSON however it is spaced or ordered.
-fn request_hash(body: &serde_json::Value) -> String {
-    keys::hex(&Sha256::digest(serde_jcs::to_vec(body).unwrap_or_default()))
-}
 
 /// The "who may act" rule of the transitions that only the referral's own parties take: the
 /// referrer organisation and the addressed authority (visibility already enforced by the lookup).
@@ -171,116 +146,55 @@ impl ReferralsApi {
                 "Idempotency-Key must be 1 to 255 printable characters.",
             ));
         }
-        let document = body.0;
-        let hash = request_hash(document.value());
-        if let Some(key) = &key {
-            if let Some(original) = Self::replay(&state, caller, key, &hash).await? {
-                return Ok(original);
+        let referrer = submit::Referrer {
+            organisation: organisation.clone(),
+            agency_type: *agency_type,
+            submitted_by: caller.key_id.clone(),
+            actor: Actor::from(caller),
+        };
+        let submitted = submit::submit(
+            &state.db,
+            &state.writer,
+            &referrer,
+            &body.0,
+            key.as_deref(),
+            state.clock.now(),
+        )
+        .await;
+        let stored = match submitted {
+            Ok(submit::Submitted::Created(row)) => row,
+            Ok(submit::Submitted::Replayed(row)) => {
+                return Ok(Submitted::Created(
+                    Json(resource(&row, false)),
+                    format!("/v1/referrals/{}", row.id),
+                ))
             }
-        }
-        let now = state.clock.now();
-        let ms = now.as_millisecond();
-        let actor = Actor::from(caller);
-        let accepted = match Referral::parse_document(&document, &AsOf::at(now)) {
-            Ok(accepted) => accepted,
-            Err(refused) => {
-                let submission = uuid::Uuid::new_v4().to_string();
-                let events = vec![
-                    NewEvent {
-                        actor: actor.clone(),
-                        action: AuditAction::ReferralReceived,
-                        referral_id: None,
-                        detail: json!({ "submission_id": submission }),
-                    },
-                    NewEvent {
-                        actor,
-                        action: AuditAction::ReferralRejected,
-                        referral_id: None,
-                        detail: json!({ "submission_id": submission, "error_codes": distinct_codes(&refused.errors) }),
-                    },
-                ];
-                state.writer.append(events).await?;
-                state.metrics.rejected(&refused.errors);
-                let listed = refused.errors.len().min(MAX_LISTED_ERRORS);
+            Err(submit::SubmitError::Invalid(errors)) => {
+                state.metrics.rejected(&errors);
+                let listed = errors.len().min(MAX_LISTED_ERRORS);
                 return Err(ApiError::invalid_truncated(
                     ProblemType::ReferralInvalid,
-                    format!(
-                        "The referral has {} error(s); see errors.",
-                        refused.errors.len()
-                    ),
-                    issues(&refused.errors[..listed]),
-                    refused.errors.len() - listed,
+                    format!("The referral has {} error(s); see errors.", errors.len()),
+                    issues(&errors[..listed]),
+                    errors.len() - listed,
                 ));
             }
-        };
-
-        let authority = accepted.referral.housing_authority();
-        // A time-ordered UUID (v7, RFC 9562): its 74 random bits keep it unguessable, and new ids land
-        // at the end of the id indexes instead of on a random page each, which keeps the WAL small.
-        let id = uuid::Uuid::now_v7().to_string();
-        let submission = Submission {
-            row: referral::Model {
-                seq: 0,
-                id: id.clone(),
-                organisation: organisation.clone(),
-                agency_type: agency_type.as_str().to_owned(),
-                submitted_by: caller.key_id.clone(),
-                gss_code: authority.gss_code.clone(),
-                // The lifecycle decides status, mode and due time in the writer's transaction.
-                status: Status::AwaitingCollection,
-                delivery_mode: lifecycle::Mode::Pull,
-                submitted_at_ms: ms,
-                document: accepted.referral.to_json().to_string(),
-                warnings: serde_json::to_string(&accepted.warnings)
-                    .unwrap_or_else(|_| "[]".to_owned()),
-                idempotency_key: key.as_deref().map(store::idempotency_hash),
-                request_hash: Some(hash.clone()),
-                webhook_id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
-                attempts: 0,
-                next_attempt_at_ms: None,
-                lease_until_ms: None,
-                lease_owner: None,
-                last_attempt_at_ms: None,
-                last_error: None,
-                delivered_at_ms: None,
-                acknowledged_at_ms: None,
-                received_by: None,
-                local_reference: None,
-                outcome_decision: None,
-                outcome_reason: None,
-                outcome_other_gss_code: None,
-                outcome_recorded_at_ms: None,
-                withdrawal_reason: None,
-                withdrawn_at_ms: None,
-                status_changed_at_ms: None,
-                erased_at_ms: None,
-            },
-            actor,
-            warning_codes: codes(&accepted.warnings),
-        };
-        let stored = match state.writer.accept(submission).await {
-            Ok(row) => row,
-            Err(e)
-                if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
-                    && key.is_some() =>
-            {
-                // A concurrent request with the same Idempotency-Key won the race.
-                let key = key.unwrap_or_default();
-                return match Self::replay(&state, caller, &key, &hash).await? {
-                    Some(original) => Ok(original),
-                    None => Err(e.into()),
-                };
+            Err(submit::SubmitError::KeyReused) => {
+                return Err(ApiError::unprocessable(
+                    ProblemType::IdempotencyKeyReused,
+                    "This Idempotency-Key was already used for another referral; use a new key for a new referral.",
+                ))
             }
-            Err(e) => return Err(e.into()),
+            Err(submit::SubmitError::Db(e)) => return Err(e.into()),
         };
         state.metrics.accepted();
         if stored.status == Status::Queued {
             state.wake_worker();
         }
-        tracing::info!(referral_id = %id, gss_code = %authority.gss_code, status = %stored.status.as_str(), "referral accepted");
+        tracing::info!(referral_id = %stored.id, gss_code = %stored.gss_code, status = %stored.status.as_str(), "referral accepted");
         Ok(Submitted::Created(
             Json(resource(&stored, false)),
-            format!("/v1/referrals/{id}"),
+            format!("/v1/referrals/{}", stored.id),
         ))
     }
 
@@ -309,9 +223,9 @@ impl ReferralsApi {
     ) -> Result<Json<ReferralList>, ApiError> {
         let limit = page_limit(limit.0)?;
         let before = cursor_seq(cursor.0.as_deref())?;
-        let mut rows = store::list_visible(
-            state.db.conn(),
-            &auth.0,
+        let mut rows = referrals::list(
+            &state.db,
+            &Who::key(&auth.0),
             status.0.map(Status::from),
             before,
             limit + 1,
@@ -343,8 +257,13 @@ impl ReferralsApi {
     ) -> Result<Json<ReferralResource>, ApiError> {
         // A read of the document is audited; an authority never sees one withdrawn before it
         // received it, and nobody sees an erased one (then nothing personal is read).
-        let read =
-            referrals::read(&state.db, &Who::key(&auth.0), &id.0, state.clock.now_ms()).await?;
+        let read = referrals::read(
+            &state.db,
+            &Who::key(&auth.0),
+            &referral_id(&id.0)?,
+            state.clock.now_ms(),
+        )
+        .await?;
         Ok(Json(resource(&read.row, read.disclosed)))
     }
 
@@ -374,7 +293,7 @@ impl ReferralsApi {
         let row = referrals::acknowledge(
             &state.db,
             &Who::key(caller),
-            &id.0,
+            &referral_id(&id.0)?,
             received_by,
             local_reference,
             state.clock.now_ms(),
@@ -402,27 +321,23 @@ impl ReferralsApi {
     ) -> Result<Requeued, ApiError> {
         let caller = &auth.0;
         require(caller, &[Role::Admin], "redeliver referrals")?;
-        let ms = state.clock.now_ms();
-        let txn = state.db.begin_write().await?;
-        let Some(row) = store::find_for_update(&*txn, caller, &id.0).await? else {
-            return Err(ApiError::not_found("referral"));
-        };
-        let has_endpoint = store::endpoint(&*txn, &row.gss_code).await?.is_some();
-        let t = match lifecycle::redeliver(&row, has_endpoint, &Actor::from(caller), ms) {
-            Ok(t) => t,
-            Err(lifecycle::Refusal::WrongState(status)) => {
-                return Err(ApiError::conflict(
-                    ProblemType::ReferralNotFailed,
-                    format!(
-                        "Only a failed referral can be redelivered; this one is {}.",
-                        status.as_str()
-                    ),
-                ))
-            }
-            Err(refusal) => return Err(refusal.into()),
-        };
-        let row = store::apply(&*txn, t, vec![], ms).await?;
-        txn.commit().await?;
+        let row = referrals::redeliver(
+            &state.db,
+            &Who::key(caller),
+            &referral_id(&id.0)?,
+            state.clock.now_ms(),
+        )
+        .await
+        .map_err(|e| match e {
+            ActionError::Refused(lifecycle::Refusal::WrongState(status)) => ApiError::conflict(
+                ProblemType::ReferralNotFailed,
+                format!(
+                    "Only a failed referral can be redelivered; this one is {}.",
+                    status.as_str()
+                ),
+            ),
+            other => other.into(),
+        })?;
         state.wake_worker();
         Ok(Requeued::Accepted(Json(resource(&row, false))))
     }
@@ -456,7 +371,7 @@ impl ReferralsApi {
         let (row, outcome) = referrals::record_outcome(
             &state.db,
             &Who::key(caller),
-            &id.0,
+            &referral_id(&id.0)?,
             document.value(),
             duplicates,
             state.clock.now_ms(),
@@ -499,28 +414,14 @@ impl ReferralsApi {
         require(caller, &[Role::Referrer], "withdraw referrals")?;
         let reason = domain::WithdrawalReason::from_term(&body.0.reason)
             .ok_or_else(|| ApiError::bad_request("Unknown withdrawal reason."))?;
-        let ms = state.clock.now_ms();
-        let txn = state.db.begin_write().await?;
-        let Some(row) = store::find_for_update(&*txn, caller, &id.0).await? else {
-            return Err(ApiError::not_found("referral"));
-        };
-        let has_endpoint = store::endpoint(&*txn, &row.gss_code).await?.is_some();
-        let emailed = store::settle_waiting_email(&*txn, &row.id).await?;
-        let actor = Actor::from(caller);
-        let mut row = match lifecycle::withdraw(&row, reason, has_endpoint, emailed, &actor, ms)? {
-            Some(t) => store::apply(&*txn, t, vec![], ms).await?,
-            None => row,
-        };
-        if reason == domain::WithdrawalReason::ConsentWithdrawn {
-            // Without consent there is no basis to keep what was shared (docs/rules.md §7): erased at
-            // once, in the same transaction, also when it was withdrawn before for another reason.
-            let erasure = lifecycle::Erasure::Requested(domain::ErasureReason::ConsentWithdrawn);
-            row = store::erase(&*txn, &row, erasure, &actor, ms).await?;
-        }
-        txn.commit().await?;
-        if row.erased_at_ms.is_some() {
-            state.db.erased();
-        }
+        let row = referrals::withdraw(
+            &state.db,
+            &Who::key(caller),
+            &referral_id(&id.0)?,
+            reason,
+            state.clock.now_ms(),
+        )
+        .await?;
         state.wake_worker();
         tracing::info!(referral_id = %row.id, reason = reason.term(), "referral withdrawn");
         Ok(Json(resource(&row, false)))
@@ -551,15 +452,14 @@ impl ReferralsApi {
         require(caller, &[Role::Admin], "erase referrals")?;
         let reason = domain::ErasureReason::from_term(&body.0.reason)
             .ok_or_else(|| ApiError::bad_request("Unknown erasure reason."))?;
-        let ms = state.clock.now_ms();
-        let txn = state.db.begin_write().await?;
-        let Some(row) = store::find_for_update(&*txn, caller, &id.0).await? else {
-            return Err(ApiError::not_found("referral"));
-        };
-        let erasure = lifecycle::Erasure::Requested(reason);
-        let row = store::erase(&*txn, &row, erasure, &Actor::from(caller), ms).await?;
-        txn.commit().await?;
-        state.db.erased();
+        let row = referrals::erase(
+            &state.db,
+            &Who::key(caller),
+            &referral_id(&id.0)?,
+            reason,
+            state.clock.now_ms(),
+        )
+        .await?;
         tracing::info!(referral_id = %row.id, reason = reason.term(), "personal data erased");
         Ok(Json(resource(&row, false)))
     }
@@ -590,7 +490,7 @@ impl ReferralsApi {
             &state.db,
             &Who::key(caller),
             author,
-            &id.0,
+            &referral_id(&id.0)?,
             &body.0.text,
             state.clock.now_ms(),
         )
@@ -626,7 +526,7 @@ impl ReferralsApi {
         let mut notes = referrals::notes(
             &state.db,
             &Who::key(&auth.0),
-            &id.0,
+            &referral_id(&id.0)?,
             after,
             limit,
             state.clock.now_ms(),
@@ -645,43 +545,5 @@ fn duplicate(pointer: &str) -> domain::Issue {
         pointer: pointer.to_owned(),
         code: domain::Code::FieldDuplicate,
         message: "This member is given more than once in its object; send it once.".to_owned(),
-    }
-}
-
-impl ReferralsApi {
-    /// The answer to a repeated `Idempotency-Key`: the original referral when the body is the same.
-    /// Keys are scoped to the organisation *and* agency type, as visibility is (docs/contract.md §11), so
-    /// two agency types of one organisation never meet each other's keys.
-    async fn replay(
-        state: &AppState,
-        caller: &Caller,
-        key: &str,
-        hash: &str,
-    ) -> Result<Option<Submitted>, ApiError> {
-        let Scope::Referrer {
-            organisation,
-            agency_type,
-        } = &caller.scope
-        else {
-            return Ok(None);
-        };
-        let existing = store::find_by_idempotency_key(
-            state.db.conn(),
-            organisation,
-            agency_type.as_str(),
-            key,
-        )
-        .await?;
-        match existing {
-            None => Ok(None),
-            Some(row) if row.request_hash.as_deref() == Some(hash) && store::visible(caller, &row) => Ok(Some(Submitted::Created(
-                Json(resource(&row, false)),
-                format!("/v1/referrals/{}", row.id),
-            ))),
-            Some(_) => Err(ApiError::unprocessable(
-                openapi::ProblemType::IdempotencyKeyReused,
-                "This Idempotency-Key was already used for another referral; use a new key for a new referral.",
-            )),
-        }
     }
 }

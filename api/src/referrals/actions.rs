@@ -7,6 +7,7 @@
 use crate::audit::{Actor, NewEvent};
 use crate::db::Db;
 use crate::entities::{note, referral};
+use crate::ids::ReferralId;
 use crate::keys::{Caller, Scope};
 use crate::referrals::lifecycle::{self, NoteAuthor, Refusal};
 use crate::referrals::repository as store;
@@ -83,7 +84,7 @@ pub struct Read {
 
 /// Reads a referral: the document is shown and audited (`referral.viewed`) when the reader may see
 /// it, and the authority's first read of a referral in its inbox delivers it.
-pub async fn read(db: &Db, who: &Who, id: &str, now_ms: i64) -> Result<Read, ActionError> {
+pub async fn read(db: &Db, who: &Who, id: &ReferralId, now_ms: i64) -> Result<Read, ActionError> {
     Ok(read_with_notes(db, who, id, None, now_ms).await?.0)
 }
 
@@ -92,14 +93,11 @@ pub async fn read(db: &Db, who: &Who, id: &str, now_ms: i64) -> Result<Read, Act
 pub async fn read_with_notes(
     db: &Db,
     who: &Who,
-    id: &str,
+    id: &ReferralId,
     notes: Option<u64>,
     now_ms: i64,
 ) -> Result<(Read, Vec<note::Model>), ActionError> {
-    let txn = db.begin_write().await?;
-    let row = store::find_for_update(&*txn, &who.caller, id)
-        .await?
-        .ok_or(ActionError::NotFound)?;
+    let (txn, row) = open_for_update(db, who, id).await?;
     let disclosed = lifecycle::discloses_document(&row, who.is_authority());
     let viewed: Vec<NewEvent> = disclosed
         .then(|| {
@@ -138,19 +136,30 @@ pub async fn read_with_notes(
     Ok((Read { row, disclosed }, shown))
 }
 
+/// Opens an action's one transaction and locks the referral `id` as `who` may see it: the first
+/// step every action on one referral shares.
+async fn open_for_update(
+    db: &Db,
+    who: &Who,
+    id: &ReferralId,
+) -> Result<(crate::db::WriteTxn, referral::Model), ActionError> {
+    let txn = db.begin_write().await?;
+    let row = store::find_for_update(&*txn, &who.caller, id.as_str())
+        .await?
+        .ok_or(ActionError::NotFound)?;
+    Ok((txn, row))
+}
+
 /// The authority confirms receipt (repeating it changes nothing).
 pub async fn acknowledge(
     db: &Db,
     who: &Who,
-    id: &str,
+    id: &ReferralId,
     received_by: String,
     local_reference: Option<String>,
     now_ms: i64,
 ) -> Result<referral::Model, ActionError> {
-    let txn = db.begin_write().await?;
-    let row = store::find_for_update(&*txn, &who.caller, id)
-        .await?
-        .ok_or(ActionError::NotFound)?;
+    let (txn, row) = open_for_update(db, who, id).await?;
     let row = match lifecycle::acknowledge(&row, received_by, local_reference, &who.actor, now_ms)?
     {
         Some(t) => store::apply(&*txn, t, vec![], now_ms).await?,
@@ -166,15 +175,12 @@ pub async fn acknowledge(
 pub async fn record_outcome(
     db: &Db,
     who: &Who,
-    id: &str,
+    id: &ReferralId,
     body: &serde_json::Value,
     duplicates: Vec<domain::Issue>,
     now_ms: i64,
 ) -> Result<(referral::Model, domain::Outcome), ActionError> {
-    let txn = db.begin_write().await?;
-    let row = store::find_for_update(&*txn, &who.caller, id)
-        .await?
-        .ok_or(ActionError::NotFound)?;
+    let (txn, row) = open_for_update(db, who, id).await?;
     let mut errors = duplicates;
     let outcome = match domain::Outcome::parse(body, &row.gss_code) {
         Ok(outcome) if errors.is_empty() => outcome,
@@ -196,16 +202,15 @@ pub async fn add_note(
     db: &Db,
     who: &Who,
     author: NoteAuthor,
-    id: &str,
+    id: &ReferralId,
     text: &str,
     now_ms: i64,
 ) -> Result<note::Model, ActionError> {
-    let txn = db.begin_write().await?;
-    let row = store::find_for_update(&*txn, &who.caller, id)
-        .await?
-        .ok_or(ActionError::NotFound)?;
+    let (txn, row) = open_for_update(db, who, id).await?;
     let note_id = uuid::Uuid::now_v7().to_string();
-    let has_endpoint = store::endpoint(&*txn, &row.gss_code).await?.is_some();
+    let has_endpoint = crate::authorities::repository::endpoint(&*txn, &row.gss_code)
+        .await?
+        .is_some();
     let t = lifecycle::add_note(&row, author, &note_id, has_endpoint, &who.actor)?;
     let note = store::insert_note(&*txn, &note_id, &row.id, &who.author, text, now_ms).await?;
     store::apply(&*txn, t, vec![], now_ms).await?;
@@ -219,13 +224,13 @@ pub async fn add_note(
 pub async fn notes(
     db: &Db,
     who: &Who,
-    id: &str,
+    id: &ReferralId,
     after_seq: i64,
     limit: u64,
     now_ms: i64,
 ) -> Result<Vec<note::Model>, ActionError> {
     let txn = db.begin_write().await?;
-    let row = store::find_visible(&*txn, &who.caller, id)
+    let row = store::find_visible(&*txn, &who.caller, id.as_str())
         .await?
         .ok_or(ActionError::NotFound)?;
     if row.erased_at_ms.is_some() {
@@ -248,4 +253,98 @@ pub async fn notes(
     .await?;
     txn.commit().await?;
     Ok(notes)
+}
+
+/// An admin puts a `failed` referral back in the push queue with a fresh retry schedule (the same
+/// message, so the same `webhook-id`). Refused unless it is `failed` and its authority has an
+/// endpoint. The caller wakes the delivery worker after it returns.
+pub async fn redeliver(
+    db: &Db,
+    who: &Who,
+    id: &ReferralId,
+    now_ms: i64,
+) -> Result<referral::Model, ActionError> {
+    let (txn, row) = open_for_update(db, who, id).await?;
+    let has_endpoint = crate::authorities::repository::endpoint(&*txn, &row.gss_code)
+        .await?
+        .is_some();
+    let t = lifecycle::redeliver(&row, has_endpoint, &who.actor, now_ms)?;
+    let row = store::apply(&*txn, t, vec![], now_ms).await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// The referrer withdraws its referral (again: unchanged). A withdrawal for
+/// `consent_withdrawn` also erases the personal data at once, in the same transaction, even when it
+/// was withdrawn before for another reason: without consent there is no basis to keep what was
+/// shared (docs/rules.md §7). The caller wakes the delivery worker after it returns.
+pub async fn withdraw(
+    db: &Db,
+    who: &Who,
+    id: &ReferralId,
+    reason: domain::WithdrawalReason,
+    now_ms: i64,
+) -> Result<referral::Model, ActionError> {
+    let (txn, row) = open_for_update(db, who, id).await?;
+    let has_endpoint = crate::authorities::repository::endpoint(&*txn, &row.gss_code)
+        .await?
+        .is_some();
+    let emailed = store::settle_waiting_email(&*txn, &row.id).await?;
+    let mut row =
+        match lifecycle::withdraw(&row, reason, has_endpoint, emailed, &who.actor, now_ms)? {
+            Some(t) => store::apply(&*txn, t, vec![], now_ms).await?,
+            None => row,
+        };
+    if reason == domain::WithdrawalReason::ConsentWithdrawn {
+        let erasure = lifecycle::Erasure::Requested(domain::ErasureReason::ConsentWithdrawn);
+        row = store::erase(&*txn, &row, erasure, &who.actor, now_ms).await?;
+    }
+    txn.commit().await?;
+    if row.erased_at_ms.is_some() {
+        db.erased();
+    }
+    Ok(row)
+}
+
+/// An admin erases a referral's personal data at once (again: unchanged); the id, statuses, codes,
+/// times and the whole audit trail stay.
+pub async fn erase(
+    db: &Db,
+    who: &Who,
+    id: &ReferralId,
+    reason: domain::ErasureReason,
+    now_ms: i64,
+) -> Result<referral::Model, ActionError> {
+    let (txn, row) = open_for_update(db, who, id).await?;
+    let erasure = lifecycle::Erasure::Requested(reason);
+    let row = store::erase(&*txn, &row, erasure, &who.actor, now_ms).await?;
+    txn.commit().await?;
+    db.erased();
+    Ok(row)
+}
+
+/// The referrals `who` may see, newest first, before `before_seq`, in `status` when given: a
+/// list shows no document, so it is not a read and not audited.
+pub async fn list(
+    db: &Db,
+    who: &Who,
+    status: Option<lifecycle::Status>,
+    before_seq: Option<i64>,
+    limit: u64,
+) -> Result<Vec<referral::Model>, DbErr> {
+    store::list_visible(db.conn(), &who.caller, status, before_seq, limit).await
+}
+
+/// A referral's audit events after `after_seq`, oldest first, when `who` may see the referral.
+pub async fn audit_trail(
+    db: &Db,
+    who: &Who,
+    id: &ReferralId,
+    after_seq: i64,
+    limit: u64,
+) -> Result<Vec<crate::entities::audit_event::Model>, ActionError> {
+    store::find_visible(db.conn(), &who.caller, id.as_str())
+        .await?
+        .ok_or(ActionError::NotFound)?;
+    Ok(crate::audit::for_referral(db.conn(), id.as_str(), after_seq, limit).await?)
 }

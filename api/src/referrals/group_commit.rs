@@ -17,7 +17,6 @@ use crate::db::{Db, Fault};
 use crate::entities::referral;
 use crate::referrals::lifecycle::{self, AttemptResult, Status, Submission};
 use crate::referrals::repository as store;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, NotSet, QueryFilter, Set,
 };
@@ -161,8 +160,8 @@ async fn write_batch(db: &Db, ms: i64, writes: &[&Write]) -> Result<Vec<Written>
     let txn = db.begin_write().await?;
     let (push, mailboxes) = if writes.iter().any(|w| matches!(w, Write::Accept(_))) {
         (
-            store::push_authorities_for_submission(&*txn).await?,
-            store::mailboxes(&*txn).await?,
+            crate::authorities::repository::push_authorities_for_submission(&*txn).await?,
+            crate::authorities::repository::mailboxes(&*txn).await?,
         )
     } else {
         Default::default()
@@ -192,7 +191,14 @@ async fn write_batch(db: &Db, ms: i64, writes: &[&Write]) -> Result<Vec<Written>
                 results.push(Written::Events);
             }
             Write::Attempt(a) => {
-                let updated = record_attempt(&*txn, a).await?;
+                let updated = super::repository::record_push_attempt(
+                    &*txn,
+                    &a.id,
+                    &a.owner,
+                    a.started_ms,
+                    &a.result,
+                )
+                .await?;
                 if !updated {
                     supersede(&*txn, a, ms).await?;
                 }
@@ -223,49 +229,6 @@ async fn write_batch(db: &Db, ms: i64, writes: &[&Write]) -> Result<Vec<Written>
     Ok(results)
 }
 
-/// Applies an attempt's result while the referral is still queued under this worker's lease.
-async fn record_attempt(
-    txn: &impl sea_orm::ConnectionTrait,
-    a: &AttemptRecord,
-) -> Result<bool, DbErr> {
-    let r = &a.result;
-    Ok(referral::Entity::update_many()
-        .col_expr(referral::Column::Status, Expr::value(r.status))
-        .col_expr(referral::Column::Attempts, Expr::value(r.attempts))
-        .col_expr(
-            referral::Column::NextAttemptAtMs,
-            Expr::value(r.next_attempt_at_ms),
-        )
-        .col_expr(referral::Column::LastAttemptAtMs, Expr::value(a.started_ms))
-        .col_expr(
-            referral::Column::LastError,
-            Expr::value(r.last_error.clone()),
-        )
-        .col_expr(
-            referral::Column::DeliveredAtMs,
-            Expr::value(r.delivered_at_ms),
-        )
-        .col_expr(
-            referral::Column::StatusChangedAtMs,
-            Expr::value(r.status_changed_at_ms),
-        )
-        .col_expr(
-            referral::Column::LeaseUntilMs,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(
-            referral::Column::LeaseOwner,
-            Expr::value(Option::<String>::None),
-        )
-        .filter(referral::Column::Id.eq(a.id.clone()))
-        .filter(referral::Column::LeaseOwner.eq(a.owner.clone()))
-        .filter(referral::Column::Status.eq(Status::Queued))
-        .exec(txn)
-        .await?
-        .rows_affected
-        > 0)
-}
-
 /// The referral moved on while an attempt was in flight. If the attempt reached the authority (2xx)
 /// after the referral was withdrawn, the authority now holds a withdrawn referral: record that it
 /// received it, and tell it of the withdrawal as the lifecycle says.
@@ -284,7 +247,9 @@ async fn supersede(
     else {
         return Ok(());
     };
-    let has_endpoint = store::endpoint(txn, &row.gss_code).await?.is_some();
+    let has_endpoint = crate::authorities::repository::endpoint(txn, &row.gss_code)
+        .await?
+        .is_some();
     if let Some(follow_up) = lifecycle::delivered_after_withdrawal(&row, has_endpoint) {
         let mut active = row.clone().into_active_model();
         active.delivered_at_ms = Set(Some(ms));

@@ -15,92 +15,15 @@
 //! ```
 
 use crate::audit::{Actor, NewEvent};
-use crate::entities::outbox::Channel;
+use crate::entities::outbox::{self, Channel, OutboxStatus};
 use crate::entities::referral;
 use domain::{Outcome, Vocabulary, WithdrawalReason};
 use openapi::AuditAction;
-use sea_orm::entity::prelude::*;
 use sea_orm::{IntoActiveModel, Set};
 use serde_json::json;
 use std::time::Duration;
 
-/// Where a referral is in its life (the `status` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
-pub enum Status {
-    /// Waiting for a push attempt (first or retry).
-    #[sea_orm(string_value = "queued")]
-    Queued,
-    /// In the pull inbox of an authority without an endpoint.
-    #[sea_orm(string_value = "awaiting_collection")]
-    AwaitingCollection,
-    /// The authority has it (push 2xx, or its own first read).
-    #[sea_orm(string_value = "delivered")]
-    Delivered,
-    /// The authority confirmed receipt (or recorded an outcome).
-    #[sea_orm(string_value = "acknowledged")]
-    Acknowledged,
-    /// Push attempts exhausted or refused for good.
-    #[sea_orm(string_value = "failed")]
-    Failed,
-    /// The referrer withdrew it: final.
-    #[sea_orm(string_value = "withdrawn")]
-    Withdrawn,
-}
-
-impl Status {
-    /// The wire (and stored) spelling.
-    pub fn as_str(self) -> &'static str {
-        openapi::ReferralStatus::from(self).as_str()
-    }
-}
-
-impl From<Status> for openapi::ReferralStatus {
-    fn from(s: Status) -> Self {
-        match s {
-            Status::Queued => openapi::ReferralStatus::Queued,
-            Status::AwaitingCollection => openapi::ReferralStatus::AwaitingCollection,
-            Status::Delivered => openapi::ReferralStatus::Delivered,
-            Status::Acknowledged => openapi::ReferralStatus::Acknowledged,
-            Status::Failed => openapi::ReferralStatus::Failed,
-            Status::Withdrawn => openapi::ReferralStatus::Withdrawn,
-        }
-    }
-}
-
-impl From<openapi::ReferralStatus> for Status {
-    fn from(s: openapi::ReferralStatus) -> Self {
-        match s {
-            openapi::ReferralStatus::Queued => Status::Queued,
-            openapi::ReferralStatus::AwaitingCollection => Status::AwaitingCollection,
-            openapi::ReferralStatus::Delivered => Status::Delivered,
-            openapi::ReferralStatus::Acknowledged => Status::Acknowledged,
-            openapi::ReferralStatus::Failed => Status::Failed,
-            openapi::ReferralStatus::Withdrawn => Status::Withdrawn,
-        }
-    }
-}
-
-/// How the authority receives referrals (the `delivery_mode` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
-pub enum Mode {
-    /// Signed webhooks to its endpoint.
-    #[sea_orm(string_value = "push")]
-    Push,
-    /// It collects from its inbox.
-    #[sea_orm(string_value = "pull")]
-    Pull,
-}
-
-impl From<Mode> for openapi::DeliveryMode {
-    fn from(m: Mode) -> Self {
-        match m {
-            Mode::Push => openapi::DeliveryMode::Push,
-            Mode::Pull => openapi::DeliveryMode::Pull,
-        }
-    }
-}
+pub use crate::entities::referral::{Mode, Status};
 
 /// Why a transition is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -663,6 +586,193 @@ pub fn plan_retry(
     Some(retry_after.map_or(delay, |r| r.max(delay)))
 }
 
+/// Where one attempt leaves its message — a referral's push, an event's push or an e-mail alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Delivered (or sent).
+    Done,
+    /// Another attempt is due at this time.
+    RetryAt(i64),
+    /// Failed for good.
+    Failed,
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+/// After the `attempts`-th attempt failed in a way worth retrying: when the next is due, or failed
+/// for good once the schedule is exhausted.
+fn retry_or_fail(
+    attempts: i32,
+    schedule: &[Duration],
+    retry_after: Option<Duration>,
+    now_ms: i64,
+) -> Next {
+    match plan_retry(attempts, schedule, retry_after) {
+        Some(wait) => Next::RetryAt(now_ms.saturating_add(millis(wait))),
+        None => Next::Failed,
+    }
+}
+
+/// The one decision about a push's outcome, whatever was pushed (docs/contract.md §6), and its
+/// `last_error`.
+fn judge_push(
+    outcome: &AttemptOutcome,
+    attempts: i32,
+    schedule: &[Duration],
+    now_ms: i64,
+) -> (Next, Option<String>) {
+    match outcome {
+        AttemptOutcome::Delivered(_) => (Next::Done, None),
+        AttemptOutcome::Refused(code) => (Next::Failed, Some(format!("http_{code}"))),
+        AttemptOutcome::EndpointNotAllowed => (Next::Failed, Some(ENDPOINT_NOT_ALLOWED.to_owned())),
+        AttemptOutcome::Retry {
+            error, retry_after, ..
+        } => (
+            retry_or_fail(attempts, schedule, *retry_after, now_ms),
+            Some(error.clone()),
+        ),
+    }
+}
+
+/// A push attempt's audit detail: `head` (what was pushed, which attempt, how long it took), then
+/// the HTTP status or the error.
+fn push_detail(mut detail: serde_json::Value, outcome: &AttemptOutcome) -> serde_json::Value {
+    match outcome {
+        AttemptOutcome::Delivered(code) | AttemptOutcome::Refused(code) => {
+            detail["http_status"] = json!(code)
+        }
+        AttemptOutcome::Retry { error, status, .. } => {
+            detail["error"] = json!(error);
+            if let Some(code) = status {
+                detail["http_status"] = json!(code);
+            }
+        }
+        AttemptOutcome::EndpointNotAllowed => detail["error"] = json!(ENDPOINT_NOT_ALLOWED),
+    }
+    detail
+}
+
+/// How one e-mail attempt ended (docs/contract.md §10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// The relay accepted it (its reply code).
+    Sent(u16),
+    /// Worth another attempt: a 4xx reply, a timeout or a connection or TLS failure.
+    Transient {
+        /// The reply code, if the relay answered.
+        code: Option<u16>,
+        /// `smtp_451`, `timeout`, `connect`, `tls`.
+        error: String,
+    },
+    /// Refused for good: a 5xx reply (or an address the message cannot carry).
+    Permanent {
+        /// The reply code, if the relay answered.
+        code: Option<u16>,
+        /// `smtp_550`, ….
+        error: String,
+    },
+}
+
+/// What an attempt does to an outbox message (an event push or an e-mail): it never changes the
+/// referral, only the message and the referral's trail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxResult {
+    /// Sent, queued again or failed.
+    pub status: OutboxStatus,
+    /// When the next attempt is due, if one is.
+    pub next_attempt_at_ms: Option<i64>,
+    /// Why it failed, if it did.
+    pub last_error: Option<String>,
+    /// `delivery.attempted` for a push, `notification.sent` or `notification.failed` for an e-mail.
+    pub action: AuditAction,
+    /// The audit event's detail.
+    pub detail: serde_json::Value,
+}
+
+fn outbox_status(next: Next) -> (OutboxStatus, Option<i64>) {
+    match next {
+        Next::Done => (OutboxStatus::Sent, None),
+        Next::RetryAt(at) => (OutboxStatus::Queued, Some(at)),
+        Next::Failed => (OutboxStatus::Failed, None),
+    }
+}
+
+/// Decides what a push attempt's outcome does to an outbox event (`referral.withdrawn`, a note, …),
+/// by the same rule as a referral's push.
+pub fn event_attempted(
+    event: &outbox::Model,
+    outcome: &AttemptOutcome,
+    schedule: &[Duration],
+    now_ms: i64,
+    took: Duration,
+) -> OutboxResult {
+    let attempts = event.attempts + 1;
+    let (next, last_error) = judge_push(outcome, attempts, schedule, now_ms);
+    let (status, next_attempt_at_ms) = outbox_status(next);
+    let detail = push_detail(
+        json!({
+            "event_type": event.event_type,
+            "webhook_id": event.webhook_id,
+            "attempt": attempts,
+            "duration_ms": millis(took),
+        }),
+        outcome,
+    );
+    OutboxResult {
+        status,
+        next_attempt_at_ms,
+        last_error,
+        action: AuditAction::DeliveryAttempted,
+        detail,
+    }
+}
+
+/// Decides what an e-mail attempt's outcome does to its outbox message: a 4xx reply or a
+/// connection failure is retried on the schedule, a 5xx is final.
+pub fn email_attempted(
+    event: &outbox::Model,
+    outcome: &SendOutcome,
+    schedule: &[Duration],
+    now_ms: i64,
+    took: Duration,
+) -> OutboxResult {
+    let attempts = event.attempts + 1;
+    let (next, last_error, code) = match outcome {
+        SendOutcome::Sent(code) => (Next::Done, None, Some(*code)),
+        SendOutcome::Permanent { code, error } => (Next::Failed, Some(error.clone()), *code),
+        SendOutcome::Transient { code, error } => (
+            retry_or_fail(attempts, schedule, None, now_ms),
+            Some(error.clone()),
+            *code,
+        ),
+    };
+    let (status, next_attempt_at_ms) = outbox_status(next);
+    let mut detail = json!({
+        "event_type": event.event_type,
+        "message_id": event.webhook_id,
+        "attempt": attempts,
+        "duration_ms": millis(took),
+        "smtp_code": code,
+    });
+    if let Some(error) = &last_error {
+        detail["error"] = json!(error);
+        detail["final"] = json!(status == OutboxStatus::Failed);
+    }
+    OutboxResult {
+        status,
+        next_attempt_at_ms,
+        last_error,
+        action: if status == OutboxStatus::Sent {
+            AuditAction::NotificationSent
+        } else {
+            AuditAction::NotificationFailed
+        },
+        detail,
+    }
+}
+
 /// An attempt's result, to record if the worker still holds the job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptResult {
@@ -695,46 +805,16 @@ pub fn attempted(
     took: Duration,
 ) -> AttemptResult {
     let attempts = row.attempts + 1;
-    let (status, next, last_error, metric) = match outcome {
-        AttemptOutcome::Delivered(_) => (Status::Delivered, None, None, "delivered"),
-        AttemptOutcome::Refused(code) => {
-            (Status::Failed, None, Some(format!("http_{code}")), "failed")
-        }
-        AttemptOutcome::EndpointNotAllowed => (
-            Status::Failed,
-            None,
-            Some(ENDPOINT_NOT_ALLOWED.to_owned()),
-            "failed",
-        ),
-        AttemptOutcome::Retry {
-            error, retry_after, ..
-        } => match plan_retry(attempts, schedule, *retry_after) {
-            Some(wait) => (
-                Status::Queued,
-                Some(
-                    now_ms.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)),
-                ),
-                Some(error.clone()),
-                "retry",
-            ),
-            None => (Status::Failed, None, Some(error.clone()), "failed"),
-        },
+    let (next, last_error) = judge_push(outcome, attempts, schedule, now_ms);
+    let (status, next, metric) = match next {
+        Next::Done => (Status::Delivered, None, "delivered"),
+        Next::RetryAt(at) => (Status::Queued, Some(at), "retry"),
+        Next::Failed => (Status::Failed, None, "failed"),
     };
-    let duration_ms = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
-    let mut detail =
-        json!({ "attempt": attempts, "duration_ms": duration_ms, "webhook_id": row.webhook_id });
-    match outcome {
-        AttemptOutcome::Delivered(code) | AttemptOutcome::Refused(code) => {
-            detail["http_status"] = json!(code)
-        }
-        AttemptOutcome::Retry { error, status, .. } => {
-            detail["error"] = json!(error);
-            if let Some(code) = status {
-                detail["http_status"] = json!(code);
-            }
-        }
-        AttemptOutcome::EndpointNotAllowed => detail["error"] = json!(ENDPOINT_NOT_ALLOWED),
-    }
+    let detail = push_detail(
+        json!({ "attempt": attempts, "duration_ms": millis(took), "webhook_id": row.webhook_id }),
+        outcome,
+    );
     let system = Actor::system();
     let attempted = NewEvent::about(
         system.clone(),

@@ -6,5 +6,6 @@ pub mod group_commit;
 pub mod lifecycle;
 pub mod repository;
 pub mod retention;
+pub mod submit;
 
 pub use actions::*;

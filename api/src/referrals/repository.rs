@@ -3,22 +3,17 @@
 //! §2) is decided here too, in one place; wire objects are built in the HTTP layer.
 
 use crate::audit::{self, Actor, NewEvent};
+use crate::authorities::repository::{mailboxes, notify_address, push_authorities_for_submission};
 use crate::entities::outbox::{Channel, OutboxStatus};
-use crate::entities::{authority_endpoint, authority_notify, note, outbox, referral};
+use crate::entities::{note, outbox, referral};
 use crate::keys::{Caller, Scope};
 use crate::referrals::lifecycle::{self, FollowUp, Status, Transition};
 use openapi::AuditAction;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, Statement, TryIntoModel,
+    QueryFilter, QueryOrder, QuerySelect, Set, TryIntoModel,
 };
-
-/// PostgreSQL advisory lock key ordering endpoint changes against submissions ("dtr" + "endp"):
-/// a submission holds it shared while it reads the endpoints and stores its referral; an endpoint
-/// change holds it exclusively. Without it, a referral committed while an endpoint was being set
-/// could be left in the pull inbox of an authority that now has an endpoint.
-const ENDPOINT_LOCK: i64 = 0x0064_7472_656e_6470;
 
 /// Whether `caller` may see `row`: a referrer its own organisation's (and agency type's), an
 /// authority those addressed to it, an admin everything.
@@ -130,187 +125,10 @@ pub async fn find_by_idempotency_key(
         .await
 }
 
-/// The endpoint of an authority, if it has one.
-pub async fn endpoint(
-    db: &impl ConnectionTrait,
-    gss_code: &str,
-) -> Result<Option<authority_endpoint::Model>, DbErr> {
-    authority_endpoint::Entity::find_by_id(gss_code.to_owned())
-        .one(db)
-        .await
-}
-
-/// Every endpoint.
-pub async fn endpoints(db: &impl ConnectionTrait) -> Result<Vec<authority_endpoint::Model>, DbErr> {
-    authority_endpoint::Entity::find().all(db).await
-}
-
-/// The codes of every authority with an endpoint.
-pub async fn push_authorities(
-    db: &impl ConnectionTrait,
-) -> Result<std::collections::HashSet<String>, DbErr> {
-    Ok(endpoints(db)
-        .await?
-        .into_iter()
-        .map(|e| e.gss_code)
-        .collect())
-}
-
-async fn endpoint_lock(txn: &impl ConnectionTrait, exclusive: bool) -> Result<(), DbErr> {
-    if txn.get_database_backend() == DbBackend::Postgres {
-        let sql = if exclusive {
-            "SELECT pg_advisory_xact_lock($1)"
-        } else {
-            "SELECT pg_advisory_xact_lock_shared($1)"
-        };
-        txn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            [ENDPOINT_LOCK.into()],
-        ))
-        .await?;
-    }
-    Ok(())
-}
-
-/// The endpoints as a submission transaction must see them: read under the shared endpoint lock,
-/// held until the submission commits.
-pub async fn push_authorities_for_submission(
-    txn: &impl ConnectionTrait,
-) -> Result<std::collections::HashSet<String>, DbErr> {
-    endpoint_lock(txn, false).await?;
-    push_authorities(txn).await
-}
-
-/// Sets (or replaces) an authority's endpoint and moves its inbox to the push queue, under the
-/// exclusive endpoint lock. Records `authority.endpoint_changed`.
-pub async fn set_endpoint(
-    txn: &impl ConnectionTrait,
-    actor: Actor,
-    gss_code: &str,
-    url: &str,
-    secret: &str,
-    now_ms: i64,
-) -> Result<u64, DbErr> {
-    endpoint_lock(txn, true).await?;
-    authority_endpoint::Entity::delete_by_id(gss_code.to_owned())
-        .exec(txn)
-        .await?;
-    authority_endpoint::ActiveModel {
-        gss_code: Set(gss_code.to_owned()),
-        url: Set(url.to_owned()),
-        secret: Set(secret.to_owned()),
-        updated_at_ms: Set(now_ms),
-        previous_secret: Set(None),
-        previous_secret_until_ms: Set(None),
-    }
-    .insert(txn)
-    .await?;
-    switch_delivery_mode(txn, actor, gss_code, Some(url), now_ms).await
-}
-
-/// Replaces an endpoint's signing secret, keeping the previous one valid until `until_ms`
-/// (pushes meanwhile carry both signatures), and records `authority.secret_rotated`. Under the
-/// exclusive endpoint lock, so a concurrent endpoint change cannot interleave. `None` when the
-/// authority has no endpoint.
-pub async fn rotate_secret(
-    txn: &impl ConnectionTrait,
-    actor: Actor,
-    gss_code: &str,
-    sealed_secret: &str,
-    until_ms: i64,
-    now_ms: i64,
-) -> Result<Option<authority_endpoint::Model>, DbErr> {
-    endpoint_lock(txn, true).await?;
-    let Some(endpoint) = endpoint(txn, gss_code).await? else {
-        return Ok(None);
-    };
-    let mut active: authority_endpoint::ActiveModel = endpoint.clone().into();
-    active.previous_secret = Set(Some(endpoint.secret.clone()));
-    active.previous_secret_until_ms = Set(Some(until_ms));
-    active.secret = Set(sealed_secret.to_owned());
-    let updated = active.update(txn).await?;
-    audit::append(
-        txn,
-        now_ms,
-        vec![NewEvent {
-            actor,
-            action: AuditAction::AuthoritySecretRotated,
-            referral_id: None,
-            detail: serde_json::json!({
-                "gss_code": endpoint.gss_code,
-                "previous_valid_until": crate::db::rfc3339_ms(until_ms),
-            }),
-        }],
-    )
-    .await?;
-    Ok(Some(updated))
-}
-
-/// Seals every endpoint's signing secrets that are still in clear, and opens every stored secret
-/// once, so a missing or wrong `DTR_SECRET_KEY` stops start-up with a clear message instead of
-/// producing signatures no receiver accepts.
-pub async fn prepare_secrets(
-    txn: &impl ConnectionTrait,
-    secrets: &crate::authorities::secrets::SecretBox,
-) -> Result<Result<usize, crate::authorities::secrets::SecretError>, DbErr> {
-    let mut sealed = 0;
-    for endpoint in endpoints(txn).await? {
-        let gss = endpoint.gss_code.clone();
-        let current = match secrets.open(&gss, &endpoint.secret) {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
-        let previous = match endpoint
-            .previous_secret
-            .as_deref()
-            .map(|p| secrets.open(&gss, p))
-            .transpose()
-        {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(e)),
-        };
-        let clear = !crate::authorities::secrets::SecretBox::is_sealed(&endpoint.secret)
-            || endpoint
-                .previous_secret
-                .as_deref()
-                .is_some_and(|p| !crate::authorities::secrets::SecretBox::is_sealed(p));
-        if secrets.seals() && clear {
-            let mut active: authority_endpoint::ActiveModel = endpoint.into();
-            active.secret = Set(secrets.seal(&gss, &current));
-            active.previous_secret = Set(previous.map(|p| secrets.seal(&gss, &p)));
-            active.update(txn).await?;
-            sealed += 1;
-        }
-    }
-    Ok(Ok(sealed))
-}
-
-/// Removes an authority's endpoint (under the exclusive endpoint lock) and moves its queued and
-/// failed referrals to its inbox. `None` when it had none.
-pub async fn remove_endpoint(
-    txn: &impl ConnectionTrait,
-    actor: Actor,
-    gss_code: &str,
-    now_ms: i64,
-) -> Result<Option<u64>, DbErr> {
-    endpoint_lock(txn, true).await?;
-    let removed = authority_endpoint::Entity::delete_by_id(gss_code.to_owned())
-        .exec(txn)
-        .await?
-        .rows_affected;
-    if removed == 0 {
-        return Ok(None);
-    }
-    switch_delivery_mode(txn, actor, gss_code, None, now_ms)
-        .await
-        .map(Some)
-}
-
 /// Moves an authority's undelivered referrals to the other delivery mode as
 /// [`lifecycle::mode_switch`] says — push to `url`, or pull when `None` — and records
 /// `authority.endpoint_changed` with the URL.
-async fn switch_delivery_mode(
+pub async fn switch_delivery_mode(
     txn: &impl ConnectionTrait,
     actor: Actor,
     gss_code: &str,
@@ -329,29 +147,25 @@ async fn switch_delivery_mode(
         .into_tuple()
         .all(txn)
         .await?;
-    let moved = referral::Entity::update_many()
-        .col_expr(referral::Column::Status, Expr::value(switch.to))
-        .col_expr(referral::Column::DeliveryMode, Expr::value(switch.mode))
-        .col_expr(
-            referral::Column::NextAttemptAtMs,
-            Expr::value(switch.due_now.then_some(now_ms)),
-        )
-        .col_expr(referral::Column::StatusChangedAtMs, Expr::value(now_ms))
-        .col_expr(
-            referral::Column::LeaseUntilMs,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(
-            referral::Column::LeaseOwner,
-            Expr::value(Option::<String>::None),
-        )
-        .filter(referral::Column::GssCode.eq(gss_code))
-        .filter(referral::Column::Status.is_in(switch.from.iter().copied()))
-        // An erased referral has nothing left to deliver: it stays where it is, never pushed.
-        .filter(referral::Column::ErasedAtMs.is_null())
-        .exec(txn)
-        .await?
-        .rows_affected;
+    let moved = release_lease(
+        referral::Entity::update_many(),
+        referral::Column::LeaseUntilMs,
+        referral::Column::LeaseOwner,
+    )
+    .col_expr(referral::Column::Status, Expr::value(switch.to))
+    .col_expr(referral::Column::DeliveryMode, Expr::value(switch.mode))
+    .col_expr(
+        referral::Column::NextAttemptAtMs,
+        Expr::value(switch.due_now.then_some(now_ms)),
+    )
+    .col_expr(referral::Column::StatusChangedAtMs, Expr::value(now_ms))
+    .filter(referral::Column::GssCode.eq(gss_code))
+    .filter(referral::Column::Status.is_in(switch.from.iter().copied()))
+    // An erased referral has nothing left to deliver: it stays where it is, never pushed.
+    .filter(referral::Column::ErasedAtMs.is_null())
+    .exec(txn)
+    .await?
+    .rows_affected;
     let mailbox = notify_address(txn, gss_code).await?.is_some();
     for id in &moving {
         if let Some(notice) = lifecycle::waiting_notice(id, switch.to, mailbox) {
@@ -502,67 +316,6 @@ async fn was_emailed(txn: &impl ConnectionTrait, referral_id: &str) -> Result<bo
         .one(txn)
         .await?
         .is_some())
-}
-
-/// The authorities whose mailbox is told about waiting referrals.
-pub async fn mailboxes(
-    db: &impl ConnectionTrait,
-) -> Result<std::collections::HashSet<String>, DbErr> {
-    Ok(authority_notify::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|n| n.gss_code)
-        .collect())
-}
-
-/// An authority's notify address, if it has one.
-pub async fn notify_address(
-    db: &impl ConnectionTrait,
-    gss_code: &str,
-) -> Result<Option<String>, DbErr> {
-    Ok(authority_notify::Entity::find_by_id(gss_code.to_owned())
-        .one(db)
-        .await?
-        .map(|n| n.email))
-}
-
-/// Sets (`Some`) or removes (`None`) an authority's notify address; records
-/// `authority.notify_changed` (the address itself is a mailbox of the council, not a person's, but
-/// the trail holds only whether one is set). Returns whether anything was there before.
-pub async fn set_notify(
-    txn: &impl ConnectionTrait,
-    actor: Actor,
-    gss_code: &str,
-    email: Option<&str>,
-    now_ms: i64,
-) -> Result<bool, DbErr> {
-    let existed = authority_notify::Entity::delete_by_id(gss_code.to_owned())
-        .exec(txn)
-        .await?
-        .rows_affected
-        > 0;
-    if let Some(email) = email {
-        authority_notify::ActiveModel {
-            gss_code: Set(gss_code.to_owned()),
-            email: Set(email.to_owned()),
-            updated_at_ms: Set(now_ms),
-        }
-        .insert(txn)
-        .await?;
-    }
-    audit::append(
-        txn,
-        now_ms,
-        vec![NewEvent {
-            actor,
-            action: AuditAction::AuthorityNotifyChanged,
-            referral_id: None,
-            detail: serde_json::json!({ "gss_code": gss_code, "notify": email.is_some() }),
-        }],
-    )
-    .await?;
-    Ok(existed)
 }
 
 /// Appends audit events in their own transaction's caller (no row changes): a read.
@@ -746,61 +499,114 @@ pub async fn notes(
         .await
 }
 
-/// A page of the event feed: the feed's audit events of the referrals `caller` may see, oldest
-/// first, after `after_seq`, read through the feed's index (`feed_entries`) so that a tenant's
-/// poll costs its own page, not a scan of everyone else's later events. Also answers how far the
-/// page looked: the chain's head when the page is not full (read *before* the page, so nothing at
-/// or below it can still appear — appends are serialized and commit in order), else the page's
-/// last event. A poller passing that back misses nothing and repeats nothing, and an empty page
-/// moves its cursor on instead of rescanning the same stretch.
-pub async fn feed(
-    db: &impl ConnectionTrait,
-    caller: &Caller,
-    after_seq: i64,
-    limit: u64,
-) -> Result<(Vec<crate::entities::audit_event::Model>, i64), DbErr> {
-    use crate::entities::{audit_event, feed_entry};
-    let (head, _) = crate::audit::head(db).await?;
-    let head = i64::try_from(head).unwrap_or(i64::MAX);
-    let mut entries = feed_entry::Entity::find()
-        .filter(feed_entry::Column::Seq.gt(after_seq))
-        .filter(feed_entry::Column::Seq.lte(head));
-    entries = match &caller.scope {
-        Scope::Admin => entries,
-        Scope::Referrer {
-            organisation,
-            agency_type,
-        } => entries.filter(
-            feed_entry::Column::Referrer.eq(crate::audit::referrer_scope(
-                organisation,
-                agency_type.as_str(),
-            )),
-        ),
-        Scope::Authority { gss_code } => {
-            entries.filter(feed_entry::Column::GssCode.eq(gss_code.clone()))
-        }
-    };
-    let seqs: Vec<i64> = entries
-        .select_only()
-        .column(feed_entry::Column::Seq)
-        .order_by_asc(feed_entry::Column::Seq)
-        .limit(limit)
-        .into_tuple()
-        .all(db)
-        .await?;
-    let rows = if seqs.is_empty() {
-        vec![]
-    } else {
-        audit_event::Entity::find()
-            .filter(audit_event::Column::Seq.is_in(seqs.clone()))
-            .order_by_asc(audit_event::Column::Seq)
-            .all(db)
-            .await?
-    };
-    let scanned_to = if (seqs.len() as u64) < limit {
-        head.max(after_seq)
-    } else {
-        seqs.last().copied().unwrap_or(after_seq)
-    };
-    Ok((rows, scanned_to))
+/// Records an outbox attempt while `owner` still holds the message's lease (the audit event is
+/// marked `superseded` otherwise: another worker took it over), with its audit event, in the
+/// caller's transaction.
+pub async fn record_outbox_attempt(
+    txn: &impl ConnectionTrait,
+    event: &outbox::Model,
+    owner: &str,
+    result: lifecycle::OutboxResult,
+    started_ms: i64,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    let lifecycle::OutboxResult {
+        status,
+        next_attempt_at_ms,
+        last_error,
+        action,
+        mut detail,
+    } = result;
+    let updated = release_lease(
+        outbox::Entity::update_many(),
+        outbox::Column::LeaseUntilMs,
+        outbox::Column::LeaseOwner,
+    )
+    .col_expr(outbox::Column::Status, Expr::value(status))
+    .col_expr(outbox::Column::Attempts, Expr::value(event.attempts + 1))
+    .col_expr(
+        outbox::Column::NextAttemptAtMs,
+        Expr::value(next_attempt_at_ms),
+    )
+    .col_expr(outbox::Column::LastAttemptAtMs, Expr::value(started_ms))
+    .col_expr(outbox::Column::LastError, Expr::value(last_error))
+    .col_expr(
+        outbox::Column::SentAtMs,
+        Expr::value((status == OutboxStatus::Sent).then_some(now_ms)),
+    )
+    .filter(outbox::Column::Id.eq(event.id.clone()))
+    .filter(outbox::Column::LeaseOwner.eq(owner))
+    .exec(txn)
+    .await?
+    .rows_affected
+        > 0;
+    if !updated {
+        detail["superseded"] = serde_json::json!(true);
+    }
+    audit::append(
+        txn,
+        now_ms,
+        vec![NewEvent::about(
+            Actor::system(),
+            action,
+            &event.referral_id,
+            detail,
+        )],
+    )
+    .await?;
+    Ok(())
+}
+
+/// An update that also releases a delivery lease (`until` and `owner` set to NULL): a referral or
+/// outbox row being settled is free for the next claim.
+pub fn release_lease<E: EntityTrait>(
+    update: sea_orm::UpdateMany<E>,
+    until: E::Column,
+    owner: E::Column,
+) -> sea_orm::UpdateMany<E> {
+    update
+        .col_expr(until, Expr::value(Option::<i64>::None))
+        .col_expr(owner, Expr::value(Option::<String>::None))
+}
+
+/// Applies a push attempt's result while the referral is still queued under `owner`'s lease;
+/// `false` (nothing changed) when it moved on meanwhile (withdrawn, erased, taken over).
+pub async fn record_push_attempt(
+    txn: &impl ConnectionTrait,
+    id: &str,
+    owner: &str,
+    started_ms: i64,
+    r: &lifecycle::AttemptResult,
+) -> Result<bool, DbErr> {
+    Ok(release_lease(
+        referral::Entity::update_many(),
+        referral::Column::LeaseUntilMs,
+        referral::Column::LeaseOwner,
+    )
+    .col_expr(referral::Column::Status, Expr::value(r.status))
+    .col_expr(referral::Column::Attempts, Expr::value(r.attempts))
+    .col_expr(
+        referral::Column::NextAttemptAtMs,
+        Expr::value(r.next_attempt_at_ms),
+    )
+    .col_expr(referral::Column::LastAttemptAtMs, Expr::value(started_ms))
+    .col_expr(
+        referral::Column::LastError,
+        Expr::value(r.last_error.clone()),
+    )
+    .col_expr(
+        referral::Column::DeliveredAtMs,
+        Expr::value(r.delivered_at_ms),
+    )
+    .col_expr(
+        referral::Column::StatusChangedAtMs,
+        Expr::value(r.status_changed_at_ms),
+    )
+    .filter(referral::Column::Id.eq(id))
+    .filter(referral::Column::LeaseOwner.eq(owner))
+    .filter(referral::Column::Status.eq(Status::Queued))
+    .exec(txn)
+    .await?
+    .rows_affected
+        > 0)
 }

@@ -1,0 +1,697 @@
+//! The web inbox (docs/contract.md §10): server-rendered pages in the GOV.UK Design System's style for
+//! housing officers of authorities without software. Works without JavaScript; its styles are
+//! served by `dtr` itself.
+//!
+//! Officers sign in with a single-use link e-mailed to their registered address (the sign-in page
+//! answers the same whether or not the address is registered), and then see only their own
+//! authority's referrals — judged by the same `store` scoping as an authority key. Reading a
+//! referral, acknowledging it, recording the outcome and adding a note call the same
+//! [`crate::referrals`] as the API, so an officer's read is audited and delivers the referral exactly
+//! as the authority's API read does.
+//!
+//! Security (OWASP session management, CSRF and HTTP headers cheat sheets): the session cookie
+//! `dtr_session` is HttpOnly, SameSite=Strict, Secure unless in insecure mode, and holds 256
+//! random bits stored only as a hash; sessions end after 30 minutes idle or 8 hours. Every form
+//! carries a synchronizer token (the session's), or before sign-in a double-submit token; a POST
+//! without the right one is 403. Pages are `no-store`, framed by nobody, and their
+//! `Content-Security-Policy` allows no script at all.
+
+use crate::audit;
+use crate::delivery::email as mail;
+use crate::entities::referral;
+use crate::http::middleware::{client_address, RateLimits};
+use crate::http::AppState;
+use crate::ids::ReferralId;
+use crate::people::{self, NoSession, Session};
+use crate::referrals::lifecycle::{self, NoteAuthor, Status};
+use crate::referrals::{self, ActionError, Who};
+use askama::Template;
+use domain::Vocabulary;
+use poem::http::{header, HeaderValue, StatusCode};
+use poem::web::{Data, Form, Path, Query};
+use poem::{get, handler, EndpointExt, IntoEndpoint, Request, Response, Route};
+use serde::Deserialize;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+mod forms;
+mod list;
+mod referral_page;
+mod sign_in;
+
+use forms::*;
+use list::*;
+use referral_page::*;
+use sign_in::*;
+
+const SESSION_COOKIE: &str = "dtr_session";
+const CSRF_COOKIE: &str = "dtr_csrf";
+const CSS: &str = include_str!("../../assets/govuk/govuk-frontend-6.6.0.min.css");
+const INBOX_CSS: &str = include_str!("../../assets/govuk/inbox.css");
+/// Referrals per page of the list.
+const PAGE: u64 = 50;
+/// The most notes (the first) and history events (the latest) a referral page shows.
+const PAGE_ITEMS: u64 = 200;
+
+/// The `Content-Security-Policy` of every inbox answer: our own styles and images, no script, forms
+/// only to ourselves, never framed.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+type KeyedLimiter<K> = governor::RateLimiter<
+    K,
+    governor::state::keyed::DashMapStateStore<K>,
+    crate::clock::Clock,
+    governor::middleware::NoOpMiddleware<<crate::clock::Clock as governor::clock::Clock>::Instant>,
+>;
+
+/// What the inbox needs besides the application state: the API's rate limits (an officer's
+/// session counts like a key; requests without one like requests without a key) and the sign-in
+/// limits (per address asked for, and per client).
+pub(crate) struct InboxLimits {
+    pub api: Arc<RateLimits>,
+    /// Sign-in links per e-mail address and requesting client: 5 per 15 minutes. Keyed by both,
+    /// so a stranger who knows an officer's address cannot lock the officer out.
+    pub per_email: KeyedLimiter<(String, Option<std::net::IpAddr>)>,
+    /// Sign-in links e-mailed to one address from all clients: 10 an hour. Beyond it the page
+    /// answers as usual but sends nothing, so strangers together cannot flood an officer's mailbox.
+    pub per_email_sent: KeyedLimiter<String>,
+    /// Sign-in requests per client address: 10 a minute.
+    pub per_client: KeyedLimiter<std::net::IpAddr>,
+}
+
+impl InboxLimits {
+    pub fn new(api: Arc<RateLimits>, clock: crate::clock::Clock) -> Self {
+        let five = NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN);
+        let ten = NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN);
+        InboxLimits {
+            api,
+            per_email: governor::RateLimiter::dashmap_with_clock(
+                governor::Quota::with_period(std::time::Duration::from_secs(180))
+                    .unwrap_or_else(|| governor::Quota::per_minute(NonZeroU32::MIN))
+                    .allow_burst(five),
+                clock.clone(),
+            ),
+            per_email_sent: governor::RateLimiter::dashmap_with_clock(
+                governor::Quota::with_period(std::time::Duration::from_secs(360))
+                    .unwrap_or_else(|| governor::Quota::per_minute(NonZeroU32::MIN))
+                    .allow_burst(ten),
+                clock.clone(),
+            ),
+            per_client: governor::RateLimiter::dashmap_with_clock(
+                governor::Quota::per_minute(ten).allow_burst(ten),
+                clock,
+            ),
+        }
+    }
+
+    /// Forgets buckets not used lately.
+    pub fn tidy(&self) {
+        self.per_email.retain_recent();
+        self.per_email_sent.retain_recent();
+        self.per_client.retain_recent();
+    }
+}
+
+/// The inbox's routes (full paths: nested at `/inbox` without stripping it).
+pub(crate) fn routes(limits: Arc<InboxLimits>, max_body_bytes: usize) -> impl poem::Endpoint {
+    Route::new()
+        .at("/inbox", get(list_page))
+        .at("/inbox/", get(list_page))
+        .at("/inbox/sign-in", get(sign_in_page).post(sign_in_form))
+        .at("/inbox/sign-in/link", get(link_page).post(use_link))
+        .at("/inbox/sign-out", get(sign_out_page).post(sign_out_form))
+        .at("/inbox/referrals/:id", get(referral_page))
+        .at(
+            "/inbox/referrals/:id/acknowledge",
+            get(to_form_page).post(acknowledge_form),
+        )
+        .at(
+            "/inbox/referrals/:id/outcome",
+            get(to_form_page).post(outcome_form),
+        )
+        .at(
+            "/inbox/referrals/:id/notes",
+            get(to_form_page).post(note_form),
+        )
+        .at("/inbox/assets/govuk-frontend-6.6.0.min.css", get(govuk_css))
+        .at("/inbox/assets/inbox.css", get(inbox_css))
+        .at("/inbox/*rest", poem::endpoint::make_sync(|_| not_found()))
+        .data(limits)
+        .into_endpoint()
+        .around(move |ep, req| crate::http::middleware::body_limit(ep, req, max_body_bytes))
+        .around(page_headers)
+}
+
+/// The web pages' own headers: pages are never cached (they hold personal data; the stylesheets
+/// may be), run no script, are framed by nobody and open no window onto another site.
+async fn page_headers<E: poem::Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+    let mut resp = next
+        .call(req)
+        .await
+        .map(poem::IntoResponse::into_response)?;
+    let headers = resp.headers_mut();
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    headers.insert("content-security-policy", HeaderValue::from_static(CSP));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+    );
+    Ok(resp)
+}
+
+// ----- pages ------------------------------------------------------------------------------
+
+/// The signed-in officer's authority, for the header.
+struct Nav {
+    authority: String,
+}
+
+/// One problem with a form, for the error summary and the field.
+struct FieldError {
+    field: &'static str,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "inbox/sign_in.html")]
+struct SignInPage {
+    nav: Option<Nav>,
+    errors: Vec<FieldError>,
+    notice: Option<String>,
+    csrf: String,
+    next: String,
+    email: String,
+}
+
+#[derive(Template)]
+#[template(path = "inbox/check_email.html")]
+struct CheckEmailPage {
+    nav: Option<Nav>,
+    email: String,
+}
+
+#[derive(Template)]
+#[template(path = "inbox/link.html")]
+struct LinkPage {
+    nav: Option<Nav>,
+    csrf: String,
+    token: String,
+    next: String,
+}
+
+#[derive(Template)]
+#[template(path = "inbox/sign_out.html")]
+struct SignOutPage {
+    nav: Option<Nav>,
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "inbox/message.html")]
+struct MessagePage {
+    nav: Option<Nav>,
+    heading: String,
+    paragraphs: Vec<String>,
+    link_href: String,
+    link_text: String,
+}
+
+struct StatusOption {
+    value: &'static str,
+    label: &'static str,
+    selected: bool,
+}
+
+struct ListRow {
+    id: String,
+    reference: String,
+    received: String,
+    organisation: String,
+    agency: &'static str,
+    status: &'static str,
+    status_class: &'static str,
+    urgency: Vec<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "inbox/list.html")]
+struct ListPage {
+    nav: Option<Nav>,
+    authority: String,
+    statuses: Vec<StatusOption>,
+    rows: Vec<ListRow>,
+    caption: String,
+    next_page: Option<String>,
+    first_page: Option<String>,
+}
+
+struct Section {
+    title: String,
+    rows: Vec<(String, String)>,
+}
+
+struct ReasonOption {
+    id: String,
+    value: &'static str,
+    label: &'static str,
+    selected: bool,
+}
+
+struct NoteRow {
+    author: String,
+    at: String,
+    text: String,
+}
+
+struct TimelineRow {
+    at: String,
+    what: &'static str,
+    who: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "inbox/referral.html")]
+struct ReferralPage {
+    nav: Option<Nav>,
+    errors: Vec<FieldError>,
+    done: Option<&'static str>,
+    csrf: String,
+    id: String,
+    reference: String,
+    organisation: String,
+    agency: &'static str,
+    status: &'static str,
+    status_class: &'static str,
+    received: String,
+    urgency: Vec<&'static str>,
+    warnings: Vec<String>,
+    erased: bool,
+    disclosed: bool,
+    sections: Vec<Section>,
+    can_acknowledge: bool,
+    received_by: String,
+    local_reference: String,
+    can_record_outcome: bool,
+    reasons: Vec<ReasonOption>,
+    other_authority: String,
+    outcome: Option<String>,
+    notes: Vec<NoteRow>,
+    can_add_note: bool,
+    note_text: String,
+    timeline: Vec<TimelineRow>,
+}
+
+impl ReferralPage {
+    fn field_error(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+}
+
+// ----- responses --------------------------------------------------------------------------
+
+fn html(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(body) => Response::builder()
+            .status(status)
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "an inbox page did not render");
+            Response::builder()
+                .status(StatusCode::INTERNAL_SERVER_ERROR)
+                .content_type("text/plain; charset=utf-8")
+                .body("An internal error occurred; it has been logged.")
+        }
+    }
+}
+
+fn message(
+    status: StatusCode,
+    nav: Option<Nav>,
+    heading: &str,
+    paragraphs: &[&str],
+    link: (&str, &str),
+) -> Response {
+    html(
+        status,
+        &MessagePage {
+            nav,
+            heading: heading.to_owned(),
+            paragraphs: paragraphs.iter().map(|p| (*p).to_owned()).collect(),
+            link_href: link.0.to_owned(),
+            link_text: link.1.to_owned(),
+        },
+    )
+}
+
+fn not_found() -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        None,
+        "Page not found",
+        &["If you typed the web address, check it is correct. A referral of another authority cannot be opened here."],
+        ("/inbox", "Go to your referrals"),
+    )
+}
+
+fn csrf_refused() -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        None,
+        "This form has expired",
+        &["For your security, the form could not be accepted. Nothing was changed. Go back, reload the page and try again."],
+        ("/inbox", "Go to your referrals"),
+    )
+}
+
+fn too_many() -> Response {
+    let mut resp = message(
+        StatusCode::TOO_MANY_REQUESTS,
+        None,
+        "Too many requests",
+        &["Wait a minute, then try again."],
+        ("/inbox", "Go to your referrals"),
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    resp
+}
+
+fn internal_error(e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "an inbox request failed");
+    message(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        None,
+        "Sorry, there is a problem with the service",
+        &["Try again later. Nothing was changed."],
+        ("/inbox", "Go to your referrals"),
+    )
+}
+
+fn see_other(location: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, location)
+        .finish()
+}
+
+fn cookie_value(req: &Request, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: u64) -> String {
+    let secure = if !state.config.public_url.starts_with("https://") {
+        ""
+    } else {
+        "; Secure"
+    };
+    format!(
+        "{name}={value}; Path=/inbox; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}"
+    )
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// Only a path inside the inbox is a place to return to after signing in.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with("/inbox")
+                && !n.starts_with("//")
+                && !n.contains(['\\', '\r', '\n'])
+                && n.len() < 200 =>
+        {
+            n.to_owned()
+        }
+        _ => "/inbox".to_owned(),
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The client a request comes from, as the limits count it (IPv6 by its prefix).
+fn client(req: &Request, limits: &InboxLimits) -> Option<std::net::IpAddr> {
+    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    client_address(peer, forwarded, &limits.api.trusted_proxies)
+        .map(|ip| crate::slow_clients::client_key(ip, limits.api.ipv6_prefix))
+}
+
+/// The per-address limit of requests without a session (like API requests without a key): the
+/// answer to give when it is spent.
+fn anonymous_limit(req: &Request, limits: &InboxLimits) -> Option<Response> {
+    match (&limits.api.per_address, client(req, limits)) {
+        (Some(limiter), Some(ip)) if limiter.check_key(&ip).is_err() => Some(too_many()),
+        _ => None,
+    }
+}
+
+/// The officer signed in with this request's cookie, or the answer to give instead: the sign-in
+/// page (with "your session has ended" when it ended), coming back here afterwards.
+async fn signed_in(
+    req: &Request,
+    state: &AppState,
+    limits: &InboxLimits,
+) -> Result<Session, Response> {
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/inbox", |p| p.as_str())
+        .to_owned();
+    let back = |expired: bool| {
+        // After signing in again, a GET comes back where it was; a form comes back to its page.
+        let next = if req.method() == poem::http::Method::GET {
+            path.clone()
+        } else {
+            page_of_form(req.uri().path())
+        };
+        see_other(&format!(
+            "/inbox/sign-in?next={}{}",
+            url_encode(&safe_next(Some(&next))),
+            if expired { "&expired=1" } else { "" }
+        ))
+    };
+    let Some(cookie) = cookie_value(req, SESSION_COOKIE) else {
+        if let Some(r) = anonymous_limit(req, limits) {
+            return Err(r);
+        }
+        // A link followed from webmail is a cross-site navigation, which a SameSite=Strict cookie
+        // does not accompany. The page asks the officer to continue: their click is a same-site
+        // navigation that brings the cookie. It never continues by itself, so a page on another
+        // site that links to a referral cannot make an officer "read" it (and mark it delivered)
+        // without their choosing to.
+        let cross_site = req
+            .headers()
+            .get("sec-fetch-site")
+            .is_some_and(|v| v == "cross-site");
+        if cross_site && req.method() == poem::http::Method::GET {
+            return Err(reload(&path));
+        }
+        return Err(back(false));
+    };
+    match people::session(&state.db, &cookie, state.clock.now_ms()).await {
+        Ok(Ok(session)) => {
+            if let Some(limiter) = &limits.api.per_key {
+                if limiter
+                    .check_key(&format!("officer:{}", session.officer.id))
+                    .is_err()
+                {
+                    return Err(too_many());
+                }
+            }
+            Ok(session)
+        }
+        Ok(Err(NoSession::Expired)) => Err(back(true)),
+        Ok(Err(NoSession::Unknown)) => {
+            Err(anonymous_limit(req, limits).unwrap_or_else(|| back(false)))
+        }
+        Err(e) => Err(internal_error(&e)),
+    }
+}
+
+/// The page a form's action belongs to: `/inbox/referrals/{id}/notes` → `/inbox/referrals/{id}`.
+fn page_of_form(action: &str) -> String {
+    for suffix in ["/acknowledge", "/outcome", "/notes"] {
+        if let Some(page) = action.strip_suffix(suffix) {
+            return page.to_owned();
+        }
+    }
+    "/inbox".to_owned()
+}
+
+/// A GET on a form's action (a bookmark, a reload after an error): to the form's page.
+#[handler]
+fn to_form_page(req: &Request) -> Response {
+    see_other(&page_of_form(req.uri().path()))
+}
+
+fn reload(path: &str) -> Response {
+    let escaped = askama::filters::escape(path, askama::filters::Html)
+        .map(|e| e.to_string())
+        .unwrap_or_else(|_| "/inbox".to_owned());
+    Response::builder()
+        .status(StatusCode::OK)
+        .content_type("text/html; charset=utf-8")
+        .body(format!(
+            "<!DOCTYPE html><html lang=\"en\" class=\"govuk-template\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Continue to the duty to refer inbox – Duty to refer</title><link rel=\"stylesheet\" href=\"/inbox/assets/govuk-frontend.min.css\"></head><body class=\"govuk-template__body\"><div class=\"govuk-width-container\"><main class=\"govuk-main-wrapper\" id=\"main-content\"><h1 class=\"govuk-heading-l\">Continue to the duty to refer inbox</h1><p class=\"govuk-body\">You followed a link from another website or an e-mail.</p><a href=\"{escaped}\" role=\"button\" draggable=\"false\" class=\"govuk-button\" data-module=\"govuk-button\">Continue</a></main></div></body></html>"
+        ))
+}
+
+fn nav_of(session: &Session) -> Option<Nav> {
+    Some(Nav {
+        authority: authority_name(&session.officer.gss_code),
+    })
+}
+
+fn authority_name(gss: &str) -> String {
+    domain::register()
+        .get(gss)
+        .map_or_else(|| gss.to_owned(), |a| a.name.clone())
+}
+
+fn when(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .ok()
+        .and_then(|t| {
+            let tz = jiff::tz::TimeZone::get("Europe/London").ok()?;
+            Some(t.to_zoned(tz).strftime("%-d %B %Y, %-I:%M%P").to_string())
+        })
+        .unwrap_or_default()
+}
+
+fn reference(id: &str) -> String {
+    // The last 12 hex digits of a UUID v7 are random: short enough to read out, unique enough.
+    let hex: String = id.chars().filter(char::is_ascii_hexdigit).collect();
+    hex[hex.len().saturating_sub(12)..].to_uppercase()
+}
+
+fn status_words(status: Status) -> (&'static str, &'static str) {
+    match status {
+        Status::AwaitingCollection => ("New", "govuk-tag--blue"),
+        Status::Delivered => ("Read", "govuk-tag--yellow"),
+        Status::Acknowledged => ("Acknowledged", "govuk-tag--green"),
+        Status::Withdrawn => ("Withdrawn", "govuk-tag--grey"),
+        Status::Failed => ("Not delivered", "govuk-tag--red"),
+        Status::Queued => ("Being sent", "govuk-tag--grey"),
+    }
+}
+
+fn agency(row: &referral::Model) -> &'static str {
+    row.agency_type
+        .parse::<domain::AgencyType>()
+        .map_or("Public body", domain::AgencyType::label)
+}
+
+// ----- sign-in ----------------------------------------------------------------------------
+
+// ----- assets -----------------------------------------------------------------------------
+
+fn stylesheet(body: &'static str) -> Response {
+    Response::builder()
+        .content_type("text/css; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=86400")
+        .body(body)
+}
+
+#[handler]
+fn govuk_css() -> Response {
+    stylesheet(CSS)
+}
+
+#[handler]
+fn inbox_css() -> Response {
+    stylesheet(INBOX_CSS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_inbox_paths_are_places_to_return_to() {
+        assert_eq!(safe_next(Some("/inbox/referrals/x")), "/inbox/referrals/x");
+        for hostile in [
+            "https://evil.example/inbox",
+            "//evil.example/inbox",
+            "/inbox\\@evil",
+            "/v1/api-keys",
+            "/inbox\r\nSet-Cookie: x",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/inbox", "{hostile:?}");
+        }
+        assert_eq!(safe_next(None), "/inbox");
+    }
+
+    #[test]
+    fn a_form_leads_back_to_its_page() {
+        assert_eq!(
+            page_of_form("/inbox/referrals/abc/notes"),
+            "/inbox/referrals/abc"
+        );
+        assert_eq!(
+            page_of_form("/inbox/referrals/abc/outcome"),
+            "/inbox/referrals/abc"
+        );
+        assert_eq!(page_of_form("/inbox/sign-out"), "/inbox");
+    }
+
+    #[test]
+    fn a_reference_is_the_random_end_of_the_id() {
+        assert_eq!(
+            reference("0190f5d6-1234-7abc-8def-0123456789ab"),
+            "0123456789AB"
+        );
+    }
+
+    #[test]
+    fn the_document_reads_as_labelled_sections_in_the_format_s_order() {
+        let mut row = lifecycle::tests::row(Status::Delivered);
+        row.document = serde_json::json!({
+            "referrer": {"name": "Pat"},
+            "person": {"given_name": "Sam", "date_of_birth": "2009-01-01",
+                       "contact": {"via_referrer": true}},
+            "household": {"adults": 1}
+        })
+        .to_string();
+        let s = sections(&row);
+        let titles: Vec<&str> = s.iter().map(|s| s.title.as_str()).collect();
+        assert_eq!(titles, ["The person", "Household", "Referrer"]);
+        assert_eq!(
+            s[0].rows,
+            vec![
+                ("Given name".to_owned(), "Sam".to_owned()),
+                ("Date of birth".to_owned(), "2009-01-01".to_owned()),
+                (
+                    "Contact: contact through the referrer".to_owned(),
+                    "Yes".to_owned()
+                ),
+            ]
+        );
+    }
+}
