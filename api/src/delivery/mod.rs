@@ -560,7 +560,7 @@ impl Worker {
             submitted_at: rfc3339_ms(row.submitted_at_ms),
             organisation: row.organisation.clone(),
             agency_type: row.agency_type.clone(),
-            warnings: crate::http::warnings_of(&row),
+            warnings: crate::referrals::warnings_of(&row),
             referral: openapi::RawReferral(document),
         });
         let started_ms = self.clock.now_ms();

@@ -5,23 +5,10 @@ use crate::entities::{audit_event, note, referral};
 use crate::referrals::lifecycle;
 use openapi::{
     Acknowledgement, AuthorityRef, Delivery, FeedEvent, NoteAuthorView, NoteView, OutcomeView,
-    RawReferral, ReferralResource, ValidationIssue, WithdrawalView,
+    RawReferral, ReferralResource, WithdrawalView,
 };
 
-/// The warnings stored with a referral.
-pub fn warnings_of(row: &referral::Model) -> Vec<ValidationIssue> {
-    serde_json::from_str::<Vec<serde_json::Value>>(&row.warnings)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|w| {
-            Some(ValidationIssue {
-                pointer: w.get("pointer")?.as_str()?.to_owned(),
-                code: w.get("code")?.as_str()?.to_owned(),
-                message: w.get("message")?.as_str()?.to_owned(),
-            })
-        })
-        .collect()
-}
+pub use crate::referrals::warnings_of;
 
 fn authority_ref(gss_code: &str) -> AuthorityRef {
     AuthorityRef {
