@@ -61,6 +61,10 @@ impl crate::Vocabulary for AgencyType {
         ("mental_health_inpatient", AgencyType::MentalHealthInpatient),
         ("armed_forces", AgencyType::ArmedForces),
     ];
+
+    fn label(self) -> &'static str {
+        Self::label(self)
+    }
 }
 
 impl AgencyType {

@@ -38,6 +38,13 @@ impl crate::Vocabulary for ConcernFor {
         ("child", ConcernFor::Child),
         ("adult_at_risk", ConcernFor::AdultAtRisk),
     ];
+
+    fn label(self) -> &'static str {
+        match self {
+            ConcernFor::Child => "A child",
+            ConcernFor::AdultAtRisk => "An adult at risk",
+        }
+    }
 }
 
 /// A recorded decision to refer without (full) consent, to safeguard someone.

@@ -189,7 +189,6 @@ impl Code {
             Code::RoughSleepingNow => Some((0, "Sleeping rough now")),
             Code::RoughSleepingImminent => Some((1, "At imminent risk of sleeping rough")),
             Code::PersonAged16Or17 => Some((2, "Aged 16 or 17")),
-            Code::ThreatPossessionNotice => Some((3, "A possession notice expires within 56 days")),
             _ => None,
         }
     }

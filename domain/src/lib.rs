@@ -16,6 +16,7 @@ mod referral;
 mod register;
 mod situation;
 mod text;
+mod urgency;
 mod vocabulary;
 
 pub use agency::{AgencyType, UnknownAgencyType};
@@ -38,6 +39,7 @@ pub use situation::{
     ThreatWindow, THREAT_DAYS,
 };
 pub use text::{is_blank, FreeText, OverrideReason, ShortText, Summary, Text};
+pub use urgency::{Urgency, UrgencyFlag};
 pub use vocabulary::Vocabulary;
 
 use jiff::civil::Date;

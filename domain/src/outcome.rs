@@ -26,6 +26,13 @@ impl Vocabulary for Decision {
         ("accepted", Decision::Accepted),
         ("not_accepted", Decision::NotAccepted),
     ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Decision::Accepted => "Duty accepted",
+            Decision::NotAccepted => "No duty accepted",
+        }
+    }
 }
 
 /// Why the authority decided as it did; each reason belongs to one decision.
@@ -73,6 +80,10 @@ impl Vocabulary for OutcomeReason {
         ("declined_by_person", OutcomeReason::DeclinedByPerson),
         ("other", OutcomeReason::Other),
     ];
+
+    fn label(self) -> &'static str {
+        Self::label(self)
+    }
 }
 
 impl OutcomeReason {
@@ -141,6 +152,18 @@ impl Vocabulary for WithdrawalReason {
         ("not_eligible", WithdrawalReason::NotEligible),
         ("other", WithdrawalReason::Other),
     ];
+
+    fn label(self) -> &'static str {
+        match self {
+            WithdrawalReason::NewReferral => "Replaced by a new referral",
+            WithdrawalReason::IncorrectAuthority => "Sent to the wrong council",
+            WithdrawalReason::ConsentWithdrawn => "The person withdrew their consent",
+            WithdrawalReason::Disengaged => "The person stopped engaging",
+            WithdrawalReason::HousingNeedResolved => "The housing need was resolved",
+            WithdrawalReason::NotEligible => "The person is not eligible",
+            WithdrawalReason::Other => "Another reason",
+        }
+    }
 }
 
 /// Why an administrator erases a referral's personal data before retention would (UK GDPR
@@ -162,6 +185,14 @@ impl Vocabulary for ErasureReason {
         ("sent_in_error", ErasureReason::SentInError),
         ("consent_withdrawn", ErasureReason::ConsentWithdrawn),
     ];
+
+    fn label(self) -> &'static str {
+        match self {
+            ErasureReason::SubjectRequest => "The person asked for their data to be erased",
+            ErasureReason::SentInError => "Sent in error",
+            ErasureReason::ConsentWithdrawn => "The person withdrew their consent",
+        }
+    }
 }
 
 /// A decision with a reason that belongs to it, and — when referred on — the other authority. Only

@@ -43,6 +43,17 @@ impl crate::Vocabulary for AuthorityKind {
         ("london_borough", AuthorityKind::LondonBorough),
         ("city_of_london", AuthorityKind::CityOfLondon),
     ];
+
+    fn label(self) -> &'static str {
+        match self {
+            AuthorityKind::Unitary => "Unitary authority",
+            AuthorityKind::IslesOfScilly => "Council of the Isles of Scilly",
+            AuthorityKind::NonMetropolitanDistrict => "District council",
+            AuthorityKind::MetropolitanBorough => "Metropolitan borough",
+            AuthorityKind::LondonBorough => "London borough",
+            AuthorityKind::CityOfLondon => "City of London Corporation",
+        }
+    }
 }
 
 impl AuthorityKind {

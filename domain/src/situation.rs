@@ -141,6 +141,15 @@ impl crate::Vocabulary for HousingReason {
             HousingReason::ThreatenedWithHomelessness,
         ),
     ];
+
+    fn label(self) -> &'static str {
+        match self {
+            HousingReason::Homeless => "Homeless now",
+            HousingReason::ThreatenedWithHomelessness => {
+                "Threatened with homelessness within 56 days"
+            }
+        }
+    }
 }
 
 impl crate::Vocabulary for RoughSleeping {
@@ -151,6 +160,15 @@ impl crate::Vocabulary for RoughSleeping {
         ("imminent", RoughSleeping::Imminent),
         ("sleeping_rough", RoughSleeping::SleepingRough),
     ];
+
+    fn label(self) -> &'static str {
+        match self {
+            RoughSleeping::No => "No known risk",
+            RoughSleeping::AtRisk => "At risk of sleeping rough",
+            RoughSleeping::Imminent => "Rough sleeping is imminent",
+            RoughSleeping::SleepingRough => "Sleeping rough now",
+        }
+    }
 }
 
 impl crate::Vocabulary for NoticeKind {
@@ -159,6 +177,13 @@ impl crate::Vocabulary for NoticeKind {
         ("section_8", NoticeKind::Section8),
         ("section_21", NoticeKind::Section21),
     ];
+
+    fn label(self) -> &'static str {
+        match self {
+            NoticeKind::Section8 => "Section 8 notice (possession proceedings)",
+            NoticeKind::Section21 => "Section 21 notice (no-fault)",
+        }
+    }
 }
 
 pub(crate) fn read(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<HousingSituation> {

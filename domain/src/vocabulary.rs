@@ -26,6 +26,12 @@ pub trait Vocabulary: Copy + PartialEq + 'static {
             .map(|(_, v)| *v)
     }
 
+    /// The value in words, for people (the inbox, e-mails, the practitioner's pages). Empty for
+    /// a vocabulary only machines read.
+    fn label(self) -> &'static str {
+        ""
+    }
+
     /// Every wire term, in order.
     fn terms() -> Vec<&'static str> {
         Self::TERMS.iter().map(|(t, _)| *t).collect()
@@ -50,6 +56,35 @@ mod tests {
                 V::NAME
             );
         }
+    }
+
+    /// Every value a person may be shown has words of its own (the inbox never shows `section_21`).
+    fn labelled<V: Vocabulary + std::fmt::Debug>() {
+        for (term, value) in V::TERMS {
+            let label = value.label();
+            assert!(!label.is_empty(), "{}: {term} has no label", V::NAME);
+            assert_ne!(
+                label,
+                *term,
+                "{}: {term} is labelled with its term",
+                V::NAME
+            );
+        }
+    }
+
+    #[test]
+    fn every_value_of_every_vocabulary_people_read_has_a_label() {
+        labelled::<crate::AgencyType>();
+        labelled::<crate::AuthorityKind>();
+        labelled::<crate::ConcernFor>();
+        labelled::<crate::HousingReason>();
+        labelled::<crate::NoticeKind>();
+        labelled::<crate::RoughSleeping>();
+        labelled::<crate::Decision>();
+        labelled::<crate::OutcomeReason>();
+        labelled::<crate::WithdrawalReason>();
+        labelled::<crate::ErasureReason>();
+        labelled::<crate::UrgencyFlag>();
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod m20261129_000003_data_protection;
 mod m20261129_000004_inbox;
 mod m20261204_000001_readiness_probe;
 mod m20261204_000002_feed_entries;
+mod m20261204_000003_assignments;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_inbox::Migration),
             Box::new(m20261204_000001_readiness_probe::Migration),
             Box::new(m20261204_000002_feed_entries::Migration),
+            Box::new(m20261204_000003_assignments::Migration),
         ]
     }
 }

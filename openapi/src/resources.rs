@@ -136,9 +136,37 @@ pub struct ReferralResource {
     /// When the personal data was erased; `null` unless erased (the document is then absent).
     #[oai(nullable)]
     pub erased_at: Option<String>,
+    /// How urgent the referral is today (the date in England); `null` once erased.
+    #[oai(nullable)]
+    pub urgency: Option<UrgencyView>,
     /// The normalized referral document.
     #[oai(skip_serializing_if_is_none)]
     pub referral: Option<RawReferral>,
+}
+
+/// How urgent a referral is on the day it is read (docs/contract.md §10b), judged from the
+/// referral as it was accepted and today's date in England. The inbox orders by it: homeless now
+/// first (sleeping rough now first among them), then by `days_until_homeless`, then the oldest.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct UrgencyView {
+    /// Homeless today: referred as homeless, or the likely date has come.
+    pub homeless_now: bool,
+    /// Whole days until the likely date of homelessness; `null` when homeless now.
+    #[oai(nullable)]
+    pub days_until_homeless: Option<i64>,
+    /// `rough_sleeping_now`, `rough_sleeping_imminent`, `aged_16_or_17`,
+    /// `shared_without_consent`. This list may grow: ignore a flag you do not know.
+    pub flags: Vec<String>,
+}
+
+impl From<&domain::Urgency> for UrgencyView {
+    fn from(u: &domain::Urgency) -> Self {
+        UrgencyView {
+            homeless_now: u.homeless_now,
+            days_until_homeless: u.days_until_homeless,
+            flags: u.flags.iter().map(|f| f.term().to_owned()).collect(),
+        }
+    }
 }
 
 /// A page of referrals, newest first.
@@ -577,6 +605,10 @@ pub struct NoteAuthorView {
     /// The authority's GSS code.
     #[oai(skip_serializing_if_is_none)]
     pub gss_code: Option<String>,
+    /// The e-mail address of the authority's officer who wrote it in the web inbox (absent for a
+    /// note written through the API, or once that officer is removed).
+    #[oai(skip_serializing_if_is_none)]
+    pub officer_email: Option<String>,
 }
 
 /// A note between the referrer and the authority.

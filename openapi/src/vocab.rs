@@ -55,6 +55,12 @@ pub enum AuditAction {
     NotificationSent,
     /// An e-mail notification attempt failed (retried unless final).
     NotificationFailed,
+    /// An officer listed the inbox; the detail holds the ids shown, nothing personal.
+    ReferralsListed,
+    /// An officer searched the inbox; the detail holds how many were found, never the search.
+    ReferralsSearched,
+    /// A referral was assigned to an officer of its authority (the detail holds the officer's id).
+    ReferralAssigned,
 }
 
 impl Vocabulary for AuditAction {
@@ -99,6 +105,9 @@ impl Vocabulary for AuditAction {
         ("officer.signed_in", AuditAction::OfficerSignedIn),
         ("notification.sent", AuditAction::NotificationSent),
         ("notification.failed", AuditAction::NotificationFailed),
+        ("referrals.listed", AuditAction::ReferralsListed),
+        ("referrals.searched", AuditAction::ReferralsSearched),
+        ("referral.assigned", AuditAction::ReferralAssigned),
     ];
 }
 

@@ -248,7 +248,10 @@ async fn an_officer_does_the_whole_journey_by_keyboard_and_every_page_passes_axe
     activate(&c, &format!("a[href='/inbox/referrals/{id}']")).await;
     let page = text(&c).await;
     assert!(page.contains("Testgiven"), "the document is shown");
-    assert!(page.contains("At imminent risk of sleeping rough"));
+    assert!(
+        page.contains("Rough sleeping imminent"),
+        "the urgency in words"
+    );
     accessible(&c, &axe, "a referral").await;
     assert_eq!(app.state_of(&id).await["status"], "delivered");
 
@@ -332,5 +335,106 @@ async fn an_officer_does_the_whole_journey_by_keyboard_and_every_page_passes_axe
         .filter_map(|n| n["text"].as_str())
         .collect();
     assert_eq!(texts, ["Appointment booked for Monday."]);
+    c.close().await.unwrap();
+}
+
+/// Whether the page fits the window: no horizontal scrolling (WCAG 1.4.10), checked without
+/// relying on any script of the page's own (it has none).
+async fn fits(c: &Client, what: &str) {
+    let widths = c
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (scroll, inner) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
+    assert!(
+        scroll <= inner,
+        "{what}: {scroll} px wide in a {inner} px window at {}",
+        c.current_url().await.unwrap()
+    );
+}
+
+#[tokio::test]
+async fn every_inbox_page_reflows_at_320_pixels_and_passes_axe_there_and_at_1280() {
+    let (Some(driver), Some(axe)) = (chromedriver(), axe_source()) else {
+        assert!(
+            std::env::var("DTR_REQUIRE_BROWSER").is_err(),
+            "DTR_REQUIRE_BROWSER is set but chromedriver or axe-core (target/axe-core) is missing"
+        );
+        eprintln!(
+            "SKIPPED: chromedriver or axe-core is not installed (scripts/test installs them)"
+        );
+        return;
+    };
+    let relay = SmtpRelay::start();
+    let app = spawn_with_mail(&relay).await;
+    let r = app
+        .post(
+            "/v1/authorities/E06000001/officers",
+            ADMIN_KEY,
+            &json!({ "email": OFFICER }),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let referrer = app
+        .referrer("HMPPS Yorkshire and the Humber Probation Delivery Unit")
+        .await;
+    let mut rough = referral_to("E06000001");
+    rough["housing_situation"]["reason"] = json!("homeless");
+    rough["housing_situation"]
+        .as_object_mut()
+        .unwrap()
+        .remove("likely_homeless_on");
+    rough["housing_situation"]["rough_sleeping"] = json!("sleeping_rough");
+    rough["person"]["family_name"] = json!("Featherstonehaugh-Cholmondeley-Wolstenholme");
+    rough["case_reference"] = json!("PRB-2026-000123456");
+    let id = app.submit(&referrer, &rough).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.submit(&referrer, &referral_to("E06000001")).await;
+
+    let c = browser(&driver).await;
+    sign_in(&c, &app, &relay, &axe, OFFICER).await;
+    let pages = [
+        ("/inbox".to_owned(), "the list"),
+        ("/inbox?sort=newest".to_owned(), "the list, newest first"),
+        ("/inbox?q=Featherstonehaugh".to_owned(), "a search"),
+        ("/inbox?q=nobody".to_owned(), "a search that finds nothing"),
+        (format!("/inbox/referrals/{id}"), "a referral"),
+        ("/inbox/help".to_owned(), "help"),
+        ("/inbox/privacy".to_owned(), "the privacy notice"),
+        (
+            "/inbox/accessibility".to_owned(),
+            "the accessibility statement",
+        ),
+        ("/inbox/sign-out".to_owned(), "sign out"),
+    ];
+    for (width, height) in [(1280, 1024), (320, 900)] {
+        c.set_window_size(width, height).await.unwrap();
+        let inner = c
+            .execute("return window.innerWidth;", vec![])
+            .await
+            .unwrap()
+            .as_i64()
+            .unwrap();
+        assert!(
+            inner <= width.into(),
+            "the window is {inner} px wide, asked for {width}"
+        );
+        for (path, what) in &pages {
+            c.goto(&format!("{}{path}", app.base)).await.unwrap();
+            let what = format!("{what} at {width} px");
+            fits(&c, &what).await;
+            accessible(&c, &axe, &what).await;
+        }
+    }
+    let list = {
+        c.goto(&format!("{}/inbox", app.base)).await.unwrap();
+        text(&c).await
+    };
+    assert!(list.contains("Sleeping rough now"), "{list}");
     c.close().await.unwrap();
 }

@@ -29,21 +29,26 @@ pub struct Email {
     pub text: String,
 }
 
-/// The urgency warnings of a stored referral in words, most urgent first.
-pub fn urgency_of(row: &referral::Model) -> Vec<&'static str> {
-    let codes: Vec<String> = serde_json::from_str::<Vec<serde_json::Value>>(&row.warnings)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|w| w["code"].as_str().map(str::to_owned))
-        .collect();
-    let mut urgent: Vec<(u8, &'static str)> = codes
-        .iter()
-        .filter_map(|c| domain::Code::from_str_code(c))
-        .filter_map(domain::Code::urgency)
-        .collect();
-    urgent.sort_unstable();
-    urgent.dedup();
-    urgent.into_iter().map(|(_, words)| words).collect()
+/// A stored referral's urgency on `today` in words, the headline first ("Homeless in 10 days",
+/// then "Aged 16 or 17", …); empty once erased. The same judgement as the inbox and the API.
+pub fn urgency_words(row: &referral::Model, today: jiff::civil::Date) -> Vec<String> {
+    crate::referrals::urgency(row, today).map_or_else(Vec::new, |u| {
+        let mut words = vec![u.headline()];
+        words.extend(
+            u.flags
+                .iter()
+                .filter(|f| !(u.homeless_now && **f == domain::UrgencyFlag::RoughSleepingNow))
+                .map(|f| f.label().to_owned()),
+        );
+        words
+    })
+}
+
+/// Whether a referral should be read first: homeless now, within 14 days, or a flag raised.
+pub fn is_urgent(row: &referral::Model, today: jiff::civil::Date) -> bool {
+    crate::referrals::urgency(row, today).is_some_and(|u| {
+        u.homeless_now || u.days_until_homeless.is_some_and(|d| d <= 14) || !u.flags.is_empty()
+    })
 }
 
 fn authority_name(gss_code: &str) -> String {
@@ -64,18 +69,26 @@ pub fn referral_link(public_url: &str, id: &str) -> String {
 }
 
 /// A referral waits in the authority's inbox.
-pub fn referral_waiting(row: &referral::Model, public_url: &str) -> Email {
+pub fn referral_waiting(
+    row: &referral::Model,
+    public_url: &str,
+    today: jiff::civil::Date,
+) -> Email {
     let authority = authority_name(&row.gss_code);
-    let urgency = urgency_of(row);
+    let urgency = urgency_words(row, today);
     let urgent_line = if urgency.is_empty() {
         "Urgency: nothing flagged".to_owned()
     } else {
         format!("Urgency: {}", urgency.join("; "))
     };
-    let subject = if urgency.is_empty() {
-        format!("Duty to refer: a new referral for {authority}")
-    } else {
-        format!("Duty to refer: an urgent new referral for {authority}")
+    let reference = crate::referrals::short_reference(&row.id);
+    // The short reference in every subject, so a mail client never threads two referrals together.
+    let subject = match (is_urgent(row, today), urgency.first()) {
+        (true, Some(headline)) => format!(
+            "Duty to refer: an urgent new referral for {authority}, ref {reference} ({})",
+            headline.to_lowercase()
+        ),
+        _ => format!("Duty to refer: a new referral for {authority}, ref {reference}"),
     };
     let text = format!(
         "A referral under the duty to refer (section 213B of the Housing Act 1996) is waiting for \
@@ -104,7 +117,10 @@ pub fn referral_erased(row: &referral::Model, public_url: &str) -> Email {
         None => "the person asked, it was sent in error, or its retention period ended",
     };
     Email {
-        subject: format!("Duty to refer: a referral for {authority} was erased"),
+        subject: format!(
+            "Duty to refer: referral {} for {authority} was erased",
+            crate::referrals::short_reference(&row.id)
+        ),
         text: format!(
             "This service has erased the personal details of a referral to {authority} from \
              {organisation} ({agency}): {why}.\n\n\
@@ -143,7 +159,10 @@ pub fn referral_withdrawn(row: &referral::Model, public_url: &str) -> Email {
         _ => "Stop any work on the referral.",
     };
     Email {
-        subject: format!("Duty to refer: a referral for {authority} was withdrawn"),
+        subject: format!(
+            "Duty to refer: referral {} for {authority} was withdrawn",
+            crate::referrals::short_reference(&row.id)
+        ),
         text: format!(
             "A referral to {authority} under the duty to refer was withdrawn by {organisation} \
              ({agency}).\n\n\
@@ -168,6 +187,41 @@ fn withdrawal_words(reason: domain::WithdrawalReason) -> &'static str {
         W::HousingNeedResolved => "the housing need was resolved",
         W::NotEligible => "the person is not eligible",
         W::Other => "another reason",
+    }
+}
+
+/// The referrer added a note to a referral the authority has (reference and link, never the text).
+pub fn note_added(row: &referral::Model, public_url: &str) -> Email {
+    let authority = authority_name(&row.gss_code);
+    let reference = crate::referrals::short_reference(&row.id);
+    Email {
+        subject: format!("Duty to refer: a new note from the referrer on referral {reference} for {authority}"),
+        text: format!(
+            "{organisation} ({agency}) added a note to a referral to {authority}.\n\n\
+             Reference: {reference}\n\
+             Read it in your inbox:\n\
+             {link}\n\n\
+             This e-mail holds no personal details and not the note itself: they are only in the inbox.\n",
+            organisation = row.organisation,
+            agency = agency_label(&row.agency_type),
+            link = referral_link(public_url, &row.id),
+        ),
+    }
+}
+
+/// A colleague assigned a referral to this officer (reference and link only).
+pub fn assigned(row: &referral::Model, public_url: &str) -> Email {
+    let authority = authority_name(&row.gss_code);
+    let reference = crate::referrals::short_reference(&row.id);
+    Email {
+        subject: format!("Duty to refer: referral {reference} for {authority} was assigned to you"),
+        text: format!(
+            "A colleague at {authority} assigned a referral under the duty to refer to you.\n\n\
+             Reference: {reference}\n\
+             {link}\n\n\
+             This e-mail holds no personal details: they are only in the inbox.\n",
+            link = referral_link(public_url, &row.id),
+        ),
     }
 }
 
@@ -302,23 +356,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urgency_is_in_words_most_urgent_first_and_once() {
+    fn urgency_is_in_words_headline_first_and_the_subject_carries_the_reference() {
         let mut row = crate::referrals::lifecycle::tests::row(
             crate::referrals::lifecycle::Status::AwaitingCollection,
         );
-        row.warnings = serde_json::json!([
-            {"code": "person.aged_16_or_17", "pointer": "/person/date_of_birth", "message": "x"},
-            {"code": "consent.stale", "pointer": "/consent", "message": "x"},
-            {"code": "rough_sleeping.now", "pointer": "/housing_situation", "message": "x"},
-            {"code": "person.aged_16_or_17", "pointer": "/person", "message": "x"}
-        ])
+        row.document = serde_json::json!({
+            "person": { "given_name": "A", "family_name": "B", "date_of_birth": "2009-06-01" },
+            "consent": { "referral": true, "share_contact_details": true },
+            "housing_situation": { "reason": "homeless", "rough_sleeping": "sleeping_rough" }
+        })
         .to_string();
+        let today = jiff::civil::date(2026, 12, 4);
         assert_eq!(
-            urgency_of(&row),
+            urgency_words(&row, today),
             vec!["Sleeping rough now", "Aged 16 or 17"]
         );
-        let email = referral_waiting(&row, "https://dtr.example.gov.uk");
-        assert!(email.subject.contains("urgent"));
+        let email = referral_waiting(&row, "https://dtr.example.gov.uk", today);
+        assert!(email.subject.contains("urgent"), "{}", email.subject);
+        assert!(
+            email
+                .subject
+                .contains(&crate::referrals::short_reference(&row.id)),
+            "{}",
+            email.subject
+        );
+        assert!(!email.subject.contains("A B"), "no name in a subject");
         assert!(email.text.contains("Sleeping rough now; Aged 16 or 17"));
         assert!(email.text.contains(&format!(
             "https://dtr.example.gov.uk/inbox/referrals/{}",

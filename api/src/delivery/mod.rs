@@ -606,9 +606,14 @@ impl Worker {
         let email = row
             .as_ref()
             .and_then(|row| match event.event_type.as_str() {
-                lifecycle::EMAIL_WAITING => Some(email::referral_waiting(row, public_url)),
+                lifecycle::EMAIL_WAITING => Some(email::referral_waiting(
+                    row,
+                    public_url,
+                    domain::calendar::uk_date(self.clock.now()),
+                )),
                 lifecycle::EMAIL_WITHDRAWN => Some(email::referral_withdrawn(row, public_url)),
                 lifecycle::EMAIL_ERASED => Some(email::referral_erased(row, public_url)),
+                lifecycle::EMAIL_NOTE_ADDED => Some(email::note_added(row, public_url)),
                 _ => None,
             });
         let permanent = |error: &str| SendOutcome::Permanent {

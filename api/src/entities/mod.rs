@@ -2,6 +2,7 @@
 //! Persistence functions take and return domain-level values; these rows stay inside `api`.
 
 pub mod api_key;
+pub mod assignment;
 pub mod audit_event;
 pub mod authority_endpoint;
 pub mod authority_notify;

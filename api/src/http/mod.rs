@@ -83,6 +83,11 @@ impl AppState {
     pub fn wake_worker(&self) {
         self.worker.notify_one();
     }
+
+    /// Today's date in England, by the service's clock: what urgency is judged on.
+    pub fn today(&self) -> jiff::civil::Date {
+        domain::calendar::uk_date(self.clock.now())
+    }
 }
 
 /// The whole application.

@@ -11,6 +11,7 @@ use super::AppState;
 use crate::audit::Actor;
 use crate::ids::ReferralId;
 use crate::keys::{Caller, Scope};
+use crate::people;
 use crate::referrals::lifecycle::{self, NoteAuthor, Status};
 use crate::referrals::{self, submit, ActionError, Who};
 use domain::{AsOf, Referral, Vocabulary};
@@ -165,7 +166,7 @@ impl ReferralsApi {
             Ok(submit::Submitted::Created(row)) => row,
             Ok(submit::Submitted::Replayed(row)) => {
                 return Ok(Submitted::Created(
-                    Json(resource(&row, false)),
+                    Json(resource(&row, false, state.today())),
                     format!("/v1/referrals/{}", row.id),
                 ))
             }
@@ -193,7 +194,7 @@ impl ReferralsApi {
         }
         tracing::info!(referral_id = %stored.id, gss_code = %stored.gss_code, status = %stored.status.as_str(), "referral accepted");
         Ok(Submitted::Created(
-            Json(resource(&stored, false)),
+            Json(resource(&stored, false, state.today())),
             format!("/v1/referrals/{}", stored.id),
         ))
     }
@@ -233,7 +234,10 @@ impl ReferralsApi {
         .await?;
         let next_cursor = trim_page(&mut rows, limit, |r| r.seq.to_string());
         Ok(Json(ReferralList {
-            items: rows.iter().map(|r| resource(r, false)).collect(),
+            items: rows
+                .iter()
+                .map(|r| resource(r, false, state.today()))
+                .collect(),
             next_cursor,
         }))
     }
@@ -264,7 +268,7 @@ impl ReferralsApi {
             state.clock.now_ms(),
         )
         .await?;
-        Ok(Json(resource(&read.row, read.disclosed)))
+        Ok(Json(resource(&read.row, read.disclosed, state.today())))
     }
 
     /// Acknowledge receipt
@@ -299,7 +303,7 @@ impl ReferralsApi {
             state.clock.now_ms(),
         )
         .await?;
-        Ok(Json(resource(&row, false)))
+        Ok(Json(resource(&row, false, state.today())))
     }
 
     /// Redeliver a failed referral
@@ -339,7 +343,11 @@ impl ReferralsApi {
             other => other.into(),
         })?;
         state.wake_worker();
-        Ok(Requeued::Accepted(Json(resource(&row, false))))
+        Ok(Requeued::Accepted(Json(resource(
+            &row,
+            false,
+            state.today(),
+        ))))
     }
 
     /// Record the authority's decision
@@ -386,7 +394,7 @@ impl ReferralsApi {
             other => other.into(),
         })?;
         tracing::info!(referral_id = %row.id, decision = outcome.decision().term(), reason = outcome.reason().term(), "outcome recorded");
-        Ok(Json(resource(&row, false)))
+        Ok(Json(resource(&row, false, state.today())))
     }
 
     /// Withdraw a referral
@@ -424,7 +432,7 @@ impl ReferralsApi {
         .await?;
         state.wake_worker();
         tracing::info!(referral_id = %row.id, reason = reason.term(), "referral withdrawn");
-        Ok(Json(resource(&row, false)))
+        Ok(Json(resource(&row, false, state.today())))
     }
 
     /// Erase a referral's personal data
@@ -461,7 +469,7 @@ impl ReferralsApi {
         )
         .await?;
         tracing::info!(referral_id = %row.id, reason = reason.term(), "personal data erased");
-        Ok(Json(resource(&row, false)))
+        Ok(Json(resource(&row, false, state.today())))
     }
 
     /// Add a note
@@ -496,7 +504,8 @@ impl ReferralsApi {
         )
         .await?;
         state.wake_worker();
-        Ok(NoteAdded::Created(Json(note_view(&note))))
+        let officers = people::officer_emails(&state.db, std::slice::from_ref(&note)).await?;
+        Ok(NoteAdded::Created(Json(note_view(&note, &officers))))
     }
 
     /// A referral's notes
@@ -533,8 +542,9 @@ impl ReferralsApi {
         )
         .await?;
         let next_cursor = trim_page(&mut notes, limit, |n| n.seq.to_string());
+        let officers = people::officer_emails(&state.db, &notes).await?;
         Ok(Json(NoteList {
-            items: notes.iter().map(note_view).collect(),
+            items: notes.iter().map(|n| note_view(n, &officers)).collect(),
             next_cursor,
         }))
     }

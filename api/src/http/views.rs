@@ -22,7 +22,12 @@ fn authority_ref(gss_code: &str) -> AuthorityRef {
 
 /// The wire resource of a stored referral; the document only when `with_document` (and only while
 /// the referral holds one: never after erasure).
-pub fn resource(row: &referral::Model, with_document: bool) -> ReferralResource {
+/// The wire form of a referral on `today` (its urgency is judged on that UK date).
+pub fn resource(
+    row: &referral::Model,
+    with_document: bool,
+    today: jiff::civil::Date,
+) -> ReferralResource {
     let acknowledgement = row.acknowledged_at_ms.map(|at| Acknowledgement {
         acknowledged_at: rfc3339_ms(at),
         received_by: row.received_by.clone().unwrap_or_default(),
@@ -68,6 +73,9 @@ pub fn resource(row: &referral::Model, with_document: bool) -> ReferralResource 
         outcome,
         withdrawal,
         erased_at: row.erased_at_ms.map(rfc3339_ms),
+        urgency: crate::referrals::urgency(row, today)
+            .as_ref()
+            .map(openapi::UrgencyView::from),
         referral: (with_document && lifecycle::discloses_document(row, false))
             .then(|| serde_json::from_str(&row.document).ok().map(RawReferral))
             .flatten(),
@@ -75,7 +83,11 @@ pub fn resource(row: &referral::Model, with_document: bool) -> ReferralResource 
 }
 
 /// The wire form of a note.
-pub fn note_view(n: &note::Model) -> NoteView {
+/// The wire form of a note; `officers` names the officers who wrote in the inbox, by id.
+pub fn note_view(
+    n: &note::Model,
+    officers: &std::collections::HashMap<String, String>,
+) -> NoteView {
     NoteView {
         id: n.id.clone(),
         at: rfc3339_ms(n.created_at_ms),
@@ -84,6 +96,11 @@ pub fn note_view(n: &note::Model) -> NoteView {
             organisation: n.author_organisation.clone(),
             agency_type: n.author_agency_type.clone(),
             gss_code: n.author_gss_code.clone(),
+            officer_email: n
+                .author_officer_id
+                .as_ref()
+                .and_then(|id| officers.get(id))
+                .cloned(),
         },
         text: n.text.clone().unwrap_or_default(),
     }

@@ -88,3 +88,21 @@ pub async fn sign_in(db: &Db, token: &str, now_ms: i64) -> Result<Option<NewSess
 pub async fn link_is_valid(db: &Db, token: &str, now_ms: i64) -> Result<bool, DbErr> {
     repository::link_is_valid(db.conn(), token, now_ms).await
 }
+
+/// The e-mail addresses of the officers who wrote these notes, by officer id (a removed officer
+/// is absent): notes are signed by the officer on both sides.
+pub async fn officer_emails(
+    db: &Db,
+    notes: &[crate::entities::note::Model],
+) -> Result<std::collections::HashMap<String, String>, DbErr> {
+    let mut out = std::collections::HashMap::new();
+    for id in notes.iter().filter_map(|n| n.author_officer_id.as_deref()) {
+        if out.contains_key(id) {
+            continue;
+        }
+        if let Some(o) = repository::find(db.conn(), id).await? {
+            out.insert(o.id, o.email);
+        }
+    }
+    Ok(out)
+}

@@ -211,7 +211,17 @@ pub async fn add_note(
     let has_endpoint = crate::authorities::repository::endpoint(&*txn, &row.gss_code)
         .await?
         .is_some();
-    let t = lifecycle::add_note(&row, author, &note_id, has_endpoint, &who.actor)?;
+    let has_mailbox = crate::authorities::repository::notify_address(&*txn, &row.gss_code)
+        .await?
+        .is_some();
+    let t = lifecycle::add_note(
+        &row,
+        author,
+        &note_id,
+        has_endpoint,
+        has_mailbox,
+        &who.actor,
+    )?;
     let note = store::insert_note(&*txn, &note_id, &row.id, &who.author, text, now_ms).await?;
     store::apply(&*txn, t, vec![], now_ms).await?;
     txn.commit().await?;

@@ -170,6 +170,10 @@ pub const EMAIL_WITHDRAWN: &str = "referral.withdrawn";
 /// about (UK GDPR art. 19).
 pub const EMAIL_ERASED: &str = "referral.erased";
 
+/// The e-mail telling an authority's mailbox that the referrer added a note to a referral it has
+/// (docs/contract.md §10b: the reference and a link, never the text).
+pub const EMAIL_NOTE_ADDED: &str = "referral.note_added";
+
 fn email(event_type: &'static str, id: &str) -> FollowUp {
     FollowUp {
         channel: Channel::Email,
@@ -454,6 +458,7 @@ pub fn add_note(
     author: NoteAuthor,
     note_id: &str,
     authority_has_endpoint: bool,
+    authority_has_mailbox: bool,
     actor: &Actor,
 ) -> Result<Transition, Refusal> {
     if row.erased_at_ms.is_some() {
@@ -476,6 +481,9 @@ pub fn add_note(
                 "note_id": note_id,
             }),
         });
+    }
+    if author == NoteAuthor::Referrer && row.delivered_at_ms.is_some() && authority_has_mailbox {
+        t.follow_ups.push(email(EMAIL_NOTE_ADDED, &row.id));
     }
     Ok(t.event(
         actor,

@@ -239,7 +239,7 @@ fn an_attempt_that_lands_after_withdrawal_tells_the_authority() {
 fn notes_from_every_state_for_each_author() {
     for status in ALL {
         for author in [NoteAuthor::Referrer, NoteAuthor::Authority] {
-            let result = add_note(&row(status), author, "n1", true, &actor());
+            let result = add_note(&row(status), author, "n1", true, false, &actor());
             let allowed = match (author, status) {
                 (_, Status::Withdrawn) => false,
                 (NoteAuthor::Authority, Status::Delivered | Status::Acknowledged) => true,
@@ -267,7 +267,7 @@ fn notes_from_every_state_for_each_author() {
     let mut erased = row(Status::Acknowledged);
     erased.erased_at_ms = Some(NOW);
     assert_eq!(
-        add_note(&erased, NoteAuthor::Referrer, "n", true, &actor()).err(),
+        add_note(&erased, NoteAuthor::Referrer, "n", true, false, &actor()).err(),
         Some(Refusal::Erased)
     );
 }
@@ -616,4 +616,33 @@ fn an_erasure_is_told_to_an_authority_that_received_the_referral() {
     )
     .expect("erasable");
     assert!(t.follow_ups.is_empty());
+}
+
+#[test]
+fn a_referrers_note_is_emailed_to_the_mailbox_once_the_authority_has_the_referral() {
+    for status in ALL {
+        let r = row(status);
+        for (author, mailbox) in [
+            (NoteAuthor::Referrer, true),
+            (NoteAuthor::Referrer, false),
+            (NoteAuthor::Authority, true),
+        ] {
+            let Ok(t) = add_note(&r, author, "n", false, mailbox, &actor()) else {
+                continue;
+            };
+            let emails: Vec<&str> = t
+                .follow_ups
+                .iter()
+                .filter(|f| f.channel == crate::entities::outbox::Channel::Email)
+                .map(|f| f.event_type)
+                .collect();
+            let expected: Vec<&str> =
+                if author == NoteAuthor::Referrer && mailbox && r.delivered_at_ms.is_some() {
+                    vec![EMAIL_NOTE_ADDED]
+                } else {
+                    vec![]
+                };
+            assert_eq!(emails, expected, "{author:?} {status:?} mailbox {mailbox}");
+        }
+    }
 }

@@ -2,11 +2,13 @@
 //! group-commit writer of the hot paths, the lifecycle that decides every status, and retention.
 
 mod actions;
+pub mod assignment;
 pub mod group_commit;
 pub mod lifecycle;
 pub mod repository;
 pub mod retention;
 pub mod submit;
+pub mod triage;
 
 pub use actions::*;
 
@@ -26,4 +28,21 @@ pub fn warnings_of(row: &referral::Model) -> Vec<ValidationIssue> {
             })
         })
         .collect()
+}
+
+/// How urgent a stored referral is on `today` (a UK date), from the document it was accepted as;
+/// `None` once erased. The one place the inbox, the e-mails and the API ask.
+pub fn urgency(row: &referral::Model, today: jiff::civil::Date) -> Option<domain::Urgency> {
+    if row.erased_at_ms.is_some() {
+        return None;
+    }
+    let document: serde_json::Value = serde_json::from_str(&row.document).ok()?;
+    domain::Urgency::of_normalized(&document, today)
+}
+
+/// The short reference people read out on the phone and see in subjects: the last 12 hex digits of
+/// the id (a UUID v7's random part), upper case.
+pub fn short_reference(id: &str) -> String {
+    let hex: String = id.chars().filter(char::is_ascii_hexdigit).collect();
+    hex[hex.len().saturating_sub(12)..].to_uppercase()
 }

@@ -41,6 +41,39 @@ pub(super) async fn form_error(
     .await
 }
 
+/// A rule's finding in words for the field it belongs to (the GOV.UK error message patterns),
+/// instead of the API's message written for developers.
+pub(super) fn plain_message(field: &str, issue: &domain::Issue) -> String {
+    use domain::Code;
+    let what = match field {
+        "received_by" => "your name or team",
+        "local_reference" => "your reference",
+        "text" => "a note",
+        "other_authority" => "the council you referred the person to",
+        _ => "an answer",
+    };
+    match (field, issue.code) {
+        ("other_authority", _) => {
+            "Select the council you referred the person to, from the list".to_owned()
+        }
+        ("reason", _) => "Select your decision".to_owned(),
+        (_, Code::FieldRequired | Code::FieldTooShort) => format!("Enter {what}"),
+        ("text", Code::FieldTooLong) => "A note must be 4,000 characters or fewer".to_owned(),
+        (_, Code::FieldTooLong) => {
+            let mut chars = what.chars();
+            let capital: String = chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect())
+                .unwrap_or_default();
+            format!("{capital} must be 200 characters or fewer")
+        }
+        (_, Code::FieldControlChars) => {
+            format!("Remove the special characters from {what}")
+        }
+        _ => format!("Check {what}"),
+    }
+}
+
 /// A refused action as the officer sees it: a form error, or a page.
 pub(super) async fn refused(
     state: &AppState,
@@ -62,8 +95,8 @@ pub(super) async fn refused(
         ),
         ActionError::Refused(other) => other.to_string(),
         ActionError::Invalid(issues) => issues.first().map_or_else(
-            || "Check what you entered.".to_owned(),
-            |i| i.message.clone(),
+            || "Check what you entered".to_owned(),
+            |i| plain_message(field, i),
         ),
     };
     form_error(state, session, id, field, message, typed).await
@@ -102,9 +135,6 @@ pub(super) async fn acknowledge_form(
     let request = match parsed {
         Ok(r) => r,
         Err(issues) => {
-            let message = issues
-                .first()
-                .map_or_else(String::new, |i| i.message.clone());
             let field = if issues
                 .iter()
                 .any(|i| i.pointer.starts_with("/local_reference"))
@@ -113,6 +143,11 @@ pub(super) async fn acknowledge_form(
             } else {
                 "received_by"
             };
+            let message = issues
+                .iter()
+                .find(|i| i.pointer.starts_with(&format!("/{field}")))
+                .or(issues.first())
+                .map_or_else(|| format!("Check {field}"), |i| plain_message(field, i));
             return form_error(&state, &session, &id, field, message, typed).await;
         }
     };
@@ -230,7 +265,7 @@ pub(super) async fn note_form(
         Err(issues) => {
             let message = issues
                 .first()
-                .map_or_else(|| "Enter a note".to_owned(), |i| i.message.clone());
+                .map_or_else(|| "Enter a note".to_owned(), |i| plain_message("text", i));
             return form_error(&state, &session, &id, "text", message, typed).await;
         }
     };
@@ -250,5 +285,58 @@ pub(super) async fn note_form(
             see_other(&format!("/inbox/referrals/{id}?done=note"))
         }
         Err(e) => refused(&state, &session, &id, e, "text", typed).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct AssignForm {
+    csrf: Option<String>,
+    officer: Option<String>,
+}
+
+/// Assigns the referral to the chosen officer of the authority; a colleague chosen is e-mailed
+/// (reference and link only).
+#[handler]
+pub(super) async fn assign_form(
+    req: &Request,
+    state: Data<&AppState>,
+    limits: Data<&Arc<InboxLimits>>,
+    Path(id): Path<String>,
+    Form(form): Form<AssignForm>,
+) -> Response {
+    let (session, id) = match form_session(req, &state, &limits, form.csrf.as_deref(), &id).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let officer = form.officer.unwrap_or_default();
+    if officer.is_empty() {
+        let message = "Select who to assign this referral to".to_owned();
+        return form_error(
+            &state,
+            &session,
+            &id,
+            "officer",
+            message,
+            FormValues::default(),
+        )
+        .await;
+    }
+    let who = Who::officer(&session.officer.id, &session.officer.gss_code);
+    match referrals::assignment::assign(&state.db, &who, &id, &officer, state.clock.now_ms()).await
+    {
+        Ok((row, assignee)) => {
+            if assignee.id != session.officer.id {
+                if let Some(mailer) = state.mailer.clone() {
+                    let email = mail::assigned(&row, &state.config.public_url);
+                    let message_id = format!("assigned_{}", uuid::Uuid::new_v4().simple());
+                    tokio::spawn(async move {
+                        let outcome = mailer.send(&assignee.email, &email, &message_id).await;
+                        tracing::info!(officer_id = %assignee.id, outcome = ?outcome, "assignment e-mailed");
+                    });
+                }
+            }
+            see_other(&format!("/inbox/referrals/{id}?done=assigned"))
+        }
+        Err(e) => refused(&state, &session, &id, e, "officer", FormValues::default()).await,
     }
 }

@@ -24,7 +24,7 @@ use crate::http::AppState;
 use crate::ids::ReferralId;
 use crate::people::{self, NoSession, Session};
 use crate::referrals::lifecycle::{self, NoteAuthor, Status};
-use crate::referrals::{self, ActionError, Who};
+use crate::referrals::{self, triage, ActionError, Who};
 use askama::Template;
 use domain::Vocabulary;
 use poem::http::{header, HeaderValue, StatusCode};
@@ -36,11 +36,13 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 mod forms;
+mod info;
 mod list;
 mod referral_page;
 mod sign_in;
 
 use forms::*;
+use info::*;
 use list::*;
 use referral_page::*;
 use sign_in::*;
@@ -49,8 +51,6 @@ const SESSION_COOKIE: &str = "dtr_session";
 const CSRF_COOKIE: &str = "dtr_csrf";
 const CSS: &str = include_str!("../../assets/govuk/govuk-frontend-6.6.0.min.css");
 const INBOX_CSS: &str = include_str!("../../assets/govuk/inbox.css");
-/// Referrals per page of the list.
-const PAGE: u64 = 50;
 /// The most notes (the first) and history events (the latest) a referral page shows.
 const PAGE_ITEMS: u64 = 200;
 
@@ -134,6 +134,13 @@ pub(crate) fn routes(limits: Arc<InboxLimits>, max_body_bytes: usize) -> impl po
             "/inbox/referrals/:id/notes",
             get(to_form_page).post(note_form),
         )
+        .at(
+            "/inbox/referrals/:id/assign",
+            get(to_form_page).post(assign_form),
+        )
+        .at("/inbox/help", get(help_page))
+        .at("/inbox/privacy", get(privacy_page))
+        .at("/inbox/accessibility", get(accessibility_page))
         .at("/inbox/assets/govuk-frontend-6.6.0.min.css", get(govuk_css))
         .at("/inbox/assets/inbox.css", get(inbox_css))
         .at("/inbox/*rest", poem::endpoint::make_sync(|_| not_found()))
@@ -180,6 +187,17 @@ struct FieldError {
     message: String,
 }
 
+impl FieldError {
+    /// Where the error summary's link goes: the field's first input (a radio group's first
+    /// radio, since the group itself cannot take focus).
+    fn anchor(&self) -> &'static str {
+        match self.field {
+            "reason" => "reason-prevention_duty",
+            other => other,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "inbox/sign_in.html")]
 struct SignInPage {
@@ -224,6 +242,18 @@ struct MessagePage {
     link_text: String,
 }
 
+/// Councils of one kind for the "referred to another council" picker, by name.
+struct AuthorityGroup {
+    label: &'static str,
+    options: Vec<(String, String, bool)>,
+}
+
+struct OfficerOption {
+    id: String,
+    label: String,
+    selected: bool,
+}
+
 struct StatusOption {
     value: &'static str,
     label: &'static str,
@@ -233,12 +263,20 @@ struct StatusOption {
 struct ListRow {
     id: String,
     reference: String,
+    name: String,
+    age: Option<String>,
+    case_reference: Option<String>,
     received: String,
     organisation: String,
     agency: &'static str,
     status: &'static str,
     status_class: &'static str,
-    urgency: Vec<&'static str>,
+    urgency: Option<String>,
+    urgent: bool,
+    flags: Vec<&'static str>,
+    unread_note: bool,
+    withdrawn: bool,
+    assigned: Option<String>,
 }
 
 #[derive(Template)]
@@ -247,10 +285,15 @@ struct ListPage {
     nav: Option<Nav>,
     authority: String,
     statuses: Vec<StatusOption>,
+    newest: bool,
+    mine: bool,
+    search: String,
+    searched: bool,
     rows: Vec<ListRow>,
     caption: String,
+    range: Option<String>,
     next_page: Option<String>,
-    first_page: Option<String>,
+    previous_page: Option<String>,
 }
 
 struct Section {
@@ -273,8 +316,8 @@ struct NoteRow {
 
 struct TimelineRow {
     at: String,
-    what: &'static str,
-    who: &'static str,
+    what: String,
+    who: String,
 }
 
 #[derive(Template)]
@@ -291,7 +334,15 @@ struct ReferralPage {
     status: &'static str,
     status_class: &'static str,
     received: String,
-    urgency: Vec<&'static str>,
+    name: Option<String>,
+    urgency: Vec<String>,
+    safety: Vec<(String, String)>,
+    withdrawal: Option<String>,
+    assigned_to: Option<String>,
+    acknowledged: Option<String>,
+    authority_groups: Vec<AuthorityGroup>,
+    can_assign: bool,
+    colleagues: Vec<OfficerOption>,
     warnings: Vec<String>,
     erased: bool,
     disclosed: bool,
@@ -301,7 +352,6 @@ struct ReferralPage {
     local_reference: String,
     can_record_outcome: bool,
     reasons: Vec<ReasonOption>,
-    other_authority: String,
     outcome: Option<String>,
     notes: Vec<NoteRow>,
     can_add_note: bool,
@@ -537,7 +587,7 @@ async fn signed_in(
 
 /// The page a form's action belongs to: `/inbox/referrals/{id}/notes` → `/inbox/referrals/{id}`.
 fn page_of_form(action: &str) -> String {
-    for suffix in ["/acknowledge", "/outcome", "/notes"] {
+    for suffix in ["/acknowledge", "/outcome", "/notes", "/assign"] {
         if let Some(page) = action.strip_suffix(suffix) {
             return page.to_owned();
         }
@@ -586,9 +636,7 @@ fn when(ms: i64) -> String {
 }
 
 fn reference(id: &str) -> String {
-    // The last 12 hex digits of a UUID v7 are random: short enough to read out, unique enough.
-    let hex: String = id.chars().filter(char::is_ascii_hexdigit).collect();
-    hex[hex.len().saturating_sub(12)..].to_uppercase()
+    referrals::short_reference(id)
 }
 
 fn status_words(status: Status) -> (&'static str, &'static str) {
@@ -670,6 +718,46 @@ mod tests {
     }
 
     #[test]
+    fn values_read_in_peoples_words() {
+        let today = jiff::civil::date(2026, 12, 4);
+        let words = |k: &str, v: serde_json::Value| value_words(k, &v, today).expect("words");
+        assert_eq!(
+            words("rough_sleeping", "sleeping_rough".into()),
+            "Sleeping rough now"
+        );
+        assert_eq!(
+            words("reason", "threatened_with_homelessness".into()),
+            "Threatened with homelessness within 56 days"
+        );
+        assert_eq!(
+            words("kind", "section_21".into()),
+            "Section 21 notice (no-fault)"
+        );
+        assert_eq!(words("gss_code", "E08000035".into()), "Leeds");
+        assert_eq!(
+            words("likely_homeless_on", "2027-01-29".into()),
+            "29 January 2027"
+        );
+        assert_eq!(words("phone", "+441134960000".into()), "0113 496 0000");
+        assert_eq!(words("phone", "+447911123456".into()), "07911 123456");
+        assert_eq!(words("phone", "+442079460000".into()), "020 7946 0000");
+        assert_eq!(
+            words("phone", "+441134960000;ext=123".into()),
+            "0113 496 0000 extension 123"
+        );
+        // British Summer Time: 13:00 UTC in July is 2pm in London; in December 1pm.
+        assert_eq!(
+            words("recorded_at", "2026-07-01T13:00:00Z".into()),
+            "1 July 2026, 2:00pm"
+        );
+        assert_eq!(
+            words("recorded_at", "2026-12-01T13:00:00Z".into()),
+            "1 December 2026, 1:00pm"
+        );
+        assert_eq!(words("summary", "free text".into()), "free text");
+    }
+
+    #[test]
     fn the_document_reads_as_labelled_sections_in_the_format_s_order() {
         let mut row = lifecycle::tests::row(Status::Delivered);
         row.document = serde_json::json!({
@@ -679,14 +767,17 @@ mod tests {
             "household": {"adults": 1}
         })
         .to_string();
-        let s = sections(&row);
+        let s = sections(&row, jiff::civil::date(2026, 12, 4));
         let titles: Vec<&str> = s.iter().map(|s| s.title.as_str()).collect();
         assert_eq!(titles, ["The person", "Household", "Referrer"]);
         assert_eq!(
             s[0].rows,
             vec![
                 ("Given name".to_owned(), "Sam".to_owned()),
-                ("Date of birth".to_owned(), "2009-01-01".to_owned()),
+                (
+                    "Date of birth".to_owned(),
+                    "1 January 2009 (age 17)".to_owned()
+                ),
                 (
                     "Contact: contact through the referrer".to_owned(),
                     "Yes".to_owned()

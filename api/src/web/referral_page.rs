@@ -36,6 +36,7 @@ pub(super) async fn referral_page(
         Some("acknowledged") => Some("You acknowledged this referral"),
         Some("outcome") => Some("Your decision was recorded"),
         Some("note") => Some("Your note was added"),
+        Some("assigned") => Some("The referral was assigned"),
         _ => None,
     };
     render_referral(
@@ -75,6 +76,26 @@ pub(super) async fn render_referral(
         Err(e) => return internal_error(&e),
     };
     let (status_text, status_class) = status_words(row.status);
+    let today = state.today();
+    let document: Option<serde_json::Value> = (read.disclosed && !erased)
+        .then(|| serde_json::from_str(&row.document).ok())
+        .flatten();
+    let urgency = document
+        .as_ref()
+        .and_then(|d| domain::Urgency::of_normalized(d, today));
+    let officers = people::list_officers(&state.db, &session.officer.gss_code)
+        .await
+        .unwrap_or_default();
+    let assignee = referrals::assignment::assignees(&state.db, std::slice::from_ref(&row.id))
+        .await
+        .unwrap_or_default()
+        .remove(&row.id);
+    let email_of = |officer_id: &str| {
+        officers.iter().find(|o| o.id == officer_id).map_or_else(
+            || "An officer no longer registered".to_owned(),
+            |o| o.email.clone(),
+        )
+    };
     let selected_reason = if typed.reason.is_empty() {
         row.outcome_reason.clone().unwrap_or_default()
     } else {
@@ -92,12 +113,68 @@ pub(super) async fn render_referral(
         status: status_text,
         status_class,
         received: when(row.submitted_at_ms),
-        urgency: mail::urgency_of(row),
+        name: document.as_ref().and_then(|d| d.get("person")).map(|p| {
+            let part = |k: &str| p.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
+            format!("{} {}", part("given_name"), part("family_name"))
+        }),
+        urgency: urgency
+            .as_ref()
+            .map(|u| {
+                let mut words = vec![u.headline()];
+                words.extend(
+                    u.flags
+                        .iter()
+                        .filter(|f| {
+                            !(u.homeless_now && **f == domain::UrgencyFlag::RoughSleepingNow)
+                        })
+                        .map(|f| f.label().to_owned()),
+                );
+                words
+            })
+            .unwrap_or_default(),
+        safety: document.as_ref().map(safety_panel).unwrap_or_default(),
+        assigned_to: assignee.as_deref().map(|a| {
+            if a == session.officer.id {
+                format!("You ({})", session.officer.email)
+            } else {
+                email_of(a)
+            }
+        }),
+        can_assign: read.disclosed && !erased,
+        acknowledged: row.acknowledged_at_ms.map(|at| {
+            match row.received_by.as_deref().filter(|r| !r.is_empty()) {
+                Some(by) => format!("Received by {by}, acknowledged {}", when(at)),
+                None => format!("Acknowledged {}", when(at)),
+            }
+        }),
+        authority_groups: authority_groups(&typed.other_authority, &row.gss_code),
+        colleagues: {
+            let mut list: Vec<OfficerOption> = officers
+                .iter()
+                .map(|o| OfficerOption {
+                    id: o.id.clone(),
+                    label: if o.id == session.officer.id {
+                        format!("Me ({})", o.email)
+                    } else {
+                        o.email.clone()
+                    },
+                    selected: assignee
+                        .as_deref()
+                        .map_or(o.id == session.officer.id, |a| a == o.id),
+                })
+                .collect();
+            list.sort_by_key(|o| o.id != session.officer.id);
+            list
+        },
+        withdrawal: row.withdrawal_reason.as_deref().map(|reason| {
+            domain::WithdrawalReason::from_term(reason)
+                .map_or_else(|| reason.to_owned(), |r| r.label().to_owned())
+        }),
         warnings: other_warnings(row),
         erased,
         disclosed: read.disclosed,
         sections: if read.disclosed && !erased {
-            sections(row)
+            sections(row, state.today())
         } else {
             vec![]
         },
@@ -115,7 +192,6 @@ pub(super) async fn render_referral(
                 selected: *term == selected_reason,
             })
             .collect(),
-        other_authority: typed.other_authority,
         outcome: outcome_words(row),
         notes: notes
             .iter()
@@ -126,7 +202,14 @@ pub(super) async fn render_referral(
                         .clone()
                         .unwrap_or_else(|| "The referrer".to_owned())
                 } else {
-                    authority_name(n.author_gss_code.as_deref().unwrap_or_default())
+                    // Signed by the officer who wrote it, when one did in the inbox.
+                    n.author_officer_id
+                        .as_deref()
+                        .and_then(|id| officers.iter().find(|o| o.id == id))
+                        .map_or_else(
+                            || authority_name(n.author_gss_code.as_deref().unwrap_or_default()),
+                            |o| o.email.clone(),
+                        )
                 },
                 at: when(n.created_at_ms),
                 text: n.text.clone().unwrap_or_default(),
@@ -135,19 +218,127 @@ pub(super) async fn render_referral(
         can_add_note: read.disclosed
             && matches!(row.status, Status::Delivered | Status::Acknowledged),
         note_text: typed.note,
-        timeline: events
-            .iter()
-            .map(|e| TimelineRow {
-                at: jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%.fZ", &e.at)
-                    .ok()
-                    .map(|t| when(t.as_millisecond()))
-                    .unwrap_or_else(|| e.at.clone()),
-                what: action_words(&e.action),
-                who: actor_words(&e.actor_role),
-            })
-            .collect(),
+        timeline: timeline(&events, &officers),
     };
     html(status, &page)
+}
+
+/// Every current council but this one, by kind then name, for choosing the one the person was
+/// referred to (no script needed: a grouped select).
+pub(super) fn authority_groups(selected: &str, own: &str) -> Vec<AuthorityGroup> {
+    use domain::AuthorityKind;
+    let mut groups: Vec<AuthorityGroup> = AuthorityKind::TERMS
+        .iter()
+        .map(|(_, kind)| AuthorityGroup {
+            label: kind.label(),
+            options: domain::register()
+                .authorities()
+                .iter()
+                .filter(|a| a.kind == *kind && a.gss_code != own)
+                .map(|a| (a.gss_code.clone(), a.name.clone(), a.gss_code == selected))
+                .collect(),
+        })
+        .filter(|g| !g.options.is_empty())
+        .collect();
+    for g in &mut groups {
+        g.options.sort_by(|a, b| a.1.cmp(&b.1));
+    }
+    groups
+}
+
+/// What an officer must know before contacting anyone: the override with its reason and who
+/// authorised it, contact through the referrer, and the risks to staff and to others.
+pub(super) fn safety_panel(doc: &serde_json::Value) -> Vec<(String, String)> {
+    let text = |p: &str| {
+        doc.pointer(p)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    let mut rows = vec![];
+    if doc.pointer("/consent/safeguarding_override").is_some() {
+        let concern = text("/consent/safeguarding_override/concern_for")
+            .and_then(|t| domain::ConcernFor::from_term(&t))
+            .map_or("someone", |c| c.label());
+        rows.push((
+            "Shared without consent".to_owned(),
+            format!(
+                "The referrer used the safeguarding override, for a concern about {}. Reason: {}",
+                concern.to_lowercase(),
+                text("/consent/safeguarding_override/reason").unwrap_or_default()
+            ),
+        ));
+        if let Some(by) = text("/consent/safeguarding_override/authorised_by") {
+            rows.push(("Override authorised by".to_owned(), by));
+        }
+    }
+    if doc.pointer("/person/contact/via_referrer") == Some(&serde_json::Value::Bool(true)) {
+        rows.push((
+            "Contact".to_owned(),
+            "Contact the person through the referrer".to_owned(),
+        ));
+    }
+    if doc.pointer("/consent/share_contact_details") == Some(&serde_json::Value::Bool(false)) {
+        rows.push((
+            "Contact details".to_owned(),
+            "The person did not agree to share their contact details".to_owned(),
+        ));
+    }
+    for (pointer, label) in [
+        ("/risk/to_staff", "Risk to staff"),
+        ("/risk/to_others", "Risk to others"),
+        ("/risk/to_self", "Risk to self"),
+    ] {
+        if let Some(risk) = text(pointer) {
+            rows.push((label.to_owned(), risk));
+        }
+    }
+    rows
+}
+
+/// The history in words, oldest first, naming the officer who acted; consecutive opens and
+/// note reads are folded into one row ("Opened 12 times, last by …").
+pub(super) fn timeline(
+    events: &[crate::entities::audit_event::Model],
+    officers: &[crate::entities::officer::Model],
+) -> Vec<TimelineRow> {
+    let who = |e: &crate::entities::audit_event::Model| -> String {
+        e.actor_officer_id
+            .as_deref()
+            .and_then(|id| officers.iter().find(|o| o.id == id))
+            .map_or_else(
+                || actor_words(&e.actor_role).to_owned(),
+                |o| o.email.clone(),
+            )
+    };
+    let mut rows: Vec<(TimelineRow, &'static str, usize)> = vec![];
+    for e in events {
+        let at = jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%.fZ", &e.at)
+            .or_else(|_| e.at.parse::<jiff::Timestamp>())
+            .ok()
+            .map(|t| when(t.as_millisecond()))
+            .unwrap_or_else(|| e.at.clone());
+        let what = action_words(&e.action);
+        let folds = matches!(e.action.as_str(), "referral.viewed" | "notes.viewed");
+        if let Some((last, last_what, count)) = rows.last_mut() {
+            if folds && *last_what == what {
+                *count += 1;
+                last.at = at;
+                last.who = who(e);
+                last.what = format!("{what} {count} times, last");
+                continue;
+            }
+        }
+        rows.push((
+            TimelineRow {
+                at,
+                what: what.to_owned(),
+                who: who(e),
+            },
+            what,
+            1,
+        ));
+    }
+    rows.into_iter().map(|(row, _, _)| row).collect()
 }
 
 pub(super) fn outcome_words(row: &referral::Model) -> Option<String> {
@@ -210,7 +401,7 @@ pub(super) fn actor_words(role: &str) -> &'static str {
 
 /// The document laid out for reading: one section per part of the referral, each a list of what
 /// was given, in the order of the referral format.
-pub(super) fn sections(row: &referral::Model) -> Vec<Section> {
+pub(super) fn sections(row: &referral::Model, today: jiff::civil::Date) -> Vec<Section> {
     const ORDER: [(&str, &str); 9] = [
         ("person", "The person"),
         ("household", "Household"),
@@ -230,26 +421,50 @@ pub(super) fn sections(row: &referral::Model) -> Vec<Section> {
     for (key, title) in ORDER {
         if let Some(v) = doc.get(key) {
             seen.insert(key);
-            push_section(&mut out, title.to_owned(), v);
+            push_section(&mut out, title.to_owned(), v, today);
         }
     }
+    // Single values (the case reference) are listed together, each under its own name.
+    let mut single = vec![];
     for (key, v) in &doc {
-        if !seen.contains(key.as_str()) {
-            push_section(&mut out, label(key), v);
+        if seen.contains(key.as_str()) {
+            continue;
         }
+        if v.is_object() || v.is_array() {
+            push_section(&mut out, label(key), v, today);
+        } else if let Some(text) = value_words(key, v, today) {
+            single.push((label(key), text));
+        }
+    }
+    if !single.is_empty() {
+        out.push(Section {
+            title: "Referrer's references".to_owned(),
+            rows: single,
+        });
     }
     out
 }
 
-pub(super) fn push_section(out: &mut Vec<Section>, title: String, value: &serde_json::Value) {
+pub(super) fn push_section(
+    out: &mut Vec<Section>,
+    title: String,
+    value: &serde_json::Value,
+    today: jiff::civil::Date,
+) {
     let mut rows = vec![];
-    flatten(&mut rows, "", value);
+    flatten(&mut rows, "", "", value, today);
     if !rows.is_empty() {
         out.push(Section { title, rows });
     }
 }
 
-pub(super) fn flatten(rows: &mut Vec<(String, String)>, prefix: &str, value: &serde_json::Value) {
+pub(super) fn flatten(
+    rows: &mut Vec<(String, String)>,
+    prefix: &str,
+    key: &str,
+    value: &serde_json::Value,
+    today: jiff::civil::Date,
+) {
     use serde_json::Value;
     let join = |k: &str| {
         if prefix.is_empty() {
@@ -261,22 +476,31 @@ pub(super) fn flatten(rows: &mut Vec<(String, String)>, prefix: &str, value: &se
     match value {
         Value::Object(map) => {
             for (k, v) in map {
-                flatten(rows, &join(k), v);
+                flatten(rows, &join(k), k, v, today);
             }
         }
         Value::Array(items) if items.iter().all(|i| !i.is_object()) => {
-            let text: Vec<String> = items.iter().filter_map(scalar).collect();
+            let text: Vec<String> = items
+                .iter()
+                .filter_map(|i| value_words(key, i, today))
+                .collect();
             if !text.is_empty() {
                 rows.push((prefix_or(prefix), text.join(", ")));
             }
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                flatten(rows, &format!("{} {}", prefix_or(prefix), i + 1), item);
+                flatten(
+                    rows,
+                    &format!("{} {}", prefix_or(prefix), i + 1),
+                    key,
+                    item,
+                    today,
+                );
             }
         }
         other => {
-            if let Some(text) = scalar(other) {
+            if let Some(text) = value_words(key, other, today) {
                 rows.push((prefix_or(prefix), text));
             }
         }
@@ -301,10 +525,98 @@ pub(super) fn scalar(v: &serde_json::Value) -> Option<String> {
     }
 }
 
+/// A value in people's words, by the member it is the value of: enumerations by their labels,
+/// dates as "12 April 1988 (age 38)", instants in UK time, phone numbers in national form, an
+/// authority by its name.
+pub(super) fn value_words(
+    key: &str,
+    v: &serde_json::Value,
+    today: jiff::civil::Date,
+) -> Option<String> {
+    use domain::{ConcernFor, HousingReason, NoticeKind, RoughSleeping};
+    let text = v.as_str();
+    let words = match (key, text) {
+        ("reason", Some(t)) => HousingReason::from_term(t).map(|r| r.label().to_owned()),
+        ("rough_sleeping", Some(t)) => RoughSleeping::from_term(t).map(|r| r.label().to_owned()),
+        ("kind", Some(t)) => NoticeKind::from_term(t).map(|k| k.label().to_owned()),
+        ("concern_for", Some(t)) => ConcernFor::from_term(t).map(|c| c.label().to_owned()),
+        ("gss_code", Some(t)) => Some(authority_name(t)),
+        ("date_of_birth", Some(t)) => t.parse::<jiff::civil::Date>().ok().map(|born| {
+            format!(
+                "{} (age {})",
+                long_date(born),
+                domain::calendar::age_on(born, today)
+            )
+        }),
+        ("likely_homeless_on" | "expires_on", Some(t)) => {
+            t.parse::<jiff::civil::Date>().ok().map(long_date)
+        }
+        ("recorded_at" | "authorised_at", Some(t)) => t
+            .parse::<jiff::Timestamp>()
+            .ok()
+            .map(|at| when(at.as_millisecond())),
+        ("phone", Some(t)) => Some(national_phone(t)),
+        _ => None,
+    };
+    words.or_else(|| scalar(v))
+}
+
+/// "12 April 1988".
+pub(super) fn long_date(d: jiff::civil::Date) -> String {
+    d.strftime("%-d %B %Y").to_string()
+}
+
+/// A UK number in the form people dial it (`+441134960000` → `0113 496 0000`); others as stored.
+pub(super) fn national_phone(e164: &str) -> String {
+    let (number, ext) = e164
+        .split_once(";ext=")
+        .map_or((e164, None), |(n, e)| (n, Some(e)));
+    let national = match number.strip_prefix("+44") {
+        Some(rest) => {
+            let digits = format!("0{rest}");
+            // 02x: 3+4+4; 01xx1 and 011x: 4+3+4; 07 and 0800-style: 5+6; the rest 5+6.
+            let cut = |a: usize, b: usize| -> String {
+                if digits.len() > b {
+                    format!("{} {} {}", &digits[..a], &digits[a..b], &digits[b..])
+                } else {
+                    digits.clone()
+                }
+            };
+            if digits.starts_with("02") {
+                cut(3, 7)
+            } else if digits.starts_with("011")
+                || digits.get(3..4) == Some("1") && digits.starts_with("01")
+            {
+                cut(4, 7)
+            } else if digits.len() == 11 {
+                format!("{} {}", &digits[..5], &digits[5..])
+            } else {
+                digits
+            }
+        }
+        None => number.to_owned(),
+    };
+    match ext {
+        Some(ext) => format!("{national} extension {ext}"),
+        None => national,
+    }
+}
+
 /// A member's name in words.
 pub(super) fn label(key: &str) -> String {
     match key {
-        "gss_code" => "GSS code".to_owned(),
+        "gss_code" => "Council".to_owned(),
+        "given_name" => "Given name".to_owned(),
+        "family_name" => "Family name".to_owned(),
+        "concern_for" => "Concern for".to_owned(),
+        "expires_on" => "Notice expires on".to_owned(),
+        "rough_sleeping" => "Rough sleeping".to_owned(),
+        "to_staff" => "Risk to staff".to_owned(),
+        "key_information" => "Key information".to_owned(),
+        "share_contact_details" => "Agreed to share contact details".to_owned(),
+        "referral" => "Agreed to the referral".to_owned(),
+        "chosen_by_person" => "Chosen by the person".to_owned(),
+        "case_reference" => "Case reference".to_owned(),
         "date_of_birth" => "Date of birth".to_owned(),
         "line1" => "Address line 1".to_owned(),
         "line2" => "Address line 2".to_owned(),

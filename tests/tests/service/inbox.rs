@@ -40,13 +40,14 @@ async fn an_officer_signs_in_by_link_reads_acknowledges_decides_and_notes() {
     let id = submitted(&app, "E06000001", "Wilhelmina").await;
     let b = Browser::sign_in(&app, &relay, OFFICER).await;
 
-    // The list: the referral, without personal data.
+    // The list: the referral, naming the person for the signed-in officer (docs/contract.md
+    // §10b), which listing does not count as reading.
     let (status, _, list) = b.get("/inbox").await;
     assert_eq!(status, 200);
     assert!(list.contains("Referrals for Hartlepool"), "{list}");
     assert!(list.contains(&format!("/inbox/referrals/{id}")));
     assert!(list.contains("HMPPS Yorkshire"));
-    assert!(!list.contains("Wilhelmina"), "no personal data in the list");
+    assert!(list.contains("Wilhelmina"), "the person's name in the list");
     assert_eq!(app.state_of(&id).await["status"], "awaiting_collection");
 
     // Reading it delivers it, audited with the officer as actor.

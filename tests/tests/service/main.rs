@@ -19,3 +19,4 @@ mod safety;
 mod scoping;
 mod spec;
 mod storage;
+mod triage;
