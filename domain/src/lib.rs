@@ -39,7 +39,7 @@ pub use situation::{
     ThreatWindow, THREAT_DAYS,
 };
 pub use text::{is_blank, FreeText, OverrideReason, ShortText, Summary, Text};
-pub use urgency::{Urgency, UrgencyFlag};
+pub use urgency::{Urgency, UrgencyFacts, UrgencyFlag};
 pub use vocabulary::Vocabulary;
 
 use jiff::civil::Date;

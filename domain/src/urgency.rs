@@ -68,52 +68,92 @@ pub struct Urgency {
     pub flags: Vec<UrgencyFlag>,
 }
 
-impl Urgency {
-    /// The urgency of a stored normalized referral document on `today` (a UK date); `None` when
-    /// the document is not one (an erased referral keeps none).
-    pub fn of_normalized(document: &serde_json::Value, today: Date) -> Option<Urgency> {
+/// What urgency is judged from, read once from a stored referral: it does not change while the
+/// referral lives (only the day it is judged on does), so a list may keep it and judge it again
+/// each day without reading the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UrgencyFacts {
+    /// Referred as homeless (rather than threatened).
+    homeless: bool,
+    /// The date they were likely to become homeless, when threatened.
+    likely_homeless_on: Option<Date>,
+    /// Risk of rough sleeping on the referral date.
+    rough_sleeping: Option<RoughSleeping>,
+    /// Date of birth, when given.
+    born: Option<Date>,
+    /// Referred under the safeguarding override.
+    overridden: bool,
+}
+
+impl UrgencyFacts {
+    /// The facts of a stored normalized referral document; `None` when it is not one (an erased
+    /// referral keeps none).
+    pub fn of_normalized(document: &serde_json::Value) -> Option<UrgencyFacts> {
         let situation = document.get("housing_situation")?;
-        let reason = situation.get("reason")?.as_str()?;
-        let likely = situation
-            .get("likely_homeless_on")
-            .and_then(serde_json::Value::as_str)
-            .and_then(|d| d.parse::<Date>().ok());
-        let days_until_homeless = match (reason, likely) {
-            ("homeless", _) => None,
-            ("threatened_with_homelessness", Some(on)) => {
+        let homeless = match situation.get("reason")?.as_str()? {
+            "homeless" => true,
+            "threatened_with_homelessness" => false,
+            _ => return None,
+        };
+        let date = |v: Option<&serde_json::Value>| {
+            v.and_then(serde_json::Value::as_str)
+                .and_then(|d| d.parse::<Date>().ok())
+        };
+        let likely_homeless_on = date(situation.get("likely_homeless_on"));
+        if !homeless && likely_homeless_on.is_none() {
+            return None;
+        }
+        Some(UrgencyFacts {
+            homeless,
+            likely_homeless_on,
+            rough_sleeping: situation
+                .get("rough_sleeping")
+                .and_then(serde_json::Value::as_str)
+                .and_then(RoughSleeping::from_term),
+            born: date(document.pointer("/person/date_of_birth")),
+            overridden: document.pointer("/consent/safeguarding_override").is_some(),
+        })
+    }
+
+    /// The urgency on `today` (a UK date).
+    pub fn on(&self, today: Date) -> Urgency {
+        let days_until_homeless = match (self.homeless, self.likely_homeless_on) {
+            (false, Some(on)) => {
                 // Two civil dates differ by whole calendar days (jiff's span of dates is in
                 // days), so a clock change in between counts for nothing.
                 let days = i64::from((on - today).get_days());
                 (days > 0).then_some(days)
             }
-            _ => return None,
+            _ => None,
         };
-        let homeless_now = days_until_homeless.is_none();
         let mut flags = Vec::new();
-        match situation
-            .get("rough_sleeping")
-            .and_then(serde_json::Value::as_str)
-            .and_then(RoughSleeping::from_term)
-        {
+        match self.rough_sleeping {
             Some(RoughSleeping::SleepingRough) => flags.push(UrgencyFlag::RoughSleepingNow),
             Some(RoughSleeping::Imminent) => flags.push(UrgencyFlag::RoughSleepingImminent),
             _ => {}
         }
-        let born = document
-            .pointer("/person/date_of_birth")
-            .and_then(serde_json::Value::as_str)
-            .and_then(|d| d.parse::<Date>().ok());
-        if born.is_some_and(|b| (16..=17).contains(&age_on(b, today))) {
+        if self
+            .born
+            .is_some_and(|b| (16..=17).contains(&age_on(b, today)))
+        {
             flags.push(UrgencyFlag::AgedSixteenOrSeventeen);
         }
-        if document.pointer("/consent/safeguarding_override").is_some() {
+        if self.overridden {
             flags.push(UrgencyFlag::SharedWithoutConsent);
         }
-        Some(Urgency {
-            homeless_now,
+        Urgency {
+            homeless_now: days_until_homeless.is_none(),
             days_until_homeless,
             flags,
-        })
+        }
+    }
+}
+
+impl Urgency {
+    /// The urgency of a stored normalized referral document on `today` (a UK date); `None` when
+    /// the document is not one (an erased referral keeps none).
+    pub fn of_normalized(document: &serde_json::Value, today: Date) -> Option<Urgency> {
+        UrgencyFacts::of_normalized(document).map(|f| f.on(today))
     }
 
     /// Whether `flag` is raised.

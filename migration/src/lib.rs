@@ -12,6 +12,7 @@ mod m20261129_000004_inbox;
 mod m20261204_000001_readiness_probe;
 mod m20261204_000002_feed_entries;
 mod m20261204_000003_assignments;
+mod m20261204_000004_note_subscriptions;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_readiness_probe::Migration),
             Box::new(m20261204_000002_feed_entries::Migration),
             Box::new(m20261204_000003_assignments::Migration),
+            Box::new(m20261204_000004_note_subscriptions::Migration),
         ]
     }
 }

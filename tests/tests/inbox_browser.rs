@@ -431,10 +431,21 @@ async fn every_inbox_page_reflows_at_320_pixels_and_passes_axe_there_and_at_1280
             accessible(&c, &axe, &what).await;
         }
     }
-    let list = {
-        c.goto(&format!("{}/inbox", app.base)).await.unwrap();
-        text(&c).await
-    };
+    // At 320 px, by keyboard: the most urgent referral is the first in the list; open it and
+    // acknowledge it.
+    c.goto(&format!("{}/inbox", app.base)).await.unwrap();
+    let list = text(&c).await;
     assert!(list.contains("Sleeping rough now"), "{list}");
+    activate(&c, "table a.govuk-link").await;
+    assert!(
+        c.current_url().await.unwrap().path().ends_with(&id),
+        "the first link is the most urgent referral"
+    );
+    type_into(&c, "#received_by", "Housing Options").await;
+    activate(&c, "form[action$='/acknowledge'] button").await;
+    assert!(text(&c).await.contains("You acknowledged this referral"));
+    fits(&c, "after acknowledging at 320 px").await;
+    accessible(&c, &axe, "after acknowledging at 320 px").await;
+    assert_eq!(app.state_of(&id).await["status"], "acknowledged");
     c.close().await.unwrap();
 }

@@ -600,8 +600,25 @@ impl Worker {
             .filter(referral::Column::Id.eq(event.referral_id.clone()))
             .one(self.db.conn())
             .await?;
-        let to =
-            crate::authorities::repository::notify_address(self.db.conn(), &event.gss_code).await?;
+        // To the officer who asked for it (while they still do), or to the authority's mailbox.
+        let officer = serde_json::from_str::<serde_json::Value>(&event.payload)
+            .ok()
+            .and_then(|p| p.get("officer_id")?.as_str().map(str::to_owned));
+        let to = match officer {
+            Some(officer_id) => {
+                if crate::people::note_emails_on(&self.db, &officer_id).await? {
+                    crate::people::repository::find(self.db.conn(), &officer_id)
+                        .await?
+                        .map(|o| o.email)
+                } else {
+                    None
+                }
+            }
+            None => {
+                crate::authorities::repository::notify_address(self.db.conn(), &event.gss_code)
+                    .await?
+            }
+        };
         let public_url = &self.settings.public_url;
         let email = row
             .as_ref()

@@ -8,6 +8,7 @@ pub mod authority_endpoint;
 pub mod authority_notify;
 pub mod feed_entry;
 pub mod note;
+pub mod note_subscription;
 pub mod officer;
 pub mod outbox;
 pub mod referral;

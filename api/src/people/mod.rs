@@ -106,3 +106,40 @@ pub async fn officer_emails(
     }
     Ok(out)
 }
+
+/// Whether the officer asked to be e-mailed when a referrer adds a note.
+pub async fn note_emails_on(db: &Db, officer_id: &str) -> Result<bool, DbErr> {
+    use sea_orm::EntityTrait;
+    Ok(
+        crate::entities::note_subscription::Entity::find_by_id(officer_id.to_owned())
+            .one(db.conn())
+            .await?
+            .is_some(),
+    )
+}
+
+/// Turns the officer's note e-mails on or off.
+pub async fn set_note_emails(
+    db: &Db,
+    officer: &officer::Model,
+    on: bool,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    use crate::entities::note_subscription;
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let txn = db.begin_write().await?;
+    note_subscription::Entity::delete_by_id(officer.id.clone())
+        .exec(&*txn)
+        .await?;
+    if on {
+        note_subscription::ActiveModel {
+            officer_id: Set(officer.id.clone()),
+            gss_code: Set(officer.gss_code.clone()),
+            created_at_ms: Set(now_ms),
+        }
+        .insert(&*txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}

@@ -129,6 +129,9 @@ pub async fn remove(
         .filter(sign_in_token::Column::OfficerId.eq(id))
         .exec(txn)
         .await?;
+    crate::entities::note_subscription::Entity::delete_by_id(id.to_owned())
+        .exec(txn)
+        .await?;
     audit::append(
         txn,
         now_ms,
@@ -324,4 +327,19 @@ pub async fn end_session(db: &crate::db::Db, cookie: &str) -> Result<(), DbErr> 
         .exec(&*txn)
         .await?;
     txn.commit().await
+}
+
+/// The officers of `gss_code` who asked to be e-mailed when a referrer adds a note, by id.
+pub async fn note_watchers(
+    db: &impl ConnectionTrait,
+    gss_code: &str,
+) -> Result<Vec<String>, DbErr> {
+    use crate::entities::note_subscription;
+    Ok(note_subscription::Entity::find()
+        .filter(note_subscription::Column::GssCode.eq(gss_code))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| s.officer_id)
+        .collect())
 }

@@ -214,12 +214,14 @@ pub async fn add_note(
     let has_mailbox = crate::authorities::repository::notify_address(&*txn, &row.gss_code)
         .await?
         .is_some();
+    let watchers = crate::people::repository::note_watchers(&*txn, &row.gss_code).await?;
     let t = lifecycle::add_note(
         &row,
         author,
         &note_id,
         has_endpoint,
         has_mailbox,
+        &watchers,
         &who.actor,
     )?;
     let note = store::insert_note(&*txn, &note_id, &row.id, &who.author, text, now_ms).await?;

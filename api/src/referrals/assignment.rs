@@ -86,3 +86,17 @@ pub async fn assignees(db: &Db, ids: &[String]) -> Result<HashMap<String, String
     }
     Ok(out)
 }
+
+/// The referrals assigned to this officer, by id.
+pub async fn assigned_to(
+    db: &Db,
+    officer_id: &str,
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    Ok(assignment::Entity::find()
+        .filter(assignment::Column::OfficerId.eq(officer_id))
+        .all(db.conn())
+        .await?
+        .into_iter()
+        .map(|a| a.referral_id)
+        .collect())
+}

@@ -459,6 +459,7 @@ pub fn add_note(
     note_id: &str,
     authority_has_endpoint: bool,
     authority_has_mailbox: bool,
+    note_watchers: &[String],
     actor: &Actor,
 ) -> Result<Transition, Refusal> {
     if row.erased_at_ms.is_some() {
@@ -482,8 +483,16 @@ pub fn add_note(
             }),
         });
     }
-    if author == NoteAuthor::Referrer && row.delivered_at_ms.is_some() && authority_has_mailbox {
-        t.follow_ups.push(email(EMAIL_NOTE_ADDED, &row.id));
+    if author == NoteAuthor::Referrer && row.delivered_at_ms.is_some() {
+        if authority_has_mailbox {
+            t.follow_ups.push(email(EMAIL_NOTE_ADDED, &row.id));
+        }
+        // Each officer who asked is told separately: one message, one recipient, one outcome.
+        for officer_id in note_watchers {
+            let mut e = email(EMAIL_NOTE_ADDED, &row.id);
+            e.payload["officer_id"] = json!(officer_id);
+            t.follow_ups.push(e);
+        }
     }
     Ok(t.event(
         actor,

@@ -239,7 +239,7 @@ fn an_attempt_that_lands_after_withdrawal_tells_the_authority() {
 fn notes_from_every_state_for_each_author() {
     for status in ALL {
         for author in [NoteAuthor::Referrer, NoteAuthor::Authority] {
-            let result = add_note(&row(status), author, "n1", true, false, &actor());
+            let result = add_note(&row(status), author, "n1", true, false, &[], &actor());
             let allowed = match (author, status) {
                 (_, Status::Withdrawn) => false,
                 (NoteAuthor::Authority, Status::Delivered | Status::Acknowledged) => true,
@@ -267,7 +267,16 @@ fn notes_from_every_state_for_each_author() {
     let mut erased = row(Status::Acknowledged);
     erased.erased_at_ms = Some(NOW);
     assert_eq!(
-        add_note(&erased, NoteAuthor::Referrer, "n", true, false, &actor()).err(),
+        add_note(
+            &erased,
+            NoteAuthor::Referrer,
+            "n",
+            true,
+            false,
+            &[],
+            &actor()
+        )
+        .err(),
         Some(Refusal::Erased)
     );
 }
@@ -619,7 +628,8 @@ fn an_erasure_is_told_to_an_authority_that_received_the_referral() {
 }
 
 #[test]
-fn a_referrers_note_is_emailed_to_the_mailbox_once_the_authority_has_the_referral() {
+fn a_referrers_note_is_emailed_to_the_mailbox_and_each_watching_officer_once_the_authority_has_it()
+{
     for status in ALL {
         let r = row(status);
         for (author, mailbox) in [
@@ -627,7 +637,8 @@ fn a_referrers_note_is_emailed_to_the_mailbox_once_the_authority_has_the_referra
             (NoteAuthor::Referrer, false),
             (NoteAuthor::Authority, true),
         ] {
-            let Ok(t) = add_note(&r, author, "n", false, mailbox, &actor()) else {
+            let watchers = ["officer-1".to_owned(), "officer-2".to_owned()];
+            let Ok(t) = add_note(&r, author, "n", false, mailbox, &watchers, &actor()) else {
                 continue;
             };
             let emails: Vec<&str> = t
@@ -636,13 +647,20 @@ fn a_referrers_note_is_emailed_to_the_mailbox_once_the_authority_has_the_referra
                 .filter(|f| f.channel == crate::entities::outbox::Channel::Email)
                 .map(|f| f.event_type)
                 .collect();
-            let expected: Vec<&str> =
-                if author == NoteAuthor::Referrer && mailbox && r.delivered_at_ms.is_some() {
-                    vec![EMAIL_NOTE_ADDED]
-                } else {
-                    vec![]
-                };
-            assert_eq!(emails, expected, "{author:?} {status:?} mailbox {mailbox}");
+            let told = author == NoteAuthor::Referrer && r.delivered_at_ms.is_some();
+            let expected = if told { usize::from(mailbox) + 2 } else { 0 };
+            assert_eq!(
+                emails.len(),
+                expected,
+                "{author:?} {status:?} mailbox {mailbox}"
+            );
+            assert!(emails.iter().all(|e| *e == EMAIL_NOTE_ADDED));
+            let to_officers: Vec<&serde_json::Value> = t
+                .follow_ups
+                .iter()
+                .filter_map(|f| f.payload.get("officer_id"))
+                .collect();
+            assert_eq!(to_officers.len(), if told { 2 } else { 0 });
         }
     }
 }

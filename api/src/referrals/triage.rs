@@ -9,13 +9,14 @@ use super::repository as store;
 use super::Who;
 use crate::audit::NewEvent;
 use crate::db::Db;
-use crate::entities::{audit_event, note, referral};
-use domain::{Urgency, Vocabulary};
+use crate::entities::{audit_event, note};
+use domain::{Urgency, UrgencyFacts, Vocabulary};
 use jiff::civil::Date;
 use openapi::AuditAction;
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter};
 use serde_json::json;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The most referrals a list is drawn from (newest first): an authority's working set is far
 /// smaller; older ones are found by search or by their status.
@@ -31,6 +32,35 @@ pub enum Order {
     Newest,
 }
 
+/// Which referrals by urgency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UrgencyFilter {
+    /// All of them.
+    #[default]
+    Any,
+    /// Homeless today.
+    HomelessNow,
+    /// Homeless today or within 14 days.
+    Within14Days,
+    /// With this flag raised.
+    Flag(domain::UrgencyFlag),
+}
+
+impl UrgencyFilter {
+    /// Whether a referral this urgent passes.
+    pub fn passes(self, urgency: Option<&Urgency>) -> bool {
+        match (self, urgency) {
+            (UrgencyFilter::Any, _) => true,
+            (_, None) => false,
+            (UrgencyFilter::HomelessNow, Some(u)) => u.homeless_now,
+            (UrgencyFilter::Within14Days, Some(u)) => {
+                u.homeless_now || u.days_until_homeless.is_some_and(|d| d <= 14)
+            }
+            (UrgencyFilter::Flag(flag), Some(u)) => u.has(flag),
+        }
+    }
+}
+
 /// What the officer asked to see.
 #[derive(Debug, Clone, Default)]
 pub struct TriageQuery {
@@ -42,6 +72,8 @@ pub struct TriageQuery {
     pub search: Option<String>,
     /// Only the referrals assigned to this officer.
     pub assigned_to: Option<String>,
+    /// Only the referrals this urgent.
+    pub urgency: UrgencyFilter,
     /// Where the page starts, and how long it is.
     pub offset: usize,
     /// Page length.
@@ -62,8 +94,8 @@ pub struct PersonSummary {
 /// One referral in the list.
 #[derive(Debug, Clone)]
 pub struct TriageItem {
-    /// The referral.
-    pub row: referral::Model,
+    /// The referral, as a list reads it.
+    pub row: store::Listed,
     /// Its urgency today (`None` once erased).
     pub urgency: Option<Urgency>,
     /// Who it is about (`None` once erased).
@@ -124,28 +156,27 @@ fn parse_dob(text: &str) -> Option<Date> {
 /// (in any order, any case), the short reference or the referral's id, or the referrer's case
 /// reference.
 pub fn matches(item: &TriageItem, search: &str) -> bool {
+    matches_parts(&item.row, item.person.as_ref(), search)
+}
+
+fn matches_parts(row: &store::Listed, person: Option<&PersonSummary>, search: &str) -> bool {
     let search = search.trim();
     if search.is_empty() {
         return true;
     }
-    let Some(person) = &item.person else {
+    let Some(person) = person else {
         return false;
     };
     if let Some(dob) = parse_dob(search) {
         return person.date_of_birth == Some(dob);
     }
     let lower = search.to_lowercase();
-    let hex: String = item
-        .row
-        .id
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .collect();
+    let hex: String = row.id.chars().filter(char::is_ascii_hexdigit).collect();
     let compact: String = lower
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
         .collect();
-    if compact.len() >= 6 && hex.ends_with(&compact) || item.row.id == lower {
+    if compact.len() >= 6 && hex.ends_with(&compact) || row.id == lower {
         return true;
     }
     if person
@@ -160,12 +191,127 @@ pub fn matches(item: &TriageItem, search: &str) -> bool {
 }
 
 /// The sort key of the default order; ties go to the oldest received.
-fn urgency_key(item: &TriageItem) -> ((bool, bool, i64), i64) {
-    let rank = item
-        .urgency
-        .as_ref()
-        .map_or((true, true, i64::MAX), Urgency::rank);
-    (rank, item.row.submitted_at_ms)
+fn urgency_key(urgency: Option<&Urgency>, row: &store::Listed) -> ((bool, bool, i64), i64) {
+    let rank = urgency.map_or((true, true, i64::MAX), Urgency::rank);
+    (rank, row.submitted_at_ms)
+}
+
+/// What a list needs of a referral's document: read once per referral and kept, since a document
+/// never changes — only erasure removes it, and an erased referral is never looked up here.
+#[derive(Debug, Clone)]
+struct ListFacts {
+    urgency: Option<UrgencyFacts>,
+    person: Option<PersonSummary>,
+}
+
+/// The facts of the referrals listed lately, by id: a list of a thousand referrals reads its
+/// documents once, not on every view. Bounded; emptied when full (the next list reads again).
+fn facts_cache() -> &'static Mutex<HashMap<String, Arc<ListFacts>>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<ListFacts>>>> = OnceLock::new();
+    CACHE.get_or_init(Mutex::default)
+}
+
+/// The most referrals whose facts are kept in memory.
+const MAX_CACHED: usize = 50_000;
+
+/// Forgets an erased referral's facts at once (the name and date of birth go with them).
+pub fn forget(id: &str) {
+    if let Ok(mut cache) = facts_cache().lock() {
+        cache.remove(id);
+    }
+}
+
+/// The facts of each row, in the rows' order (`None` for an erased one).
+async fn facts_of(db: &Db, rows: &[store::Listed]) -> Result<Vec<Option<Arc<ListFacts>>>, DbErr> {
+    let mut found: Vec<Option<Arc<ListFacts>>> = Vec::with_capacity(rows.len());
+    let mut missing = vec![];
+    {
+        let mut cache = facts_cache()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (i, row) in rows.iter().enumerate() {
+            if row.erased_at_ms.is_some() {
+                cache.remove(&row.id);
+                found.push(None);
+                continue;
+            }
+            let f = cache.get(&row.id).cloned();
+            if f.is_none() {
+                missing.push((i, row.id.clone()));
+            }
+            found.push(f);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(found);
+    }
+    let ids: Vec<String> = missing.iter().map(|(_, id)| id.clone()).collect();
+    let documents: HashMap<String, String> = store::documents(db.conn(), &ids)
+        .await?
+        .into_iter()
+        .collect();
+    let mut cache = facts_cache()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if cache.len() + documents.len() > MAX_CACHED {
+        cache.clear();
+    }
+    for (i, id) in missing {
+        let Some(doc) = documents
+            .get(&id)
+            .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        else {
+            continue;
+        };
+        let facts = Arc::new(ListFacts {
+            urgency: UrgencyFacts::of_normalized(&doc),
+            person: person_of(&doc),
+        });
+        cache.insert(id, facts.clone());
+        found[i] = Some(facts);
+    }
+    Ok(found)
+}
+
+type ListKey = (String, Option<Status>);
+type ListEntry = ((i64, i64, i64, i64, i64), Arc<Vec<store::Listed>>);
+
+/// The rows of the lists viewed lately, by scope and status filter, with the fingerprint they were
+/// read at: an unchanged list (the usual case between two views) costs one aggregate query.
+fn lists_cache() -> &'static Mutex<HashMap<ListKey, ListEntry>> {
+    static CACHE: OnceLock<Mutex<HashMap<ListKey, ListEntry>>> = OnceLock::new();
+    CACHE.get_or_init(Mutex::default)
+}
+
+/// The most lists kept (each at most [`MAX_TRIAGE`] rows without personal data).
+const MAX_LISTS: usize = 64;
+
+async fn listed(
+    db: &Db,
+    who: &Who,
+    status: Option<Status>,
+) -> Result<Arc<Vec<store::Listed>>, DbErr> {
+    let key: ListKey = (format!("{:?}", who.caller.scope), status);
+    let fingerprint = store::list_fingerprint(db.conn(), &who.caller, status).await?;
+    if let Some((seen, rows)) = lists_cache()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&key)
+    {
+        if *seen == fingerprint {
+            return Ok(rows.clone());
+        }
+    }
+    let rows =
+        Arc::new(store::list_visible_light(db.conn(), &who.caller, status, MAX_TRIAGE).await?);
+    let mut cache = lists_cache()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if cache.len() >= MAX_LISTS && !cache.contains_key(&key) {
+        cache.clear();
+    }
+    cache.insert(key, (fingerprint, rows.clone()));
+    Ok(rows)
 }
 
 /// The list (or the search) `who` asked for, on `today`: audited as `referrals.listed` with the
@@ -177,46 +323,62 @@ pub async fn triage(
     today: Date,
     now_ms: i64,
 ) -> Result<TriagePage, DbErr> {
-    let rows = store::list_visible(db.conn(), &who.caller, query.status, None, MAX_TRIAGE).await?;
-    let unread = unread_notes(db, &rows).await?;
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut assignees = super::assignment::assignees(db, &ids).await?;
-    let mut items: Vec<TriageItem> = rows
+    let rows = listed(db, who, query.status).await?;
+    let facts = facts_of(db, &rows).await?;
+    let theirs = match &query.assigned_to {
+        Some(officer) => Some(super::assignment::assigned_to(db, officer).await?),
+        None => None,
+    };
+    // Judged and ordered by index; only the page's items are built.
+    let mut picked: Vec<(usize, Option<Urgency>)> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, row)| {
+            let f = facts[i].as_deref();
+            let person = f.and_then(|f| f.person.as_ref());
+            if let Some(search) = &query.search {
+                if !matches_parts(row, person, search) {
+                    return None;
+                }
+            }
+            if theirs.as_ref().is_some_and(|t| !t.contains(&row.id)) {
+                return None;
+            }
+            let urgency = f.and_then(|f| f.urgency.as_ref()).map(|u| u.on(today));
+            query
+                .urgency
+                .passes(urgency.as_ref())
+                .then_some((i, urgency))
+        })
+        .collect();
+    match query.order {
+        Order::Urgency => picked.sort_by_key(|(i, u)| urgency_key(u.as_ref(), &rows[*i])),
+        Order::Newest => picked.sort_by_key(|(i, _)| std::cmp::Reverse(rows[*i].seq)),
+    }
+    let total = picked.len();
+    let mut items: Vec<TriageItem> = picked
         .into_iter()
-        .map(|row| {
-            let document: Option<serde_json::Value> = row
-                .erased_at_ms
-                .is_none()
-                .then(|| serde_json::from_str(&row.document).ok())
-                .flatten();
-            let unread_note = unread.get(&row.id).copied().unwrap_or(false);
+        .skip(query.offset)
+        .take(query.limit)
+        .map(|(i, urgency)| {
+            let row = rows[i].clone();
             TriageItem {
-                assignee: assignees.remove(&row.id),
-                urgency: document
-                    .as_ref()
-                    .and_then(|d| Urgency::of_normalized(d, today)),
-                person: document.as_ref().and_then(person_of),
-                unread_note,
+                person: facts[i].as_ref().and_then(|f| f.person.clone()),
+                urgency,
+                unread_note: false,
+                assignee: None,
                 row,
             }
         })
         .collect();
-    if let Some(search) = &query.search {
-        items.retain(|item| matches(item, search));
+    // Markers and assignees only for the page shown.
+    let ids: Vec<String> = items.iter().map(|i| i.row.id.clone()).collect();
+    let unread = unread_notes(db, &ids).await?;
+    let mut assignees = super::assignment::assignees(db, &ids).await?;
+    for item in &mut items {
+        item.unread_note = unread.get(&item.row.id).copied().unwrap_or(false);
+        item.assignee = assignees.remove(&item.row.id);
     }
-    if let Some(officer) = &query.assigned_to {
-        items.retain(|item| item.assignee.as_deref() == Some(officer.as_str()));
-    }
-    match query.order {
-        Order::Urgency => items.sort_by_key(urgency_key),
-        Order::Newest => items.sort_by_key(|i| std::cmp::Reverse(i.row.seq)),
-    }
-    let total = items.len();
-    let items: Vec<TriageItem> = items
-        .into_iter()
-        .skip(query.offset)
-        .take(query.limit)
-        .collect();
     let event = match &query.search {
         Some(_) => json!({ "found": total }),
         None => {
@@ -246,8 +408,7 @@ pub async fn triage(
 
 /// For each referral, whether the referrer added a note after the authority (an officer or its
 /// key) last opened it.
-async fn unread_notes(db: &Db, rows: &[referral::Model]) -> Result<HashMap<String, bool>, DbErr> {
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+async fn unread_notes(db: &Db, ids: &[String]) -> Result<HashMap<String, bool>, DbErr> {
     let mut unread = HashMap::new();
     if ids.is_empty() {
         return Ok(unread);
@@ -297,7 +458,16 @@ mod tests {
     use super::*;
 
     fn item(name: &str, dob: Option<&str>, case_ref: Option<&str>) -> TriageItem {
-        let row = crate::referrals::lifecycle::tests::row(Status::Delivered);
+        let r = crate::referrals::lifecycle::tests::row(Status::Delivered);
+        let row = store::Listed {
+            seq: r.seq,
+            id: r.id,
+            status: r.status,
+            submitted_at_ms: r.submitted_at_ms,
+            organisation: r.organisation,
+            agency_type: r.agency_type,
+            erased_at_ms: None,
+        };
         TriageItem {
             row,
             urgency: None,

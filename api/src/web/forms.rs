@@ -12,10 +12,7 @@ pub(super) async fn form_session(
     csrf: Option<&str>,
     id: &str,
 ) -> Result<(Session, ReferralId), Response> {
-    let session = signed_in(req, state, limits).await?;
-    if !same(&session.csrf, csrf.unwrap_or_default()) {
-        return Err(csrf_refused());
-    }
+    let session = signed_in_form(req, state, limits, csrf).await?;
     let id = ReferralId::parse(id).ok_or_else(not_found)?;
     Ok((session, id))
 }

@@ -9,8 +9,18 @@ pub(super) struct ListQuery {
     sort: Option<String>,
     q: Option<String>,
     assigned: Option<String>,
+    urgency: Option<String>,
     page: Option<usize>,
 }
+
+/// The urgency filters the list offers.
+const URGENCIES: [(&str, &str); 5] = [
+    ("", "Any"),
+    ("homeless_now", "Homeless now"),
+    ("within_14_days", "Homeless now or within 14 days"),
+    ("aged_16_or_17", "Aged 16 or 17"),
+    ("shared_without_consent", "Shared without consent"),
+];
 
 /// The filters the list offers, as the authority sees its referrals.
 pub(super) const FILTERS: [(&str, &str, Option<Status>); 6] = [
@@ -56,12 +66,23 @@ pub(super) async fn list_page(
         Some("me") => true,
         Some(_) => return not_found(),
     };
+    let urgency_value = q.urgency.unwrap_or_default();
+    let urgency = match urgency_value.as_str() {
+        "" => triage::UrgencyFilter::Any,
+        "homeless_now" => triage::UrgencyFilter::HomelessNow,
+        "within_14_days" => triage::UrgencyFilter::Within14Days,
+        other => match <domain::UrgencyFlag as Vocabulary>::from_term(other) {
+            Some(flag) => triage::UrgencyFilter::Flag(flag),
+            None => return not_found(),
+        },
+    };
     let page_number = q.page.unwrap_or(1).max(1);
     let query = triage::TriageQuery {
         status,
         order,
         search: search.clone(),
         assigned_to: mine.then(|| session.officer.id.clone()),
+        urgency,
         offset: (page_number - 1).saturating_mul(PAGE_ROWS),
         limit: PAGE_ROWS,
     };
@@ -84,6 +105,9 @@ pub(super) async fn list_page(
         }
         if mine {
             parts.push("assigned=me".to_owned());
+        }
+        if !urgency_value.is_empty() {
+            parts.push(format!("urgency={urgency_value}"));
         }
         if page > 1 {
             parts.push(format!("page={page}"));
@@ -135,6 +159,14 @@ pub(super) async fn list_page(
             .collect(),
         newest: order == triage::Order::Newest,
         mine,
+        urgencies: URGENCIES
+            .iter()
+            .map(|(v, l)| StatusOption {
+                value: v,
+                label: l,
+                selected: *v == urgency_value,
+            })
+            .collect(),
         search: search.clone().unwrap_or_default(),
         searched: search.is_some(),
         rows: found
@@ -191,7 +223,7 @@ fn list_row(item: &triage::TriageItem, today: jiff::civil::Date) -> ListRow {
         case_reference: person.case_reference.clone(),
         received: when(r.submitted_at_ms),
         organisation: r.organisation.clone(),
-        agency: agency(r),
+        agency: agency_words(&r.agency_type),
         status,
         status_class,
         urgency: item.urgency.as_ref().map(|u| u.headline()),

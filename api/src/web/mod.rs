@@ -39,12 +39,14 @@ mod forms;
 mod info;
 mod list;
 mod referral_page;
+mod settings;
 mod sign_in;
 
 use forms::*;
 use info::*;
 use list::*;
 use referral_page::*;
+use settings::*;
 use sign_in::*;
 
 const SESSION_COOKIE: &str = "dtr_session";
@@ -138,6 +140,7 @@ pub(crate) fn routes(limits: Arc<InboxLimits>, max_body_bytes: usize) -> impl po
             "/inbox/referrals/:id/assign",
             get(to_form_page).post(assign_form),
         )
+        .at("/inbox/settings", get(settings_page).post(settings_form))
         .at("/inbox/help", get(help_page))
         .at("/inbox/privacy", get(privacy_page))
         .at("/inbox/accessibility", get(accessibility_page))
@@ -287,6 +290,7 @@ struct ListPage {
     statuses: Vec<StatusOption>,
     newest: bool,
     mine: bool,
+    urgencies: Vec<StatusOption>,
     search: String,
     searched: bool,
     rows: Vec<ListRow>,
@@ -585,6 +589,21 @@ async fn signed_in(
     }
 }
 
+/// The officer signed in with this request's cookie whose form carries the session's token; the
+/// answer to give otherwise (the sign-in page, or the CSRF refusal).
+async fn signed_in_form(
+    req: &Request,
+    state: &AppState,
+    limits: &InboxLimits,
+    csrf: Option<&str>,
+) -> Result<Session, Response> {
+    let session = signed_in(req, state, limits).await?;
+    if !same(&session.csrf, csrf.unwrap_or_default()) {
+        return Err(csrf_refused());
+    }
+    Ok(session)
+}
+
 /// The page a form's action belongs to: `/inbox/referrals/{id}/notes` → `/inbox/referrals/{id}`.
 fn page_of_form(action: &str) -> String {
     for suffix in ["/acknowledge", "/outcome", "/notes", "/assign"] {
@@ -651,7 +670,11 @@ fn status_words(status: Status) -> (&'static str, &'static str) {
 }
 
 fn agency(row: &referral::Model) -> &'static str {
-    row.agency_type
+    agency_words(&row.agency_type)
+}
+
+fn agency_words(agency_type: &str) -> &'static str {
+    agency_type
         .parse::<domain::AgencyType>()
         .map_or("Public body", domain::AgencyType::label)
 }

@@ -224,26 +224,39 @@ pub(super) async fn render_referral(
 }
 
 /// Every current council but this one, by kind then name, for choosing the one the person was
-/// referred to (no script needed: a grouped select).
+/// referred to (no script needed: a grouped select). The register is fixed, so the groups are
+/// sorted once.
 pub(super) fn authority_groups(selected: &str, own: &str) -> Vec<AuthorityGroup> {
     use domain::AuthorityKind;
-    let mut groups: Vec<AuthorityGroup> = AuthorityKind::TERMS
+    type Groups = Vec<(&'static str, Vec<(&'static str, &'static str)>)>;
+    static SORTED: std::sync::OnceLock<Groups> = std::sync::OnceLock::new();
+    let sorted = SORTED.get_or_init(|| {
+        AuthorityKind::TERMS
+            .iter()
+            .map(|(_, kind)| {
+                let mut options: Vec<(&'static str, &'static str)> = domain::register()
+                    .authorities()
+                    .iter()
+                    .filter(|a| a.kind == *kind)
+                    .map(|a| (a.gss_code.as_str(), a.name.as_str()))
+                    .collect();
+                options.sort_by(|a, b| a.1.cmp(b.1));
+                (kind.label(), options)
+            })
+            .filter(|(_, options)| !options.is_empty())
+            .collect()
+    });
+    sorted
         .iter()
-        .map(|(_, kind)| AuthorityGroup {
-            label: kind.label(),
-            options: domain::register()
-                .authorities()
+        .map(|(label, options)| AuthorityGroup {
+            label,
+            options: options
                 .iter()
-                .filter(|a| a.kind == *kind && a.gss_code != own)
-                .map(|a| (a.gss_code.clone(), a.name.clone(), a.gss_code == selected))
+                .filter(|(code, _)| *code != own)
+                .map(|(code, name)| ((*code).to_owned(), (*name).to_owned(), *code == selected))
                 .collect(),
         })
-        .filter(|g| !g.options.is_empty())
-        .collect();
-    for g in &mut groups {
-        g.options.sort_by(|a, b| a.1.cmp(&b.1));
-    }
-    groups
+        .collect()
 }
 
 /// What an officer must know before contacting anyone: the override with its reason and who

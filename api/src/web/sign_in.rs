@@ -250,12 +250,8 @@ pub(super) async fn sign_out_form(
     limits: Data<&Arc<InboxLimits>>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let session = match signed_in(req, &state, &limits).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if !same(&session.csrf, form.csrf.as_deref().unwrap_or_default()) {
-        return csrf_refused();
+    if let Err(r) = signed_in_form(req, &state, &limits, form.csrf.as_deref()).await {
+        return r;
     }
     if let Some(cookie) = cookie_value(req, SESSION_COOKIE) {
         if let Err(e) = people::end_session(&state.db, &cookie).await {

@@ -43,6 +43,22 @@ fn about(name: &str, situation: Situation) -> Value {
     doc
 }
 
+/// A service with e-mail, the officer of Hartlepool, a referrer, and one referral about `name`,
+/// homeless now: the set-up most tests here share.
+async fn one_referral(name: &str) -> (SmtpRelay, TestApp, String, String) {
+    let relay = SmtpRelay::start();
+    let app = spawn_with_mail(&relay).await;
+    add_officer(&app, "E06000001", OFFICER).await;
+    let referrer = app.referrer("HMPPS Yorkshire").await;
+    let id = app
+        .submit(&referrer, &about(name, Situation::Homeless))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (relay, app, referrer, id)
+}
+
 #[derive(Clone, Copy)]
 enum Situation {
     SleepingRough,
@@ -93,6 +109,14 @@ async fn the_list_puts_homeless_now_first_then_fewest_days_then_the_oldest() {
     assert!(list.contains("Homeless in 10 days"), "{list}");
     assert!(list.contains("Homeless in 50 days"), "{list}");
     assert!(list.contains("Age "), "ages are shown");
+
+    let (_, _, now) = b.get("/inbox?urgency=homeless_now").await;
+    assert!(now.contains("Homelessfirst") && now.contains("Roughsleeper"));
+    assert!(!now.contains("Tendays"), "only those homeless now");
+    let (_, _, soon) = b.get("/inbox?urgency=within_14_days").await;
+    assert!(soon.contains("Tendays") && !soon.contains("Fiftydays"));
+    let (status, _, _) = b.get("/inbox?urgency=whenever").await;
+    assert_eq!(status, 404, "an unknown filter is no page");
 
     let (_, _, newest) = b.get("/inbox?sort=newest").await;
     assert!(
@@ -159,16 +183,7 @@ fn urlencode(s: &str) -> String {
 
 #[tokio::test]
 async fn listing_and_searching_are_audited_with_ids_and_counts_only() {
-    let relay = SmtpRelay::start();
-    let app = spawn_with_mail(&relay).await;
-    add_officer(&app, "E06000001", OFFICER).await;
-    let referrer = app.referrer("HMPPS Yorkshire").await;
-    let id = app
-        .submit(&referrer, &about("Wilhelmina", Situation::Homeless))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (relay, app, _, id) = one_referral("Wilhelmina").await;
     let b = Browser::sign_in(&app, &relay, OFFICER).await;
     b.get("/inbox").await;
     b.get("/inbox?q=Wilhelmina").await;
@@ -424,16 +439,7 @@ async fn a_referrers_note_is_emailed_and_marks_the_referral_until_an_officer_ope
 
 #[tokio::test]
 async fn an_officers_note_is_signed_with_their_address_on_both_sides() {
-    let relay = SmtpRelay::start();
-    let app = spawn_with_mail(&relay).await;
-    add_officer(&app, "E06000001", OFFICER).await;
-    let referrer = app.referrer("HMPPS Yorkshire").await;
-    let id = app
-        .submit(&referrer, &about("Wilhelmina", Situation::Homeless))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (relay, app, referrer, id) = one_referral("Wilhelmina").await;
     let b = Browser::sign_in(&app, &relay, OFFICER).await;
     let (_, _, page) = b.get(&format!("/inbox/referrals/{id}")).await;
     let csrf = hidden_field(&page, "csrf").unwrap();
@@ -459,16 +465,7 @@ async fn an_officers_note_is_signed_with_their_address_on_both_sides() {
 
 #[tokio::test]
 async fn form_errors_are_plain_english_and_lead_to_their_field() {
-    let relay = SmtpRelay::start();
-    let app = spawn_with_mail(&relay).await;
-    add_officer(&app, "E06000001", OFFICER).await;
-    let referrer = app.referrer("HMPPS Yorkshire").await;
-    let id = app
-        .submit(&referrer, &about("Wilhelmina", Situation::Homeless))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (relay, app, _, id) = one_referral("Wilhelmina").await;
     let b = Browser::sign_in(&app, &relay, OFFICER).await;
     let (_, _, page) = b.get(&format!("/inbox/referrals/{id}")).await;
     let csrf = hidden_field(&page, "csrf").unwrap();
@@ -534,4 +531,81 @@ async fn form_errors_are_plain_english_and_lead_to_their_field() {
         app.state_of(&id).await["outcome"]["other_authority"]["gss_code"],
         "E08000035"
     );
+}
+
+#[tokio::test]
+async fn an_officer_who_asked_is_emailed_a_referrers_note_and_one_who_did_not_is_not() {
+    let relay = SmtpRelay::start();
+    let app = spawn_with_mail(&relay).await;
+    add_officer(&app, "E06000001", OFFICER).await;
+    const QUIET: &str = "quiet.officer@hartlepool.example.gov.uk";
+    add_officer(&app, "E06000001", QUIET).await;
+    let referrer = app.referrer("HMPPS Yorkshire").await;
+    let id = app
+        .submit(&referrer, &about("Wilhelmina", Situation::Homeless))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = Browser::sign_in(&app, &relay, OFFICER).await;
+    let (status, _, settings) = b.get("/inbox/settings").await;
+    assert_eq!(status, 200);
+    assert!(!settings.contains(" checked"), "off until asked for");
+    let csrf = hidden_field(&settings, "csrf").unwrap();
+    let (status, location, _) = b
+        .post(
+            "/inbox/settings",
+            &[("csrf", &csrf), ("note_emails", "yes")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some("/inbox/settings?saved=1"));
+    let (_, _, settings) = b.get("/inbox/settings?saved=1").await;
+    assert!(settings.contains(" checked"), "{settings}");
+    // The authority has the referral (the officer opened it); the referrer writes.
+    b.get(&format!("/inbox/referrals/{id}")).await;
+    let resp = app
+        .post(
+            &format!("/v1/referrals/{id}/notes"),
+            &referrer,
+            &json!({ "text": "Waiting in reception until 8pm." }),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    while app.step().await > 0 {}
+    let notes: Vec<String> = relay
+        .messages()
+        .iter()
+        .map(|m| email_text(m))
+        .filter(|m| m.contains("new note from the referrer"))
+        .collect();
+    assert_eq!(notes.len(), 1, "only the officer who asked: {notes:?}");
+    assert!(notes[0].contains(&format!("To: {OFFICER}")), "{}", notes[0]);
+    assert!(!notes[0].contains("reception"), "never the note's text");
+    assert!(!notes.iter().any(|m| m.contains(QUIET)));
+}
+
+#[tokio::test]
+async fn an_erased_referral_is_listed_without_its_name_and_never_found_by_it() {
+    let (relay, app, _, id) = one_referral("Wilhelmina").await;
+    let b = Browser::sign_in(&app, &relay, OFFICER).await;
+    let (_, _, before) = b.get("/inbox?q=wilhelmina").await;
+    assert!(before.contains(&id), "found while it has a name");
+    let resp = app
+        .post(
+            &format!("/v1/referrals/{id}/erase"),
+            ADMIN_KEY,
+            &json!({ "reason": "subject_request" }),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let (_, _, list) = b.get("/inbox").await;
+    assert!(list.contains(&id), "still listed");
+    assert!(list.contains("Personal details erased"), "{list}");
+    assert!(
+        !list.contains("Wilhelmina"),
+        "the list's copy of the name went too"
+    );
+    let (_, _, after) = b.get("/inbox?q=wilhelmina").await;
+    assert!(!after.contains(&id), "never found by the erased name");
 }
