@@ -190,12 +190,6 @@ fn matches_parts(row: &store::Listed, person: Option<&PersonSummary>, search: &s
     lower.split_whitespace().all(|word| name.contains(word))
 }
 
-/// The sort key of the default order; ties go to the oldest received.
-fn urgency_key(urgency: Option<&Urgency>, row: &store::Listed) -> ((bool, bool, i64), i64) {
-    let rank = urgency.map_or((true, true, i64::MAX), Urgency::rank);
-    (rank, row.submitted_at_ms)
-}
-
 /// What a list needs of a referral's document: read once per referral and kept, since a document
 /// never changes — only erasure removes it, and an erased referral is never looked up here.
 #[derive(Debug, Clone)]
@@ -329,8 +323,9 @@ pub async fn triage(
         Some(officer) => Some(super::assignment::assigned_to(db, officer).await?),
         None => None,
     };
-    // Judged and ordered by index; only the page's items are built.
-    let mut picked: Vec<(usize, Option<Urgency>)> = rows
+    // Ranked and ordered by index; the urgency itself is built only where a filter needs it and
+    // for the page shown.
+    let mut picked: Vec<(usize, (bool, bool, i64))> = rows
         .iter()
         .enumerate()
         .filter_map(|(i, row)| {
@@ -344,15 +339,20 @@ pub async fn triage(
             if theirs.as_ref().is_some_and(|t| !t.contains(&row.id)) {
                 return None;
             }
-            let urgency = f.and_then(|f| f.urgency.as_ref()).map(|u| u.on(today));
-            query
-                .urgency
-                .passes(urgency.as_ref())
-                .then_some((i, urgency))
+            let urgency = f.and_then(|f| f.urgency.as_ref());
+            if query.urgency != UrgencyFilter::Any
+                && !query.urgency.passes(urgency.map(|u| u.on(today)).as_ref())
+            {
+                return None;
+            }
+            Some((
+                i,
+                urgency.map_or((true, true, i64::MAX), |u| u.rank_on(today)),
+            ))
         })
         .collect();
     match query.order {
-        Order::Urgency => picked.sort_by_key(|(i, u)| urgency_key(u.as_ref(), &rows[*i])),
+        Order::Urgency => picked.sort_by_key(|(i, rank)| (*rank, rows[*i].submitted_at_ms)),
         Order::Newest => picked.sort_by_key(|(i, _)| std::cmp::Reverse(rows[*i].seq)),
     }
     let total = picked.len();
@@ -360,11 +360,12 @@ pub async fn triage(
         .into_iter()
         .skip(query.offset)
         .take(query.limit)
-        .map(|(i, urgency)| {
+        .map(|(i, _)| {
             let row = rows[i].clone();
+            let f = facts[i].as_deref();
             TriageItem {
-                person: facts[i].as_ref().and_then(|f| f.person.clone()),
-                urgency,
+                person: f.and_then(|f| f.person.clone()),
+                urgency: f.and_then(|f| f.urgency.as_ref()).map(|u| u.on(today)),
                 unread_note: false,
                 assignee: None,
                 row,

@@ -1,6 +1,8 @@
 //! One referral's page: the document in sections, notes, history, and the forms to act on it.
 
 use super::*;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 #[derive(Deserialize)]
 pub(super) struct ReferralQuery {
@@ -147,7 +149,7 @@ pub(super) async fn render_referral(
                 None => format!("Acknowledged {}", when(at)),
             }
         }),
-        authority_groups: authority_groups(&typed.other_authority, &row.gss_code),
+        authority_options: authority_options(&typed.other_authority, &row.gss_code),
         colleagues: {
             let mut list: Vec<OfficerOption> = officers
                 .iter()
@@ -173,11 +175,10 @@ pub(super) async fn render_referral(
         warnings: other_warnings(row),
         erased,
         disclosed: read.disclosed,
-        sections: if read.disclosed && !erased {
-            sections(row, state.today())
-        } else {
-            vec![]
-        },
+        sections: document
+            .as_ref()
+            .map(|d| sections(d, today))
+            .unwrap_or_default(),
         can_acknowledge: read.disclosed && !erased && row.status == Status::Delivered,
         received_by: typed.received_by,
         local_reference: typed.local_reference,
@@ -223,40 +224,61 @@ pub(super) async fn render_referral(
     html(status, &page)
 }
 
-/// Every current council but this one, by kind then name, for choosing the one the person was
-/// referred to (no script needed: a grouped select). The register is fixed, so the groups are
-/// sorted once.
-pub(super) fn authority_groups(selected: &str, own: &str) -> Vec<AuthorityGroup> {
+/// The `<optgroup>`s of every current council but this one, by kind then name, for choosing the
+/// one the person was referred to (no script needed: a grouped select), with `selected` marked.
+/// The register is fixed, so each authority's list is rendered once and kept; only a form shown
+/// again with a choice is rendered afresh.
+pub(super) fn authority_options(selected: &str, own: &str) -> String {
+    static RENDERED: std::sync::OnceLock<Mutex<HashMap<String, Arc<String>>>> =
+        std::sync::OnceLock::new();
+    if !selected.is_empty() {
+        return render_authority_options(selected, own);
+    }
+    let cache = RENDERED.get_or_init(Mutex::default);
+    let mut cache = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    cache
+        .entry(own.to_owned())
+        .or_insert_with(|| Arc::new(render_authority_options("", own)))
+        .as_ref()
+        .clone()
+}
+
+fn render_authority_options(selected: &str, own: &str) -> String {
     use domain::AuthorityKind;
-    type Groups = Vec<(&'static str, Vec<(&'static str, &'static str)>)>;
-    static SORTED: std::sync::OnceLock<Groups> = std::sync::OnceLock::new();
-    let sorted = SORTED.get_or_init(|| {
-        AuthorityKind::TERMS
+    let escape = |text: &str| {
+        askama::filters::escape(text, askama::filters::Html)
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let mut html = String::with_capacity(16 * 1024);
+    for (_, kind) in AuthorityKind::TERMS {
+        let mut options: Vec<&domain::HousingAuthority> = domain::register()
+            .authorities()
             .iter()
-            .map(|(_, kind)| {
-                let mut options: Vec<(&'static str, &'static str)> = domain::register()
-                    .authorities()
-                    .iter()
-                    .filter(|a| a.kind == *kind)
-                    .map(|a| (a.gss_code.as_str(), a.name.as_str()))
-                    .collect();
-                options.sort_by(|a, b| a.1.cmp(b.1));
-                (kind.label(), options)
-            })
-            .filter(|(_, options)| !options.is_empty())
-            .collect()
-    });
-    sorted
-        .iter()
-        .map(|(label, options)| AuthorityGroup {
-            label,
-            options: options
-                .iter()
-                .filter(|(code, _)| *code != own)
-                .map(|(code, name)| ((*code).to_owned(), (*name).to_owned(), *code == selected))
-                .collect(),
-        })
-        .collect()
+            .filter(|a| a.kind == *kind && a.gss_code != own)
+            .collect();
+        if options.is_empty() {
+            continue;
+        }
+        options.sort_by(|a, b| a.name.cmp(&b.name));
+        html.push_str(&format!("<optgroup label=\"{}\">", escape(kind.label())));
+        for a in options {
+            html.push_str(&format!(
+                "<option value=\"{}\"{}>{}</option>",
+                escape(&a.gss_code),
+                if a.gss_code == selected {
+                    " selected"
+                } else {
+                    ""
+                },
+                escape(&a.name)
+            ));
+        }
+        html.push_str("</optgroup>");
+    }
+    html
 }
 
 /// What an officer must know before contacting anyone: the override with its reason and who
@@ -414,7 +436,7 @@ pub(super) fn actor_words(role: &str) -> &'static str {
 
 /// The document laid out for reading: one section per part of the referral, each a list of what
 /// was given, in the order of the referral format.
-pub(super) fn sections(row: &referral::Model, today: jiff::civil::Date) -> Vec<Section> {
+pub(super) fn sections(document: &serde_json::Value, today: jiff::civil::Date) -> Vec<Section> {
     const ORDER: [(&str, &str); 9] = [
         ("person", "The person"),
         ("household", "Household"),
@@ -426,7 +448,7 @@ pub(super) fn sections(row: &referral::Model, today: jiff::civil::Date) -> Vec<S
         ("referrer", "Referrer"),
         ("housing_authority", "Housing authority chosen"),
     ];
-    let Ok(serde_json::Value::Object(doc)) = serde_json::from_str(&row.document) else {
+    let serde_json::Value::Object(doc) = document else {
         return vec![];
     };
     let mut out = vec![];
@@ -439,7 +461,7 @@ pub(super) fn sections(row: &referral::Model, today: jiff::civil::Date) -> Vec<S
     }
     // Single values (the case reference) are listed together, each under its own name.
     let mut single = vec![];
-    for (key, v) in &doc {
+    for (key, v) in doc {
         if seen.contains(key.as_str()) {
             continue;
         }
