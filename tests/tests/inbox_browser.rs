@@ -410,6 +410,7 @@ async fn every_inbox_page_reflows_at_320_pixels_and_passes_axe_there_and_at_1280
             "/inbox/accessibility".to_owned(),
             "the accessibility statement",
         ),
+        ("/inbox/settings".to_owned(), "settings"),
         ("/inbox/sign-out".to_owned(), "sign out"),
     ];
     for (width, height) in [(1280, 1024), (320, 900)] {

@@ -296,7 +296,8 @@ struct ListPage {
 
 struct Section {
     title: String,
-    rows: Vec<(String, String)>,
+    /// Each answer: its name, its value in words, and a link when it is a way to reach someone.
+    rows: Vec<(String, String, Option<String>)>,
 }
 
 struct ReasonOption {
@@ -791,16 +792,40 @@ mod tests {
         assert_eq!(
             s[0].rows,
             vec![
-                ("Given name".to_owned(), "Sam".to_owned()),
+                ("Given name".to_owned(), "Sam".to_owned(), None),
                 (
                     "Date of birth".to_owned(),
-                    "1 January 2009 (age 17)".to_owned()
+                    "1 January 2009 (age 17)".to_owned(),
+                    None
                 ),
                 (
                     "Contact: contact through the referrer".to_owned(),
-                    "Yes".to_owned()
+                    "Yes".to_owned(),
+                    None
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn phone_numbers_and_addresses_are_links_to_reach_someone() {
+        let today = jiff::civil::date(2026, 12, 4);
+        let document = serde_json::json!({
+            "referrer": { "name": "Pat", "email": "pat@probation.example.gov.uk",
+                          "phone": "+441134960000;ext=12" }
+        });
+        let s = sections(&document, today);
+        let rows = &s[0].rows;
+        assert!(rows.contains(&(
+            "Email".to_owned(),
+            "pat@probation.example.gov.uk".to_owned(),
+            Some("mailto:pat@probation.example.gov.uk".to_owned())
+        )));
+        assert!(rows.contains(&(
+            "Phone".to_owned(),
+            "0113 496 0000 extension 12".to_owned(),
+            Some("tel:+441134960000".to_owned())
+        )));
+        assert!(rows.contains(&("Name".to_owned(), "Pat".to_owned(), None)));
     }
 }

@@ -468,7 +468,7 @@ pub(super) fn sections(document: &serde_json::Value, today: jiff::civil::Date) -
         if v.is_object() || v.is_array() {
             push_section(&mut out, label(key), v, today);
         } else if let Some(text) = value_words(key, v, today) {
-            single.push((label(key), text));
+            single.push((label(key), text, None));
         }
     }
     if !single.is_empty() {
@@ -494,7 +494,7 @@ pub(super) fn push_section(
 }
 
 pub(super) fn flatten(
-    rows: &mut Vec<(String, String)>,
+    rows: &mut Vec<(String, String, Option<String>)>,
     prefix: &str,
     key: &str,
     value: &serde_json::Value,
@@ -520,7 +520,7 @@ pub(super) fn flatten(
                 .filter_map(|i| value_words(key, i, today))
                 .collect();
             if !text.is_empty() {
-                rows.push((prefix_or(prefix), text.join(", ")));
+                rows.push((prefix_or(prefix), text.join(", "), None));
             }
         }
         Value::Array(items) => {
@@ -536,7 +536,7 @@ pub(super) fn flatten(
         }
         other => {
             if let Some(text) = value_words(key, other, today) {
-                rows.push((prefix_or(prefix), text));
+                rows.push((prefix_or(prefix), text, contact_link(key, other)));
             }
         }
     }
@@ -594,6 +594,20 @@ pub(super) fn value_words(
         _ => None,
     };
     words.or_else(|| scalar(v))
+}
+
+/// A link that reaches the person or the referrer: `tel:` for a phone number (E.164, without
+/// its extension), `mailto:` for an e-mail address.
+pub(super) fn contact_link(key: &str, v: &serde_json::Value) -> Option<String> {
+    let text = v.as_str()?;
+    match key {
+        "phone" => Some(format!(
+            "tel:{}",
+            text.split_once(";ext=").map_or(text, |(n, _)| n)
+        )),
+        "email" => Some(format!("mailto:{text}")),
+        _ => None,
+    }
 }
 
 /// "12 April 1988".
