@@ -56,6 +56,9 @@ pub struct Config {
     /// `DTR_RETENTION`: how long after a referral is acknowledged, withdrawn or failed its personal
     /// data is erased (at least a day).
     pub retention: Duration,
+    /// `DTR_DRAFT_RETENTION`: how long after its last change a practitioner's unfinished referral
+    /// is erased (docs/contract.md §14; at least an hour, 7 days by default).
+    pub draft_retention: Duration,
     /// `DTR_SCRUB_INTERVAL`: SQLite only: after an erasure the database file is rewritten so the
     /// erased text cannot be recovered from it, at most once per this interval (each rewrite makes
     /// writers wait about a second per 100 MB of database).
@@ -232,6 +235,7 @@ impl Default for Config {
             rate_limit_anon: 20,
             secret_key: None,
             retention: Duration::from_secs(90 * 86_400),
+            draft_retention: Duration::from_secs(7 * 86_400),
             scrub_interval: Duration::from_secs(60),
             audit_key_file: std::path::PathBuf::from("dtr-audit.key"),
             trusted_proxies: vec![],
@@ -437,6 +441,16 @@ impl Config {
                     )
                 })?;
         }
+        if let Some(v) = lookup("DTR_DRAFT_RETENTION") {
+            c.draft_retention = parse_duration(&v)
+                .filter(|d| *d >= Duration::from_secs(3600))
+                .ok_or_else(|| {
+                    bad(
+                        "DTR_DRAFT_RETENTION",
+                        "expected a duration of at least an hour, such as 7d",
+                    )
+                })?;
+        }
         if let Some(v) = lookup("DTR_AUDIT_KEY_FILE").filter(|v| !v.is_empty()) {
             c.audit_key_file = std::path::PathBuf::from(v);
         }
@@ -594,6 +608,20 @@ mod tests {
         assert_eq!(c.slow_clients.headers, Duration::from_secs(10));
         assert_eq!(c.slow_clients.idle, Duration::from_secs(60));
         assert_eq!(c.rate_limit_anon, 20);
+    }
+
+    #[test]
+    fn draft_retention_is_at_least_an_hour_and_7_days_by_default() {
+        assert_eq!(
+            from(&[]).expect("defaults").draft_retention,
+            Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(
+            from(&[("DTR_DRAFT_RETENTION", "1h")]).expect("an hour").draft_retention,
+            Duration::from_secs(3600)
+        );
+        assert!(from(&[("DTR_DRAFT_RETENTION", "59m")]).is_err());
+        assert!(from(&[("DTR_DRAFT_RETENTION", "soon")]).is_err());
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod ids;
 pub mod keys;
 pub mod metrics;
 pub mod people;
+pub mod practitioners;
 pub mod referrals;
 pub mod serve;
 pub mod slow_clients;

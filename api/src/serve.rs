@@ -243,10 +243,11 @@ pub async fn start_with_clock(
     });
     if run_worker {
         // Retention runs with the other background work: tests drive it with retention::sweep.
-        let (db, clock, retention) = (
+        let (db, clock, retention, draft_retention) = (
             state.db.clone(),
             state.clock.clone(),
             state.config.retention,
+            state.config.draft_retention,
         );
         every(
             crate::referrals::retention::SWEEP_EVERY,
@@ -257,6 +258,15 @@ pub async fn start_with_clock(
                     if let Err(e) = crate::referrals::retention::sweep(&db, &clock, retention).await
                     {
                         tracing::warn!(error = %e, "retention sweep failed; it runs again in a minute");
+                    }
+                    match crate::practitioners::sweep_drafts(&db, clock.now_ms(), draft_retention)
+                        .await
+                    {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(drafts = n, "expired drafts erased"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "draft sweep failed; it runs again in a minute")
+                        }
                     }
                 }
             },

@@ -13,6 +13,7 @@ mod m20261204_000001_readiness_probe;
 mod m20261204_000002_feed_entries;
 mod m20261204_000003_assignments;
 mod m20261204_000004_note_subscriptions;
+mod m20261204_000005_practitioners;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000002_feed_entries::Migration),
             Box::new(m20261204_000003_assignments::Migration),
             Box::new(m20261204_000004_note_subscriptions::Migration),
+            Box::new(m20261204_000005_practitioners::Migration),
         ]
     }
 }

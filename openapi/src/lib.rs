@@ -4,6 +4,7 @@
 
 mod document;
 pub mod examples;
+mod organisations;
 mod problem;
 mod resources;
 mod validation;
@@ -11,6 +12,7 @@ mod vocab;
 mod webhook;
 
 pub use document::*;
+pub use organisations::*;
 pub use problem::{is_json_content_type, reason_phrase, Problem, ProblemJson, PROBLEM_JSON};
 pub use resources::*;
 pub use validation::{ValidationIssue, ValidationReport};

@@ -403,13 +403,18 @@ impl ReadBody for AcknowledgeRequest {
 /// Who caused an audit event.
 #[derive(Debug, Clone, Object)]
 pub struct Actor {
-    /// The API key id; `null` for the service itself (delivery worker) and for officers.
+    /// The API key id; `null` for the service itself (delivery worker), officers and
+    /// practitioners.
     #[oai(nullable)]
     pub key_id: Option<String>,
     /// The officer who acted in the web inbox; present only on an officer's events.
     #[oai(skip_serializing_if_is_none)]
     pub officer_id: Option<String>,
-    /// `referrer`, `authority`, `admin`, `officer` or `system`.
+    /// The practitioner who acted in the referral journey (`/refer`); present only on a
+    /// practitioner's events.
+    #[oai(skip_serializing_if_is_none)]
+    pub practitioner_id: Option<String>,
+    /// `referrer`, `authority`, `admin`, `officer`, `practitioner` or `system`.
     pub role: String,
 }
 

@@ -61,6 +61,22 @@ pub enum AuditAction {
     ReferralsSearched,
     /// A referral was assigned to an officer of its authority (the detail holds the officer's id).
     ReferralAssigned,
+    /// An organisation of practitioners was added (docs/contract.md §14).
+    OrganisationAdded,
+    /// An organisation's name, agency types or e-mail domains changed.
+    OrganisationChanged,
+    /// An organisation was removed (its practitioners' sessions ended).
+    OrganisationRemoved,
+    /// A practitioner was added individually to an organisation.
+    PractitionerAdded,
+    /// A practitioner was removed (their sessions ended).
+    PractitionerRemoved,
+    /// A practitioner signed in with an e-mailed link.
+    PractitionerSignedIn,
+    /// A practitioner whose e-mail domain several organisations list chose theirs.
+    PractitionerOrganisationChosen,
+    /// A practitioner's draft referral was erased (submitted, discarded or expired).
+    DraftErased,
 }
 
 impl Vocabulary for AuditAction {
@@ -108,6 +124,17 @@ impl Vocabulary for AuditAction {
         ("referrals.listed", AuditAction::ReferralsListed),
         ("referrals.searched", AuditAction::ReferralsSearched),
         ("referral.assigned", AuditAction::ReferralAssigned),
+        ("organisation.added", AuditAction::OrganisationAdded),
+        ("organisation.changed", AuditAction::OrganisationChanged),
+        ("organisation.removed", AuditAction::OrganisationRemoved),
+        ("practitioner.added", AuditAction::PractitionerAdded),
+        ("practitioner.removed", AuditAction::PractitionerRemoved),
+        ("practitioner.signed_in", AuditAction::PractitionerSignedIn),
+        (
+            "practitioner.organisation_chosen",
+            AuditAction::PractitionerOrganisationChosen,
+        ),
+        ("draft.erased", AuditAction::DraftErased),
     ];
 }
 
@@ -152,6 +179,10 @@ pub enum ProblemType {
     EmailInvalid,
     /// The address is already an officer's.
     OfficerExists,
+    /// The organisation request is invalid (`errors` lists why).
+    OrganisationInvalid,
+    /// The address is already a practitioner of this organisation.
+    PractitionerExists,
     /// The database cannot store anything now (a full disk, an I/O error, a lost or restarting
     /// database server): nothing was stored; try again after `Retry-After`.
     StorageUnavailable,
@@ -208,6 +239,8 @@ impl Vocabulary for ProblemType {
         ("smtp.not_configured", ProblemType::SmtpNotConfigured),
         ("email.invalid", ProblemType::EmailInvalid),
         ("officer.exists", ProblemType::OfficerExists),
+        ("organisation.invalid", ProblemType::OrganisationInvalid),
+        ("practitioner.exists", ProblemType::PractitionerExists),
         ("storage.unavailable", ProblemType::StorageUnavailable),
         ("service.overloaded", ProblemType::ServiceOverloaded),
         ("auth.missing", ProblemType::AuthMissing),
@@ -271,6 +304,8 @@ pub enum ActorRole {
     Admin,
     /// An officer signed in to the web inbox.
     Officer,
+    /// A practitioner signed in to the referral journey (`/refer`).
+    Practitioner,
     /// The service itself (delivery worker, start-up).
     System,
 }
@@ -282,6 +317,7 @@ impl Vocabulary for ActorRole {
         ("authority", ActorRole::Authority),
         ("admin", ActorRole::Admin),
         ("officer", ActorRole::Officer),
+        ("practitioner", ActorRole::Practitioner),
         ("system", ActorRole::System),
     ];
 }

@@ -34,9 +34,11 @@ pub const CHAIN_LOCK: i64 = 0x0064_7472_0213;
 pub struct Actor {
     /// The key id, or `None` for the service itself and for officers.
     pub key_id: Option<String>,
-    /// The officer who acted in the web inbox (docs/contract.md §10), if one did.
+    /// The person who acted on a web page, if one did: the officer in the web inbox
+    /// (docs/contract.md §10, role `officer`) or the practitioner of the referral journey (§14,
+    /// role `practitioner`). One column holds either; the role says which it is.
     pub officer_id: Option<String>,
-    /// The key's role, `officer` or `system`.
+    /// The key's role, `officer`, `practitioner` or `system`.
     pub role: ActorRole,
 }
 
@@ -56,6 +58,17 @@ impl Actor {
             key_id: None,
             officer_id: Some(officer_id.to_owned()),
             role: ActorRole::Officer,
+        }
+    }
+}
+
+impl Actor {
+    /// A practitioner signed in to the referral journey (docs/contract.md §14).
+    pub fn practitioner(practitioner_id: &str) -> Self {
+        Actor {
+            key_id: None,
+            officer_id: Some(practitioner_id.to_owned()),
+            role: ActorRole::Practitioner,
         }
     }
 }
@@ -109,12 +122,12 @@ struct Unhashed<'a> {
 }
 
 impl Unhashed<'_> {
-    /// `{key_id, role}`, with `officer_id` only for an officer's event: events before officers
-    /// existed hash exactly as they did.
+    /// `{key_id, role}`, with `officer_id` only for an officer's event and `practitioner_id` only
+    /// for a practitioner's: events before either existed hash exactly as they did.
     fn actor(&self) -> Value {
         let mut actor = json!({ "key_id": self.actor_key_id, "role": self.actor_role });
-        if let Some(officer) = self.actor_officer_id {
-            actor["officer_id"] = json!(officer);
+        if let Some(person) = self.actor_officer_id {
+            actor[person_member(self.actor_role)] = json!(person);
         }
         actor
     }
@@ -129,6 +142,16 @@ impl Unhashed<'_> {
             "detail": self.detail,
             "prev_hash": self.prev_hash,
         })
+    }
+}
+
+/// The actor member naming the person of a web page's event: a practitioner's id is
+/// `practitioner_id`, an officer's `officer_id`.
+pub fn person_member(role: &str) -> &'static str {
+    if role == ActorRole::Practitioner.term() {
+        "practitioner_id"
+    } else {
+        "officer_id"
     }
 }
 

@@ -239,6 +239,58 @@ pub fn sign_in(link: &str, authority_gss: &str) -> Email {
     }
 }
 
+/// What the authority did with a practitioner's referral (docs/contract.md §14): reference, the
+/// authority's name and a link to the referral on `/refer` — never the person's details, the
+/// decision's words or a note's text, which are only behind sign-in.
+pub fn to_practitioner(kind: &str, row: &referral::Model, public_url: &str) -> Email {
+    use crate::referrals::lifecycle as l;
+    let authority = authority_name(&row.gss_code);
+    let reference = crate::referrals::short_reference(&row.id);
+    let what = match kind {
+        l::EMAIL_TO_PRACTITIONER_ACKNOWLEDGED => "acknowledged your referral",
+        l::EMAIL_TO_PRACTITIONER_OUTCOME => "recorded its decision on your referral",
+        _ => "added a note to your referral",
+    };
+    Email {
+        subject: format!("Duty to refer: {authority} {what} {reference}"),
+        text: format!(
+            "{authority} {what}.\n\n             Reference: {reference}\n             See it after signing in:\n             {public_url}/refer/referrals/{id}\n\n             This e-mail holds no personal details: they are only in the service. You can turn              these e-mails off under Settings.\n",
+            id = row.id,
+        ),
+    }
+}
+
+/// A practitioner's sign-in link (docs/contract.md §14).
+pub fn practitioner_sign_in(link: &str) -> Email {
+    let minutes = SIGN_IN_VALID.as_secs() / 60;
+    Email {
+        subject: "Duty to refer: your sign-in link".to_owned(),
+        text: format!(
+            "Use this link to sign in and make a referral under the duty to refer. It works once, \
+             for {minutes} minutes:\n\n{link}\n\n\
+             If you did not ask to sign in, you can ignore this e-mail.\n"
+        ),
+    }
+}
+
+/// The answer to a sign-in request from an address no organisation takes: nothing to sign in to
+/// yet, and who can change that.
+pub fn practitioner_not_set_up(public_url: &str) -> Email {
+    Email {
+        subject: "Duty to refer: your organisation is not set up yet".to_owned(),
+        text: format!(
+            "You asked to sign in to make a referral under the duty to refer, but your e-mail \
+             address is not on a domain of an organisation set up to use this service, and it has \
+             not been added on its own.\n\n\
+             Ask the person who manages your organisation's use of the service to add your \
+             organisation's e-mail domain, or your address. Until then, refer through the \
+             housing authority's own form or e-mail address.\n\n\
+             About the service: {public_url}/refer\n\n\
+             If you did not ask to sign in, you can ignore this e-mail.\n"
+        ),
+    }
+}
+
 pub use crate::referrals::lifecycle::SendOutcome;
 
 /// Sends e-mail through the relay.

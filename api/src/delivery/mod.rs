@@ -600,11 +600,23 @@ impl Worker {
             .filter(referral::Column::Id.eq(event.referral_id.clone()))
             .one(self.db.conn())
             .await?;
-        // To the officer who asked for it (while they still do), or to the authority's mailbox.
-        let officer = serde_json::from_str::<serde_json::Value>(&event.payload)
-            .ok()
-            .and_then(|p| p.get("officer_id")?.as_str().map(str::to_owned));
+        // To the practitioner who made the referral, or the officer who asked for it (while they
+        // still want it), or else to the authority's mailbox.
+        let payload = serde_json::from_str::<serde_json::Value>(&event.payload).ok();
+        let member = |name: &str| {
+            payload
+                .as_ref()
+                .and_then(|p| p.get(name)?.as_str().map(str::to_owned))
+        };
+        let (officer, practitioner) = (member("officer_id"), member("practitioner_id"));
         let to = match officer {
+            _ if practitioner.is_some() => {
+                crate::practitioners::email_if_wanted(
+                    &self.db,
+                    practitioner.as_deref().unwrap_or_default(),
+                )
+                .await?
+            }
             Some(officer_id) => {
                 if crate::people::note_emails_on(&self.db, &officer_id).await? {
                     crate::people::repository::find(self.db.conn(), &officer_id)
@@ -631,6 +643,11 @@ impl Worker {
                 lifecycle::EMAIL_WITHDRAWN => Some(email::referral_withdrawn(row, public_url)),
                 lifecycle::EMAIL_ERASED => Some(email::referral_erased(row, public_url)),
                 lifecycle::EMAIL_NOTE_ADDED => Some(email::note_added(row, public_url)),
+                kind @ (lifecycle::EMAIL_TO_PRACTITIONER_ACKNOWLEDGED
+                | lifecycle::EMAIL_TO_PRACTITIONER_OUTCOME
+                | lifecycle::EMAIL_TO_PRACTITIONER_NOTE) => {
+                    Some(email::to_practitioner(kind, row, public_url))
+                }
                 _ => None,
             });
         let permanent = |error: &str| SendOutcome::Permanent {

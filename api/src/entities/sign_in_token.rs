@@ -7,8 +7,12 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub token_hash: String,
+    /// Whose: an officer's id, a practitioner's id, or (kind `choosing`) the e-mail address of
+    /// a practitioner still choosing their organisation; `kind` says which.
     pub officer_id: String,
     pub created_at_ms: i64,
+    /// `officer`, `practitioner` or `choosing` (docs/contract.md §14).
+    pub kind: String,
     pub expires_at_ms: i64,
 }
 

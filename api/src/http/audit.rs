@@ -191,10 +191,20 @@ pub(super) fn audit_event(row: crate::entities::audit_event::Model) -> AuditEven
     AuditEvent {
         seq: row.seq,
         at: row.at,
-        actor: openapi::Actor {
-            key_id: row.actor_key_id,
-            officer_id: row.actor_officer_id,
-            role: row.actor_role,
+        actor: {
+            // One column holds the person of a web page's event; the role says which kind.
+            let practitioner = crate::audit::person_member(&row.actor_role) == "practitioner_id";
+            let (officer_id, practitioner_id) = if practitioner {
+                (None, row.actor_officer_id)
+            } else {
+                (row.actor_officer_id, None)
+            };
+            openapi::Actor {
+                key_id: row.actor_key_id,
+                officer_id,
+                practitioner_id,
+                role: row.actor_role,
+            }
         },
         action: row.action,
         referral_id: row.referral_id,

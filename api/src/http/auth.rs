@@ -20,6 +20,8 @@ pub enum Tag {
     Audit,
     /// Health and metrics for operators.
     Operations,
+    /// Organisations whose practitioners refer on the web, and their practitioners (admin).
+    Organisations,
 }
 
 /// `Authorization: Bearer <key>`. Keys are created by an admin (`POST /v1/api-keys` or

@@ -10,6 +10,7 @@ mod keys;
 mod mailboxes;
 pub(crate) mod middleware;
 mod operations;
+mod organisations;
 mod paging;
 mod referrals;
 mod spec;
@@ -37,6 +38,7 @@ pub type Api = (
     mailboxes::MailboxesApi,
     keys::KeysApi,
     operations::OperationsApi,
+    organisations::OrganisationsApi,
 );
 
 /// The operation groups, for the spec and the router.
@@ -48,6 +50,7 @@ fn api() -> Api {
         mailboxes::MailboxesApi,
         keys::KeysApi,
         operations::OperationsApi,
+        organisations::OrganisationsApi,
     )
 }
 

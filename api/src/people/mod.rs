@@ -86,7 +86,7 @@ pub async fn sign_in(db: &Db, token: &str, now_ms: i64) -> Result<Option<NewSess
 
 /// Whether a sign-in link's token would still sign someone in (the page that asks to use it).
 pub async fn link_is_valid(db: &Db, token: &str, now_ms: i64) -> Result<bool, DbErr> {
-    repository::link_is_valid(db.conn(), token, now_ms).await
+    repository::link_is_valid(db.conn(), repository::OFFICER, token, now_ms).await
 }
 
 /// The e-mail addresses of the officers who wrote these notes, by officer id (a removed officer

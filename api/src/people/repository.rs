@@ -121,14 +121,7 @@ pub async fn remove(
     if !removed {
         return Ok(false);
     }
-    session::Entity::delete_many()
-        .filter(session::Column::OfficerId.eq(id))
-        .exec(txn)
-        .await?;
-    sign_in_token::Entity::delete_many()
-        .filter(sign_in_token::Column::OfficerId.eq(id))
-        .exec(txn)
-        .await?;
+    end_sessions_of(txn, &[id.to_owned()]).await?;
     crate::entities::note_subscription::Entity::delete_by_id(id.to_owned())
         .exec(txn)
         .await?;
@@ -156,6 +149,40 @@ pub async fn is_officer(db: &impl ConnectionTrait, email: &str) -> Result<bool, 
         .is_some())
 }
 
+/// A link or session of a housing officer (its subject is the officer's id).
+pub const OFFICER: &str = "officer";
+/// A link of a practitioner (its subject is the e-mail address) or a session of one who has
+/// chosen their organisation (its subject is the practitioner's id).
+pub const PRACTITIONER: &str = "practitioner";
+/// A session of a practitioner whose e-mail domain several organisations list, before they chose
+/// theirs (its subject is the e-mail address).
+pub const CHOOSING: &str = "choosing";
+
+/// A new single-use sign-in link's token of `kind` for `subject`; expired links are tidied on the
+/// way. Officers' and practitioners' links are one machinery; the kind keeps them apart.
+pub async fn issue_token(
+    txn: &impl ConnectionTrait,
+    kind: &str,
+    subject: &str,
+    now_ms: i64,
+) -> Result<String, DbErr> {
+    sign_in_token::Entity::delete_many()
+        .filter(sign_in_token::Column::ExpiresAtMs.lte(now_ms))
+        .exec(txn)
+        .await?;
+    let token = new_secret();
+    sign_in_token::ActiveModel {
+        token_hash: Set(digest(&token)),
+        officer_id: Set(subject.to_owned()),
+        created_at_ms: Set(now_ms),
+        expires_at_ms: Set(now_ms + ms(crate::delivery::email::SIGN_IN_VALID)),
+        kind: Set(kind.to_owned()),
+    }
+    .insert(txn)
+    .await?;
+    Ok(token)
+}
+
 /// A new sign-in link's token for the officer with this address; `None` when nobody has it (the
 /// caller answers the same either way).
 pub async fn issue_link(
@@ -170,35 +197,87 @@ pub async fn issue_link(
     else {
         return Ok(None);
     };
-    // Expired links are tidied on the way.
-    sign_in_token::Entity::delete_many()
-        .filter(sign_in_token::Column::ExpiresAtMs.lte(now_ms))
-        .exec(txn)
-        .await?;
-    let token = new_secret();
-    sign_in_token::ActiveModel {
-        token_hash: Set(digest(&token)),
-        officer_id: Set(officer.id.clone()),
-        created_at_ms: Set(now_ms),
-        expires_at_ms: Set(now_ms + ms(crate::delivery::email::SIGN_IN_VALID)),
-    }
-    .insert(txn)
-    .await?;
+    let token = issue_token(txn, OFFICER, &officer.id, now_ms).await?;
     Ok(Some((officer, token)))
 }
 
-/// Whether a link's token is still good (not used, not expired), without using it: the page a
-/// link opens asks the officer to confirm, because mail scanners open links too.
+/// Whether a link's token of `kind` is still good (not used, not expired), without using it: the
+/// page a link opens asks the person to confirm, because mail scanners open links too.
 pub async fn link_is_valid(
     db: &impl ConnectionTrait,
+    kind: &str,
     token: &str,
     now_ms: i64,
 ) -> Result<bool, DbErr> {
     Ok(sign_in_token::Entity::find_by_id(digest(token))
         .filter(sign_in_token::Column::ExpiresAtMs.gt(now_ms))
+        .filter(sign_in_token::Column::Kind.eq(kind))
         .one(db)
         .await?
         .is_some())
+}
+
+/// Uses a link of `kind` (once): its subject, or `None` when the token is unknown, used, expired
+/// or of another kind.
+pub async fn take_token(
+    txn: &impl ConnectionTrait,
+    kind: &str,
+    token: &str,
+    now_ms: i64,
+) -> Result<Option<String>, DbErr> {
+    let hash = digest(token);
+    let Some(link) = sign_in_token::Entity::find_by_id(hash.clone())
+        .filter(sign_in_token::Column::ExpiresAtMs.gt(now_ms))
+        .filter(sign_in_token::Column::Kind.eq(kind))
+        .one(txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    // Single use: whoever deletes the row signs in; a second request finds nothing to delete.
+    let used = sign_in_token::Entity::delete_by_id(hash)
+        .exec(txn)
+        .await?
+        .rows_affected;
+    Ok((used > 0).then_some(link.officer_id))
+}
+
+/// A new session of `kind` for `subject`: the cookie's value, shown once.
+pub async fn open_session(
+    txn: &impl ConnectionTrait,
+    kind: &str,
+    subject: &str,
+    now_ms: i64,
+) -> Result<String, DbErr> {
+    let cookie = new_secret();
+    session::ActiveModel {
+        id_hash: Set(digest(&cookie)),
+        officer_id: Set(subject.to_owned()),
+        csrf_token: Set(new_secret()),
+        created_at_ms: Set(now_ms),
+        last_seen_at_ms: Set(now_ms),
+        kind: Set(kind.to_owned()),
+    }
+    .insert(txn)
+    .await?;
+    Ok(cookie)
+}
+
+/// Ends every session and link whose subject is one of `subjects` (a removed officer or
+/// practitioner, or the address of one still choosing).
+pub async fn end_sessions_of(txn: &impl ConnectionTrait, subjects: &[String]) -> Result<(), DbErr> {
+    if subjects.is_empty() {
+        return Ok(());
+    }
+    session::Entity::delete_many()
+        .filter(session::Column::OfficerId.is_in(subjects.iter().cloned()))
+        .exec(txn)
+        .await?;
+    sign_in_token::Entity::delete_many()
+        .filter(sign_in_token::Column::OfficerId.is_in(subjects.iter().cloned()))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 /// A new session: the cookie's value (shown once) and the row.
@@ -216,35 +295,13 @@ pub async fn redeem(
     token: &str,
     now_ms: i64,
 ) -> Result<Option<NewSession>, DbErr> {
-    let hash = digest(token);
-    let Some(link) = sign_in_token::Entity::find_by_id(hash.clone())
-        .filter(sign_in_token::Column::ExpiresAtMs.gt(now_ms))
-        .one(txn)
-        .await?
-    else {
+    let Some(officer_id) = take_token(txn, OFFICER, token, now_ms).await? else {
         return Ok(None);
     };
-    // Single use: whoever deletes the row signs in; a second request finds nothing to delete.
-    let used = sign_in_token::Entity::delete_by_id(hash)
-        .exec(txn)
-        .await?
-        .rows_affected;
-    if used == 0 {
-        return Ok(None);
-    }
-    let Some(officer) = find(txn, &link.officer_id).await? else {
+    let Some(officer) = find(txn, &officer_id).await? else {
         return Ok(None);
     };
-    let cookie = new_secret();
-    session::ActiveModel {
-        id_hash: Set(digest(&cookie)),
-        officer_id: Set(officer.id.clone()),
-        csrf_token: Set(new_secret()),
-        created_at_ms: Set(now_ms),
-        last_seen_at_ms: Set(now_ms),
-    }
-    .insert(txn)
-    .await?;
+    let cookie = open_session(txn, OFFICER, &officer.id, now_ms).await?;
     audit::append(
         txn,
         now_ms,
@@ -277,17 +334,20 @@ pub enum NoSession {
     Expired,
 }
 
-/// The session of a cookie, kept alive by this request; ended ones are deleted. (Writes take the
-/// database's write turn; most requests only read.)
-pub async fn session(
+/// The live session row of a cookie of one of `kinds`, kept alive by this request; ended ones are
+/// deleted. (Writes take the database's write turn; most requests only read.) A cookie of another
+/// kind is unknown here: an officer's session opens no practitioner's page, nor the reverse.
+pub async fn session_row(
     db: &crate::db::Db,
     cookie: &str,
+    kinds: &[&str],
     now_ms: i64,
-) -> Result<Result<Session, NoSession>, DbErr> {
+) -> Result<Result<session::Model, NoSession>, DbErr> {
     let hash = digest(cookie);
     let Some(row) = session::Entity::find_by_id(hash.clone())
         .one(db.conn())
         .await?
+        .filter(|row| kinds.contains(&row.kind.as_str()))
     else {
         return Ok(Err(NoSession::Unknown));
     };
@@ -299,9 +359,6 @@ pub async fn session(
         txn.commit().await?;
         return Ok(Err(NoSession::Expired));
     }
-    let Some(officer) = find(db.conn(), &row.officer_id).await? else {
-        return Ok(Err(NoSession::Unknown));
-    };
     if now_ms - row.last_seen_at_ms >= ms(TOUCH_EVERY) {
         let txn = db.begin_write().await?;
         session::Entity::update_many()
@@ -314,6 +371,22 @@ pub async fn session(
             .await?;
         txn.commit().await?;
     }
+    Ok(Ok(row))
+}
+
+/// The officer's session of a cookie, kept alive by this request.
+pub async fn session(
+    db: &crate::db::Db,
+    cookie: &str,
+    now_ms: i64,
+) -> Result<Result<Session, NoSession>, DbErr> {
+    let row = match session_row(db, cookie, &[OFFICER], now_ms).await? {
+        Ok(row) => row,
+        Err(no) => return Ok(Err(no)),
+    };
+    let Some(officer) = find(db.conn(), &row.officer_id).await? else {
+        return Ok(Err(NoSession::Unknown));
+    };
     Ok(Ok(Session {
         officer,
         csrf: row.csrf_token,

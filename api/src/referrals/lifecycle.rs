@@ -174,6 +174,24 @@ pub const EMAIL_ERASED: &str = "referral.erased";
 /// (docs/contract.md §10b: the reference and a link, never the text).
 pub const EMAIL_NOTE_ADDED: &str = "referral.note_added";
 
+/// The e-mails to the practitioner who made a referral on the web (docs/contract.md §14): the
+/// authority acknowledged it, recorded its outcome, or added a note. Reference and link only.
+pub const EMAIL_TO_PRACTITIONER_ACKNOWLEDGED: &str = "practitioner.acknowledged";
+/// See [`EMAIL_TO_PRACTITIONER_ACKNOWLEDGED`].
+pub const EMAIL_TO_PRACTITIONER_OUTCOME: &str = "practitioner.outcome_recorded";
+/// See [`EMAIL_TO_PRACTITIONER_ACKNOWLEDGED`].
+pub const EMAIL_TO_PRACTITIONER_NOTE: &str = "practitioner.note_added";
+
+/// The e-mail telling the practitioner who made `row` on the web what the authority did; `None`
+/// for a referral a case system made (it learns from the feed).
+fn to_practitioner(row: &referral::Model, event_type: &'static str) -> Option<FollowUp> {
+    crate::practitioners::repository::is_practitioner_id(&row.submitted_by).then(|| {
+        let mut e = email(event_type, &row.id);
+        e.payload["practitioner_id"] = json!(row.submitted_by);
+        e
+    })
+}
+
 fn email(event_type: &'static str, id: &str) -> FollowUp {
     FollowUp {
         channel: Channel::Email,
@@ -234,6 +252,8 @@ pub fn acknowledge(
             t.changes.acknowledged_at_ms = Set(Some(now_ms));
             t.changes.received_by = Set(Some(received_by));
             t.changes.local_reference = Set(local_reference);
+            t.follow_ups
+                .extend(to_practitioner(row, EMAIL_TO_PRACTITIONER_ACKNOWLEDGED));
             Ok(Some(t.event(
                 actor,
                 AuditAction::ReferralAcknowledged,
@@ -278,6 +298,8 @@ pub fn record_outcome(
     t.changes.outcome_reason = Set(Some(outcome.reason().term().to_owned()));
     t.changes.outcome_other_gss_code = Set(other.clone());
     t.changes.outcome_recorded_at_ms = Set(Some(now_ms));
+    t.follow_ups
+        .extend(to_practitioner(row, EMAIL_TO_PRACTITIONER_OUTCOME));
     Ok(t.event(
         actor,
         AuditAction::ReferralOutcomeRecorded,
@@ -482,6 +504,10 @@ pub fn add_note(
                 "note_id": note_id,
             }),
         });
+    }
+    if author == NoteAuthor::Authority {
+        t.follow_ups
+            .extend(to_practitioner(row, EMAIL_TO_PRACTITIONER_NOTE));
     }
     if author == NoteAuthor::Referrer && row.delivered_at_ms.is_some() {
         if authority_has_mailbox {
