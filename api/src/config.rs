@@ -617,7 +617,9 @@ mod tests {
             Duration::from_secs(7 * 86_400)
         );
         assert_eq!(
-            from(&[("DTR_DRAFT_RETENTION", "1h")]).expect("an hour").draft_retention,
+            from(&[("DTR_DRAFT_RETENTION", "1h")])
+                .expect("an hour")
+                .draft_retention,
             Duration::from_secs(3600)
         );
         assert!(from(&[("DTR_DRAFT_RETENTION", "59m")]).is_err());

@@ -79,12 +79,29 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Organisations::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(Organisations::Id).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Organisations::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Organisations::Name).string().not_null())
                     .col(ColumnDef::new(Organisations::AgencyTypes).text().not_null())
-                    .col(ColumnDef::new(Organisations::EmailDomains).text().not_null())
-                    .col(ColumnDef::new(Organisations::CreatedAtMs).big_integer().not_null())
-                    .col(ColumnDef::new(Organisations::UpdatedAtMs).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Organisations::EmailDomains)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Organisations::CreatedAtMs)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Organisations::UpdatedAtMs)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -93,7 +110,11 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(OrganisationDomains::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(OrganisationDomains::Domain).string().not_null())
+                    .col(
+                        ColumnDef::new(OrganisationDomains::Domain)
+                            .string()
+                            .not_null(),
+                    )
                     .col(
                         ColumnDef::new(OrganisationDomains::OrganisationId)
                             .string()
@@ -121,8 +142,17 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Practitioners::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(Practitioners::Id).string().not_null().primary_key())
-                    .col(ColumnDef::new(Practitioners::OrganisationId).string().not_null())
+                    .col(
+                        ColumnDef::new(Practitioners::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Practitioners::OrganisationId)
+                            .string()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Practitioners::Email).string().not_null())
                     .col(
                         ColumnDef::new(Practitioners::AddedIndividually)
@@ -139,7 +169,11 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .default(false),
                     )
-                    .col(ColumnDef::new(Practitioners::CreatedAtMs).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Practitioners::CreatedAtMs)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;

@@ -150,15 +150,27 @@ fn list<T: PartialEq>(
         Some(v) => v,
     };
     let Some(items) = value.as_array() else {
-        f.add(&at, Code::FieldType, format!("`{key}` must be an array of strings."));
+        f.add(
+            &at,
+            Code::FieldType,
+            format!("`{key}` must be an array of strings."),
+        );
         return None;
     };
     if items.len() < min {
-        f.add(&at, Code::FieldTooShort, format!("`{key}` must list at least {min}."));
+        f.add(
+            &at,
+            Code::FieldTooShort,
+            format!("`{key}` must list at least {min}."),
+        );
         return None;
     }
     if items.len() > MAX_LISTED {
-        f.add(&at, Code::FieldTooLong, format!("`{key}` may list at most {MAX_LISTED}."));
+        f.add(
+            &at,
+            Code::FieldTooLong,
+            format!("`{key}` may list at most {MAX_LISTED}."),
+        );
         return None;
     }
     let mut out = Vec::with_capacity(items.len());
@@ -172,11 +184,19 @@ fn list<T: PartialEq>(
             }
             Some(raw) => match parse(raw) {
                 None => {
-                    f.add(&here, Code::FieldInvalidValue, format!("Not a valid member of `{key}`."));
+                    f.add(
+                        &here,
+                        Code::FieldInvalidValue,
+                        format!("Not a valid member of `{key}`."),
+                    );
                     bad = true;
                 }
                 Some(v) if out.contains(&v) => {
-                    f.add(&here, Code::FieldDuplicate, format!("Listed twice in `{key}`."));
+                    f.add(
+                        &here,
+                        Code::FieldDuplicate,
+                        format!("Listed twice in `{key}`."),
+                    );
                     bad = true;
                 }
                 Some(v) => out.push(v),
@@ -231,7 +251,10 @@ mod tests {
     #[test]
     fn an_email_domain_is_lower_case_labels() {
         assert_eq!(email_domain("NHS.net"), Some("nhs.net".to_owned()));
-        assert_eq!(email_domain("@justice.gov.uk"), Some("justice.gov.uk".to_owned()));
+        assert_eq!(
+            email_domain("@justice.gov.uk"),
+            Some("justice.gov.uk".to_owned())
+        );
         for bad in ["", "localhost", "a..b", "-a.uk", "a b.uk", "a.uk/x", "ä.uk"] {
             assert_eq!(email_domain(bad), None, "{bad:?}");
         }

@@ -176,6 +176,19 @@ impl TestApp {
             .expect("retention sweep")
     }
 
+    /// What the background worker's draft sweep does, now: drafts unchanged for
+    /// `DTR_DRAFT_RETENTION` erased. How many went.
+    pub async fn sweep_drafts(&self) -> usize {
+        let state = &self.running.as_ref().unwrap().state;
+        api::practitioners::sweep_drafts(
+            &state.db,
+            self.clock.now_ms(),
+            state.config.draft_retention,
+        )
+        .await
+        .expect("draft sweep")
+    }
+
     /// What the service's scrubber does after an erasure (SQLite): the file rewritten and the WAL
     /// truncated, now rather than within `DTR_SCRUB_INTERVAL`.
     pub async fn checkpoint_wal(&self) {
@@ -282,6 +295,16 @@ impl TestApp {
     pub async fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
         self.client
             .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .patch(self.url(path))
             .bearer_auth(key)
             .json(body)
             .send()
@@ -747,12 +770,17 @@ impl Browser {
 
     /// Asks for a sign-in link for `email` and returns the check-your-e-mail page.
     pub async fn ask_for_link(&self, email: &str) -> (u16, String) {
-        let (_, _, page) = self.get("/inbox/sign-in").await;
+        self.ask_for_link_at("/inbox", email).await
+    }
+
+    /// [`Browser::ask_for_link`] on the surface at `root` (`/inbox` or `/refer`).
+    pub async fn ask_for_link_at(&self, root: &str, email: &str) -> (u16, String) {
+        let (_, _, page) = self.get(&format!("{root}/sign-in")).await;
         let csrf = hidden_field(&page, "csrf").expect("a CSRF field");
         let (status, _, body) = self
             .post(
-                "/inbox/sign-in",
-                &[("csrf", &csrf), ("email", email), ("next", "/inbox")],
+                &format!("{root}/sign-in"),
+                &[("csrf", &csrf), ("email", email), ("next", root)],
             )
             .await;
         (status, body)
@@ -764,12 +792,17 @@ impl Browser {
         if status != 200 {
             return (status, None);
         }
+        let root = if link_path.starts_with("/refer") {
+            "/refer"
+        } else {
+            "/inbox"
+        };
         let csrf = hidden_field(&page, "csrf").expect("a CSRF field");
         let token = hidden_field(&page, "token").expect("the token");
-        let next = hidden_field(&page, "next").unwrap_or_else(|| "/inbox".into());
+        let next = hidden_field(&page, "next").unwrap_or_else(|| root.into());
         let (status, location, _) = self
             .post(
-                "/inbox/sign-in/link",
+                &format!("{root}/sign-in/link"),
                 &[("csrf", &csrf), ("token", &token), ("next", &next)],
             )
             .await;
@@ -792,12 +825,30 @@ impl Browser {
 
 /// The path of the sign-in link in the first e-mail after the first `after` ones (waits for it).
 pub async fn wait_for_link(relay: &SmtpRelay, after: usize) -> String {
+    wait_for_link_at(relay, after, "/inbox").await
+}
+
+/// The e-mail after the first `after` ones, as text (waits for it).
+pub async fn wait_for_email(relay: &SmtpRelay, after: usize) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(m) = relay.messages().get(after) {
+            return email_text(m);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no e-mail arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// [`wait_for_link`] for the surface at `root`.
+pub async fn wait_for_link_at(relay: &SmtpRelay, after: usize, root: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let marker = format!("{root}/sign-in/link?token=");
     loop {
         let messages = relay.messages();
         if let Some(m) = messages.get(after) {
             let text = email_text(m);
-            let start = text.find("/inbox/sign-in/link?token=").expect("a link");
+            let start = text.find(&marker).expect("a link");
             let end = text[start..]
                 .find(char::is_whitespace)
                 .map_or(text.len(), |e| e + start);

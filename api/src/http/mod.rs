@@ -170,7 +170,8 @@ pub fn app(state: AppState) -> impl Endpoint {
     // The web pages have their own (crate::web); both share admission control and the envelope
     // (request id, timeout, metrics, the headers every answer carries).
     Route::new()
-        .nest_no_strip("/inbox", crate::web::routes(inbox_limits, max))
+        .nest_no_strip("/inbox", crate::web::routes(inbox_limits.clone(), max))
+        .nest_no_strip("/refer", crate::web::refer_routes(inbox_limits, max))
         .nest("/", api)
         .data(state)
         .into_endpoint()

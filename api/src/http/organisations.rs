@@ -6,7 +6,9 @@ use super::error::ApiError;
 use super::AppState;
 use crate::audit::Actor;
 use crate::db::rfc3339_ms;
-use crate::practitioners::{self, AddPractitionerError, NewOrganisation, Organisation, OrganisationChange};
+use crate::practitioners::{
+    self, AddPractitionerError, NewOrganisation, Organisation, OrganisationChange,
+};
 use openapi::{
     EmailRequest, JsonBody, OrganisationList, OrganisationPatch, OrganisationRequest,
     OrganisationView, PractitionerList, PractitionerView, ProblemType, Role,
@@ -41,7 +43,11 @@ pub enum PractitionerAdded {
 
 fn view(o: Organisation) -> OrganisationView {
     OrganisationView {
-        agency_types: o.agency_types.iter().map(|a| a.as_str().to_owned()).collect(),
+        agency_types: o
+            .agency_types
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect(),
         email_domains: o.email_domains,
         created_at: rfc3339_ms(o.created_at_ms),
         updated_at: rfc3339_ms(o.updated_at_ms),

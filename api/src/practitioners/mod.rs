@@ -117,7 +117,9 @@ pub async fn organisations(db: &Db) -> Result<Vec<Organisation>, DbErr> {
 
 /// One organisation.
 pub async fn organisation(db: &Db, id: &str) -> Result<Option<Organisation>, DbErr> {
-    Ok(repository::find(db.conn(), id).await?.map(Organisation::from))
+    Ok(repository::find(db.conn(), id)
+        .await?
+        .map(Organisation::from))
 }
 
 /// A change to an organisation: the members given replace the stored ones.
@@ -210,7 +212,14 @@ async fn remove_practitioners(
         return Ok(());
     }
     let drafts = repository::drafts_of(txn, ids).await?;
-    erase_drafts(txn, Actor::system(), &drafts, "practitioner_removed", now_ms).await?;
+    erase_drafts(
+        txn,
+        Actor::system(),
+        &drafts,
+        "practitioner_removed",
+        now_ms,
+    )
+    .await?;
     people::end_sessions_of(txn, ids).await?;
     practitioner::Entity::delete_many()
         .filter(practitioner::Column::Id.is_in(ids.iter().cloned()))
@@ -295,7 +304,9 @@ pub async fn add_practitioner(
             active.added_individually = Set(true);
             active.update(&*txn).await?
         }
-        None => repository::insert_practitioner(&*txn, organisation_id, &email, true, now_ms).await?,
+        None => {
+            repository::insert_practitioner(&*txn, organisation_id, &email, true, now_ms).await?
+        }
     };
     audit::append(
         &*txn,
@@ -317,10 +328,15 @@ pub async fn practitioners(
     db: &Db,
     organisation_id: &str,
 ) -> Result<Option<Vec<practitioner::Model>>, DbErr> {
-    if repository::find(db.conn(), organisation_id).await?.is_none() {
+    if repository::find(db.conn(), organisation_id)
+        .await?
+        .is_none()
+    {
         return Ok(None);
     }
-    Ok(Some(repository::practitioners(db.conn(), organisation_id).await?))
+    Ok(Some(
+        repository::practitioners(db.conn(), organisation_id).await?,
+    ))
 }
 
 /// Removes a practitioner of an organisation, ending their sessions at once and erasing their
@@ -368,7 +384,10 @@ pub enum Link {
 /// A sign-in link for `email` (normalised), or word that no organisation takes it. Only an address
 /// some organisation takes costs a write.
 pub async fn request_link(db: &Db, email: &str, now_ms: i64) -> Result<Link, DbErr> {
-    if repository::organisations_for(db.conn(), email).await?.is_empty() {
+    if repository::organisations_for(db.conn(), email)
+        .await?
+        .is_empty()
+    {
         return Ok(Link::NotSetUp);
     }
     let txn = db.begin_write().await?;
@@ -511,7 +530,10 @@ pub async fn choose_organisation(
     }
     let p = repository::practitioner_of(&*txn, organisation_id, email, now_ms).await?;
     let updated = session::Entity::update_many()
-        .col_expr(session::Column::Kind, sea_orm::sea_query::Expr::value(PRACTITIONER))
+        .col_expr(
+            session::Column::Kind,
+            sea_orm::sea_query::Expr::value(PRACTITIONER),
+        )
         .col_expr(
             session::Column::OfficerId,
             sea_orm::sea_query::Expr::value(p.id.clone()),
@@ -571,7 +593,10 @@ pub async fn set_profile(db: &Db, id: &str, profile: Profile) -> Result<(), DbEr
 pub async fn set_emails_off(db: &Db, id: &str, off: bool) -> Result<(), DbErr> {
     let txn = db.begin_write().await?;
     practitioner::Entity::update_many()
-        .col_expr(practitioner::Column::EmailsOff, sea_orm::sea_query::Expr::value(off))
+        .col_expr(
+            practitioner::Column::EmailsOff,
+            sea_orm::sea_query::Expr::value(off),
+        )
         .filter(practitioner::Column::Id.eq(id))
         .exec(&*txn)
         .await?;
@@ -662,7 +687,14 @@ async fn erase_drafts(
 pub async fn discard_draft(db: &Db, practitioner_id: &str, now_ms: i64) -> Result<(), DbErr> {
     let txn = db.begin_write().await?;
     if let Some(d) = repository::draft_of(&*txn, practitioner_id).await? {
-        erase_drafts(&*txn, Actor::practitioner(practitioner_id), &[d], "discarded", now_ms).await?;
+        erase_drafts(
+            &*txn,
+            Actor::practitioner(practitioner_id),
+            &[d],
+            "discarded",
+            now_ms,
+        )
+        .await?;
     }
     txn.commit().await?;
     // Drafts hold personal data like referrals: the SQLite file is rewritten after they go.
@@ -775,7 +807,10 @@ pub async fn submit_draft(
     let submitted = submit::submit(db, writer, &referrer, &doc, Some(&key), now).await?;
     let now_ms = now.as_millisecond();
     let txn = db.begin_write().await?;
-    if let Some(d) = repository::draft_of(&*txn, &p.id).await?.filter(|d| d.id == draft_id) {
+    if let Some(d) = repository::draft_of(&*txn, &p.id)
+        .await?
+        .filter(|d| d.id == draft_id)
+    {
         erase_drafts(&*txn, Actor::practitioner(&p.id), &[d], "submitted", now_ms).await?;
     }
     txn.commit().await?;

@@ -19,8 +19,13 @@ pub fn is_practitioner_id(id: &str) -> bool {
 }
 
 /// One organisation.
-pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<organisation::Model>, DbErr> {
-    organisation::Entity::find_by_id(id.to_owned()).one(db).await
+pub async fn find(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<organisation::Model>, DbErr> {
+    organisation::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await
 }
 
 /// Every organisation, oldest first.
@@ -146,7 +151,9 @@ pub async fn practitioner(
     db: &impl ConnectionTrait,
     id: &str,
 ) -> Result<Option<practitioner::Model>, DbErr> {
-    practitioner::Entity::find_by_id(id.to_owned()).one(db).await
+    practitioner::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await
 }
 
 /// An organisation's practitioners, oldest first.

@@ -38,6 +38,7 @@ use subtle::ConstantTimeEq;
 mod forms;
 mod info;
 mod list;
+mod refer;
 mod referral_page;
 mod settings;
 mod sign_in;
@@ -51,6 +52,86 @@ use sign_in::*;
 
 const SESSION_COOKIE: &str = "dtr_session";
 const CSRF_COOKIE: &str = "dtr_csrf";
+
+/// The two web surfaces for people: the officers' inbox (docs/contract.md §10) and the
+/// practitioners' referral journey (§14). They share the sign-in machinery, session and CSRF
+/// rules, headers and page layout; each has its own path, cookies (scoped to its path) and words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Surface {
+    /// `/inbox`.
+    Inbox,
+    /// `/refer`.
+    Refer,
+}
+
+impl Surface {
+    /// The path every page of the surface is under.
+    fn root(self) -> &'static str {
+        match self {
+            Surface::Inbox => "/inbox",
+            Surface::Refer => "/refer",
+        }
+    }
+
+    // The error is the page to answer with, built at most once per request.
+    #[allow(clippy::result_large_err)]
+    fn session_cookie(self) -> &'static str {
+        match self {
+            Surface::Inbox => SESSION_COOKIE,
+            Surface::Refer => "dtr_refer_session",
+        }
+    }
+
+    fn csrf_cookie(self) -> &'static str {
+        match self {
+            Surface::Inbox => CSRF_COOKIE,
+            Surface::Refer => "dtr_refer_csrf",
+        }
+    }
+
+    /// Where "go back to the start" leads once signed in.
+    fn home(self) -> (&'static str, &'static str) {
+        match self {
+            Surface::Inbox => ("/inbox", "Go to your referrals"),
+            Surface::Refer => ("/refer/referrals", "Go to your referrals"),
+        }
+    }
+
+    fn sign_in_heading(self) -> &'static str {
+        match self {
+            Surface::Inbox => "Sign in to your duty to refer inbox",
+            Surface::Refer => "Sign in to make a referral",
+        }
+    }
+
+    fn sign_in_intro(self) -> &'static str {
+        match self {
+            Surface::Inbox => "Enter the e-mail address your council registered for you. We will e-mail you a link to sign in. It works once, for 15 minutes.",
+            Surface::Refer => "Enter your work e-mail address. We will e-mail you a link to sign in. It works once, for 15 minutes.",
+        }
+    }
+
+    fn check_email_before(self) -> &'static str {
+        match self {
+            Surface::Inbox => "If",
+            Surface::Refer => "We have sent an e-mail to",
+        }
+    }
+
+    fn check_email_after(self) -> &'static str {
+        match self {
+            Surface::Inbox => "is registered for a duty to refer inbox, we have sent it a link to sign in. The link works once, for 15 minutes.",
+            Surface::Refer => "with a link to sign in, if your organisation is set up to use this service, or with what to do if it is not. The link works once, for 15 minutes.",
+        }
+    }
+
+    fn not_registered(self) -> &'static str {
+        match self {
+            Surface::Inbox => "If your address is not registered, ask your council's administrator of this service.",
+            Surface::Refer => "If your organisation is not set up, ask the person who manages its use of this service.",
+        }
+    }
+}
 const CSS: &str = include_str!("../../assets/govuk/govuk-frontend-6.6.0.min.css");
 const INBOX_CSS: &str = include_str!("../../assets/govuk/inbox.css");
 /// The most notes (the first) and history events (the latest) a referral page shows.
@@ -114,6 +195,8 @@ impl InboxLimits {
         self.per_client.retain_recent();
     }
 }
+
+pub(crate) use refer::routes as refer_routes;
 
 /// The inbox's routes (full paths: nested at `/inbox` without stripping it).
 pub(crate) fn routes(limits: Arc<InboxLimits>, max_body_bytes: usize) -> impl poem::Endpoint {
@@ -205,6 +288,7 @@ impl FieldError {
 #[template(path = "inbox/sign_in.html")]
 struct SignInPage {
     nav: Option<Nav>,
+    surface: Surface,
     errors: Vec<FieldError>,
     notice: Option<String>,
     csrf: String,
@@ -216,6 +300,7 @@ struct SignInPage {
 #[template(path = "inbox/check_email.html")]
 struct CheckEmailPage {
     nav: Option<Nav>,
+    surface: Surface,
     email: String,
 }
 
@@ -223,6 +308,7 @@ struct CheckEmailPage {
 #[template(path = "inbox/link.html")]
 struct LinkPage {
     nav: Option<Nav>,
+    surface: Surface,
     csrf: String,
     token: String,
     next: String,
@@ -232,6 +318,7 @@ struct LinkPage {
 #[template(path = "inbox/sign_out.html")]
 struct SignOutPage {
     nav: Option<Nav>,
+    surface: Surface,
     csrf: String,
 }
 
@@ -404,33 +491,64 @@ fn message(
     )
 }
 
+/// A page with a heading, a few sentences and one way on, in a surface's layout (without its
+/// menu: for answers before, or instead of, a signed-in page).
+fn message_in(
+    surface: Surface,
+    status: StatusCode,
+    heading: &str,
+    paragraphs: &[&str],
+    link: (&str, &str),
+) -> Response {
+    match surface {
+        Surface::Inbox => message(status, None, heading, paragraphs, link),
+        Surface::Refer => refer::message(status, None, heading, paragraphs, link),
+    }
+}
+
 fn not_found() -> Response {
-    message(
+    not_found_in(Surface::Inbox)
+}
+
+fn not_found_in(surface: Surface) -> Response {
+    let why = match surface {
+        Surface::Inbox => "If you typed the web address, check it is correct. A referral of another authority cannot be opened here.",
+        Surface::Refer => "If you typed the web address, check it is correct. Only referrals you made can be opened here.",
+    };
+    message_in(
+        surface,
         StatusCode::NOT_FOUND,
-        None,
         "Page not found",
-        &["If you typed the web address, check it is correct. A referral of another authority cannot be opened here."],
-        ("/inbox", "Go to your referrals"),
+        &[why],
+        surface.home(),
     )
 }
 
 fn csrf_refused() -> Response {
-    message(
+    csrf_refused_in(Surface::Inbox)
+}
+
+fn csrf_refused_in(surface: Surface) -> Response {
+    message_in(
+        surface,
         StatusCode::FORBIDDEN,
-        None,
         "This form has expired",
         &["For your security, the form could not be accepted. Nothing was changed. Go back, reload the page and try again."],
-        ("/inbox", "Go to your referrals"),
+        surface.home(),
     )
 }
 
 fn too_many() -> Response {
-    let mut resp = message(
+    too_many_in(Surface::Inbox)
+}
+
+fn too_many_in(surface: Surface) -> Response {
+    let mut resp = message_in(
+        surface,
         StatusCode::TOO_MANY_REQUESTS,
-        None,
         "Too many requests",
         &["Wait a minute, then try again."],
-        ("/inbox", "Go to your referrals"),
+        surface.home(),
     );
     resp.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
@@ -438,13 +556,17 @@ fn too_many() -> Response {
 }
 
 fn internal_error(e: &dyn std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "an inbox request failed");
-    message(
+    internal_error_in(Surface::Inbox, e)
+}
+
+fn internal_error_in(surface: Surface, e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, surface = surface.root(), "a web request failed");
+    message_in(
+        surface,
         StatusCode::INTERNAL_SERVER_ERROR,
-        None,
         "Sorry, there is a problem with the service",
         &["Try again later. Nothing was changed."],
-        ("/inbox", "Go to your referrals"),
+        surface.home(),
     )
 }
 
@@ -467,14 +589,22 @@ fn cookie_value(req: &Request, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: u64) -> String {
+/// A cookie of a surface: sent only to its pages.
+fn set_cookie_in(
+    state: &AppState,
+    surface: Surface,
+    name: &str,
+    value: &str,
+    max_age_secs: u64,
+) -> String {
+    let path = surface.root();
     let secure = if !state.config.public_url.starts_with("https://") {
         ""
     } else {
         "; Secure"
     };
     format!(
-        "{name}={value}; Path=/inbox; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}"
+        "{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}"
     )
 }
 
@@ -484,16 +614,21 @@ fn same(a: &str, b: &str) -> bool {
 
 /// Only a path inside the inbox is a place to return to after signing in.
 fn safe_next(next: Option<&str>) -> String {
+    safe_next_in(Surface::Inbox, next)
+}
+
+/// Only a path inside the surface is a place to return to after signing in.
+fn safe_next_in(surface: Surface, next: Option<&str>) -> String {
     match next {
         Some(n)
-            if n.starts_with("/inbox")
+            if n.starts_with(surface.root())
                 && !n.starts_with("//")
                 && !n.contains(['\\', '\r', '\n'])
                 && n.len() < 200 =>
         {
             n.to_owned()
         }
-        _ => "/inbox".to_owned(),
+        _ => surface.home().0.to_owned(),
     }
 }
 
@@ -521,6 +656,84 @@ fn anonymous_limit(req: &Request, limits: &InboxLimits) -> Option<Response> {
     }
 }
 
+/// Where a request without a live session goes: the surface's sign-in page (with "your session
+/// has ended" when it ended), coming back here afterwards.
+fn to_sign_in(req: &Request, surface: Surface, expired: bool) -> Response {
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or(surface.root(), |p| p.as_str())
+        .to_owned();
+    // After signing in again, a GET comes back where it was; a form comes back to its page.
+    let next = if req.method() == poem::http::Method::GET {
+        path
+    } else {
+        match surface {
+            Surface::Inbox => page_of_form(req.uri().path()),
+            Surface::Refer => refer::page_of_form(req.uri().path()),
+        }
+    };
+    see_other(&format!(
+        "{}/sign-in?next={}{}",
+        surface.root(),
+        url_encode(&safe_next_in(surface, Some(&next))),
+        if expired { "&expired=1" } else { "" }
+    ))
+}
+
+/// The session cookie of this request for `surface`, or the answer to give instead.
+// The error is the page to answer with, built at most once per request.
+#[allow(clippy::result_large_err)]
+fn session_cookie(
+    req: &Request,
+    limits: &InboxLimits,
+    surface: Surface,
+) -> Result<String, Response> {
+    if let Some(cookie) = cookie_value(req, surface.session_cookie()) {
+        return Ok(cookie);
+    }
+    if let Some(r) = anonymous_limit(req, limits) {
+        return Err(r);
+    }
+    // A link followed from webmail is a cross-site navigation, which a SameSite=Strict cookie
+    // does not accompany. The page asks the person to continue: their click is a same-site
+    // navigation that brings the cookie. It never continues by itself, so a page on another
+    // site that links to a referral cannot make an officer "read" it (and mark it delivered)
+    // without their choosing to.
+    let cross_site = req
+        .headers()
+        .get("sec-fetch-site")
+        .is_some_and(|v| v == "cross-site");
+    if cross_site && req.method() == poem::http::Method::GET {
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or(surface.root(), |p| p.as_str());
+        return Err(reload(path));
+    }
+    Err(to_sign_in(req, surface, false))
+}
+
+/// A person's session (of either surface) counts like an API key against the rate limit.
+// The error is the page to answer with, built at most once per request.
+#[allow(clippy::result_large_err)]
+fn session_limit(limits: &InboxLimits, key: &str) -> Result<(), Response> {
+    match &limits.api.per_key {
+        Some(limiter) if limiter.check_key(&key.to_owned()).is_err() => Err(too_many()),
+        _ => Ok(()),
+    }
+}
+
+/// The answer to a cookie that opened no session.
+fn no_session(req: &Request, limits: &InboxLimits, surface: Surface, why: NoSession) -> Response {
+    match why {
+        NoSession::Expired => to_sign_in(req, surface, true),
+        NoSession::Unknown => {
+            anonymous_limit(req, limits).unwrap_or_else(|| to_sign_in(req, surface, false))
+        }
+    }
+}
+
 /// The officer signed in with this request's cookie, or the answer to give instead: the sign-in
 /// page (with "your session has ended" when it ended), coming back here afterwards.
 async fn signed_in(
@@ -528,58 +741,13 @@ async fn signed_in(
     state: &AppState,
     limits: &InboxLimits,
 ) -> Result<Session, Response> {
-    let path = req
-        .uri()
-        .path_and_query()
-        .map_or("/inbox", |p| p.as_str())
-        .to_owned();
-    let back = |expired: bool| {
-        // After signing in again, a GET comes back where it was; a form comes back to its page.
-        let next = if req.method() == poem::http::Method::GET {
-            path.clone()
-        } else {
-            page_of_form(req.uri().path())
-        };
-        see_other(&format!(
-            "/inbox/sign-in?next={}{}",
-            url_encode(&safe_next(Some(&next))),
-            if expired { "&expired=1" } else { "" }
-        ))
-    };
-    let Some(cookie) = cookie_value(req, SESSION_COOKIE) else {
-        if let Some(r) = anonymous_limit(req, limits) {
-            return Err(r);
-        }
-        // A link followed from webmail is a cross-site navigation, which a SameSite=Strict cookie
-        // does not accompany. The page asks the officer to continue: their click is a same-site
-        // navigation that brings the cookie. It never continues by itself, so a page on another
-        // site that links to a referral cannot make an officer "read" it (and mark it delivered)
-        // without their choosing to.
-        let cross_site = req
-            .headers()
-            .get("sec-fetch-site")
-            .is_some_and(|v| v == "cross-site");
-        if cross_site && req.method() == poem::http::Method::GET {
-            return Err(reload(&path));
-        }
-        return Err(back(false));
-    };
+    let cookie = session_cookie(req, limits, Surface::Inbox)?;
     match people::session(&state.db, &cookie, state.clock.now_ms()).await {
         Ok(Ok(session)) => {
-            if let Some(limiter) = &limits.api.per_key {
-                if limiter
-                    .check_key(&format!("officer:{}", session.officer.id))
-                    .is_err()
-                {
-                    return Err(too_many());
-                }
-            }
+            session_limit(limits, &format!("officer:{}", session.officer.id))?;
             Ok(session)
         }
-        Ok(Err(NoSession::Expired)) => Err(back(true)),
-        Ok(Err(NoSession::Unknown)) => {
-            Err(anonymous_limit(req, limits).unwrap_or_else(|| back(false)))
-        }
+        Ok(Err(why)) => Err(no_session(req, limits, Surface::Inbox, why)),
         Err(e) => Err(internal_error(&e)),
     }
 }

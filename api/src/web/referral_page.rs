@@ -426,7 +426,7 @@ pub(super) fn action_words(action: &str) -> &'static str {
 
 pub(super) fn actor_words(role: &str) -> &'static str {
     match role {
-        "referrer" => "Referrer",
+        "referrer" | "practitioner" => "Referrer",
         "authority" => "Your council (API)",
         "officer" => "Your council (inbox)",
         "admin" => "Service administrator",

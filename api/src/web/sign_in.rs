@@ -11,11 +11,20 @@ pub(super) struct SignInQuery {
 
 /// A page before sign-in with a double-submit token: the cookie and the form carry the same value.
 pub(super) fn with_csrf_cookie(state: &AppState, req: &Request) -> (String, Option<String>) {
-    match cookie_value(req, CSRF_COOKIE) {
+    with_csrf_cookie_in(state, req, Surface::Inbox)
+}
+
+/// [`with_csrf_cookie`] of a surface (its own cookie, scoped to its path).
+pub(super) fn with_csrf_cookie_in(
+    state: &AppState,
+    req: &Request,
+    surface: Surface,
+) -> (String, Option<String>) {
+    match cookie_value(req, surface.csrf_cookie()) {
         Some(existing) if existing.len() == 43 => (existing, None),
         _ => {
             let token = people::new_secret();
-            let cookie = set_cookie(state, CSRF_COOKIE, &token, 3600);
+            let cookie = set_cookie_in(state, surface, surface.csrf_cookie(), &token, 3600);
             (token, Some(cookie))
         }
     }
@@ -45,6 +54,7 @@ pub(super) async fn sign_in_page(
         .then(|| "Your session has ended. Sign in again to carry on.".to_owned());
     let page = SignInPage {
         nav: None,
+        surface: Surface::Inbox,
         errors: vec![],
         notice,
         csrf,
@@ -73,33 +83,22 @@ pub(super) async fn sign_in_form(
     }
     let raw = form.email.unwrap_or_default();
     let next = safe_next(form.next.as_deref());
-    let email = match domain::EmailAddress::parse(&raw) {
-        Ok(e) => people::normalise_email(e.as_str()),
-        Err(_) => {
-            let page = SignInPage {
-                nav: None,
-                errors: vec![FieldError {
-                    field: "email",
-                    message:
-                        "Enter an e-mail address in the correct format, like name@council.gov.uk"
-                            .to_owned(),
-                }],
-                notice: None,
-                // Passed the double-submit check: the form's token is the cookie's.
-                csrf: form.csrf.unwrap_or_default(),
-                next,
-                email: raw,
-            };
-            return html(StatusCode::UNPROCESSABLE_ENTITY, &page);
-        }
+    let (email, send) = match sign_in_request(req, &limits, &raw, |error| {
+        let page = SignInPage {
+            nav: None,
+            surface: Surface::Inbox,
+            errors: vec![error],
+            notice: None,
+            // Passed the double-submit check: the form's token is the cookie's.
+            csrf: form.csrf.clone().unwrap_or_default(),
+            next: next.clone(),
+            email: raw.clone(),
+        };
+        html(StatusCode::UNPROCESSABLE_ENTITY, &page)
+    }) {
+        Ok(ok) => ok,
+        Err(r) => return r,
     };
-    let from = client(req, &limits);
-    if from.is_some_and(|ip| limits.per_client.check_key(&ip).is_err())
-        || limits.per_email.check_key(&(email.clone(), from)).is_err()
-    {
-        return too_many();
-    }
-    let send = limits.per_email_sent.check_key(&email).is_ok();
     // The answer is the same, and as quick, whether or not the address is an officer's: the
     // link is made and sent after answering.
     let (db, clock, mailer, public_url) = (
@@ -136,7 +135,14 @@ pub(super) async fn sign_in_form(
             (Err(e), _) => tracing::error!(error = %e, "could not make a sign-in link"),
         }
     });
-    html(StatusCode::OK, &CheckEmailPage { nav: None, email })
+    html(
+        StatusCode::OK,
+        &CheckEmailPage {
+            nav: None,
+            surface: Surface::Inbox,
+            email,
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -174,6 +180,7 @@ pub(super) async fn link_page(
     let (csrf, cookie) = with_csrf_cookie(&state, req);
     let page = LinkPage {
         nav: None,
+        surface: Surface::Inbox,
         csrf,
         token,
         next: safe_next(q.next.as_deref()),
@@ -206,17 +213,12 @@ pub(super) async fn use_link(
         Err(e) => return internal_error(&e),
     };
     tracing::info!(officer_id = %session.officer.id, "officer signed in");
-    let mut resp = see_other(&safe_next(form.next.as_deref()));
-    let max_age = people::SESSION_MAX.as_secs();
-    for c in [
-        set_cookie(&state, SESSION_COOKIE, &session.cookie, max_age),
-        set_cookie(&state, CSRF_COOKIE, "", 0),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            resp.headers_mut().append(header::SET_COOKIE, v);
-        }
-    }
-    resp
+    signed_in_answer(
+        &state,
+        Surface::Inbox,
+        &session.cookie,
+        &safe_next(form.next.as_deref()),
+    )
 }
 
 #[handler]
@@ -233,6 +235,7 @@ pub(super) async fn sign_out_page(
         StatusCode::OK,
         &SignOutPage {
             nav: nav_of(&session),
+            surface: Surface::Inbox,
             csrf: session.csrf,
         },
     )
@@ -253,22 +256,7 @@ pub(super) async fn sign_out_form(
     if let Err(r) = signed_in_form(req, &state, &limits, form.csrf.as_deref()).await {
         return r;
     }
-    if let Some(cookie) = cookie_value(req, SESSION_COOKIE) {
-        if let Err(e) = people::end_session(&state.db, &cookie).await {
-            return internal_error(&e);
-        }
-    }
-    let mut resp = message(
-        StatusCode::OK,
-        None,
-        "You have signed out",
-        &["Close the browser window if you are on a shared computer."],
-        ("/inbox/sign-in", "Sign in again"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&set_cookie(&state, SESSION_COOKIE, "", 0)) {
-        resp.headers_mut().append(header::SET_COOKIE, v);
-    }
-    resp
+    signed_out(&state, req, Surface::Inbox).await
 }
 
 // ----- the list ---------------------------------------------------------------------------
@@ -276,12 +264,95 @@ pub(super) async fn sign_out_form(
 /// A form sent before sign-in: the per-address limit, then its double-submit token (the cookie
 /// and the field must match); the answer to give when either fails.
 fn anonymous_form(req: &Request, limits: &InboxLimits, csrf: Option<&str>) -> Option<Response> {
+    anonymous_form_in(req, limits, Surface::Inbox, csrf)
+}
+
+/// [`anonymous_form`] of a surface.
+pub(super) fn anonymous_form_in(
+    req: &Request,
+    limits: &InboxLimits,
+    surface: Surface,
+    csrf: Option<&str>,
+) -> Option<Response> {
     if let Some(r) = anonymous_limit(req, limits) {
         return Some(r);
     }
-    let cookie = cookie_value(req, CSRF_COOKIE).unwrap_or_default();
+    let cookie = cookie_value(req, surface.csrf_cookie()).unwrap_or_default();
     if cookie.is_empty() || !same(&cookie, csrf.unwrap_or_default()) {
-        return Some(csrf_refused());
+        return Some(csrf_refused_in(surface));
     }
     None
+}
+
+/// The sign-in page's address check and limits, shared by both surfaces: the normalised address,
+/// whether a link may be e-mailed to it (at most 10 an hour), or the answer to give instead (the
+/// page again with the error, or "too many requests").
+// The error is the page to answer with, built at most once per request.
+#[allow(clippy::result_large_err)]
+pub(super) fn sign_in_request(
+    req: &Request,
+    limits: &InboxLimits,
+    raw: &str,
+    invalid: impl FnOnce(FieldError) -> Response,
+) -> Result<(String, bool), Response> {
+    let email = match domain::EmailAddress::parse(raw) {
+        Ok(e) => people::normalise_email(e.as_str()),
+        Err(_) => {
+            return Err(invalid(FieldError {
+                field: "email",
+                message: "Enter an e-mail address in the correct format, like name@example.gov.uk"
+                    .to_owned(),
+            }))
+        }
+    };
+    let from = client(req, limits);
+    if from.is_some_and(|ip| limits.per_client.check_key(&ip).is_err())
+        || limits.per_email.check_key(&(email.clone(), from)).is_err()
+    {
+        return Err(too_many());
+    }
+    let send = limits.per_email_sent.check_key(&email).is_ok();
+    Ok((email, send))
+}
+
+/// The answer to a used link: to `next`, with the new session's cookie and the pre-sign-in token's
+/// cookie cleared.
+pub(super) fn signed_in_answer(
+    state: &AppState,
+    surface: Surface,
+    cookie: &str,
+    next: &str,
+) -> Response {
+    let mut resp = see_other(next);
+    let max_age = people::SESSION_MAX.as_secs();
+    for c in [
+        set_cookie_in(state, surface, surface.session_cookie(), cookie, max_age),
+        set_cookie_in(state, surface, surface.csrf_cookie(), "", 0),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+/// Signing out of a surface: the session ends and its cookie is cleared.
+pub(super) async fn signed_out(state: &AppState, req: &Request, surface: Surface) -> Response {
+    if let Some(cookie) = cookie_value(req, surface.session_cookie()) {
+        if let Err(e) = people::end_session(&state.db, &cookie).await {
+            return internal_error_in(surface, &e);
+        }
+    }
+    let mut resp = message_in(
+        surface,
+        StatusCode::OK,
+        "You have signed out",
+        &["Close the browser window if you are on a shared computer."],
+        (&format!("{}/sign-in", surface.root()), "Sign in again"),
+    );
+    let clear = set_cookie_in(state, surface, surface.session_cookie(), "", 0);
+    if let Ok(v) = HeaderValue::from_str(&clear) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
 }

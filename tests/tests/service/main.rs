@@ -14,6 +14,7 @@ mod keys;
 mod lifecycle;
 mod mail;
 mod operations;
+mod refer;
 mod referrals;
 mod safety;
 mod scoping;
