@@ -450,3 +450,233 @@ async fn every_inbox_page_reflows_at_320_pixels_and_passes_axe_there_and_at_1280
     assert_eq!(app.state_of(&id).await["status"], "acknowledged");
     c.close().await.unwrap();
 }
+
+// ----- the practitioner's journey (docs/contract.md §14) ------------------------------------
+
+const PRACTITIONER: &str = "pat.practitioner@probation.example.gov.uk";
+
+/// Presses the space bar (checks the focused radio or box).
+async fn space(c: &Client) {
+    c.perform_actions(
+        KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: ' ' })
+            .then(KeyAction::Up { value: ' ' }),
+    )
+    .await
+    .unwrap();
+}
+
+/// Tabs to a radio or box and checks it with the space bar.
+async fn choose(c: &Client, selector: &str) {
+    tab_to(c, selector).await;
+    space(c).await;
+}
+
+/// Types a date into the three boxes of the date question `id`.
+async fn type_date(c: &Client, id: &str, d: jiff::civil::Date) {
+    type_into(c, &format!("#{id}-day"), &d.day().to_string()).await;
+    type_into(c, &format!("#{id}-month"), &d.month().to_string()).await;
+    type_into(c, &format!("#{id}-year"), &d.year().to_string()).await;
+}
+
+/// The page is checked at this width: it fits and passes axe.
+async fn checked(c: &Client, axe: &str, what: &str, width: u32) {
+    let what = format!("{what} at {width} px");
+    fits(c, &what).await;
+    accessible(c, axe, &what).await;
+}
+
+async fn continue_button(c: &Client) {
+    activate(
+        c,
+        "main form[method='post'] button.govuk-button:not(.govuk-button--warning)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_practitioner_refers_by_keyboard_from_the_email_to_the_confirmation_at_1280_and_320_pixels(
+) {
+    let (Some(driver), Some(axe)) = (chromedriver(), axe_source()) else {
+        assert!(
+            std::env::var("DTR_REQUIRE_BROWSER").is_err(),
+            "DTR_REQUIRE_BROWSER is set but chromedriver or axe-core (target/axe-core) is missing"
+        );
+        eprintln!(
+            "SKIPPED: chromedriver or axe-core is not installed (scripts/test installs them)"
+        );
+        return;
+    };
+    let relay = SmtpRelay::start();
+    let app = spawn_with_mail(&relay).await;
+    for (name, domain) in [
+        ("Leeds Probation", "probation.example.gov.uk"),
+        ("Leeds Teaching Hospitals", "nhs.example.net"),
+        ("Bradford Hospitals", "nhs.example.net"),
+    ] {
+        let r = app
+            .post(
+                "/v1/organisations",
+                ADMIN_KEY,
+                &json!({ "name": name, "agency_types": ["probation", "emergency_department"], "email_domains": [domain] }),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+    }
+    let c = browser(&driver).await;
+    let today = domain::calendar::uk_date(jiff::Timestamp::now());
+    let mut made = vec![];
+    for (width, height) in [(1280u32, 1024u32), (320, 900)] {
+        c.set_window_size(width, height).await.unwrap();
+        // The start page, then sign-in by e-mail, by keyboard.
+        c.goto(&format!("{}/refer", app.base)).await.unwrap();
+        checked(&c, &axe, "the start page", width).await;
+        activate(&c, "a.govuk-button--start").await;
+        checked(&c, &axe, "sign-in", width).await;
+        let before = relay.messages().len();
+        type_into(&c, "#email", PRACTITIONER).await;
+        activate(&c, "form[action='/refer/sign-in'] button").await;
+        assert!(text(&c).await.contains("Check your e-mail"));
+        checked(&c, &axe, "check your e-mail", width).await;
+        let link = wait_for_link_at(&relay, before, "/refer").await;
+        c.goto(&format!("{}{link}", app.base)).await.unwrap();
+        checked(&c, &axe, "the sign-in link page", width).await;
+        activate(&c, "form[action='/refer/sign-in/link'] button").await;
+        checked(&c, &axe, "your referrals", width).await;
+        activate(&c, "a[href='/refer/new']").await;
+
+        // About you: empty, with an error, then answered.
+        checked(&c, &axe, "about you, empty", width).await;
+        if made.is_empty() {
+            continue_button(&c).await;
+            assert!(text(&c).await.contains("There is a problem"));
+            checked(&c, &axe, "about you, with errors", width).await;
+            choose(&c, "#agency_type").await;
+            type_into(&c, "#referrer-name", "Pat Practitioner").await;
+            type_into(&c, "#referrer-phone", "0113 496 0000 ext 12").await;
+        }
+        continue_button(&c).await;
+
+        // The person: an error first (no name), then a 17 year old (a warning later).
+        checked(&c, &axe, "the person, empty", width).await;
+        continue_button(&c).await;
+        assert!(
+            text(&c).await.contains("Enter given name"),
+            "{}",
+            text(&c).await
+        );
+        checked(&c, &axe, "the person, with errors", width).await;
+        type_into(&c, "#person-given_name", "Samira").await;
+        type_into(&c, "#person-family_name", "Exampleton").await;
+        type_date(
+            &c,
+            "person-date_of_birth",
+            today.checked_sub(jiff::ToSpan::years(17)).unwrap(),
+        )
+        .await;
+        continue_button(&c).await;
+
+        checked(&c, &axe, "contact, empty", width).await;
+        choose(&c, "#person-contact-via_referrer").await;
+        continue_button(&c).await;
+
+        checked(&c, &axe, "consent, empty", width).await;
+        choose(&c, "#consent-referral").await;
+        choose(&c, "#consent-share_contact_details").await;
+        type_date(&c, "consent-recorded_at", today).await;
+        continue_button(&c).await;
+
+        checked(&c, &axe, "the situation, empty", width).await;
+        choose(&c, "#housing_situation-reason").await; // homeless now
+        choose(&c, "#housing_situation-rough_sleeping").await; // not sleeping rough
+        type_into(
+            &c,
+            "#housing_situation-summary",
+            "Released today with nowhere to stay.",
+        )
+        .await;
+        continue_button(&c).await;
+
+        // The council, found by name.
+        checked(&c, &axe, "the council, empty", width).await;
+        type_into(&c, "#q", "Leeds").await;
+        activate(&c, "form[method='get'] button").await;
+        checked(&c, &axe, "the council, found", width).await;
+        choose(&c, "#housing_authority-gss_code").await;
+        choose(&c, "#housing_authority-chosen_by_person").await;
+        continue_button(&c).await;
+
+        checked(&c, &axe, "household, risks and support needs", width).await;
+        type_into(&c, "#risk-to_staff", "None known").await;
+        continue_button(&c).await;
+
+        // Check your answers, with the 16-17 warning, then send.
+        let check = text(&c).await;
+        assert!(check.contains("Check your answers"), "{check}");
+        assert!(
+            check.contains("The person is 16 or 17"),
+            "the warning before sending"
+        );
+        checked(&c, &axe, "check your answers, with a warning", width).await;
+        activate(&c, "form[action='/refer/new/check'] button").await;
+        let done = text(&c).await;
+        assert!(done.contains("Referral sent"), "{done}");
+        checked(&c, &axe, "the confirmation", width).await;
+        let url = c.current_url().await.unwrap();
+        made.push(
+            url.path()
+                .trim_start_matches("/refer/referrals/")
+                .to_owned(),
+        );
+
+        for (path, what) in [
+            ("/refer/referrals", "your referrals, with one"),
+            ("/refer/settings", "settings"),
+            ("/refer/privacy", "the privacy notice"),
+            ("/refer/accessibility", "the accessibility statement"),
+            ("/refer/sign-out", "sign out"),
+        ] {
+            c.goto(&format!("{}{path}", app.base)).await.unwrap();
+            checked(&c, &axe, what, width).await;
+        }
+        activate(&c, "form[action='/refer/sign-out'] button").await;
+    }
+
+    // Each referral made on the web is in the authority's inbox and API like any other.
+    let leeds = app.authority("E08000035").await;
+    for id in &made {
+        let read: Value = app
+            .get(&format!("/v1/referrals/{id}"), &leeds)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(read["organisation"], "Leeds Probation");
+        assert_eq!(read["referral"]["person"]["given_name"], "Samira");
+        assert_eq!(read["status"], "delivered");
+    }
+
+    // A domain two organisations list: the choice page, empty and with its error.
+    let before = relay.messages().len();
+    c.goto(&format!("{}/refer/sign-in", app.base))
+        .await
+        .unwrap();
+    type_into(&c, "#email", "ali.nurse@nhs.example.net").await;
+    activate(&c, "form[action='/refer/sign-in'] button").await;
+    let link = wait_for_link_at(&relay, before, "/refer").await;
+    c.goto(&format!("{}{link}", app.base)).await.unwrap();
+    activate(&c, "form[action='/refer/sign-in/link'] button").await;
+    for width in [1280u32, 320] {
+        c.set_window_size(width, 900).await.unwrap();
+        c.goto(&format!("{}/refer/organisation", app.base))
+            .await
+            .unwrap();
+        checked(&c, &axe, "choose your organisation", width).await;
+        continue_button(&c).await;
+        assert!(text(&c)
+            .await
+            .contains("Select the organisation you work for"));
+        checked(&c, &axe, "choose your organisation, with an error", width).await;
+    }
+    c.close().await.unwrap();
+}

@@ -388,9 +388,12 @@ fn within(pointer: &str, part: &str) -> bool {
 /// at or under it (a finding about a whole part, like "no contact at all", goes to the part's
 /// first question). `None` for what no page asks (the check page lists it).
 pub(super) fn place_of(pointer: &str) -> Option<(&'static PageDef, &'static Q)> {
-    let page = std::iter::once(&YOU)
-        .chain(PAGES.iter())
-        .find(|p| p.covers.iter().any(|c| within(pointer, c)))?;
+    let pages = || std::iter::once(&YOU).chain(PAGES.iter());
+    // The page covering it, or else (a whole part missing, like `/person`) the first page that
+    // asks a question inside it.
+    let page = pages()
+        .find(|p| p.covers.iter().any(|c| within(pointer, c)))
+        .or_else(|| pages().find(|p| p.questions.iter().any(|q| within(q.pointer, pointer))))?;
     let q = page
         .questions
         .iter()
@@ -1637,6 +1640,8 @@ mod tests {
     fn form_ids_follow_pointers() {
         assert_eq!(field_id("/person/contact/phone"), "person-contact-phone");
         assert!(place_of("/unknown_member").is_none());
+        let (page, q) = place_of("/person").expect("a whole part missing");
+        assert_eq!((page.slug, q.pointer), ("person", "/person/given_name"));
         assert_eq!(
             page_of_form("/refer/referrals/x/notes"),
             "/refer/referrals/x"
