@@ -14,6 +14,9 @@
 //! 8. overload: open-loop submissions at twice the saturation rate for 60 s against half of it
 //!    (goals: peak RSS < 60 MB; p99 of the accepted ones within 3× the p99 at half saturation;
 //!    the rest refused at once with 503);
+//! 10. the practitioner's journey (`/refer`): its heaviest pages — check your answers, and sending
+//!     the referral — for signed-in practitioners with complete drafts, beside `/healthz`
+//!     (goal: ≥ 300 referrals sent per second with p99 < 100 ms);
 //! 9. the event feed under 500 idle long polls of one tenant while another submits, against the
 //!    same without them, in one run (goal: submissions' p99 at most 20 % higher), and how soon a
 //!    waiting poll sees its own tenant's new event.
@@ -333,6 +336,10 @@ fn main() {
             feed_under_long_polls(&rt);
             return;
         }
+        Ok("refer") => {
+            journey_pages(&rt);
+            return;
+        }
         _ => {}
     }
     if Command::new("wrk").arg("--version").output().is_err() {
@@ -373,6 +380,7 @@ fn main() {
         .collect();
     erasure_under_load(&rt);
     inbox_pages(&rt);
+    journey_pages(&rt);
     overload(&rt);
     feed_under_long_polls(&rt);
     if figures.len() > 1 {
@@ -996,6 +1004,174 @@ fn inbox_pages(load: &tokio::runtime::Runtime) {
     }
     println!(
         "   goal ≥ 500/s with p99 < 50 ms for both pages: {}\n",
+        verdict(met)
+    );
+    service.block_on(running.shutdown());
+}
+
+/// Drafts ready to send in measure 10 (more than 10 s of sending at the goal's rate can use).
+const JOURNEY_DRAFTS: usize = 12_000;
+
+/// Measure 10: the practitioner journey's heaviest pages. Check your answers judges the whole
+/// draft by the rules and lays out every answer; sending judges it again, stores the referral
+/// through the API's own submission and erases the draft. Each send needs its own draft, so
+/// `JOURNEY_DRAFTS` practitioners are signed in with a complete draft each before the run, and
+/// the referrals made are counted afterwards (a send that found no draft would be a cheap
+/// redirect, not a referral).
+fn journey_pages(load: &tokio::runtime::Runtime) {
+    use api::people::repository as people;
+    use api::practitioners::{self, repository as practitioners_db};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = api::clock::Clock::system();
+    let (service, running) = in_process(dir.path(), clock.clone(), |_| {});
+    let base = format!("http://{}", running.addr);
+    let db = running.state.db.clone();
+    let mut answers = referral("E06000001");
+    answers.as_object_mut().unwrap().remove("referrer");
+    // Each practitioner: a session and a complete draft (their cookie, token and draft).
+    let seeded: Vec<(String, String, String)> = service.block_on(async {
+        let now = clock.now_ms();
+        let org = practitioners::add_organisation(
+            &db,
+            api::audit::Actor::system(),
+            practitioners::NewOrganisation {
+                name: "Journey bench".into(),
+                agency_types: vec![domain::AgencyType::Probation],
+                email_domains: vec!["bench.example.gov.uk".into()],
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        let mut out = Vec::with_capacity(JOURNEY_DRAFTS);
+        for chunk in 0..JOURNEY_DRAFTS / 500 {
+            let txn = db.begin_write().await.unwrap();
+            let mut cookies = vec![];
+            for i in 0..500 {
+                let email = format!("p{}@bench.example.gov.uk", chunk * 500 + i);
+                let p = practitioners_db::insert_practitioner(&*txn, &org.id, &email, false, now)
+                    .await
+                    .unwrap();
+                let profile = practitioners::Profile {
+                    agency_type: Some("probation".into()),
+                    name: Some("Bench Practitioner".into()),
+                    phone: None,
+                    team: None,
+                };
+                practitioners_db::set_profile(&*txn, &p.id, profile)
+                    .await
+                    .unwrap();
+                let draft = practitioners_db::put_draft(&*txn, &p.id, &answers, now)
+                    .await
+                    .unwrap();
+                let cookie = people::open_session(&*txn, people::PRACTITIONER, &p.id, now)
+                    .await
+                    .unwrap();
+                cookies.push((cookie, draft));
+            }
+            txn.commit().await.unwrap();
+            for (cookie, draft) in cookies {
+                let session = practitioners::session(&db, &cookie, now)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                out.push((cookie, session.csrf, draft));
+            }
+        }
+        out
+    });
+    // The pages work for these sessions: check your answers offers to send, sending redirects to
+    // the confirmation (the first practitioner's draft is used here, so the run skips it).
+    load.block_on(async {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let (cookie, csrf, draft) = &seeded[0];
+        let r = client
+            .get(format!("{base}/refer/new/check"))
+            .header("cookie", format!("dtr_refer_session={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.text().await.unwrap().contains("Send the referral"));
+        let r = client
+            .post(format!("{base}/refer/new/check"))
+            .header("cookie", format!("dtr_refer_session={cookie}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf={csrf}&draft={draft}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+    });
+    let lua = |name: &str, send: bool| {
+        let path = dir.path().join(name);
+        let mut f = std::fs::File::create(&path).unwrap();
+        writeln!(f, "local s = {{").unwrap();
+        for (cookie, csrf, draft) in seeded.iter().skip(1) {
+            writeln!(f, "{{\"{cookie}\", \"csrf={csrf}&draft={draft}\"}},").unwrap();
+        }
+        writeln!(f, "}}").unwrap();
+        writeln!(f, "local i = 0").unwrap();
+        let method = if send { "POST" } else { "GET" };
+        writeln!(
+            f,
+            "request = function() i = i % #s + 1; local h = {{}}; h[\"Cookie\"] = \"dtr_refer_session=\" .. s[i][1]; h[\"Content-Type\"] = \"application/x-www-form-urlencoded\"; return wrk.format(\"{method}\", \"/refer/new/check\", h, {}) end",
+            if send { "s[i][2]" } else { "nil" }
+        )
+        .unwrap();
+        path
+    };
+    let healthz = {
+        let path = dir.path().join("healthz.lua");
+        std::fs::write(&path, "").unwrap();
+        path
+    };
+    println!("10. the practitioner journey's heaviest pages, {} signed-in practitioners with a complete draft each (wrk, 16 connections, 10 s each)", JOURNEY_DRAFTS - 1);
+    let count = || {
+        service.block_on(async {
+            use sea_orm::{ConnectionTrait, Statement};
+            let row = db
+                .conn()
+                .query_one_raw(Statement::from_string(
+                    db.conn().get_database_backend(),
+                    "SELECT COUNT(*) AS n FROM referrals",
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<i64>("", "n").unwrap()
+        })
+    };
+    let h = wrk(&format!("{base}/healthz"), &healthz, 16, SECONDS);
+    println!(
+        "   {:<34} {:>7.0}/s  p50 {:.2} ms  p99 {:.2} ms  (non-2xx {})",
+        "/healthz", h.rps, h.p50_ms, h.p99_ms, h.non_2xx
+    );
+    let c = wrk(&format!("{base}/"), &lua("check.lua", false), 16, SECONDS);
+    println!(
+        "   {:<34} {:>7.0}/s  p50 {:.2} ms  p99 {:.2} ms  (non-2xx {})",
+        "check your answers", c.rps, c.p50_ms, c.p99_ms, c.non_2xx
+    );
+    let before = count();
+    let started = Instant::now();
+    let s = wrk(&format!("{base}/"), &lua("send.lua", true), 16, SECONDS);
+    let made = count() - before;
+    let secs = started.elapsed().as_secs_f64().min(10.0);
+    let sent_rate = made as f64 / secs;
+    println!(
+        "   {:<34} {:>7.0}/s  p50 {:.2} ms  p99 {:.2} ms  (non-2xx {}; {made} referrals made)",
+        "send the referral", s.rps, s.p50_ms, s.p99_ms, s.non_2xx
+    );
+    let met = sent_rate >= 300.0
+        && s.p99_ms < 100.0
+        && s.non_2xx == 0
+        && (made as f64) >= s.rps * secs * 0.99;
+    println!(
+        "   goal ≥ 300 referrals sent/s with p99 < 100 ms: {} ({sent_rate:.0} made/s)\n",
         verdict(met)
     );
     service.block_on(running.shutdown());

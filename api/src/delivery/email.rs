@@ -408,6 +408,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_practitioner_is_told_the_reference_and_a_link_and_nothing_personal() {
+        use crate::referrals::lifecycle as l;
+        let mut row = l::tests::row(l::Status::Acknowledged);
+        row.submitted_by = "prt_0123456789abcdef0123456789abcdef".into();
+        row.document = serde_json::json!({
+            "person": { "given_name": "Wilhelmina", "family_name": "Quartermaine",
+                        "contact": { "phone": "07700 900123" } },
+            "housing_situation": { "summary": "Eviction on Friday" }
+        })
+        .to_string();
+        row.outcome_reason = Some("prevention_duty".into());
+        for kind in [
+            l::EMAIL_TO_PRACTITIONER_ACKNOWLEDGED,
+            l::EMAIL_TO_PRACTITIONER_OUTCOME,
+            l::EMAIL_TO_PRACTITIONER_NOTE,
+        ] {
+            let email = to_practitioner(kind, &row, "https://dtr.example.gov.uk");
+            let all = format!("{}\n{}", email.subject, email.text);
+            assert!(
+                all.contains(&crate::referrals::short_reference(&row.id)),
+                "{all}"
+            );
+            assert!(all.contains(&format!(
+                "https://dtr.example.gov.uk/refer/referrals/{}",
+                row.id
+            )));
+            for personal in [
+                "Wilhelmina",
+                "Quartermaine",
+                "07700",
+                "Eviction",
+                "prevention",
+            ] {
+                assert!(!all.contains(personal), "{kind}: {personal} in {all}");
+            }
+        }
+    }
+
+    #[test]
     fn urgency_is_in_words_headline_first_and_the_subject_carries_the_reference() {
         let mut row = crate::referrals::lifecycle::tests::row(
             crate::referrals::lifecycle::Status::AwaitingCollection,

@@ -578,14 +578,7 @@ pub struct Profile {
 /// Remembers the practitioner's answers about themself.
 pub async fn set_profile(db: &Db, id: &str, profile: Profile) -> Result<(), DbErr> {
     let txn = db.begin_write().await?;
-    if let Some(p) = repository::practitioner(&*txn, id).await? {
-        let mut active = p.into_active_model();
-        active.agency_type = Set(profile.agency_type);
-        active.name = Set(profile.name);
-        active.phone = Set(profile.phone);
-        active.team = Set(profile.team);
-        active.update(&*txn).await?;
-    }
+    repository::set_profile(&*txn, id, profile).await?;
     txn.commit().await
 }
 
@@ -628,28 +621,7 @@ pub async fn save_draft(
     now_ms: i64,
 ) -> Result<String, DbErr> {
     let txn = db.begin_write().await?;
-    let id = match repository::draft_of(&*txn, practitioner_id).await? {
-        Some(d) => {
-            let id = d.id.clone();
-            let mut active = d.into_active_model();
-            active.answers = Set(answers.to_string());
-            active.updated_at_ms = Set(now_ms);
-            active.update(&*txn).await?;
-            id
-        }
-        None => {
-            draft::ActiveModel {
-                id: Set(repository::new_id("drf_")),
-                practitioner_id: Set(practitioner_id.to_owned()),
-                answers: Set(answers.to_string()),
-                created_at_ms: Set(now_ms),
-                updated_at_ms: Set(now_ms),
-            }
-            .insert(&*txn)
-            .await?
-            .id
-        }
-    };
+    let id = repository::put_draft(&*txn, practitioner_id, answers, now_ms).await?;
     txn.commit().await?;
     Ok(id)
 }

@@ -220,3 +220,51 @@ pub async fn stale_drafts(
         .all(db)
         .await
 }
+
+/// Remembers a practitioner's answers about themself (the referrer block and agency type).
+pub async fn set_profile(
+    txn: &impl ConnectionTrait,
+    id: &str,
+    profile: super::Profile,
+) -> Result<(), DbErr> {
+    use sea_orm::IntoActiveModel;
+    if let Some(p) = practitioner(txn, id).await? {
+        let mut active = p.into_active_model();
+        active.agency_type = Set(profile.agency_type);
+        active.name = Set(profile.name);
+        active.phone = Set(profile.phone);
+        active.team = Set(profile.team);
+        active.update(txn).await?;
+    }
+    Ok(())
+}
+
+/// Keeps a practitioner's answers: their draft changed, or a new one. Its id.
+pub async fn put_draft(
+    txn: &impl ConnectionTrait,
+    practitioner_id: &str,
+    answers: &serde_json::Value,
+    now_ms: i64,
+) -> Result<String, DbErr> {
+    use sea_orm::IntoActiveModel;
+    match draft_of(txn, practitioner_id).await? {
+        Some(d) => {
+            let id = d.id.clone();
+            let mut active = d.into_active_model();
+            active.answers = Set(answers.to_string());
+            active.updated_at_ms = Set(now_ms);
+            active.update(txn).await?;
+            Ok(id)
+        }
+        None => Ok(draft::ActiveModel {
+            id: Set(new_id("drf_")),
+            practitioner_id: Set(practitioner_id.to_owned()),
+            answers: Set(answers.to_string()),
+            created_at_ms: Set(now_ms),
+            updated_at_ms: Set(now_ms),
+        }
+        .insert(txn)
+        .await?
+        .id),
+    }
+}
