@@ -90,11 +90,14 @@ pub enum Code {
     ConsentOverrideConcernMismatch,
     /// Warning: a possession notice that, on its date, cannot bring the person within s.175(5).
     ThreatNoticeNotInForce,
+    /// Warning on an outcome: "referred to another authority" (s.198, local connection) recorded on
+    /// a referral made as threatened with homelessness, where no such referral exists (s.198(A1)).
+    OutcomeReferredAtPreventionStage,
 }
 
 impl Code {
     /// Every code, for documentation and for tests that prove each one is produced somewhere.
-    pub const ALL: [Code; 39] = [
+    pub const ALL: [Code; 40] = [
         Code::FieldRequired,
         Code::FieldUnknown,
         Code::FieldType,
@@ -134,6 +137,7 @@ impl Code {
         Code::ConsentContactNotShared,
         Code::ConsentOverrideConcernMismatch,
         Code::ThreatNoticeNotInForce,
+        Code::OutcomeReferredAtPreventionStage,
     ];
 
     /// The wire spelling of the code.
@@ -178,6 +182,7 @@ impl Code {
             Code::ConsentContactNotShared => "consent.contact_not_shared",
             Code::ConsentOverrideConcernMismatch => "consent.override_concern_mismatch",
             Code::ThreatNoticeNotInForce => "threat.notice_not_in_force",
+            Code::OutcomeReferredAtPreventionStage => "outcome.referred_at_prevention_stage",
         }
     }
 
@@ -213,6 +218,7 @@ impl Code {
                 | Code::ConsentOverrideConcernMismatch
                 | Code::ThreatNoticeNotInForce
                 | Code::ConsentOverrideSelfAuthorised
+                | Code::OutcomeReferredAtPreventionStage
         )
     }
 

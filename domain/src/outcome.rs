@@ -100,7 +100,7 @@ impl OutcomeReason {
                 "Not accepted: neither homeless nor threatened with homelessness"
             }
             OutcomeReason::ReferredToAnotherAuthority => {
-                "Not accepted: referred to another housing authority (section 198)"
+                "Referred to another housing authority for local connection (section 198): until it accepts, interim accommodation may still be owed here (section 199A)"
             }
             OutcomeReason::NoContact => "Not accepted: the person could not be contacted",
             OutcomeReason::DeclinedByPerson => "Not accepted: the person declined help",
@@ -201,6 +201,27 @@ impl Vocabulary for ErasureReason {
 pub struct Outcome {
     reason: OutcomeReason,
     other_authority: Option<&'static HousingAuthority>,
+}
+
+/// The warnings of an outcome recorded with `reason` on a referral made for `referred_as`
+/// (docs/rules.md §4b): a local connection referral (s.198) exists only at the relief stage
+/// (s.198(A1)), so recording one on a referral of a person threatened with homelessness is
+/// flagged — the prevention duty (s.195) is not passed on that way. Pointed at `/reason`.
+pub fn outcome_warnings(
+    reason: OutcomeReason,
+    referred_as: Option<crate::HousingReason>,
+) -> Vec<Issue> {
+    let mut f = Findings::default();
+    if reason == OutcomeReason::ReferredToAnotherAuthority
+        && referred_as == Some(crate::HousingReason::ThreatenedWithHomelessness)
+    {
+        f.add(
+            "/reason",
+            Code::OutcomeReferredAtPreventionStage,
+            "The person was referred as threatened with homelessness. A referral to another authority for local connection (section 198) is made at the relief stage, once they are homeless; at the prevention stage the prevention duty (section 195) stays with this authority. While a local connection referral is pending, this authority may still owe interim accommodation (section 199A).",
+        );
+    }
+    f.warnings
 }
 
 /// The members of an outcome body.
@@ -310,6 +331,43 @@ mod tests {
                 .map(|i| (i.pointer, i.code.as_str()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn referred_to_another_authority_at_the_prevention_stage_is_warned_and_at_relief_is_not() {
+        use crate::HousingReason::{Homeless, ThreatenedWithHomelessness};
+        let codes = |reason, as_| {
+            outcome_warnings(reason, as_)
+                .into_iter()
+                .map(|i| (i.pointer, i.code))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            codes(
+                OutcomeReason::ReferredToAnotherAuthority,
+                Some(ThreatenedWithHomelessness)
+            ),
+            vec![("/reason".to_owned(), Code::OutcomeReferredAtPreventionStage)]
+        );
+        assert_eq!(
+            codes(OutcomeReason::ReferredToAnotherAuthority, Some(Homeless)),
+            vec![]
+        );
+        assert_eq!(
+            codes(
+                OutcomeReason::PreventionDuty,
+                Some(ThreatenedWithHomelessness)
+            ),
+            vec![]
+        );
+        // An erased referral's reason is unknown: nothing to judge.
+        assert_eq!(
+            codes(OutcomeReason::ReferredToAnotherAuthority, None),
+            vec![]
+        );
+        assert!(!OutcomeReason::ReferredToAnotherAuthority
+            .label()
+            .starts_with("Not accepted"));
     }
 
     #[test]

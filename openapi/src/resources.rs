@@ -501,6 +501,11 @@ pub struct OutcomeView {
     pub other_authority: Option<AuthorityRef>,
     /// When it was (last) recorded.
     pub recorded_at: String,
+    /// What the decision's reason does not fit: `outcome.referred_at_prevention_stage` when a
+    /// person referred as threatened with homelessness was referred to another authority (a
+    /// local connection referral exists only at the relief stage). Empty once the referral's
+    /// personal data is erased.
+    pub warnings: Vec<crate::ValidationIssue>,
 }
 
 /// The referrer's withdrawal.

@@ -432,9 +432,14 @@ async fn every_inbox_page_reflows_at_320_pixels_and_passes_axe_there_and_at_1280
             accessible(&c, &axe, &what).await;
         }
     }
-    // At 320 px, by keyboard: the most urgent referral is the first in the list; open it and
-    // acknowledge it.
-    c.goto(&format!("{}/inbox", app.base)).await.unwrap();
+    // At 320 px, by keyboard, from the sign-in e-mail: sign out, sign in again through the
+    // e-mailed link; the most urgent referral is the first in the list; open it and acknowledge it.
+    c.goto(&format!("{}/inbox/sign-out", app.base))
+        .await
+        .unwrap();
+    activate(&c, "form[action='/inbox/sign-out'] button").await;
+    sign_in(&c, &app, &relay, &axe, OFFICER).await;
+    fits(&c, "the list after signing in at 320 px").await;
     let list = text(&c).await;
     assert!(list.contains("Sleeping rough now"), "{list}");
     activate(&c, "table a.govuk-link").await;
@@ -448,7 +453,31 @@ async fn every_inbox_page_reflows_at_320_pixels_and_passes_axe_there_and_at_1280
     fits(&c, "after acknowledging at 320 px").await;
     accessible(&c, &axe, "after acknowledging at 320 px").await;
     assert_eq!(app.state_of(&id).await["status"], "acknowledged");
+
+    // Printed (A4, the print stylesheet): the referral without its forms, on as few pages as it
+    // needs — one here, where the screen layout with its forms took six.
+    c.set_window_size(1280, 1024).await.unwrap();
+    c.goto(&format!("{}/inbox/referrals/{id}", app.base))
+        .await
+        .unwrap();
+    let pdf = c
+        .print(fantoccini::wd::PrintConfiguration::default())
+        .await
+        .unwrap();
+    let pages = pdf_pages(&pdf);
+    assert!(
+        (1..=2).contains(&pages),
+        "the referral printed on {pages} pages"
+    );
     c.close().await.unwrap();
+}
+
+/// How many pages a PDF has (its page objects: `/Type /Page`, not `/Type /Pages`).
+fn pdf_pages(pdf: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(pdf);
+    let all = text.matches("/Type /Page").count() + text.matches("/Type/Page").count();
+    let trees = text.matches("/Type /Pages").count() + text.matches("/Type/Pages").count();
+    all - trees
 }
 
 // ----- the practitioner's journey (docs/contract.md §14) ------------------------------------

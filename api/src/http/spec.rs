@@ -270,6 +270,18 @@ fn error_statuses(operation_id: &str) -> &'static [&'static str] {
         "list_officers" => &["401", "403", "404", "429", "500", "503"],
         "get_audit_checkpoint" => &["401", "429", "500", "503"],
         "verify_audit_chain" => &["401", "403", "429", "500", "503"],
+        "add_organisation" => BODY,
+        "change_organisation" => &[
+            "400", "401", "403", "404", "413", "415", "422", "429", "500", "503",
+        ],
+        "add_practitioner" => &[
+            "400", "401", "403", "404", "409", "413", "415", "422", "429", "500", "503",
+        ],
+        "list_organisations" => &["401", "403", "429", "500", "503"],
+        "get_organisation"
+        | "remove_organisation"
+        | "list_practitioners"
+        | "remove_practitioner" => &["401", "403", "404", "429", "500", "503"],
         "get_readiness" => &["429", "500", "503"],
         _ => &["429", "500"],
     }
@@ -293,11 +305,6 @@ fn referral_examples() -> serde_json::Value {
             "Without consent, to safeguard children",
             openapi::examples::VALID_SAFEGUARDING_OVERRIDE,
         ),
-        (
-            "invalid_structure",
-            "Invalid: structural errors in several places",
-            openapi::examples::INVALID_STRUCTURE,
-        ),
     ];
     let mut out = serde_json::Map::new();
     for (name, summary, text) in examples {
@@ -309,6 +316,132 @@ fn referral_examples() -> serde_json::Value {
         }
     }
     serde_json::Value::Object(out)
+}
+
+/// The answer to an invalid referral, as the service gives it for the example with structural
+/// errors in several places: a 422 problem for submit, a report for validate. Response examples
+/// must match their schema, so the invalid document itself is shown here, not as a request.
+fn invalid_examples() -> (serde_json::Value, serde_json::Value) {
+    use poem_openapi::types::ToJSON;
+    let document: serde_json::Value =
+        serde_json::from_str(openapi::examples::INVALID_STRUCTURE).unwrap_or_default();
+    let now = jiff::Timestamp::from_second(1_796_385_600).unwrap_or_default();
+    let refused = match domain::Referral::parse(&document, &domain::AsOf::at(now)) {
+        Err(refused) => refused,
+        Ok(_) => return (serde_json::Value::Null, serde_json::Value::Null),
+    };
+    let issues: Vec<openapi::ValidationIssue> = refused.errors.iter().map(Into::into).collect();
+    let warnings: Vec<openapi::ValidationIssue> = refused.warnings.iter().map(Into::into).collect();
+    let mut problem = openapi::Problem::typed(
+        422,
+        openapi::ProblemType::ReferralInvalid,
+        format!("The referral has {} error(s); see errors.", issues.len()),
+    );
+    problem.errors = Some(issues.clone());
+    let report = serde_json::json!({
+        "valid": false,
+        "errors": issues.iter().map(|i| i.to_json()).collect::<Vec<_>>(),
+        "warnings": warnings.iter().map(|i| i.to_json()).collect::<Vec<_>>(),
+        "normalized": null,
+    });
+    let summary = "Invalid: structural errors in several places";
+    (
+        serde_json::json!({ "invalid_structure": { "summary": summary, "value": problem.to_json() } }),
+        serde_json::json!({ "invalid_structure": { "summary": summary, "value": report } }),
+    )
+}
+
+/// What Redocly's recommended rules ask of a spec and poem-openapi does not write: a server, a
+/// licence, `security: []` on the operations that need no key (and the webhook callback, which
+/// the receiver checks by signature), a `type` beside every nullable reference, and at least one
+/// 4xx answer per operation (every path answers 405 for another method).
+fn lint_clean(spec: &mut serde_json::Value) {
+    spec["servers"] = serde_json::json!([{
+        "url": "/",
+        "description": "The service that serves this document (e.g. http://127.0.0.1:8213 for `dtr serve`)"
+    }]);
+    spec["info"]["license"] =
+        serde_json::json!({ "name": "MIT", "url": "https://opensource.org/licenses/MIT" });
+    let types: std::collections::HashMap<String, serde_json::Value> = spec
+        .pointer("/components/schemas")
+        .and_then(|v| v.as_object())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| {
+                    Some((format!("#/components/schemas/{k}"), v.get("type")?.clone()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    fn typed(
+        value: &mut serde_json::Value,
+        types: &std::collections::HashMap<String, serde_json::Value>,
+    ) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if map.get("nullable") == Some(&serde_json::Value::Bool(true))
+                    && !map.contains_key("type")
+                {
+                    let target = map
+                        .get("allOf")
+                        .and_then(|a| a.get(0))
+                        .and_then(|r| r.get("$ref"))
+                        .and_then(|r| r.as_str())
+                        .and_then(|r| types.get(r))
+                        .cloned();
+                    if let Some(t) = target {
+                        map.insert("type".to_owned(), t);
+                    }
+                }
+                map.values_mut().for_each(|v| typed(v, types));
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| typed(v, types)),
+            _ => {}
+        }
+    }
+    typed(spec, &types);
+    fn operations(
+        value: &mut serde_json::Value,
+        f: &mut dyn FnMut(&mut serde_json::Map<String, serde_json::Value>),
+    ) {
+        let Some(paths) = value.as_object_mut() else {
+            return;
+        };
+        for item in paths.values_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (method, op) in item.iter_mut() {
+                if !["get", "put", "post", "delete", "patch"].contains(&method.as_str()) {
+                    continue;
+                }
+                if let Some(op) = op.as_object_mut() {
+                    if let Some(callbacks) = op.get_mut("callbacks").and_then(|c| c.as_object_mut())
+                    {
+                        for callback in callbacks.values_mut() {
+                            operations(callback, f);
+                        }
+                    }
+                    f(op);
+                }
+            }
+        }
+    }
+    let problem = serde_json::json!({
+        "description": "Not allowed: this path does not take that method (`urn:dtr:problem:method_not_allowed`).",
+        "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }
+    });
+    if let Some(paths) = spec.get_mut("paths") {
+        operations(paths, &mut |op| {
+            op.entry("security")
+                .or_insert_with(|| serde_json::json!([]));
+            if let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) {
+                if !responses.keys().any(|k| k.starts_with('4')) {
+                    responses.insert("405".to_owned(), problem.clone());
+                }
+            }
+        });
+    }
 }
 
 /// Replaces poem-openapi's `{"description", "allOf": [{"$ref"}, {"description"}]}` (how it writes an
@@ -513,6 +646,7 @@ pub fn spec_value() -> serde_json::Value {
             }
         }
     }
+    lint_clean(&mut spec);
     spec
 }
 
@@ -552,6 +686,18 @@ fn complete_operation(path: &str, operation: &mut serde_json::Value) {
             .and_then(|m| m.as_object_mut())
         {
             media.insert("examples".to_owned(), referral_examples());
+        }
+        let (problem, report) = invalid_examples();
+        let (status, media, example) = if id == "submit_referral" {
+            ("422", "application~1problem+json", problem)
+        } else {
+            ("200", "application~1json; charset=utf-8", report)
+        };
+        if let Some(m) = operation
+            .pointer_mut(&format!("/responses/{status}/content/{media}"))
+            .and_then(|m| m.as_object_mut())
+        {
+            m.insert("examples".to_owned(), example);
         }
     }
     if let Some(parameters) = operation

@@ -43,6 +43,14 @@ pub fn resource(
             reason: reason.clone(),
             other_authority: row.outcome_other_gss_code.as_deref().map(authority_ref),
             recorded_at: rfc3339_ms(at),
+            warnings: crate::referrals::outcome_warnings(row)
+                .into_iter()
+                .map(|i| openapi::ValidationIssue {
+                    pointer: i.pointer,
+                    code: i.code.as_str().to_owned(),
+                    message: i.message,
+                })
+                .collect(),
         }),
         _ => None,
     };

@@ -46,3 +46,25 @@ pub fn short_reference(id: &str) -> String {
     let hex: String = id.chars().filter(char::is_ascii_hexdigit).collect();
     hex[hex.len().saturating_sub(12)..].to_uppercase()
 }
+
+/// The warnings of a referral's recorded outcome (`domain::outcome_warnings`), judged against how
+/// the person was referred; none once erased or before an outcome.
+pub fn outcome_warnings(row: &referral::Model) -> Vec<domain::Issue> {
+    use domain::Vocabulary;
+    let Some(reason) = row
+        .outcome_reason
+        .as_deref()
+        .and_then(domain::OutcomeReason::from_term)
+    else {
+        return vec![];
+    };
+    let referred_as = (row.erased_at_ms.is_none())
+        .then(|| serde_json::from_str::<serde_json::Value>(&row.document).ok())
+        .flatten()
+        .and_then(|d| {
+            d.pointer("/housing_situation/reason")?
+                .as_str()
+                .and_then(domain::HousingReason::from_term)
+        });
+    domain::outcome_warnings(reason, referred_as)
+}

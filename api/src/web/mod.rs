@@ -439,6 +439,7 @@ struct ReferralPage {
     can_record_outcome: bool,
     reasons: Vec<ReasonOption>,
     outcome: Option<String>,
+    outcome_warnings: Vec<String>,
     notes: Vec<NoteRow>,
     can_add_note: bool,
     note_text: String,

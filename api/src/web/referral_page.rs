@@ -194,6 +194,10 @@ pub(super) async fn render_referral(
             })
             .collect(),
         outcome: outcome_words(row),
+        outcome_warnings: referrals::outcome_warnings(row)
+            .into_iter()
+            .map(|w| w.message)
+            .collect(),
         notes: notes
             .iter()
             .take(usize::try_from(PAGE_ITEMS).unwrap_or(usize::MAX))

@@ -74,6 +74,62 @@ impl Parties {
 }
 
 #[tokio::test]
+async fn referring_on_for_local_connection_a_person_referred_as_threatened_is_warned() {
+    let p = parties().await;
+    // referral() is threatened with homelessness in 30 days.
+    let id = p.delivered().await;
+    let on = json!({"decision": "not_accepted", "reason": "referred_to_another_authority",
+                    "other_authority": {"gss_code": "E08000035"}});
+    let body: Value = p
+        .outcome(&p.sheffield, &id, on.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let warnings = body["outcome"]["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{body}");
+    assert_eq!(warnings[0]["code"], "outcome.referred_at_prevention_stage");
+    assert_eq!(warnings[0]["pointer"], "/reason");
+    // The referrer reads the same warning.
+    let read: Value = p
+        .app
+        .get(&format!("/v1/referrals/{id}"), &p.referrer)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["outcome"]["warnings"], body["outcome"]["warnings"]);
+
+    // A person referred as homeless may be referred on: no warning; nor for another reason.
+    let mut homeless = referral();
+    homeless["housing_situation"]["reason"] = json!("homeless");
+    homeless["housing_situation"]
+        .as_object_mut()
+        .unwrap()
+        .remove("likely_homeless_on");
+    let id = p.app.submit(&p.referrer, &homeless).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    p.app
+        .get(&format!("/v1/referrals/{id}"), &p.sheffield)
+        .await;
+    let body: Value = p.outcome(&p.sheffield, &id, on).await.json().await.unwrap();
+    assert_eq!(body["outcome"]["warnings"], json!([]));
+    let body: Value = p
+        .outcome(
+            &p.sheffield,
+            &id,
+            json!({"decision": "accepted", "reason": "relief_duty"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["outcome"]["warnings"], json!([]));
+}
+
+#[tokio::test]
 async fn the_addressed_authority_records_an_outcome_which_also_acknowledges() {
     let p = parties().await;
     let id = p.delivered().await;

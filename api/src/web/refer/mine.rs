@@ -125,6 +125,7 @@ pub(super) struct ReferReferralPage {
     pub status_class: &'static str,
     pub acknowledged: Option<String>,
     pub outcome: Option<String>,
+    pub outcome_warnings: Vec<String>,
     pub withdrawal: Option<String>,
     pub erased: bool,
     pub sections: Vec<Section>,
@@ -220,6 +221,10 @@ async fn render(
             status_class,
             acknowledged: row.acknowledged_at_ms.map(when),
             outcome: outcome_words(row),
+            outcome_warnings: referrals::outcome_warnings(row)
+                .into_iter()
+                .map(|w| w.message)
+                .collect(),
             withdrawal: row.withdrawal_reason.as_deref().map(|r| {
                 domain::WithdrawalReason::from_term(r)
                     .map_or_else(|| r.to_owned(), |w| w.label().to_owned())
