@@ -367,9 +367,8 @@ fn lint_clean(spec: &mut serde_json::Value) {
         .and_then(|v| v.as_object())
         .map(|m| {
             m.iter()
-                .filter_map(|(k, v)| {
-                    Some((format!("#/components/schemas/{k}"), v.get("type")?.clone()))
-                })
+                .filter(|(_, v)| v.get("type").is_some())
+                .map(|(k, v)| (format!("#/components/schemas/{k}"), v.clone()))
                 .collect()
         })
         .unwrap_or_default();
@@ -389,8 +388,35 @@ fn lint_clean(spec: &mut serde_json::Value) {
                         .and_then(|r| r.as_str())
                         .and_then(|r| types.get(r))
                         .cloned();
-                    if let Some(t) = target {
-                        map.insert("type".to_owned(), t);
+                    match target {
+                        // A nullable closed set is written inline, with `null` among its values
+                        // (OpenAPI 3.0.3): generators then accept null, which they do not for a
+                        // typed reference to the set.
+                        Some(serde_json::Value::Object(set)) if set.contains_key("enum") => {
+                            map.remove("allOf");
+                            let mut values = set.get("enum").cloned().unwrap_or_default();
+                            if let Some(list) = values.as_array_mut() {
+                                list.push(serde_json::Value::Null);
+                            }
+                            map.insert("type".to_owned(), serde_json::json!("string"));
+                            map.insert("enum".to_owned(), values);
+                            if let Some(d) = set.get("description") {
+                                map.entry("description").or_insert_with(|| d.clone());
+                            }
+                        }
+                        // A nullable object: the object or null, each alternative typed (the
+                        // null one as OpenAPI 3.0.3 writes a nullable enum of null alone), so
+                        // linters and generators alike read it as "the object, or null".
+                        Some(_) => {
+                            if let Some(serde_json::Value::Array(mut any)) = map.remove("allOf") {
+                                map.remove("nullable");
+                                any.push(serde_json::json!({
+                                    "type": "object", "nullable": true, "enum": [null]
+                                }));
+                                map.insert("anyOf".to_owned(), serde_json::Value::Array(any));
+                            }
+                        }
+                        None => {}
                     }
                 }
                 map.values_mut().for_each(|v| typed(v, types));
