@@ -116,8 +116,11 @@ fn the_examples_produce_every_code_of_the_contract() {
             }
         }
     }
+    // Outcome warnings judge a recorded decision, not a referral: tested in domain::outcome and
+    // the lifecycle suite.
     let missing: Vec<&str> = domain::Code::ALL
         .iter()
+        .filter(|c| !c.is_about_outcome())
         .map(|c| c.as_str())
         .filter(|c| !seen.contains(*c))
         .collect();

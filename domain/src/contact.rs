@@ -19,7 +19,10 @@ impl EmailAddress {
         let trimmed = crate::text::trim(raw);
         let domain = trimmed.rsplit_once('@').map_or("", |(_, d)| d);
         let dotted = domain.split('.').filter(|label| !label.is_empty()).count() >= 2;
+        // An address at an IP literal (`name@[192.0.2.1]`) reaches no council's mail system.
+        let literal = domain.starts_with('[');
         if trimmed.chars().count() > 254
+            || literal
             || trimmed.chars().any(char::is_control)
             || !dotted
             || !trimmed.validate_email()
@@ -141,7 +144,8 @@ impl Postcode {
     pub fn parse(raw: &str) -> Result<Self, Rejection> {
         let compact: String = raw
             .chars()
-            .filter(|c| !c.is_whitespace() && !crate::text::is_invisible(*c))
+            // A hyphen between the halves (`LS1-4AP`) is a separator like a space.
+            .filter(|c| !c.is_whitespace() && *c != '-' && !crate::text::is_invisible(*c))
             .map(|c| c.to_ascii_uppercase())
             .collect();
         let shape: String = compact
@@ -188,6 +192,23 @@ impl fmt::Display for Postcode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_at_an_ip_literal_is_no_address_and_a_hyphenated_postcode_is_one() {
+        assert_eq!(
+            EmailAddress::parse("a@[192.168.0.1]").map_err(|e| e.code),
+            Err(Code::EmailInvalid)
+        );
+        assert_eq!(
+            Postcode::parse("LS1-4AP").map(|p| p.0),
+            Ok("LS1 4AP".to_owned())
+        );
+        assert_eq!(
+            Postcode::parse("LS1 4AP").map(|p| p.0),
+            Ok("LS1 4AP".to_owned())
+        );
+        assert!(Postcode::parse("LS1-4A").is_err());
+    }
 
     #[test]
     fn e_mail_addresses_are_checked_with_validator() {
@@ -327,7 +348,7 @@ mod tests {
             "1AA SW1",
             "SW1A 1A",
             "SW1AA 1AA",
-            "SW1A-1AA",
+            "SW1A--1A",
             "ÄB1 1AA",
             "12345",
         ] {

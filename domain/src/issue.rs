@@ -93,11 +93,14 @@ pub enum Code {
     /// Warning on an outcome: "referred to another authority" (s.198, local connection) recorded on
     /// a referral made as threatened with homelessness, where no such referral exists (s.198(A1)).
     OutcomeReferredAtPreventionStage,
+    /// Warning on an outcome: the prevention duty (s.195, for a person threatened with
+    /// homelessness) recorded for a person referred as sleeping rough, who is homeless.
+    OutcomePreventionForRoughSleeper,
 }
 
 impl Code {
     /// Every code, for documentation and for tests that prove each one is produced somewhere.
-    pub const ALL: [Code; 40] = [
+    pub const ALL: [Code; 41] = [
         Code::FieldRequired,
         Code::FieldUnknown,
         Code::FieldType,
@@ -138,6 +141,7 @@ impl Code {
         Code::ConsentOverrideConcernMismatch,
         Code::ThreatNoticeNotInForce,
         Code::OutcomeReferredAtPreventionStage,
+        Code::OutcomePreventionForRoughSleeper,
     ];
 
     /// The wire spelling of the code.
@@ -183,6 +187,7 @@ impl Code {
             Code::ConsentOverrideConcernMismatch => "consent.override_concern_mismatch",
             Code::ThreatNoticeNotInForce => "threat.notice_not_in_force",
             Code::OutcomeReferredAtPreventionStage => "outcome.referred_at_prevention_stage",
+            Code::OutcomePreventionForRoughSleeper => "outcome.prevention_for_rough_sleeper",
         }
     }
 
@@ -219,6 +224,16 @@ impl Code {
                 | Code::ThreatNoticeNotInForce
                 | Code::ConsentOverrideSelfAuthorised
                 | Code::OutcomeReferredAtPreventionStage
+                | Code::OutcomePreventionForRoughSleeper
+        )
+    }
+
+    /// Whether the code judges an outcome an authority recorded (`outcome.*`), not a referral
+    /// document: no referral example produces it.
+    pub fn is_about_outcome(self) -> bool {
+        matches!(
+            self,
+            Code::OutcomeReferredAtPreventionStage | Code::OutcomePreventionForRoughSleeper
         )
     }
 

@@ -45,6 +45,8 @@ const TOO_DEEP: &str = "dtr:json-too-deep";
 impl JsonDocument {
     /// Reads a JSON text.
     pub fn parse(text: &[u8]) -> Result<JsonDocument, JsonError> {
+        // A leading UTF-8 byte order mark (Windows editors write one) is not part of the JSON.
+        let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
         let mut duplicates = vec![];
         let mut de = serde_json::Deserializer::from_slice(text);
         let value = Node {
@@ -230,6 +232,14 @@ impl<'de> Visitor<'de> for Node<'_> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_leading_byte_order_mark_is_not_part_of_the_document() {
+        let doc = JsonDocument::parse(b"\xEF\xBB\xBF{\"a\": 1}").expect("JSON after a BOM");
+        assert_eq!(doc.value(), &json!({"a": 1}));
+        // Only at the start: elsewhere it is what it is (here, not JSON).
+        assert!(JsonDocument::parse(b"{\"a\": 1}\xEF\xBB\xBF").is_err());
+    }
 
     #[test]
     fn a_repeated_member_is_reported_at_its_pointer_and_the_last_value_kept() {

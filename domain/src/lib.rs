@@ -25,8 +25,8 @@ pub use contact::{EmailAddress, PhoneNumber, Postcode};
 pub use issue::{escape_token, Code, Findings, Issue, Rejection};
 pub use json::{JsonDocument, JsonError, MAX_DEPTH};
 pub use outcome::{
-    outcome_warnings, Decision, ErasureReason, Outcome, OutcomeReason, WithdrawalReason,
-    OUTCOME_MEMBERS,
+    outcome_warnings, Decision, ErasureReason, Outcome, OutcomeReason, ReferredAs,
+    WithdrawalReason, OUTCOME_MEMBERS,
 };
 pub use referral::{
     Accepted, Address, AuthorityChoice, Contact, Household, Medical, Person, Referral, Referrer,

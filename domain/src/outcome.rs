@@ -203,22 +203,44 @@ pub struct Outcome {
     other_authority: Option<&'static HousingAuthority>,
 }
 
-/// The warnings of an outcome recorded with `reason` on a referral made for `referred_as`
-/// (docs/rules.md §4b): a local connection referral (s.198) exists only at the relief stage
-/// (s.198(A1)), so recording one on a referral of a person threatened with homelessness is
-/// flagged — the prevention duty (s.195) is not passed on that way. Pointed at `/reason`.
-pub fn outcome_warnings(
-    reason: OutcomeReason,
-    referred_as: Option<crate::HousingReason>,
-) -> Vec<Issue> {
+/// How the person was referred, as far as an outcome's warnings ask: the housing reason and
+/// whether they were sleeping rough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReferredAs {
+    /// Homeless, or threatened with homelessness.
+    pub reason: crate::HousingReason,
+    /// Sleeping rough at the time of the referral.
+    pub sleeping_rough: bool,
+}
+
+/// The warnings of an outcome recorded with `reason` on a referral made as `referred_as`
+/// (docs/rules.md §4b), pointed at `/reason`:
+/// - a local connection referral (s.198) exists only at the relief stage (s.198(A1)), so
+///   recording one for a person threatened with homelessness is flagged — the prevention duty
+///   (s.195) is not passed on that way;
+/// - the prevention duty is for a person threatened with homelessness: one referred as sleeping
+///   rough is homeless, and is owed the relief duty (s.189B).
+///
+/// `None` (erased, or never known) judges nothing.
+pub fn outcome_warnings(reason: OutcomeReason, referred_as: Option<ReferredAs>) -> Vec<Issue> {
     let mut f = Findings::default();
+    let Some(referred) = referred_as else {
+        return vec![];
+    };
     if reason == OutcomeReason::ReferredToAnotherAuthority
-        && referred_as == Some(crate::HousingReason::ThreatenedWithHomelessness)
+        && referred.reason == crate::HousingReason::ThreatenedWithHomelessness
     {
         f.add(
             "/reason",
             Code::OutcomeReferredAtPreventionStage,
             "The person was referred as threatened with homelessness. A referral to another authority for local connection (section 198) is made at the relief stage, once they are homeless; at the prevention stage the prevention duty (section 195) stays with this authority. While a local connection referral is pending, this authority may still owe interim accommodation (section 199A).",
+        );
+    }
+    if reason == OutcomeReason::PreventionDuty && referred.sleeping_rough {
+        f.add(
+            "/reason",
+            Code::OutcomePreventionForRoughSleeper,
+            "The person was referred as sleeping rough, so homeless: the duty owed is the relief duty (section 189B), with interim accommodation if they may be in priority need (section 188), not the prevention duty (section 195).",
         );
     }
     f.warnings
@@ -336,8 +358,14 @@ mod tests {
     #[test]
     fn referred_to_another_authority_at_the_prevention_stage_is_warned_and_at_relief_is_not() {
         use crate::HousingReason::{Homeless, ThreatenedWithHomelessness};
-        let codes = |reason, as_| {
-            outcome_warnings(reason, as_)
+        let as_ = |reason, sleeping_rough| {
+            Some(ReferredAs {
+                reason,
+                sleeping_rough,
+            })
+        };
+        let codes = |reason, referred| {
+            outcome_warnings(reason, referred)
                 .into_iter()
                 .map(|i| (i.pointer, i.code))
                 .collect::<Vec<_>>()
@@ -345,18 +373,21 @@ mod tests {
         assert_eq!(
             codes(
                 OutcomeReason::ReferredToAnotherAuthority,
-                Some(ThreatenedWithHomelessness)
+                as_(ThreatenedWithHomelessness, false)
             ),
             vec![("/reason".to_owned(), Code::OutcomeReferredAtPreventionStage)]
         );
         assert_eq!(
-            codes(OutcomeReason::ReferredToAnotherAuthority, Some(Homeless)),
+            codes(
+                OutcomeReason::ReferredToAnotherAuthority,
+                as_(Homeless, false)
+            ),
             vec![]
         );
         assert_eq!(
             codes(
                 OutcomeReason::PreventionDuty,
-                Some(ThreatenedWithHomelessness)
+                as_(ThreatenedWithHomelessness, false)
             ),
             vec![]
         );
@@ -368,6 +399,38 @@ mod tests {
         assert!(!OutcomeReason::ReferredToAnotherAuthority
             .label()
             .starts_with("Not accepted"));
+    }
+
+    #[test]
+    fn the_prevention_duty_for_a_person_sleeping_rough_is_warned_and_relief_is_not() {
+        use crate::HousingReason::Homeless;
+        let rough = Some(ReferredAs {
+            reason: Homeless,
+            sleeping_rough: true,
+        });
+        let codes = |reason| {
+            outcome_warnings(reason, rough)
+                .into_iter()
+                .map(|i| i.code)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            codes(OutcomeReason::PreventionDuty),
+            vec![Code::OutcomePreventionForRoughSleeper]
+        );
+        assert_eq!(codes(OutcomeReason::ReliefDuty), vec![]);
+        assert_eq!(
+            codes(OutcomeReason::ReliefDutyAndInterimAccommodation),
+            vec![]
+        );
+        let not_rough = Some(ReferredAs {
+            reason: Homeless,
+            sleeping_rough: false,
+        });
+        assert_eq!(
+            outcome_warnings(OutcomeReason::PreventionDuty, not_rough),
+            vec![]
+        );
     }
 
     #[test]

@@ -241,17 +241,24 @@ impl<'a> Obj<'a> {
             }
             Some(Value::String(s)) if !required && crate::text::is_blank(s) => None,
             Some(Value::Number(n)) => {
-                let in_range = n
-                    .as_i64()
+                // `1.0` is the whole number 1 (JSON does not tell them apart; some serializers
+                // write every number with a fraction).
+                let whole = n.as_i64().or_else(|| {
+                    n.as_f64()
+                        .filter(|v| v.fract() == 0.0 && v.abs() < 1e9)
+                        .map(|v| v as i64)
+                });
+                let in_range = whole
                     .filter(|v| *v >= i64::from(min) && *v <= i64::from(max))
                     .and_then(|v| u32::try_from(v).ok());
                 if in_range.is_none() {
-                    let message = if n.is_f64() {
+                    let fractional = whole.is_none();
+                    let message = if fractional {
                         format!("Expected a whole number from {min} to {max}.")
                     } else {
                         format!("Must be from {min} to {max}.")
                     };
-                    let code = if n.is_f64() {
+                    let code = if fractional {
                         Code::FieldType
                     } else {
                         Code::FieldInvalidValue
@@ -329,6 +336,18 @@ mod tests {
                 Code::FieldType
             ]
         );
+    }
+
+    #[test]
+    fn a_whole_number_written_with_a_fraction_is_that_number() {
+        let v = json!({"a": 1.0, "b": 51.0, "c": 0.0});
+        let mut f = Findings::default();
+        let o = open(Some(&v), "", true, &["a", "b", "c"], &mut f).expect("object");
+        assert_eq!(o.count("a", false, 0, 50, &mut f), Some(1));
+        assert_eq!(o.count("b", false, 0, 50, &mut f), None);
+        assert_eq!(o.count("c", false, 0, 50, &mut f), Some(0));
+        let codes: Vec<Code> = f.errors.iter().map(|e| e.code).collect();
+        assert_eq!(codes, vec![Code::FieldInvalidValue]);
     }
 
     #[test]

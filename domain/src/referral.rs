@@ -277,6 +277,12 @@ fn read_referral(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Referr
         }
     }
     let case_reference = doc.optional("case_reference", f, ShortText::parse);
+    // "No override was needed" is advice about a referral that can go: beside errors that refuse
+    // it, it only distracts (the errors may be why an override will be needed).
+    if !f.errors.is_empty() {
+        f.warnings
+            .retain(|w| w.code != Code::ConsentOverrideUnnecessary);
+    }
     Some(Referral {
         person: person?,
         consent: consent.consent?,
@@ -292,8 +298,16 @@ fn read_referral(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Referr
 
 /// Whether two names are the same person's, ignoring case and spacing.
 fn same_person(a: &str, b: &str) -> bool {
+    // A role in brackets after the name ("Pat Smith (Team Manager)") does not make another person.
+    let without_role = |s: &str| -> String {
+        match (s.find('('), s.trim_end().ends_with(')')) {
+            (Some(open), true) if open > 0 => s[..open].to_owned(),
+            _ => s.to_owned(),
+        }
+    };
     let folded = |s: &str| -> String {
-        s.chars()
+        without_role(s)
+            .chars()
             .filter(|c| !c.is_whitespace() && !crate::text::is_invisible(*c))
             .flat_map(char::to_lowercase)
             .collect()
@@ -330,7 +344,7 @@ fn read_person(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> (Option<Person>
             f.add(
                 &pointer,
                 Code::PersonUnder16,
-                "The person is under 16: this is not a housing referral; contact children's services.",
+                "The person is under 16: this is not a housing referral. Refer them to children's services, whose duty to accommodate a child in need is under section 20 of the Children Act 1989.",
             );
             dob_ok = false;
         } else if age < 18 {

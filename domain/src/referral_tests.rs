@@ -1194,7 +1194,14 @@ fn self_authorised(authoriser: &str) -> Value {
 
 #[test]
 fn an_override_authorised_by_the_referrer_themself_is_flagged() {
-    for same in ["Sam Worker", "sam worker", "  SAM   WORKER ", "SamWorker"] {
+    for same in [
+        "Sam Worker",
+        "sam worker",
+        "  SAM   WORKER ",
+        "SamWorker",
+        "Sam Worker (Team Manager)",
+        "sam worker(senior practitioner) ",
+    ] {
         assert_eq!(
             warnings_at(&self_authorised(same)),
             vec![(
@@ -1208,10 +1215,40 @@ fn an_override_authorised_by_the_referrer_themself_is_flagged() {
 
 #[test]
 fn an_override_authorised_by_someone_else_is_not() {
-    assert_eq!(
-        warnings(&self_authorised("Sam Workman")),
-        Vec::<&str>::new()
+    for other in ["Sam Workman", "Jo Manager (for Sam Worker)", "(Sam Worker)"] {
+        assert_eq!(
+            warnings(&self_authorised(other)),
+            Vec::<&str>::new(),
+            "{other}"
+        );
+    }
+}
+
+#[test]
+fn another_kind_of_notice_is_refused_saying_only_housing_act_notices_count() {
+    let doc = with(
+        valid(),
+        "/housing_situation/possession_notice",
+        json!({"kind": "section_13", "expires_on": "2027-01-01"}),
     );
+    let refused = Referral::parse(&doc, &as_of()).expect_err("refused");
+    assert_eq!(refused.errors[0].code, Code::FieldInvalidValue);
+    assert_eq!(
+        refused.errors[0].pointer,
+        "/housing_situation/possession_notice/kind"
+    );
+    assert!(refused.errors[0].message.contains("Housing Act 1988"));
+}
+
+#[test]
+fn a_child_under_16_is_sent_to_childrens_services_naming_their_duty() {
+    let refused = Referral::parse(
+        &with(valid(), "/person/date_of_birth", json!("2015-01-01")),
+        &as_of(),
+    )
+    .expect_err("refused");
+    assert!(refused.errors.iter().any(|e| e.code == Code::PersonUnder16
+        && e.message.contains("section 20 of the Children Act 1989")));
 }
 
 #[test]
@@ -1219,6 +1256,21 @@ fn an_override_that_waives_the_persons_choice_is_not_unnecessary() {
     let doc = with(valid(), "/housing_authority/chosen_by_person", json!(false));
     let doc = with(doc, "/consent/safeguarding_override", override_for("child"));
     assert_eq!(warnings(&doc), Vec::<&str>::new());
+}
+
+#[test]
+fn an_unnecessary_override_is_not_mentioned_beside_errors() {
+    let doc = with(
+        valid(),
+        "/consent/safeguarding_override",
+        override_for("child"),
+    );
+    let doc = with(doc, "/housing_situation/summary", json!("short"));
+    let refused = Referral::parse(&doc, &as_of()).expect_err("refused");
+    assert!(refused
+        .warnings
+        .iter()
+        .all(|w| w.code != Code::ConsentOverrideUnnecessary));
 }
 
 #[test]

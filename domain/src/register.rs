@@ -95,6 +95,91 @@ pub struct HousingAuthority {
     pub kind: AuthorityKind,
 }
 
+/// The six metropolitan counties (ONS `E11` codes; Tyne and Wear was re-coded from E11000004 to
+/// E11000007 in 2014) and the metropolitan boroughs in each, which are their housing authorities
+/// (Local Government Act 1985 abolished the county councils; source: ONS Register of Geographic
+/// Codes). A referral addressed to one is told the boroughs to choose from.
+pub const METROPOLITAN_COUNTIES: &[(&str, &str, &[&str])] = &[
+    (
+        "E11000001",
+        "Greater Manchester",
+        &[
+            "E08000001",
+            "E08000002",
+            "E08000003",
+            "E08000004",
+            "E08000005",
+            "E08000006",
+            "E08000007",
+            "E08000008",
+            "E08000009",
+            "E08000010",
+        ],
+    ),
+    (
+        "E11000002",
+        "Merseyside",
+        &[
+            "E08000011",
+            "E08000012",
+            "E08000013",
+            "E08000014",
+            "E08000015",
+        ],
+    ),
+    (
+        "E11000003",
+        "South Yorkshire",
+        &["E08000038", "E08000017", "E08000018", "E08000039"],
+    ),
+    (
+        "E11000004",
+        "Tyne and Wear",
+        &[
+            "E08000037",
+            "E08000021",
+            "E08000022",
+            "E08000023",
+            "E08000024",
+        ],
+    ),
+    (
+        "E11000005",
+        "West Midlands",
+        &[
+            "E08000025",
+            "E08000026",
+            "E08000027",
+            "E08000028",
+            "E08000029",
+            "E08000030",
+            "E08000031",
+        ],
+    ),
+    (
+        "E11000006",
+        "West Yorkshire",
+        &[
+            "E08000032",
+            "E08000033",
+            "E08000034",
+            "E08000035",
+            "E08000036",
+        ],
+    ),
+    (
+        "E11000007",
+        "Tyne and Wear",
+        &[
+            "E08000037",
+            "E08000021",
+            "E08000022",
+            "E08000023",
+            "E08000024",
+        ],
+    ),
+];
+
 /// A code that no longer names a current authority.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SupersededCode {
@@ -288,7 +373,27 @@ impl Register {
                 ),
             ));
         }
-        if matches!(code.as_bytes()[0], b'W' | b'S' | b'N') {
+        if let Some((county, boroughs)) = METROPOLITAN_COUNTIES
+            .iter()
+            .find(|(c, _, _)| *c == code)
+            .map(|(_, n, b)| (n, b))
+        {
+            let names: Vec<String> = boroughs
+                .iter()
+                .filter_map(|b| self.get(b))
+                .map(|a| format!("{} ({})", a.name, a.gss_code))
+                .collect();
+            return Err(Rejection::new(
+                Code::HousingAuthorityNotHousingAuthority,
+                format!(
+                    "{code} is {county}, a metropolitan county, which is not a housing authority: refer to the borough the person chooses — {}.",
+                    names.join(", ")
+                ),
+            ));
+        }
+        // L: the Channel Islands, M: the Isle of Man (ONS's pseudo-codes for the Crown
+        // dependencies), as outside England as Wales, Scotland and Northern Ireland.
+        if matches!(code.as_bytes()[0], b'W' | b'S' | b'N' | b'L' | b'M') {
             return Err(Rejection::new(
                 Code::HousingAuthorityNotInEngland,
                 format!("{code} is outside England; the s.213B duty to refer covers housing authorities in England only."),
@@ -437,6 +542,39 @@ mod tests {
                     .any(|(c, _)| *c == county.former_code),
                 "{} is both current and abolished",
                 county.former_code
+            );
+        }
+    }
+
+    #[test]
+    fn a_metropolitan_county_names_its_boroughs_and_every_borough_is_a_housing_authority() {
+        for (code, _, boroughs) in METROPOLITAN_COUNTIES {
+            for b in *boroughs {
+                assert!(
+                    register().get(b).is_some(),
+                    "{code}: {b} is a current authority"
+                );
+            }
+        }
+        let refused = register()
+            .resolve("E11000006")
+            .expect_err("not a housing authority");
+        assert_eq!(refused.code, Code::HousingAuthorityNotHousingAuthority);
+        for name in ["Leeds", "Bradford", "Wakefield", "Kirklees", "Calderdale"] {
+            assert!(refused.message.contains(name), "{}", refused.message);
+        }
+    }
+
+    #[test]
+    fn crown_dependencies_are_not_in_england() {
+        for code in ["L99999999", "M99999999"] {
+            assert_eq!(
+                register()
+                    .resolve(code)
+                    .map(|r| r.authority.gss_code.clone())
+                    .map_err(|e| e.code),
+                Err(Code::HousingAuthorityNotInEngland),
+                "{code}"
             );
         }
     }

@@ -346,7 +346,15 @@ fn decide(
 
 fn read_notice(s: &Obj<'_>, f: &mut Findings) -> Option<PossessionNotice> {
     let n = s.form("possession_notice", &["kind", "expires_on"], f)?;
+    let before = f.errors.len();
     let kind = n.choice::<NoticeKind>("kind", true, f);
+    // Another kind of notice (a rent increase under section 13, a notice to quit) cannot bring the
+    // person within s.175(5): only the Housing Act 1988's possession notices count.
+    for e in f.errors.iter_mut().skip(before) {
+        if e.code == Code::FieldInvalidValue && e.pointer.ends_with("/kind") {
+            e.message = "Only a Housing Act 1988 possession notice counts here: section_8 or section_21. Another notice (a rent increase, a notice to quit) does not bring the person within 56 days by itself; give the likely date instead.".to_owned();
+        }
+    }
     let expires_on = n.parse("expires_on", true, f, calendar::parse_date);
     Some(PossessionNotice {
         kind: kind?,

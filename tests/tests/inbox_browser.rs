@@ -460,6 +460,15 @@ async fn every_inbox_page_reflows_at_320_pixels_and_passes_axe_there_and_at_1280
     c.goto(&format!("{}/inbox/referrals/{id}", app.base))
         .await
         .unwrap();
+    // What people typed is bidi-isolated, so a right-to-left override cannot reorder the page.
+    let bidi = c
+        .execute(
+            "return getComputedStyle(document.querySelector('.govuk-summary-list__value')).unicodeBidi;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(bidi, json!("isolate"));
     let pdf = c
         .print(fantoccini::wd::PrintConfiguration::default())
         .await

@@ -105,11 +105,15 @@ const FORMATS: &[(&str, &str, &str)] = &[
     ("AuditCheckpoint", "signature", "byte"),
 ];
 
-/// A closed set's schema: its name, what it is, and its values.
+/// A set of values's schema: its name, what it is, its values, and whether it may grow.
 struct ClosedSet {
     name: &'static str,
     description: &'static str,
     values: Vec<String>,
+    /// A list only answers carry that may gain values (docs/contract.md §9b "Growth"): written as
+    /// a string with the known values in `x-extensible-enum`, so a generated client accepts a value
+    /// added later instead of failing on it. Sets a client sends stay closed (`enum`).
+    open: bool,
 }
 
 impl ClosedSet {
@@ -118,6 +122,30 @@ impl ClosedSet {
             name: V::NAME,
             description,
             values: V::terms().into_iter().map(str::to_owned).collect(),
+            open: false,
+        }
+    }
+
+    /// This set, open to growth.
+    fn growing(mut self) -> Self {
+        self.open = true;
+        self
+    }
+
+    /// Its schema.
+    fn schema(&self) -> serde_json::Value {
+        if self.open {
+            serde_json::json!({
+                "type": "string",
+                "description": format!("{} This list may grow: accept values it does not name.", self.description),
+                "x-extensible-enum": self.values,
+            })
+        } else {
+            serde_json::json!({
+                "type": "string",
+                "description": self.description,
+                "enum": self.values,
+            })
         }
     }
 }
@@ -175,7 +203,7 @@ fn closed_sets() -> Vec<(ClosedSet, &'static [(&'static str, &'static str)])> {
             &[("Authority", "kind")],
         ),
         (
-            ClosedSet::of::<openapi::ActorRole>("Who caused an audit event: a key's role, or the service itself."),
+            ClosedSet::of::<openapi::ActorRole>("Who caused an audit event: a key's role, or the service itself.").growing(),
             &[("Actor", "role")],
         ),
         (
@@ -183,11 +211,12 @@ fn closed_sets() -> Vec<(ClosedSet, &'static [(&'static str, &'static str)])> {
                 name: "IssueCode",
                 description: "The stable code of an error or warning.",
                 values: codes,
+                open: true,
             },
             &[("ValidationIssue", "code")],
         ),
         (
-            ClosedSet::of::<openapi::AuditAction>("What an audit event records."),
+            ClosedSet::of::<openapi::AuditAction>("What an audit event records.").growing(),
             &[("AuditEvent", "action"), ("FeedEvent", "action")],
         ),
         (
@@ -219,6 +248,7 @@ fn closed_sets() -> Vec<(ClosedSet, &'static [(&'static str, &'static str)])> {
                 name: "NoteAuthorRole",
                 description: "Who wrote a note.",
                 values: vec!["referrer".to_owned(), "authority".to_owned()],
+                open: false,
             },
             &[("NoteAuthorView", "role")],
         ),
@@ -227,6 +257,7 @@ fn closed_sets() -> Vec<(ClosedSet, &'static [(&'static str, &'static str)])> {
                 name: "ProblemType",
                 description: "`about:blank` (the status says it all) or a stable `urn:dtr:problem:*` name.",
                 values: openapi::ProblemType::all_uris(),
+                open: true,
             },
             &[("Problem", "type")],
         ),
@@ -342,13 +373,117 @@ fn invalid_examples() -> (serde_json::Value, serde_json::Value) {
         "valid": false,
         "errors": issues.iter().map(|i| i.to_json()).collect::<Vec<_>>(),
         "warnings": warnings.iter().map(|i| i.to_json()).collect::<Vec<_>>(),
-        "normalized": null,
     });
     let summary = "Invalid: structural errors in several places";
     (
         serde_json::json!({ "invalid_structure": { "summary": summary, "value": problem.to_json() } }),
         serde_json::json!({ "invalid_structure": { "summary": summary, "value": report } }),
     )
+}
+
+/// The example referral as the service stores and shows it: the threatened example, normalized and
+/// judged on a fixed day (the spec must not change with the date), with its warnings.
+fn example_referral() -> (serde_json::Value, Vec<openapi::ValidationIssue>) {
+    let document: serde_json::Value =
+        serde_json::from_str(openapi::examples::VALID_THREATENED).unwrap_or_default();
+    let now = jiff::Timestamp::from_second(1_796_385_600).unwrap_or_default();
+    match domain::Referral::parse(&document, &domain::AsOf::at(now)) {
+        Ok(accepted) => (
+            accepted.referral.to_json(),
+            accepted.warnings.iter().map(Into::into).collect(),
+        ),
+        Err(_) => (document, vec![]),
+    }
+}
+
+const EXAMPLE_ID: &str = "0190f5d6-1234-7abc-8def-0123456789ab";
+const EXAMPLE_AT: &str = "2026-12-04T12:00:00.000Z";
+
+/// Examples of the answers integrators handle most (docs/contract.md §6, §9): the 201 of a
+/// submission, a page of the event feed, and each pushed event. Each is checked against its
+/// schema by Redocly's linter in CI.
+fn response_example(operation_id: &str) -> Option<(&'static str, serde_json::Value)> {
+    use poem_openapi::types::ToJSON;
+    let (document, warnings) = example_referral();
+    let warnings: Vec<serde_json::Value> = warnings.iter().filter_map(|w| w.to_json()).collect();
+    let gss = document
+        .pointer("/housing_authority/gss_code")
+        .and_then(|g| g.as_str())
+        .unwrap_or("E08000035")
+        .to_owned();
+    let name = domain::register()
+        .get(&gss)
+        .map_or_else(String::new, |a| a.name.clone());
+    match operation_id {
+        "submit_referral" => Some((
+            "201",
+            serde_json::json!({
+                "id": EXAMPLE_ID,
+                "status": "queued",
+                "submitted_at": EXAMPLE_AT,
+                "housing_authority": { "gss_code": gss, "name": name },
+                "organisation": "HMPPS Yorkshire and the Humber",
+                "agency_type": "probation",
+                "warnings": warnings,
+                "delivery": {
+                    "mode": "push", "attempts": 0, "last_attempt_at": null, "last_error": null,
+                    "next_attempt_at": EXAMPLE_AT, "delivered_at": null
+                },
+                "outcome": null,
+                "withdrawal": null,
+                "erased_at": null,
+                "urgency": { "homeless_now": false, "days_until_homeless": 30, "flags": [] }
+            }),
+        )),
+        "list_events" => Some((
+            "200",
+            serde_json::json!({
+                "items": [
+                    {
+                        "seq": 41, "at": EXAMPLE_AT, "action": "referral.accepted",
+                        "referral_id": EXAMPLE_ID,
+                        "detail": { "gss_code": gss, "warning_codes": [], "status": "queued" }
+                    },
+                    {
+                        "seq": 44, "at": "2026-12-04T12:00:01.250Z", "action": "delivery.succeeded",
+                        "referral_id": EXAMPLE_ID, "detail": { "http_status": 200 }
+                    },
+                    {
+                        "seq": 57, "at": "2026-12-04T15:30:00.000Z", "action": "referral.acknowledged",
+                        "referral_id": EXAMPLE_ID, "detail": {}
+                    }
+                ],
+                "next_cursor": "57"
+            }),
+        )),
+        _ => None,
+    }
+}
+
+/// One example per pushed event (the callback's request body).
+fn pushed_event_examples() -> serde_json::Value {
+    let (document, warnings) = example_referral();
+    let warnings: Vec<serde_json::Value> = warnings
+        .iter()
+        .filter_map(poem_openapi::types::ToJSON::to_json)
+        .collect();
+    serde_json::json!({
+        "referral_created": { "summary": "A new referral", "value": {
+            "type": "referral.created", "id": EXAMPLE_ID, "submitted_at": EXAMPLE_AT,
+            "organisation": "HMPPS Yorkshire and the Humber", "agency_type": "probation",
+            "warnings": warnings, "referral": document
+        }},
+        "referral_withdrawn": { "summary": "The referrer withdrew it", "value": {
+            "type": "referral.withdrawn", "id": EXAMPLE_ID, "reason": "housing_need_resolved"
+        }},
+        "referral_note_added": { "summary": "The referrer added a note (fetch it by id)", "value": {
+            "type": "referral.note_added", "id": EXAMPLE_ID,
+            "note_id": "0190f5d7-0000-7abc-8def-0123456789ab"
+        }},
+        "referral_erased": { "summary": "Its personal data was erased here", "value": {
+            "type": "referral.erased", "id": EXAMPLE_ID, "reason": "consent_withdrawn"
+        }}
+    })
 }
 
 /// What Redocly's recommended rules ask of a spec and poem-openapi does not write: a server, a
@@ -545,7 +680,7 @@ fn webhook_callback() -> serde_json::Value {
                 "post": {
                     "operationId": "receive_referral_event",
                     "summary": "A referral event pushed to the authority's endpoint",
-                    "description": "Signed per Standard Webhooks: HMAC-SHA256 with the base64 part of the `whsec_` secret over `webhook-id + \".\" + webhook-timestamp + \".\" + body`. De-duplicate on `webhook-id` (the same on every retry of one event). Answer 2xx once stored; 408, 429 (with `Retry-After`), 5xx, redirects, timeouts and connection errors are retried on `DTR_RETRY_SCHEDULE`; 401 and 403 in the first hour after a new secret are retried too (the receiver may still be installing it); any other 4xx fails the delivery.",
+                    "description": "Signed per Standard Webhooks: HMAC-SHA256 with the base64 part of the `whsec_` secret over `webhook-id + \".\" + webhook-timestamp + \".\" + body`. De-duplicate on `webhook-id` (the same on every retry of one event). Answer 2xx once stored; 408, 429 (with `Retry-After`), 5xx, redirects, timeouts and connection errors are retried on `DTR_RETRY_SCHEDULE`; 401 and 403 in the first hour after a new secret are retried too (the receiver may still be installing it); any other 4xx fails the delivery. New event types may be added: answer 2xx to a `type` you do not know (and ignore it).",
                     "parameters": [
                         header("webhook-id", "Stable across retries of one event: de-duplicate on it."),
                         header("webhook-timestamp", "Unix seconds of this attempt; reject ones more than five minutes old."),
@@ -553,7 +688,7 @@ fn webhook_callback() -> serde_json::Value {
                     ],
                     "requestBody": {
                         "required": true,
-                        "content": { "application/json": { "schema": {
+                        "content": { "application/json": { "examples": pushed_event_examples(), "schema": {
                             "oneOf": openapi::WEBHOOK_EVENTS
                                 .iter()
                                 .map(|(_, name)| serde_json::json!({ "$ref": format!("#/components/schemas/{name}") }))
@@ -625,6 +760,15 @@ pub fn spec_value() -> serde_json::Value {
                 );
             }
         }
+        // The normalized referral (present when valid) is a referral: typed as one, so a generated
+        // client reads it as the same type it submits.
+        if let Some(p) = property_of(schemas, "ValidationReport", "normalized") {
+            p.clear();
+            p.insert(
+                "$ref".to_owned(),
+                serde_json::json!("#/components/schemas/Referral"),
+            );
+        }
         for (name, property, format) in FORMATS {
             if let Some(p) = property_of(schemas, name, property) {
                 p.insert("format".to_owned(), serde_json::Value::from(*format));
@@ -652,14 +796,7 @@ pub fn spec_value() -> serde_json::Value {
                     }
                 }
             }
-            schemas.insert(
-                set.name.to_owned(),
-                serde_json::json!({
-                    "type": "string",
-                    "description": set.description,
-                    "enum": set.values,
-                }),
-            );
+            schemas.insert(set.name.to_owned(), set.schema());
         }
     }
     if let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) {
@@ -724,6 +861,18 @@ fn complete_operation(path: &str, operation: &mut serde_json::Value) {
             .and_then(|m| m.as_object_mut())
         {
             m.insert("examples".to_owned(), example);
+        }
+    }
+    if let Some((status, example)) = response_example(&id) {
+        if let Some(content) = operation
+            .pointer_mut(&format!("/responses/{status}/content"))
+            .and_then(|c| c.as_object_mut())
+        {
+            for media in content.values_mut() {
+                if let Some(m) = media.as_object_mut() {
+                    m.insert("example".to_owned(), example.clone());
+                }
+            }
         }
     }
     if let Some(parameters) = operation
@@ -853,6 +1002,7 @@ mod tests {
 
     #[test]
     fn enums_come_from_the_tables_the_service_parses_with() {
+        use domain::Vocabulary;
         let spec = spec_value();
         assert_eq!(
             spec.pointer("/components/schemas/PossessionNoticeDoc/properties/kind/$ref"),
@@ -862,8 +1012,20 @@ mod tests {
             spec.pointer("/components/schemas/NoticeKind/enum"),
             Some(&serde_json::json!(["section_8", "section_21"]))
         );
+        // Lists only answers carry may grow: open, with the known values.
+        assert_eq!(spec.pointer("/components/schemas/AuditAction/enum"), None);
+        assert_eq!(
+            spec.pointer("/components/schemas/AuditAction/x-extensible-enum"),
+            Some(&serde_json::json!(openapi::AuditAction::terms()))
+        );
+        for open in ["IssueCode", "ActorRole", "ProblemType"] {
+            assert!(
+                spec.pointer(&format!("/components/schemas/{open}/x-extensible-enum"))
+                    .is_some(),
+                "{open}"
+            );
+        }
         // poem-openapi's own enums (derived) agree with the terms the service reads them with.
-        use domain::Vocabulary;
         assert_eq!(
             spec.pointer("/components/schemas/Role/enum"),
             Some(&serde_json::json!(openapi::Role::terms()))

@@ -62,9 +62,14 @@ pub fn outcome_warnings(row: &referral::Model) -> Vec<domain::Issue> {
         .then(|| serde_json::from_str::<serde_json::Value>(&row.document).ok())
         .flatten()
         .and_then(|d| {
-            d.pointer("/housing_situation/reason")?
-                .as_str()
-                .and_then(domain::HousingReason::from_term)
+            Some(domain::ReferredAs {
+                reason: d
+                    .pointer("/housing_situation/reason")?
+                    .as_str()
+                    .and_then(domain::HousingReason::from_term)?,
+                sleeping_rough: d.pointer("/housing_situation/rough_sleeping")
+                    == Some(&serde_json::json!("sleeping_rough")),
+            })
         });
     domain::outcome_warnings(reason, referred_as)
 }

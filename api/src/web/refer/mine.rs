@@ -166,6 +166,20 @@ async fn mine(
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
+/// A form on a referral's page: the practitioner (with the form's token checked) and the
+/// referral, which must be theirs; the answer to give otherwise.
+async fn mine_form(
+    req: &Request,
+    state: &AppState,
+    limits: &InboxLimits,
+    csrf: Option<&str>,
+    id: &str,
+) -> Result<(Signed, ReferralId, crate::referrals::Who), Response> {
+    let s = signed_form(req, state, limits, csrf).await?;
+    let (id, who) = mine(state, &s, id).await?;
+    Ok((s, id, who))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn render(
     state: &AppState,
@@ -304,11 +318,15 @@ pub(super) async fn note_form(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let s = match signed_form(req, &state, &limits, form.get("csrf").map(String::as_str)).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let (id, who) = match mine(&state, &s, &id).await {
+    let (s, id, who) = match mine_form(
+        req,
+        &state,
+        &limits,
+        form.get("csrf").map(String::as_str),
+        &id,
+    )
+    .await
+    {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -381,11 +399,15 @@ pub(super) async fn withdraw_form(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let s = match signed_form(req, &state, &limits, form.get("csrf").map(String::as_str)).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let (id, who) = match mine(&state, &s, &id).await {
+    let (s, id, who) = match mine_form(
+        req,
+        &state,
+        &limits,
+        form.get("csrf").map(String::as_str),
+        &id,
+    )
+    .await
+    {
         Ok(m) => m,
         Err(r) => return r,
     };

@@ -221,6 +221,20 @@ async fn session(
     }
 }
 
+/// [`session`], for a form: its token must be the session's.
+async fn session_form(
+    req: &Request,
+    state: &AppState,
+    limits: &InboxLimits,
+    csrf: Option<&str>,
+) -> Result<practitioners::Session, Response> {
+    let s = session(req, state, limits).await?;
+    if !same(&s.csrf, csrf.unwrap_or_default()) {
+        return Err(csrf_refused_in(Surface::Refer));
+    }
+    Ok(s)
+}
+
 /// A practitioner who has chosen their organisation, or the answer to give instead.
 async fn signed(req: &Request, state: &AppState, limits: &InboxLimits) -> Result<Signed, Response> {
     let s = session(req, state, limits).await?;
@@ -468,12 +482,8 @@ async fn sign_out_form(
     limits: Data<&Arc<InboxLimits>>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let s = match session(req, &state, &limits).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if !same(&s.csrf, form.get("csrf").map_or("", String::as_str)) {
-        return csrf_refused_in(Surface::Refer);
+    if let Err(r) = session_form(req, &state, &limits, form.get("csrf").map(String::as_str)).await {
+        return r;
     }
     signed_out(&state, req, Surface::Refer).await
 }
@@ -533,13 +543,10 @@ async fn choose_form(
     limits: Data<&Arc<InboxLimits>>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let s = match session(req, &state, &limits).await {
+    let s = match session_form(req, &state, &limits, form.get("csrf").map(String::as_str)).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !same(&s.csrf, form.get("csrf").map_or("", String::as_str)) {
-        return csrf_refused_in(Surface::Refer);
-    }
     if s.practitioner.is_some() {
         return see_other("/refer/referrals");
     }
