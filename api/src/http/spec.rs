@@ -491,6 +491,24 @@ fn pushed_event_examples() -> serde_json::Value {
 /// the receiver checks by signature), a `type` beside every nullable reference, and at least one
 /// 4xx answer per operation (every path answers 405 for another method).
 fn lint_clean(spec: &mut serde_json::Value) {
+    // `/docs` lists the tags in this order: what an integrator does first comes first.
+    const TAG_ORDER: [&str; 6] = [
+        "Referrals",
+        "Authorities",
+        "Organisations",
+        "Keys",
+        "Audit",
+        "Operations",
+    ];
+    if let Some(tags) = spec.get_mut("tags").and_then(|t| t.as_array_mut()) {
+        tags.sort_by_key(|t| {
+            let name = t.get("name").and_then(|n| n.as_str()).unwrap_or_default();
+            TAG_ORDER
+                .iter()
+                .position(|o| *o == name)
+                .unwrap_or(TAG_ORDER.len())
+        });
+    }
     spec["servers"] = serde_json::json!([{
         "url": "/",
         "description": "The service that serves this document (e.g. http://127.0.0.1:8213 for `dtr serve`)"
@@ -998,6 +1016,18 @@ mod tests {
         }
         walk(&spec_value());
         assert!(!spec_json().contains("uint64"));
+    }
+
+    #[test]
+    fn the_docs_list_referrals_first() {
+        let spec = spec_value();
+        let tags: Vec<&str> = spec["tags"]
+            .as_array()
+            .expect("tags")
+            .iter()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        assert_eq!(tags.first(), Some(&"Referrals"), "{tags:?}");
     }
 
     #[test]
