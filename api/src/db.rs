@@ -207,6 +207,9 @@ fn discard_if_in_transaction<C: sea_orm::sqlx::Connection>(
     })
 }
 
+/// How often the stop's checkpoint is tried while readers finish (25 ms apart: 2 s in all).
+const STOP_CHECKPOINT_TRIES: usize = 80;
+
 /// SQLite: copies the WAL into the database file and truncates it to nothing (the caller holds
 /// the write turn). `false` when a reader still held old pages, so it could not all be done now.
 async fn truncate_wal(writer: &DatabaseConnection) -> Result<bool, DbErr> {
@@ -626,12 +629,19 @@ impl Db {
             return Ok(());
         };
         let _turn = self.write_turn.clone().lock_owned().await;
-        if !truncate_wal(writer).await? {
-            return Err(DbErr::Custom(
-                "readers were still busy: the WAL was not fully checkpointed".to_owned(),
-            ));
+        // A background read still finishing at the stop (the feed's follower, a gauge, a
+        // sweep told to stop mid-pass) keeps old pages in use for a moment: try again briefly
+        // rather than leave the commits in the WAL. No write can start meanwhile (the turn is
+        // held), so the WAL only shrinks.
+        for _ in 0..STOP_CHECKPOINT_TRIES {
+            if truncate_wal(writer).await? {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
-        Ok(())
+        Err(DbErr::Custom(
+            "readers were still busy: the WAL was not fully checkpointed".to_owned(),
+        ))
     }
 
     /// SQLite: a consistent online copy of the database in a new file (`VACUUM INTO`: one read
