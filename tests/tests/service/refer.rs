@@ -820,8 +820,96 @@ async fn practitioners_see_only_their_own_referrals_and_a_shared_domain_chooses(
         "{mail}"
     );
 
-    // An officer's link does not open the journey, nor a practitioner's the inbox.
+    // Without a session the journey asks to sign in.
     let (s, l, _) = Browser::new(&app.base).get("/refer/referrals").await;
     assert_eq!(s, 303);
     assert!(l.unwrap().starts_with("/refer/sign-in"));
+}
+
+/// Signs in at `root` through the e-mailed link with a client that keeps no cookies; the new
+/// session cookie's value, from the answer's `Set-Cookie`.
+async fn session_cookie_of(app: &TestApp, relay: &SmtpRelay, root: &str, email: &str) -> String {
+    let b = Browser::new(&app.base);
+    let before = relay.messages().len();
+    let (status, _) = b.ask_for_link_at(root, email).await;
+    assert_eq!(status, 200);
+    let link = wait_for_link_at(relay, before, root).await;
+    let (_, _, page) = b.get(&link).await;
+    let csrf = hidden_field(&page, "csrf").expect("a CSRF field");
+    let token = hidden_field(&page, "token").expect("the token");
+    let resp = b
+        .client
+        .post(format!("{}{root}/sign-in/link", app.base))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("token", token.as_str()),
+            ("next", root),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let name = if root == "/refer" {
+        "dtr_refer_session="
+    } else {
+        "dtr_session="
+    };
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(name)?.split(';').next().map(str::to_owned))
+        .filter(|v| !v.is_empty())
+        .expect("a session cookie")
+}
+
+#[tokio::test]
+async fn an_officers_session_opens_no_practitioner_page_and_a_practitioners_no_inbox_page() {
+    let relay = SmtpRelay::start();
+    let app = spawn_with_mail(&relay).await;
+    add_organisation(&app, "Leeds Probation", &["probation"], &[DOMAIN]).await;
+    let officer = "jo.officer@leeds.example.gov.uk";
+    let resp = app
+        .post(
+            "/v1/authorities/E08000035/officers",
+            ADMIN_KEY,
+            &json!({ "email": officer }),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let officers = session_cookie_of(&app, &relay, "/inbox", officer).await;
+    let practitioners = session_cookie_of(&app, &relay, "/refer", PAT).await;
+    let plain = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let status = |path: &str, cookie: String| {
+        let request = plain
+            .get(format!("{}{path}", app.base))
+            .header("cookie", cookie);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    // Each opens its own surface…
+    assert_eq!(
+        status("/inbox", format!("dtr_session={officers}")).await,
+        200
+    );
+    assert_eq!(
+        status(
+            "/refer/referrals",
+            format!("dtr_refer_session={practitioners}")
+        )
+        .await,
+        200
+    );
+    // …and not the other, whichever cookie name it is sent under.
+    assert_eq!(
+        status("/refer/referrals", format!("dtr_refer_session={officers}")).await,
+        303
+    );
+    assert_eq!(
+        status("/inbox", format!("dtr_session={practitioners}")).await,
+        303
+    );
 }
