@@ -271,3 +271,28 @@ async fn the_api_and_dtr_validate_agree_on_every_example() {
     drop(client); // its idle keep-alive connection would hold the graceful shutdown open
     running.shutdown().await;
 }
+
+#[test]
+fn the_agency_type_gives_childrens_services_their_own_under_16_message_and_a_wrong_one_exits_2() {
+    let child = br#"{"person":{"given_name":"A","family_name":"B","date_of_birth":"2015-01-01","contact":{"via_referrer":true}}}"#;
+    let out = dtr(
+        &["validate", "--agency-type", "childrens_social_care", "-"],
+        Some(child),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("report");
+    let under_16 = report["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .find(|e| e["code"] == "person.under_16")
+        .expect("person.under_16")
+        .clone();
+    assert!(under_16["message"]
+        .as_str()
+        .expect("message")
+        .contains("As children's services"));
+    let wrong = dtr(&["validate", "--agency-type", "police", "-"], Some(child));
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("--agency-type must be one of"));
+}

@@ -181,6 +181,12 @@ impl Postcode {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether this is a British Forces Post Office postcode (outward code `BF1`): a mail route
+    /// to serving personnel, often abroad, not a place (warning `postcode.bfpo`).
+    pub fn is_forces_post(&self) -> bool {
+        self.0.starts_with("BF1 ")
+    }
 }
 
 impl fmt::Display for Postcode {

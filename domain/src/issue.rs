@@ -96,11 +96,15 @@ pub enum Code {
     /// Warning on an outcome: the prevention duty (s.195, for a person threatened with
     /// homelessness) recorded for a person referred as sleeping rough, who is homeless.
     OutcomePreventionForRoughSleeper,
+    /// Warning: a British Forces Post Office postcode (BF1), a mail route rather than a place.
+    PostcodeBfpo,
+    /// Warning: rough sleeping marked imminent while the likely date of homelessness is weeks away.
+    RoughSleepingImminentDateDistant,
 }
 
 impl Code {
     /// Every code, for documentation and for tests that prove each one is produced somewhere.
-    pub const ALL: [Code; 41] = [
+    pub const ALL: [Code; 43] = [
         Code::FieldRequired,
         Code::FieldUnknown,
         Code::FieldType,
@@ -142,6 +146,8 @@ impl Code {
         Code::ThreatNoticeNotInForce,
         Code::OutcomeReferredAtPreventionStage,
         Code::OutcomePreventionForRoughSleeper,
+        Code::PostcodeBfpo,
+        Code::RoughSleepingImminentDateDistant,
     ];
 
     /// The wire spelling of the code.
@@ -188,6 +194,8 @@ impl Code {
             Code::ThreatNoticeNotInForce => "threat.notice_not_in_force",
             Code::OutcomeReferredAtPreventionStage => "outcome.referred_at_prevention_stage",
             Code::OutcomePreventionForRoughSleeper => "outcome.prevention_for_rough_sleeper",
+            Code::PostcodeBfpo => "postcode.bfpo",
+            Code::RoughSleepingImminentDateDistant => "rough_sleeping.imminent_date_distant",
         }
     }
 
@@ -225,6 +233,8 @@ impl Code {
                 | Code::ConsentOverrideSelfAuthorised
                 | Code::OutcomeReferredAtPreventionStage
                 | Code::OutcomePreventionForRoughSleeper
+                | Code::PostcodeBfpo
+                | Code::RoughSleepingImminentDateDistant
         )
     }
 

@@ -54,6 +54,11 @@ pub struct AsOf {
     pub now: Timestamp,
     /// The UK calendar date at `now` (Europe/London).
     pub today: Date,
+    /// The kind of public body referring, when the caller knows it (an API key's, a practitioner's
+    /// chosen agency): a few messages speak to that body's own duties (children's services and a
+    /// child under 16). `None` (as in `dtr validate` without `--agency-type`) gives the general
+    /// wording; no rule's outcome depends on it.
+    pub referrer_agency: Option<AgencyType>,
 }
 
 impl AsOf {
@@ -62,6 +67,15 @@ impl AsOf {
         AsOf {
             now,
             today: calendar::uk_date(now),
+            referrer_agency: None,
+        }
+    }
+
+    /// The same moment, judged for a referral made by a body of this kind.
+    pub fn referred_by(self, agency: Option<AgencyType>) -> Self {
+        AsOf {
+            referrer_agency: agency,
+            ..self
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::reader::{self, Obj};
 use crate::register::{register, HousingAuthority};
 use crate::situation::HousingSituation;
 use crate::text::{FreeText, ShortText};
-use crate::{consent, situation, AsOf, Consent};
+use crate::{consent, situation, AgencyType, AsOf, Consent};
 use jiff::civil::Date;
 use serde::Serialize;
 
@@ -344,7 +344,7 @@ fn read_person(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> (Option<Person>
             f.add(
                 &pointer,
                 Code::PersonUnder16,
-                "The person is under 16: this is not a housing referral. Refer them to children's services, whose duty to accommodate a child in need is under section 20 of the Children Act 1989.",
+                under_16_message(as_of.referrer_agency),
             );
             dob_ok = false;
         } else if age < 18 {
@@ -388,6 +388,21 @@ fn read_phone(o: &Obj<'_>, f: &mut Findings) -> Option<PhoneNumber> {
         );
     }
     Some(phone)
+}
+
+/// The message of `person.under_16`, which speaks to the referrer's own duty when the referrer
+/// is children's services (docs/rules.md §5): for them the child is theirs to assess and, if need
+/// be, accommodate under s.20 Children Act 1989; for anyone else, children's services are whom to
+/// tell.
+fn under_16_message(agency: Option<AgencyType>) -> &'static str {
+    match agency {
+        Some(AgencyType::ChildrensSocialCare) => {
+            "The person is under 16: this is not a housing referral. As children's services, assess them as a child in need: your duty to accommodate them is under section 20 of the Children Act 1989."
+        }
+        _ => {
+            "The person is under 16: this is not a housing referral. Refer them to children's services, whose duty to accommodate a child in need is under section 20 of the Children Act 1989."
+        }
+    }
 }
 
 const ADDRESS_MEMBERS: &[&str] = &["line1", "line2", "town", "postcode"];
@@ -469,6 +484,13 @@ fn read_contact(p: &Obj<'_>, f: &mut Findings) -> Option<Contact> {
             let line2 = a.optional("line2", f, ShortText::parse);
             let town = a.optional("town", f, ShortText::parse);
             let postcode = a.parse("postcode", true, f, Postcode::parse);
+            if postcode.as_ref().is_some_and(Postcode::is_forces_post) {
+                f.add(
+                    &a.at("postcode"),
+                    Code::PostcodeBfpo,
+                    "A BF1 postcode is a British Forces Post Office address: post reaches the person through the forces' mail, possibly abroad, and it says nothing about where they will live. Refer to the authority the person chose; a member or former member of the regular forces may have a local connection where they served (s.199(2)-(3)).",
+                );
+            }
             Some(Address {
                 line1: line1?,
                 line2,

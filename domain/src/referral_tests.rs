@@ -380,7 +380,95 @@ fn imminent_rough_sleeping_is_flagged() {
         "/housing_situation/rough_sleeping",
         json!("imminent"),
     );
+    let doc = with(
+        doc,
+        "/housing_situation/likely_homeless_on",
+        json!("2026-11-30"),
+    );
     assert_eq!(warnings(&doc), vec!["rough_sleeping.imminent"]);
+}
+
+/// Imminent rough sleeping with the likely date `on`, as of 2026-11-23.
+fn imminent_on(on: &str) -> Value {
+    let doc = with(
+        valid(),
+        "/housing_situation/rough_sleeping",
+        json!("imminent"),
+    );
+    with(doc, "/housing_situation/likely_homeless_on", json!(on))
+}
+
+#[test]
+fn imminent_rough_sleeping_is_doubted_from_the_fifteenth_day_not_the_fourteenth() {
+    // docs/rules.md §4: more than 14 days away is not "imminent" without a second look.
+    assert_eq!(
+        warnings(&imminent_on("2026-12-07")),
+        vec!["rough_sleeping.imminent"]
+    );
+    assert_eq!(
+        warnings_at(&imminent_on("2026-12-08")),
+        vec![
+            (
+                "/housing_situation/rough_sleeping".to_owned(),
+                "rough_sleeping.imminent"
+            ),
+            (
+                "/housing_situation/rough_sleeping".to_owned(),
+                "rough_sleeping.imminent_date_distant"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn imminent_rough_sleeping_of_a_person_homeless_now_is_not_doubted() {
+    let doc = with(
+        homeless(),
+        "/housing_situation/rough_sleeping",
+        json!("imminent"),
+    );
+    assert_eq!(warnings(&doc), vec!["rough_sleeping.imminent"]);
+}
+
+#[test]
+fn a_distant_date_without_imminent_rough_sleeping_is_not_doubted() {
+    let doc = with(
+        valid(),
+        "/housing_situation/rough_sleeping",
+        json!("at_risk"),
+    );
+    let doc = with(
+        doc,
+        "/housing_situation/likely_homeless_on",
+        json!("2027-01-18"),
+    );
+    assert_eq!(warnings(&doc), Vec::<&str>::new());
+}
+
+fn with_postcode(postcode: &str) -> Value {
+    with(
+        valid(),
+        "/person/contact/address",
+        json!({ "line1": "Unit 1", "postcode": postcode }),
+    )
+}
+
+#[test]
+fn a_forces_postcode_is_explained_and_an_ordinary_bf_like_one_is_not() {
+    assert_eq!(
+        warnings_at(&with_postcode("bf1 4fb")),
+        vec![(
+            "/person/contact/address/postcode".to_owned(),
+            "postcode.bfpo"
+        )]
+    );
+    let accepted = Referral::parse(&with_postcode("BF1 4FB"), &as_of()).expect("valid");
+    assert!(accepted.warnings[0]
+        .message
+        .contains("British Forces Post Office"));
+    // Bradford's BD1 and a B1 Birmingham code are places, not forces mail.
+    assert_eq!(warnings(&with_postcode("BD1 1AA")), Vec::<&str>::new());
+    assert_eq!(warnings(&with_postcode("B1 1AA")), Vec::<&str>::new());
 }
 
 // --- ages (docs/rules.md §5) --------------------------------------------------------------------
@@ -1021,12 +1109,10 @@ fn threatened_while_sleeping_rough_is_already_homeless() {
 
 #[test]
 fn threatened_with_imminent_rough_sleeping_is_still_threatened() {
-    let doc = with(
-        valid(),
-        "/housing_situation/rough_sleeping",
-        json!("imminent"),
+    assert_eq!(
+        warnings(&imminent_on("2026-11-30")),
+        vec!["rough_sleeping.imminent"]
     );
-    assert_eq!(warnings(&doc), vec!["rough_sleeping.imminent"]);
 }
 
 fn homeless() -> Value {
@@ -1249,6 +1335,21 @@ fn a_child_under_16_is_sent_to_childrens_services_naming_their_duty() {
     .expect_err("refused");
     assert!(refused.errors.iter().any(|e| e.code == Code::PersonUnder16
         && e.message.contains("section 20 of the Children Act 1989")));
+}
+
+#[test]
+fn a_child_under_16_referred_by_childrens_services_is_theirs_to_assess() {
+    let doc = with(valid(), "/person/date_of_birth", json!("2015-01-01"));
+    let message = |agency| {
+        let refused = Referral::parse(&doc, &as_of().referred_by(agency)).expect_err("refused");
+        assert_eq!(refused.errors[0].code, Code::PersonUnder16);
+        refused.errors[0].message.clone()
+    };
+    let own = message(Some(AgencyType::ChildrensSocialCare));
+    assert!(own.contains("As children's services, assess them as a child in need"));
+    let other = message(Some(AgencyType::Probation));
+    assert!(other.contains("Refer them to children's services"));
+    assert_eq!(other, message(None));
 }
 
 #[test]

@@ -219,11 +219,22 @@ pub(crate) fn read(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Hous
         .and_then(|reason| decide(reason, date_given, likely, notice_in_window, &window, &s, f));
     let rough_sleeping = s.choice::<RoughSleeping>("rough_sleeping", true, f);
     match rough_sleeping {
-        Some(RoughSleeping::Imminent) => f.add(
-            &s.at("rough_sleeping"),
-            Code::RoughSleepingImminent,
-            "Rough sleeping is imminent: the authority is asked to act on this referral urgently.",
-        ),
+        Some(RoughSleeping::Imminent) => {
+            f.add(
+                &s.at("rough_sleeping"),
+                Code::RoughSleepingImminent,
+                "Rough sleeping is imminent: the authority is asked to act on this referral urgently.",
+            );
+            let distant = reason == Some(HousingReason::ThreatenedWithHomelessness)
+                && likely.is_some_and(|on| imminence_is_doubtful(as_of.today, on));
+            if distant {
+                f.add(
+                    &s.at("rough_sleeping"),
+                    Code::RoughSleepingImminentDateDistant,
+                    "Rough sleeping is marked imminent, but the person is not likely to be homeless for more than 14 days: check the likely date, or whether rough sleeping is really imminent.",
+                );
+            }
+        }
         Some(RoughSleeping::SleepingRough) => f.add(
             &s.at("rough_sleeping"),
             Code::RoughSleepingNow,
@@ -251,6 +262,18 @@ pub(crate) fn read(doc: &Obj<'_>, as_of: &AsOf, f: &mut Findings) -> Option<Hous
         rough_sleeping: rough_sleeping?,
         summary: summary?,
     })
+}
+
+/// How many days ahead "imminent" rough sleeping can reasonably be. The sources give no number;
+/// two weeks is our reading of "imminent" (docs/rules.md §4), used only to ask the referrer to check.
+pub const IMMINENT_WITHIN_DAYS: i32 = 14;
+
+/// Whether a likely date of homelessness `on` is too far from `today` for rough sleeping to be
+/// imminent (warning `rough_sleeping.imminent_date_distant`).
+fn imminence_is_doubtful(today: Date, on: Date) -> bool {
+    today
+        .checked_add(IMMINENT_WITHIN_DAYS.days())
+        .is_ok_and(|last| on > last)
 }
 
 /// The day the Renters' Rights Act 2025 abolished section 21 for assured tenancies (its

@@ -37,6 +37,10 @@ enum Command {
         /// Judge as of this RFC 3339 instant instead of now (to reproduce a past decision).
         #[arg(long, value_name = "INSTANT")]
         as_of: Option<String>,
+        /// Judge as a referral made by this agency type (as a referrer key's), for the messages
+        /// that speak to the referrer's own duties; without it they are general.
+        #[arg(long, value_name = "AGENCY_TYPE")]
+        agency_type: Option<String>,
     },
     /// Manage API keys.
     Keys {
@@ -153,8 +157,13 @@ async fn connect_migrated(config: &Config) -> anyhow::Result<Db> {
 /// Runs the chosen command and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve);
-    if let Command::Validate { files, as_of } = &command {
-        return crate::cli::validate::run(files, as_of.as_deref());
+    if let Command::Validate {
+        files,
+        as_of,
+        agency_type,
+    } = &command
+    {
+        return crate::cli::validate::run(files, as_of.as_deref(), agency_type.as_deref());
     }
     if let Command::Openapi = command {
         print!("{}", crate::http::spec_json());

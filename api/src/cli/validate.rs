@@ -1,6 +1,6 @@
 //! `dtr validate`: offline validation with exactly the rules of the API (the one `domain` parser).
 
-use domain::{AsOf, Referral};
+use domain::{AgencyType, AsOf, Referral};
 use jiff::Timestamp;
 use openapi::ValidationReport;
 use std::io::Read;
@@ -26,7 +26,7 @@ fn read_input(path: &Path) -> std::io::Result<Vec<u8>> {
 
 /// Validates each input and prints its report: one pretty JSON document for a single input, one JSON
 /// line with a `file` member per input otherwise.
-pub fn run(files: &[PathBuf], as_of: Option<&str>) -> ExitCode {
+pub fn run(files: &[PathBuf], as_of: Option<&str>, agency_type: Option<&str>) -> ExitCode {
     let now = match as_of.map(str::parse::<Timestamp>) {
         None => Timestamp::now(),
         Some(Ok(t)) => t,
@@ -35,7 +35,18 @@ pub fn run(files: &[PathBuf], as_of: Option<&str>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let as_of = AsOf::at(now);
+    let agency = match agency_type.map(str::parse::<AgencyType>) {
+        None => None,
+        Some(Ok(a)) => Some(a),
+        Some(Err(_)) => {
+            eprintln!(
+                "dtr validate: --agency-type must be one of: {}",
+                AgencyType::ALL.map(AgencyType::as_str).join(", ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let as_of = AsOf::at(now).referred_by(agency);
     let several = files.len() > 1;
     let mut outcomes = Vec::with_capacity(files.len());
     for path in files {

@@ -101,7 +101,12 @@ impl ReferralsApi {
             &[Role::Referrer, Role::Admin],
             "validate referrals",
         )?;
-        let outcome = Referral::parse_document(&body.0, &AsOf::at(state.clock.now()));
+        let agency = match &auth.0.scope {
+            Scope::Referrer { agency_type, .. } => Some(*agency_type),
+            _ => None,
+        };
+        let as_of = AsOf::at(state.clock.now()).referred_by(agency);
+        let outcome = Referral::parse_document(&body.0, &as_of);
         Ok(Json(ValidationReport::of(&outcome)))
     }
 

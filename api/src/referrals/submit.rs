@@ -86,7 +86,10 @@ pub async fn submit(
         }
     }
     let ms = now.as_millisecond();
-    let accepted = match Referral::parse_document(document, &AsOf::at(now)) {
+    let accepted = match Referral::parse_document(
+        document,
+        &AsOf::at(now).referred_by(Some(referrer.agency_type)),
+    ) {
         Ok(accepted) => accepted,
         Err(refused) => {
             let submission = uuid::Uuid::new_v4().to_string();

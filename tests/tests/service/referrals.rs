@@ -309,3 +309,42 @@ async fn a_submission_with_a_member_given_twice_is_422_field_duplicate_and_store
         .unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
 }
+
+#[tokio::test]
+async fn a_child_under_16_is_told_to_childrens_services_as_their_own_duty_and_to_others_as_someone_elses(
+) {
+    let app = TestApp::spawn().await;
+    let childrens = app
+        .key(json!({"role": "referrer", "organisation": "Leeds Children's Services", "agency_type": "childrens_social_care"}))
+        .await;
+    let probation = app.referrer("HMPPS Yorkshire").await;
+    let mut doc = referral();
+    doc["person"]["date_of_birth"] = json!("2015-01-01");
+    let message = |report: &Value| {
+        let errors = report["errors"].as_array().expect("errors");
+        let under_16 = errors
+            .iter()
+            .find(|e| e["code"] == "person.under_16")
+            .expect("person.under_16");
+        under_16["message"].as_str().expect("message").to_owned()
+    };
+    // Validation and submission read the agency type from the key alike.
+    let validated: Value = app
+        .post("/v1/referrals/validate", &childrens, &doc)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(message(&validated).contains("As children's services, assess them as a child in need"));
+    let refused = app.post("/v1/referrals", &childrens, &doc).await;
+    assert_eq!(refused.status(), 422);
+    let refused: Value = refused.json().await.unwrap();
+    assert!(message(&refused).contains("As children's services"));
+    let other: Value = app
+        .post("/v1/referrals/validate", &probation, &doc)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(message(&other).contains("Refer them to children's services"));
+}

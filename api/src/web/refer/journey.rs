@@ -447,7 +447,7 @@ pub(super) fn plain(q: &Q, issue: &domain::Issue) -> String {
         Code::ThreatOutside56Days => "The date they are likely to become homeless must be within 56 days of today, unless a valid possession notice expires sooner".to_owned(),
         Code::ThreatAlreadyHomeless => "A person sleeping rough is homeless now: choose \u{201c}Homeless now\u{201d}".to_owned(),
         Code::PersonDateOfBirthInFuture => "Date of birth must be in the past".to_owned(),
-        Code::PersonUnder16 => "The duty to refer is for people aged 16 or over; refer a child under 16 to children's services".to_owned(),
+        Code::PersonUnder16 => "The duty to refer is for people aged 16 or over: a child under 16 without a home is for children's services, under section 20 of the Children Act 1989".to_owned(),
         Code::HousingAuthorityNotChosen => "The person must choose the council, unless you are referring without consent to safeguard someone".to_owned(),
         Code::HousingAuthorityUnknown
         | Code::HousingAuthorityNotHousingAuthority
