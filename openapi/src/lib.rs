@@ -4,6 +4,7 @@
 
 mod document;
 pub mod examples;
+mod feed;
 mod organisations;
 mod problem;
 mod resources;
@@ -12,6 +13,7 @@ mod vocab;
 mod webhook;
 
 pub use document::*;
+pub use feed::*;
 pub use organisations::*;
 pub use problem::{is_json_content_type, reason_phrase, Problem, ProblemJson, PROBLEM_JSON};
 pub use resources::*;

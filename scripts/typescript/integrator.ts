@@ -133,6 +133,25 @@ async function main(): Promise<void> {
   if (!feed.data) fail(`feed: ${JSON.stringify(feed.error)}`);
   const actions = feed.data.items.map((e) => e.action);
   check(actions.includes("referral.outcome_recorded"), `feed: ${actions.join(", ")}`);
+  // The feed event is a union discriminated by `action`: narrowing on it types `detail` (this
+  // would not compile against an untyped detail).
+  for (const e of feed.data.items) {
+    switch (e.action) {
+      case "referral.outcome_recorded": {
+        const decision: "accepted" | "not_accepted" = e.detail.decision;
+        check(decision === "accepted" && e.detail.reason === "relief_duty", `feed outcome: ${JSON.stringify(e.detail)}`);
+        break;
+      }
+      case "note.added":
+        check(e.detail.author.role === "referrer", `feed note: ${JSON.stringify(e.detail)}`);
+        break;
+      case "referral.viewed":
+        check(typeof e.detail.by_role === "string", `feed read: ${JSON.stringify(e.detail)}`);
+        break;
+      default:
+        break;
+    }
+  }
 
   // A typed 422: the problem's errors, with pointers and codes.
   const wales = structuredClone(document);

@@ -861,3 +861,89 @@ pub async fn wait_for_link_at(relay: &SmtpRelay, after: usize, root: &str) -> St
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Whether `value` has the shape `schema` (of the served OpenAPI `spec`) describes: references,
+/// discriminated unions, `oneOf`/`anyOf`/`allOf`, `nullable`, `enum`, the JSON types, required
+/// members — and no member an object's schema does not name, because a typed client drops or
+/// rejects those. Enough of JSON Schema to hold the service's answers to its own spec in a Rust
+/// test; the Python integrators' run checks with a full validator. `at` names the place in errors.
+pub fn conforms(spec: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        let name = reference.rsplit('/').next().unwrap_or_default();
+        let target = spec
+            .pointer(&format!("/components/schemas/{name}"))
+            .ok_or_else(|| format!("{at}: no schema {name}"))?;
+        return conforms(spec, target, value, at);
+    }
+    if value.is_null() && schema.get("nullable") == Some(&Value::Bool(true)) {
+        return Ok(());
+    }
+    if let Some(d) = schema.get("discriminator") {
+        let property = d["propertyName"].as_str().unwrap_or_default();
+        let key = value[property]
+            .as_str()
+            .ok_or_else(|| format!("{at}: no {property}"))?;
+        let target = d["mapping"]
+            .get(key)
+            .ok_or_else(|| format!("{at}: {property} {key:?} is not in the mapping"))?;
+        return conforms(spec, &serde_json::json!({ "$ref": target }), value, at);
+    }
+    if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
+        for part in all {
+            conforms(spec, part, value, at)?;
+        }
+    }
+    for (key, exactly_one) in [("oneOf", true), ("anyOf", false)] {
+        if let Some(options) = schema.get(key).and_then(Value::as_array) {
+            let matched = options
+                .iter()
+                .filter(|o| conforms(spec, o, value, at).is_ok())
+                .count();
+            if matched == 0 || (exactly_one && matched > 1) {
+                return Err(format!(
+                    "{at}: {matched} of the {key} options match {value}"
+                ));
+            }
+        }
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+        if !allowed.contains(value) {
+            return Err(format!("{at}: {value} is not one of {allowed:?}"));
+        }
+    }
+    let typed = match schema.get("type").and_then(Value::as_str) {
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_i64() || value.is_u64(),
+        Some("number") => value.is_number(),
+        Some("boolean") => value.is_boolean(),
+        _ => true,
+    };
+    if !typed {
+        return Err(format!("{at}: {value} is not of type {}", schema["type"]));
+    }
+    if let (Some(object), Some(properties)) = (
+        value.as_object(),
+        schema.get("properties").and_then(Value::as_object),
+    ) {
+        for required in schema["required"].as_array().into_iter().flatten() {
+            let name = required.as_str().unwrap_or_default();
+            if !object.contains_key(name) {
+                return Err(format!("{at}: required member {name} is missing"));
+            }
+        }
+        for (name, member) in object {
+            let member_schema = properties
+                .get(name)
+                .ok_or_else(|| format!("{at}: member {name} is not in the schema"))?;
+            conforms(spec, member_schema, member, &format!("{at}/{name}"))?;
+        }
+    }
+    if let (Some(items), Some(schema)) = (value.as_array(), schema.get("items")) {
+        for (i, item) in items.iter().enumerate() {
+            conforms(spec, schema, item, &format!("{at}/{i}"))?;
+        }
+    }
+    Ok(())
+}

@@ -204,7 +204,11 @@ fn closed_sets() -> Vec<(ClosedSet, &'static [(&'static str, &'static str)])> {
         ),
         (
             ClosedSet::of::<openapi::ActorRole>("Who caused an audit event: a key's role, or the service itself.").growing(),
-            &[("Actor", "role")],
+            &[
+                ("Actor", "role"),
+                ("FeedViewedDetail", "by_role"),
+                ("FeedNoteAuthor", "role"),
+            ],
         ),
         (
             ClosedSet {
@@ -217,17 +221,25 @@ fn closed_sets() -> Vec<(ClosedSet, &'static [(&'static str, &'static str)])> {
         ),
         (
             ClosedSet::of::<openapi::AuditAction>("What an audit event records.").growing(),
-            &[("AuditEvent", "action"), ("FeedEvent", "action")],
+            &[("AuditEvent", "action")],
         ),
         (
             ClosedSet::of::<domain::Decision>("The authority's decision."),
-            &[("OutcomeView", "decision"), ("OutcomeRequest", "decision")],
+            &[
+                ("OutcomeView", "decision"),
+                ("OutcomeRequest", "decision"),
+                ("FeedOutcomeDetail", "decision"),
+            ],
         ),
         (
             ClosedSet::of::<domain::OutcomeReason>(
                 "Why: `prevention_duty`, `relief_duty` and `relief_duty_and_interim_accommodation` belong to `accepted`, the rest to `not_accepted`.",
             ),
-            &[("OutcomeView", "reason"), ("OutcomeRequest", "reason")],
+            &[
+                ("OutcomeView", "reason"),
+                ("OutcomeRequest", "reason"),
+                ("FeedOutcomeDetail", "reason"),
+            ],
         ),
         (
             ClosedSet::of::<domain::WithdrawalReason>("Why a referral was withdrawn."),
@@ -235,6 +247,7 @@ fn closed_sets() -> Vec<(ClosedSet, &'static [(&'static str, &'static str)])> {
                 ("WithdrawalView", "reason"),
                 ("WithdrawRequest", "reason"),
                 ("ReferralWithdrawnEvent", "reason"),
+                ("FeedWithdrawnDetail", "reason"),
             ],
         ),
         (
@@ -446,7 +459,7 @@ fn response_example(operation_id: &str) -> Option<(&'static str, serde_json::Val
                     },
                     {
                         "seq": 44, "at": "2026-12-04T12:00:01.250Z", "action": "delivery.succeeded",
-                        "referral_id": EXAMPLE_ID, "detail": { "http_status": 200 }
+                        "referral_id": EXAMPLE_ID, "detail": { "mode": "push", "attempts": 1 }
                     },
                     {
                         "seq": 57, "at": "2026-12-04T15:30:00.000Z", "action": "referral.acknowledged",
@@ -683,6 +696,39 @@ fn webhook_schemas() -> serde_json::Map<String, serde_json::Value> {
     schemas
 }
 
+/// The feed event as a union discriminated by `action` (docs/contract.md §9b): one variant per
+/// feed action, each the served `FeedEvent` with its `action` fixed and its `detail` typed by the
+/// action's schema (`openapi::FEED_DETAILS`), so a generated client narrows an event by its action
+/// and reads its detail's members by name.
+fn feed_event_union(schemas: &mut serde_json::Map<String, serde_json::Value>) {
+    let Some(base) = schemas.get("FeedEvent").cloned() else {
+        return;
+    };
+    let mut variants = Vec::new();
+    let mut mapping = serde_json::Map::new();
+    for (action, detail) in openapi::FEED_DETAILS {
+        let name = detail.replace("Detail", "Event");
+        let mut variant = base.clone();
+        variant["title"] = serde_json::json!(name);
+        variant["description"] = serde_json::json!(format!("A `{action}` event of the feed."));
+        variant["properties"]["action"] = serde_json::json!({ "type": "string", "enum": [action] });
+        variant["properties"]["detail"] =
+            serde_json::json!({ "$ref": format!("#/components/schemas/{detail}") });
+        schemas.insert(name.clone(), variant);
+        let reference = format!("#/components/schemas/{name}");
+        variants.push(serde_json::json!({ "$ref": reference }));
+        mapping.insert((*action).to_owned(), serde_json::json!(reference));
+    }
+    schemas.insert(
+        "FeedEvent".to_owned(),
+        serde_json::json!({
+            "description": "One event of the feed: an audit event of a referral the key may see, without its hashes. Tell the events apart by `action`; each action's `detail` has its own schema. New actions may be added (with their own schema): skip an event whose `action` you do not know.",
+            "oneOf": variants,
+            "discriminator": { "propertyName": "action", "mapping": mapping },
+        }),
+    );
+}
+
 /// The pushed events as a callback of the operation that sets an endpoint (OpenAPI 3.0 has no
 /// top-level webhooks): the body, the three Standard Webhooks headers, and the answers we act on.
 fn webhook_callback() -> serde_json::Value {
@@ -769,6 +815,16 @@ pub fn spec_value() -> serde_json::Value {
         for (name, schema) in webhook_schemas() {
             schemas.entry(name).or_insert(schema);
         }
+        let mut registry = poem_openapi::registry::Registry::new();
+        openapi::register_feed_details(&mut registry);
+        if let Some(details) = serde_json::to_value(&registry.schemas)
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+        {
+            for (name, schema) in details {
+                schemas.entry(name).or_insert(schema);
+            }
+        }
         plain_refs_in(schemas);
         for name in CLOSED_OBJECTS {
             if let Some(schema) = schemas.get_mut(*name).and_then(|v| v.as_object_mut()) {
@@ -792,6 +848,7 @@ pub fn spec_value() -> serde_json::Value {
                 p.insert("format".to_owned(), serde_json::Value::from(*format));
             }
         }
+        feed_event_union(schemas);
         for (set, properties) in closed_sets() {
             let reference = format!("#/components/schemas/{}", set.name);
             for (schema, property) in properties {

@@ -141,6 +141,14 @@ pub fn feed_event(row: audit_event::Model) -> FeedEvent {
             );
         }
     }
+    // Only the members the action's schema names leave (openapi::feed_detail).
+    let detail = match openapi::feed_detail(&row.action, detail.clone()) {
+        Some(typed) => typed,
+        None => {
+            tracing::error!(seq = row.seq, action = %row.action, "feed event detail does not match its schema");
+            detail
+        }
+    };
     FeedEvent {
         seq: row.seq,
         at: row.at,

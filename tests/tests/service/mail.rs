@@ -394,3 +394,111 @@ async fn an_erasure_is_e_mailed_to_a_mailbox_that_was_told_and_shows_in_the_feed
     assert!(actions.contains(&"referral.erased"), "{actions:?}");
     assert!(actions.contains(&"notification.sent"), "{actions:?}");
 }
+
+#[tokio::test]
+async fn every_feed_action_is_served_in_the_shape_its_schema_in_the_spec_gives() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let relay = SmtpRelay::start();
+    let (app, referrer) = told(&relay).await;
+    // Hartlepool collects from its inbox (mailbox told): accepted, notification.sent, viewed,
+    // delivery.succeeded (pull), then an outcome (acknowledged, outcome_recorded), a note, and a
+    // withdrawal for withdrawn consent (withdrawn, erased).
+    let pulled = app.submit(&referrer, &referral_to("E06000001")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.step().await;
+    let hartlepool = app.authority("E06000001").await;
+    assert_eq!(
+        app.get(&format!("/v1/referrals/{pulled}"), &hartlepool)
+            .await
+            .status(),
+        200
+    );
+    let outcome = json!({
+        "decision": "not_accepted",
+        "reason": "referred_to_another_authority",
+        "other_authority": { "gss_code": "E08000035" }
+    });
+    let resp = app
+        .post(
+            &format!("/v1/referrals/{pulled}/outcome"),
+            &hartlepool,
+            &outcome,
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let note = json!({ "text": "Moved to a hostel." });
+    let resp = app
+        .post(&format!("/v1/referrals/{pulled}/notes"), &referrer, &note)
+        .await;
+    assert_eq!(resp.status(), 201);
+    let withdrawal = json!({ "reason": "consent_withdrawn" });
+    let resp = app
+        .post(
+            &format!("/v1/referrals/{pulled}/withdraw"),
+            &referrer,
+            &withdrawal,
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    // Sheffield's endpoint takes its referral (delivery.succeeded, push); Leeds's refuses for good
+    // (delivery.failed).
+    let taking = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&taking)
+        .await;
+    let refusing = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400))
+        .mount(&refusing)
+        .await;
+    app.set_endpoint("E08000039", &taking).await;
+    app.set_endpoint("E08000035", &refusing).await;
+    app.submit(&referrer, &referral_to("E08000039")).await;
+    app.submit(&referrer, &referral_to("E08000035")).await;
+    app.step().await;
+
+    let spec: Value = app
+        .get("/openapi.json", ADMIN_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let feed: Value = app
+        .get("/v1/events?limit=100", ADMIN_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    conforms(
+        &spec,
+        &json!({ "$ref": "#/components/schemas/EventFeed" }),
+        &feed,
+        "",
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{feed:#}"));
+    let mut actions = item_strings(&feed, "action");
+    actions.sort_unstable();
+    actions.dedup();
+    let mapping = spec
+        .pointer("/components/schemas/FeedEvent/discriminator/mapping")
+        .and_then(Value::as_object)
+        .expect("the feed event is a discriminated union");
+    let mut typed: Vec<&str> = mapping.keys().map(String::as_str).collect();
+    typed.sort_unstable();
+    assert_eq!(
+        actions, typed,
+        "the scenario shows every action of the feed"
+    );
+    // The checker is not blind: an unnamed member and a wrong type are caught.
+    let mut extra = feed["items"][0].clone();
+    extra["detail"]["other_gss_code"] = json!("E08000035");
+    let union = json!({ "$ref": "#/components/schemas/FeedEvent" });
+    assert!(conforms(&spec, &union, &extra, "").is_err());
+    let mut wrong = feed["items"][0].clone();
+    wrong["seq"] = json!("1");
+    assert!(conforms(&spec, &union, &wrong, "").is_err());
+}
