@@ -821,7 +821,8 @@ pub fn spec_value() -> serde_json::Value {
             .ok()
             .and_then(|v| v.as_object().cloned())
         {
-            for (name, schema) in details {
+            for (name, mut schema) in details {
+                standard_integer_formats(&mut schema);
                 schemas.entry(name).or_insert(schema);
             }
         }
