@@ -10,3 +10,9 @@ pub const INVALID_STRUCTURE: &str = include_str!("../examples/invalid-structure.
 /// A valid referral of a person threatened with homelessness within 56 days (dated: judge it with
 /// `dtr validate --as-of` the instant in `expected.json`).
 pub const VALID_THREATENED: &str = include_str!("../examples/valid-threatened.json");
+
+/// Answers of the live service, recorded by the black-box test
+/// `every_json_answer_has_an_example_and_the_live_answers_match_their_schemas` (run it with
+/// `DTR_RECORD_EXAMPLES=1` to re-record): operation id → `{ status, example }`, secrets masked.
+/// The spec shows them as the examples of every JSON answer without a hand-written one.
+pub const RECORDED_RESPONSES: &str = include_str!("../examples/responses.json");

@@ -473,6 +473,18 @@ fn response_example(operation_id: &str) -> Option<(&'static str, serde_json::Val
     }
 }
 
+/// The recorded answer of an operation (`openapi::examples::RECORDED_RESPONSES`), as
+/// (status, example).
+fn recorded_example(operation_id: &str) -> Option<(String, serde_json::Value)> {
+    let recorded: serde_json::Value =
+        serde_json::from_str(openapi::examples::RECORDED_RESPONSES).ok()?;
+    let entry = recorded.get(operation_id)?;
+    Some((
+        entry.get("status")?.as_str()?.to_owned(),
+        entry.get("example")?.clone(),
+    ))
+}
+
 /// One example per pushed event (the callback's request body).
 fn pushed_event_examples() -> serde_json::Value {
     let (document, warnings) = example_referral();
@@ -939,7 +951,10 @@ fn complete_operation(path: &str, operation: &mut serde_json::Value) {
             m.insert("examples".to_owned(), example);
         }
     }
-    if let Some((status, example)) = response_example(&id) {
+    if let Some((status, example)) = response_example(&id)
+        .map(|(status, example)| (status.to_owned(), example))
+        .or_else(|| recorded_example(&id))
+    {
         if let Some(content) = operation
             .pointer_mut(&format!("/responses/{status}/content"))
             .and_then(|c| c.as_object_mut())
