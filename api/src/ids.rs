@@ -34,6 +34,18 @@ macro_rules! id {
                 id.0
             }
         }
+
+        impl From<$name> for sea_orm::Value {
+            fn from(id: $name) -> sea_orm::Value {
+                sea_orm::Value::from(id.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
     };
 }
 
@@ -52,6 +64,10 @@ id!(
 id!(
     /// An officer's id: a UUID.
     OfficerId
+);
+id!(
+    /// A practitioner's id (`prt_…`).
+    PractitionerId
 );
 
 impl ReferralId {
@@ -89,9 +105,23 @@ impl GssCode {
 }
 
 impl KeyId {
+    /// A key id from a path or the command line: a UUID, or `None` (no key has another id).
+    pub fn parse(raw: &str) -> Option<KeyId> {
+        uuid::Uuid::try_parse(raw.trim())
+            .ok()
+            .map(|u| KeyId(u.hyphenated().to_string()))
+    }
+
     /// A key id read back from the database (trusted).
     pub fn stored(raw: impl Into<String>) -> KeyId {
         KeyId(raw.into())
+    }
+}
+
+impl PractitionerId {
+    /// A practitioner id read back from the database (trusted).
+    pub fn stored(raw: impl Into<String>) -> PractitionerId {
+        PractitionerId(raw.into())
     }
 }
 

@@ -11,7 +11,7 @@ pub mod feed;
 
 use crate::db::rfc3339_ms;
 use crate::entities::{audit_event, feed_entry};
-use crate::keys::{hex, Caller};
+use crate::keys::{hex, Caller, Credential};
 use domain::Vocabulary;
 use openapi::{ActorRole, AuditAction};
 use sea_orm::{
@@ -75,10 +75,14 @@ impl Actor {
 
 impl From<&Caller> for Actor {
     fn from(c: &Caller) -> Self {
-        Actor {
-            key_id: Some(c.key_id.clone()),
-            officer_id: None,
-            role: c.scope.role().into(),
+        match &c.credential {
+            Credential::Key(id) => Actor {
+                key_id: Some(id.to_string()),
+                officer_id: None,
+                role: c.scope.role().into(),
+            },
+            Credential::Officer(id) => Actor::officer(id.as_str()),
+            Credential::Practitioner(id) => Actor::practitioner(id.as_str()),
         }
     }
 }

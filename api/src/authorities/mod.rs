@@ -8,6 +8,7 @@ pub mod secrets;
 use crate::audit::Actor;
 use crate::db::Db;
 use crate::entities::authority_endpoint;
+use crate::ids::GssCode;
 use crate::referrals::repository::switch_delivery_mode;
 use sea_orm::DbErr;
 use std::collections::HashSet;
@@ -22,14 +23,14 @@ pub async fn push_authorities(db: &Db) -> Result<HashSet<String>, DbErr> {
 pub async fn set_endpoint(
     db: &Db,
     actor: Actor,
-    gss_code: &str,
+    gss_code: &GssCode,
     url: &str,
     sealed_secret: &str,
     now_ms: i64,
 ) -> Result<u64, DbErr> {
     let txn = db.begin_write().await?;
-    repository::set_endpoint(&*txn, gss_code, url, sealed_secret, now_ms).await?;
-    let moved = switch_delivery_mode(&*txn, actor, gss_code, Some(url), now_ms).await?;
+    repository::set_endpoint(&*txn, gss_code.as_str(), url, sealed_secret, now_ms).await?;
+    let moved = switch_delivery_mode(&*txn, actor, gss_code.as_str(), Some(url), now_ms).await?;
     txn.commit().await?;
     Ok(moved)
 }
@@ -39,14 +40,21 @@ pub async fn set_endpoint(
 pub async fn rotate_secret(
     db: &Db,
     actor: Actor,
-    gss_code: &str,
+    gss_code: &GssCode,
     sealed_secret: &str,
     until_ms: i64,
     now_ms: i64,
 ) -> Result<Option<authority_endpoint::Model>, DbErr> {
     let txn = db.begin_write().await?;
-    let rotated =
-        repository::rotate_secret(&*txn, actor, gss_code, sealed_secret, until_ms, now_ms).await?;
+    let rotated = repository::rotate_secret(
+        &*txn,
+        actor,
+        gss_code.as_str(),
+        sealed_secret,
+        until_ms,
+        now_ms,
+    )
+    .await?;
     if rotated.is_some() {
         txn.commit().await?;
     }
@@ -58,14 +66,14 @@ pub async fn rotate_secret(
 pub async fn remove_endpoint(
     db: &Db,
     actor: Actor,
-    gss_code: &str,
+    gss_code: &GssCode,
     now_ms: i64,
 ) -> Result<Option<u64>, DbErr> {
     let txn = db.begin_write().await?;
-    if !repository::remove_endpoint(&*txn, gss_code).await? {
+    if !repository::remove_endpoint(&*txn, gss_code.as_str()).await? {
         return Ok(None);
     }
-    let moved = switch_delivery_mode(&*txn, actor, gss_code, None, now_ms).await?;
+    let moved = switch_delivery_mode(&*txn, actor, gss_code.as_str(), None, now_ms).await?;
     txn.commit().await?;
     Ok(Some(moved))
 }
@@ -75,12 +83,12 @@ pub async fn remove_endpoint(
 pub async fn set_notify(
     db: &Db,
     actor: Actor,
-    gss_code: &str,
+    gss_code: &GssCode,
     email: Option<&str>,
     now_ms: i64,
 ) -> Result<bool, DbErr> {
     let txn = db.begin_write().await?;
-    let existed = repository::set_notify(&*txn, actor, gss_code, email, now_ms).await?;
+    let existed = repository::set_notify(&*txn, actor, gss_code.as_str(), email, now_ms).await?;
     txn.commit().await?;
     Ok(existed)
 }

@@ -256,6 +256,10 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<ExitCode>
         } => {
             let db = connect_migrated(&config).await?;
             let now = crate::clock::Clock::system().now_ms();
+            let Some(id) = crate::ids::KeyId::parse(&id) else {
+                eprintln!("dtr keys revoke: {}", keys_cmd::RevokeRefusal::NotFound);
+                return Ok(ExitCode::from(1));
+            };
             match keys_cmd::revoke(&db, &id, audit::Actor::system(), now).await {
                 Ok(row) => {
                     eprintln!("revoked {} (role={})", row.id, row.role);

@@ -6,7 +6,7 @@ use super::paging::{cursor_seq, encode_cursor, page_limit};
 use super::views::feed_event;
 use super::AppState;
 use crate::audit;
-use crate::referrals::{self, Who};
+use crate::referrals;
 use openapi::{AuditCheckpoint, AuditEvent, AuditList, ChainVerification, EventFeed, Role};
 use std::time::Duration;
 
@@ -91,7 +91,7 @@ impl AuditApi {
         let _poll = if wait.is_zero() {
             None
         } else {
-            Some(state.feed.start_poll(&auth.0.key_id).ok_or_else(|| {
+            Some(state.feed.start_poll(auth.0.id()).ok_or_else(|| {
                 ApiError::too_many_long_polls(crate::audit::feed::MAX_LONG_POLLS_PER_KEY)
             })?)
         };
@@ -148,7 +148,7 @@ impl AuditApi {
         let after = cursor_seq(cursor.0.as_deref())?.unwrap_or(0);
         let mut rows = referrals::audit_trail(
             &state.db,
-            &Who::key(&auth.0),
+            &auth.0,
             &super::referrals::referral_id(&id.0)?,
             after,
             limit + 1,
@@ -227,6 +227,6 @@ fn feed_scope(caller: &crate::keys::Caller) -> crate::audit::feed::FeedScope {
             organisation,
             agency_type.as_str(),
         )),
-        Scope::Authority { gss_code } => FeedScope::Authority(gss_code.clone()),
+        Scope::Authority { gss_code } => FeedScope::Authority(gss_code.to_string()),
     }
 }

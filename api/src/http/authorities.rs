@@ -6,6 +6,7 @@ use super::paging::{cursor_code, page_limit, trim_page};
 use super::AppState;
 use crate::audit::Actor;
 use crate::authorities::{self, endpoint_url};
+use crate::ids::GssCode;
 use base64::Engine;
 use openapi::{
     Authority, AuthorityList, DeliveryMode, EndpointCreated, EndpointRequest, JsonBody, Role,
@@ -146,7 +147,7 @@ impl AuthoritiesApi {
         authorities::set_endpoint(
             &state.db,
             Actor::from(caller),
-            &a.gss_code,
+            &GssCode::of(a),
             url.as_str(),
             &state.secrets.seal(&a.gss_code, &secret),
             ms,
@@ -188,7 +189,7 @@ impl AuthoritiesApi {
         let rotated = authorities::rotate_secret(
             &state.db,
             Actor::from(caller),
-            &a.gss_code,
+            &GssCode::of(a),
             &state.secrets.seal(&a.gss_code, &secret),
             until,
             ms,
@@ -229,7 +230,7 @@ impl AuthoritiesApi {
             return Err(ApiError::not_found("housing authority"));
         };
         let ms = state.clock.now_ms();
-        authorities::remove_endpoint(&state.db, Actor::from(caller), &a.gss_code, ms).await?;
+        authorities::remove_endpoint(&state.db, Actor::from(caller), &GssCode::of(a), ms).await?;
         Ok(Removed::NoContent)
     }
 }

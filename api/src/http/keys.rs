@@ -150,9 +150,10 @@ impl KeysApi {
     ) -> Result<Revoked, ApiError> {
         let caller = &auth.0;
         require(caller, &[Role::Admin], "revoke API keys")?;
+        let id = crate::ids::KeyId::parse(&id.0).ok_or_else(|| ApiError::not_found("API key"))?;
         match crate::keys::commands::revoke(
             &state.db,
-            &id.0,
+            &id,
             Actor::from(caller),
             state.clock.now_ms(),
         )

@@ -7,6 +7,7 @@ use super::error::ApiError;
 use super::AppState;
 use crate::audit::Actor;
 use crate::authorities;
+use crate::ids::{GssCode, OfficerId};
 use crate::people as officers;
 use openapi::{EmailRequest, JsonBody, NotifyView, OfficerList, OfficerView, ProblemType, Role};
 use poem_openapi::param::Path;
@@ -86,7 +87,7 @@ impl MailboxesApi {
         authorities::set_notify(
             &state.db,
             Actor::from(caller),
-            &a.gss_code,
+            &GssCode::of(a),
             Some(&email),
             state.clock.now_ms(),
         )
@@ -118,7 +119,7 @@ impl MailboxesApi {
         authorities::set_notify(
             &state.db,
             Actor::from(caller),
-            &a.gss_code,
+            &GssCode::of(a),
             None,
             state.clock.now_ms(),
         )
@@ -151,7 +152,7 @@ impl MailboxesApi {
         let added = officers::add_officer(
             &state.db,
             Actor::from(caller),
-            &a.gss_code,
+            &GssCode::of(a),
             &body.0.email,
             state.clock.now_ms(),
         )
@@ -182,7 +183,7 @@ impl MailboxesApi {
     ) -> Result<Json<OfficerList>, ApiError> {
         require(&auth.0, &[Role::Admin], "manage officers")?;
         let a = authority(&gss_code.0)?;
-        let items = officers::list_officers(&state.db, &a.gss_code)
+        let items = officers::list_officers(&state.db, &GssCode::of(a))
             .await?
             .into_iter()
             .map(officer_view)
@@ -212,8 +213,8 @@ impl MailboxesApi {
         let removed = officers::remove_officer(
             &state.db,
             Actor::from(caller),
-            &a.gss_code,
-            &id.0,
+            &GssCode::of(a),
+            &OfficerId::parse(&id.0).ok_or_else(|| ApiError::not_found("officer"))?,
             state.clock.now_ms(),
         )
         .await?;

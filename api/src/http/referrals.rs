@@ -13,7 +13,7 @@ use crate::ids::ReferralId;
 use crate::keys::{Caller, Scope};
 use crate::people;
 use crate::referrals::lifecycle::{self, NoteAuthor, Status};
-use crate::referrals::{self, submit, ActionError, Who};
+use crate::referrals::{self, submit, ActionError};
 use domain::{AsOf, Referral, Vocabulary};
 use openapi::{
     AcknowledgeRequest, EraseRequest, JsonBody, NoteList, NoteRequest, NoteView, OutcomeRequest,
@@ -155,7 +155,7 @@ impl ReferralsApi {
         let referrer = submit::Referrer {
             organisation: organisation.clone(),
             agency_type: *agency_type,
-            submitted_by: caller.key_id.clone(),
+            submitted_by: caller.id().to_owned(),
             actor: Actor::from(caller),
         };
         let submitted = submit::submit(
@@ -231,7 +231,7 @@ impl ReferralsApi {
         let before = cursor_seq(cursor.0.as_deref())?;
         let mut rows = referrals::list(
             &state.db,
-            &Who::key(&auth.0),
+            &auth.0,
             status.0.map(Status::from),
             before,
             limit + 1,
@@ -268,7 +268,7 @@ impl ReferralsApi {
         // received it, and nobody sees an erased one (then nothing personal is read).
         let read = referrals::read(
             &state.db,
-            &Who::key(&auth.0),
+            &auth.0,
             &referral_id(&id.0)?,
             state.clock.now_ms(),
         )
@@ -301,7 +301,7 @@ impl ReferralsApi {
         } = body.0;
         let row = referrals::acknowledge(
             &state.db,
-            &Who::key(caller),
+            caller,
             &referral_id(&id.0)?,
             received_by,
             local_reference,
@@ -332,7 +332,7 @@ impl ReferralsApi {
         require(caller, &[Role::Admin], "redeliver referrals")?;
         let row = referrals::redeliver(
             &state.db,
-            &Who::key(caller),
+            caller,
             &referral_id(&id.0)?,
             state.clock.now_ms(),
         )
@@ -383,7 +383,7 @@ impl ReferralsApi {
         let duplicates = document.duplicates().iter().map(|p| duplicate(p)).collect();
         let (row, outcome) = referrals::record_outcome(
             &state.db,
-            &Who::key(caller),
+            caller,
             &referral_id(&id.0)?,
             document.value(),
             duplicates,
@@ -429,7 +429,7 @@ impl ReferralsApi {
             .ok_or_else(|| ApiError::bad_request("Unknown withdrawal reason."))?;
         let row = referrals::withdraw(
             &state.db,
-            &Who::key(caller),
+            caller,
             &referral_id(&id.0)?,
             reason,
             state.clock.now_ms(),
@@ -467,7 +467,7 @@ impl ReferralsApi {
             .ok_or_else(|| ApiError::bad_request("Unknown erasure reason."))?;
         let row = referrals::erase(
             &state.db,
-            &Who::key(caller),
+            caller,
             &referral_id(&id.0)?,
             reason,
             state.clock.now_ms(),
@@ -501,7 +501,7 @@ impl ReferralsApi {
         let author = note_author(caller)?;
         let note = referrals::add_note(
             &state.db,
-            &Who::key(caller),
+            caller,
             author,
             &referral_id(&id.0)?,
             &body.0.text,
@@ -539,7 +539,7 @@ impl ReferralsApi {
         let after = cursor_seq(cursor.0.as_deref())?.unwrap_or(0);
         let mut notes = referrals::notes(
             &state.db,
-            &Who::key(&auth.0),
+            &auth.0,
             &referral_id(&id.0)?,
             after,
             limit,

@@ -3,6 +3,7 @@
 use crate::audit::{self, Actor, NewEvent};
 use crate::db::Db;
 use crate::entities::api_key;
+use crate::ids::KeyId;
 use crate::keys::{self, Scope};
 use openapi::AuditAction;
 use openapi::{ApiKeyCreated, Role, ValidationIssue};
@@ -102,7 +103,9 @@ pub fn scope(
             if agency_type.is_some() {
                 not_for("agency_type", &mut errors);
             }
-            code.map(|gss_code| Scope::Authority { gss_code })
+            code.map(|gss_code| Scope::Authority {
+                gss_code: crate::ids::GssCode::stored(gss_code),
+            })
         }
         Role::Admin => {
             for (field, value) in [
@@ -174,12 +177,12 @@ pub enum RevokeRefusal {
 /// its key ring reloads, within seconds). Revoking a revoked key changes nothing.
 pub async fn revoke(
     db: &Db,
-    id: &str,
+    id: &KeyId,
     actor: Actor,
     ms: i64,
 ) -> Result<api_key::Model, RevokeRefusal> {
     let txn = db.begin_write().await?;
-    let row = keys::find(&*txn, id)
+    let row = keys::find(&*txn, id.as_str())
         .await?
         .ok_or(RevokeRefusal::NotFound)?;
     if row.revoked_at_ms.is_some() {
@@ -188,7 +191,7 @@ pub async fn revoke(
     if row.role == Role::Admin.as_str() && keys::active_admins(&*txn).await? <= 1 {
         return Err(RevokeRefusal::LastAdmin);
     }
-    keys::mark_revoked(&*txn, id, ms).await?;
+    keys::mark_revoked(&*txn, id.as_str(), ms).await?;
     audit::append(
         &*txn,
         ms,
@@ -201,7 +204,7 @@ pub async fn revoke(
     )
     .await?;
     txn.commit().await?;
-    Ok(keys::find(db.conn(), id).await?.unwrap_or(row))
+    Ok(keys::find(db.conn(), id.as_str()).await?.unwrap_or(row))
 }
 
 /// Makes `key` (`DTR_BOOTSTRAP_ADMIN_KEY`) the only bootstrap admin key: creates it when absent

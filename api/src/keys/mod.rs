@@ -5,6 +5,7 @@
 pub mod commands;
 
 use crate::entities::api_key;
+use crate::ids::{GssCode, KeyId, OfficerId, PractitionerId};
 use base64::Engine;
 use domain::AgencyType;
 use openapi::Role;
@@ -18,13 +19,78 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-/// An authenticated caller and what binds it.
+/// Who is acting, on any surface: a case system with an API key, an officer signed in to the
+/// web inbox (who acts as their authority), or a practitioner signed in to the referral journey
+/// (who refers as their organisation). The one identity every use case takes: what the caller
+/// may see and do comes from `scope`, how the audit trail and a note name them from `credential`
+/// (`audit::Actor::from`, `referrals::repository::NoteAuthor::of`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    /// The key's id (recorded in audit events; never the key itself).
-    pub key_id: String,
+    /// How the caller proved who they are.
+    pub credential: Credential,
     /// What the caller may do, and for whom.
     pub scope: Scope,
+}
+
+/// How a caller proved who they are: the id the audit trail records (never a key or a cookie).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An API key.
+    Key(KeyId),
+    /// An officer's web session (docs/contract.md §10).
+    Officer(OfficerId),
+    /// A practitioner's web session (docs/contract.md §14).
+    Practitioner(PractitionerId),
+}
+
+impl Caller {
+    /// An officer of `gss_code`, signed in to the web inbox: seen by the service as that
+    /// authority, named in the trail as the officer.
+    pub fn officer(officer: OfficerId, gss_code: GssCode) -> Caller {
+        Caller {
+            credential: Credential::Officer(officer),
+            scope: Scope::Authority { gss_code },
+        }
+    }
+
+    /// A practitioner referring as `organisation` and `agency_type`.
+    pub fn practitioner(
+        practitioner: PractitionerId,
+        organisation: String,
+        agency_type: AgencyType,
+    ) -> Caller {
+        Caller {
+            credential: Credential::Practitioner(practitioner),
+            scope: Scope::Referrer {
+                organisation,
+                agency_type,
+            },
+        }
+    }
+
+    /// Whether the caller acts as a housing authority (a key's or an officer's).
+    pub fn is_authority(&self) -> bool {
+        matches!(self.scope, Scope::Authority { .. })
+    }
+
+    /// The API key's id, for a caller with a key.
+    pub fn key_id(&self) -> Option<&KeyId> {
+        match &self.credential {
+            Credential::Key(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The id of whoever acts, whatever their credential (a key's, an officer's or a
+    /// practitioner's): what a submission records as `submitted_by` and a long poll is counted
+    /// under.
+    pub fn id(&self) -> &str {
+        match &self.credential {
+            Credential::Key(id) => id.as_str(),
+            Credential::Officer(id) => id.as_str(),
+            Credential::Practitioner(id) => id.as_str(),
+        }
+    }
 }
 
 /// A role with its binding.
@@ -40,7 +106,7 @@ pub enum Scope {
     /// A housing authority.
     Authority {
         /// Its current GSS code.
-        gss_code: String,
+        gss_code: GssCode,
     },
     /// An operator.
     Admin,
@@ -90,7 +156,7 @@ fn scope_of(row: &api_key::Model) -> Option<Scope> {
             agency_type: row.agency_type.as_deref()?.parse().ok()?,
         }),
         Role::Authority => Some(Scope::Authority {
-            gss_code: row.gss_code.clone()?,
+            gss_code: GssCode::stored(row.gss_code.clone()?),
         }),
         Role::Admin => Some(Scope::Admin),
     }
@@ -102,7 +168,7 @@ fn caller_of(row: &api_key::Model) -> Option<Caller> {
         return None;
     }
     Some(Caller {
-        key_id: row.id.clone(),
+        credential: Credential::Key(KeyId::stored(row.id.clone())),
         scope: scope_of(row)?,
     })
 }
@@ -178,7 +244,7 @@ impl KeyRing {
         }
         if let Some(c) = &caller {
             if let Ok(mut used) = self.0.used.lock() {
-                used.insert(c.key_id.clone(), now_ms);
+                used.insert(c.id().to_owned(), now_ms);
             }
         }
         Ok(caller)
@@ -212,7 +278,8 @@ impl KeyRing {
     pub fn forget(&self, key_id: &str) {
         let generation = self.0.next_generation();
         if let Ok(mut ring) = self.0.by_hash.write() {
-            ring.0.retain(|_, c| c.key_id != key_id);
+            ring.0
+                .retain(|_, c| c.key_id().is_none_or(|id| id.as_str() != key_id));
             ring.1 = ring.1.max(generation);
         }
     }
@@ -256,7 +323,7 @@ pub async fn store_key(
             Some(agency_type.as_str().to_owned()),
             None,
         ),
-        Scope::Authority { gss_code } => (None, None, Some(gss_code.clone())),
+        Scope::Authority { gss_code } => (None, None, Some(gss_code.to_string())),
         Scope::Admin => (None, None, None),
     };
     api_key::ActiveModel {

@@ -17,6 +17,7 @@ pub use repository::{
 use crate::audit::Actor;
 use crate::db::Db;
 use crate::entities::officer;
+use crate::ids::{GssCode, OfficerId};
 use sea_orm::DbErr;
 
 /// Adds an officer of `gss_code`; `None` when the address is already an officer's. Audited
@@ -24,12 +25,12 @@ use sea_orm::DbErr;
 pub async fn add_officer(
     db: &Db,
     actor: Actor,
-    gss_code: &str,
+    gss_code: &GssCode,
     email: &str,
     now_ms: i64,
 ) -> Result<Option<officer::Model>, DbErr> {
     let txn = db.begin_write().await?;
-    let added = repository::add(&*txn, actor, gss_code, email, now_ms).await?;
+    let added = repository::add(&*txn, actor, gss_code.as_str(), email, now_ms).await?;
     if added.is_some() {
         txn.commit().await?;
     }
@@ -37,8 +38,8 @@ pub async fn add_officer(
 }
 
 /// An authority's officers, oldest first.
-pub async fn list_officers(db: &Db, gss_code: &str) -> Result<Vec<officer::Model>, DbErr> {
-    repository::list(db.conn(), gss_code).await
+pub async fn list_officers(db: &Db, gss_code: &GssCode) -> Result<Vec<officer::Model>, DbErr> {
+    repository::list(db.conn(), gss_code.as_str()).await
 }
 
 /// Removes an officer of `gss_code`, ending their sessions and links at once; `false` when there is
@@ -46,12 +47,12 @@ pub async fn list_officers(db: &Db, gss_code: &str) -> Result<Vec<officer::Model
 pub async fn remove_officer(
     db: &Db,
     actor: Actor,
-    gss_code: &str,
-    id: &str,
+    gss_code: &GssCode,
+    id: &OfficerId,
     now_ms: i64,
 ) -> Result<bool, DbErr> {
     let txn = db.begin_write().await?;
-    let removed = repository::remove(&*txn, actor, gss_code, id, now_ms).await?;
+    let removed = repository::remove(&*txn, actor, gss_code.as_str(), id.as_str(), now_ms).await?;
     if removed {
         txn.commit().await?;
     }

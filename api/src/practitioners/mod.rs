@@ -810,26 +810,28 @@ pub async fn referrals(
     Ok((rows, total))
 }
 
+/// The caller a practitioner acts as on the referral `id`, if they made it (see [`who`]); `None`
+/// for a referral that does not exist or is not theirs, which the page answers alike.
+pub async fn acting_on(
+    db: &Db,
+    p: &practitioner::Model,
+    id: &crate::ids::ReferralId,
+) -> Result<Option<crate::keys::Caller>, DbErr> {
+    let row = crate::referrals::repository::find(db.conn(), id.as_str()).await?;
+    Ok(row.as_ref().and_then(|row| who(p, row)))
+}
+
 /// How a practitioner acts on a referral they made: seen as a referrer of the referral's own
 /// organisation and agency type, named in the trail as the practitioner. `None` for a referral
 /// they did not make (it answers "not found").
-pub fn who(p: &practitioner::Model, row: &referral::Model) -> Option<crate::referrals::Who> {
+pub fn who(p: &practitioner::Model, row: &referral::Model) -> Option<crate::keys::Caller> {
     if row.submitted_by != p.id {
         return None;
     }
     let agency_type: AgencyType = row.agency_type.parse().ok()?;
-    let caller = crate::keys::Caller {
-        key_id: String::new(),
-        scope: crate::keys::Scope::Referrer {
-            organisation: row.organisation.clone(),
-            agency_type,
-        },
-    };
-    let mut author = crate::referrals::repository::NoteAuthor::of(&caller);
-    author.key_id = None;
-    Some(crate::referrals::Who {
-        caller,
-        actor: Actor::practitioner(&p.id),
-        author,
-    })
+    Some(crate::keys::Caller::practitioner(
+        crate::ids::PractitionerId::stored(p.id.clone()),
+        row.organisation.clone(),
+        agency_type,
+    ))
 }

@@ -8,54 +8,12 @@ use crate::audit::{Actor, NewEvent};
 use crate::db::Db;
 use crate::entities::{note, referral};
 use crate::ids::ReferralId;
-use crate::keys::{Caller, Scope};
-use crate::referrals::lifecycle::{self, NoteAuthor, Refusal};
-use crate::referrals::repository as store;
+use crate::keys::Caller;
+use crate::referrals::lifecycle::{self, Refusal};
+use crate::referrals::repository::{self as store, NoteAuthor};
 use openapi::AuditAction;
 use sea_orm::DbErr;
 use serde_json::json;
-
-/// Who acts: their scope (what they may see), how the trail names them, and how a note of theirs
-/// is signed.
-#[derive(Debug, Clone)]
-pub struct Who {
-    /// The scope visibility is judged by.
-    pub caller: Caller,
-    /// The audit actor.
-    pub actor: Actor,
-    /// A note's author.
-    pub author: store::NoteAuthor,
-}
-
-impl Who {
-    /// A caller with an API key.
-    pub fn key(caller: &Caller) -> Who {
-        Who {
-            caller: caller.clone(),
-            actor: Actor::from(caller),
-            author: store::NoteAuthor::of(caller),
-        }
-    }
-
-    /// An officer of the authority `gss_code`, signed in to the web inbox: seen by the service as
-    /// that authority, named in the trail as the officer.
-    pub fn officer(officer_id: &str, gss_code: &str) -> Who {
-        Who {
-            caller: Caller {
-                key_id: String::new(),
-                scope: Scope::Authority {
-                    gss_code: gss_code.to_owned(),
-                },
-            },
-            actor: Actor::officer(officer_id),
-            author: store::NoteAuthor::officer(officer_id, gss_code),
-        }
-    }
-
-    fn is_authority(&self) -> bool {
-        matches!(self.caller.scope, Scope::Authority { .. })
-    }
-}
 
 /// Why an action did nothing.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +42,12 @@ pub struct Read {
 
 /// Reads a referral: the document is shown and audited (`referral.viewed`) when the reader may see
 /// it, and the authority's first read of a referral in its inbox delivers it.
-pub async fn read(db: &Db, who: &Who, id: &ReferralId, now_ms: i64) -> Result<Read, ActionError> {
+pub async fn read(
+    db: &Db,
+    who: &Caller,
+    id: &ReferralId,
+    now_ms: i64,
+) -> Result<Read, ActionError> {
     Ok(read_with_notes(db, who, id, None, now_ms).await?.0)
 }
 
@@ -92,7 +55,7 @@ pub async fn read(db: &Db, who: &Who, id: &ReferralId, now_ms: i64) -> Result<Re
 /// not erased (audited `notes.viewed` too): the web inbox's referral page.
 pub async fn read_with_notes(
     db: &Db,
-    who: &Who,
+    who: &Caller,
     id: &ReferralId,
     notes: Option<u64>,
     now_ms: i64,
@@ -102,7 +65,7 @@ pub async fn read_with_notes(
     let viewed: Vec<NewEvent> = disclosed
         .then(|| {
             NewEvent::about(
-                who.actor.clone(),
+                Actor::from(who),
                 AuditAction::ReferralViewed,
                 &row.id,
                 json!({}),
@@ -115,7 +78,7 @@ pub async fn read_with_notes(
     if let (Some(limit), true, None) = (notes, disclosed, row.erased_at_ms) {
         shown = store::notes(&*txn, &row.id, 0, limit).await?;
         viewed.push(NewEvent::about(
-            who.actor.clone(),
+            Actor::from(who),
             AuditAction::NotesViewed,
             &row.id,
             json!({ "notes": shown.len() }),
@@ -123,7 +86,7 @@ pub async fn read_with_notes(
     }
     let collected = who
         .is_authority()
-        .then(|| lifecycle::collect(&row, &who.actor, now_ms))
+        .then(|| lifecycle::collect(&row, &Actor::from(who), now_ms))
         .flatten();
     let row = match collected {
         Some(t) if disclosed => store::apply(&*txn, t, viewed, now_ms).await?,
@@ -140,11 +103,11 @@ pub async fn read_with_notes(
 /// step every action on one referral shares.
 async fn open_for_update(
     db: &Db,
-    who: &Who,
+    who: &Caller,
     id: &ReferralId,
 ) -> Result<(crate::db::WriteTxn, referral::Model), ActionError> {
     let txn = db.begin_write().await?;
-    let row = store::find_for_update(&*txn, &who.caller, id.as_str())
+    let row = store::find_for_update(&*txn, who, id.as_str())
         .await?
         .ok_or(ActionError::NotFound)?;
     Ok((txn, row))
@@ -153,15 +116,20 @@ async fn open_for_update(
 /// The authority confirms receipt (repeating it changes nothing).
 pub async fn acknowledge(
     db: &Db,
-    who: &Who,
+    who: &Caller,
     id: &ReferralId,
     received_by: String,
     local_reference: Option<String>,
     now_ms: i64,
 ) -> Result<referral::Model, ActionError> {
     let (txn, row) = open_for_update(db, who, id).await?;
-    let row = match lifecycle::acknowledge(&row, received_by, local_reference, &who.actor, now_ms)?
-    {
+    let row = match lifecycle::acknowledge(
+        &row,
+        received_by,
+        local_reference,
+        &Actor::from(who),
+        now_ms,
+    )? {
         Some(t) => store::apply(&*txn, t, vec![], now_ms).await?,
         None => row,
     };
@@ -174,7 +142,7 @@ pub async fn acknowledge(
 /// pointers of members given twice in the body.
 pub async fn record_outcome(
     db: &Db,
-    who: &Who,
+    who: &Caller,
     id: &ReferralId,
     body: &serde_json::Value,
     duplicates: Vec<domain::Issue>,
@@ -190,7 +158,7 @@ pub async fn record_outcome(
             return Err(ActionError::Invalid(errors));
         }
     };
-    let t = lifecycle::record_outcome(&row, &outcome, &who.actor, now_ms)?;
+    let t = lifecycle::record_outcome(&row, &outcome, &Actor::from(who), now_ms)?;
     let row = store::apply(&*txn, t, vec![], now_ms).await?;
     txn.commit().await?;
     Ok((row, outcome))
@@ -200,8 +168,8 @@ pub async fn record_outcome(
 /// authority that has the referral and an endpoint is followed by a push.
 pub async fn add_note(
     db: &Db,
-    who: &Who,
-    author: NoteAuthor,
+    who: &Caller,
+    author: lifecycle::NoteAuthor,
     id: &ReferralId,
     text: &str,
     now_ms: i64,
@@ -222,9 +190,10 @@ pub async fn add_note(
         has_endpoint,
         has_mailbox,
         &watchers,
-        &who.actor,
+        &Actor::from(who),
     )?;
-    let note = store::insert_note(&*txn, &note_id, &row.id, &who.author, text, now_ms).await?;
+    let note =
+        store::insert_note(&*txn, &note_id, &row.id, &NoteAuthor::of(who), text, now_ms).await?;
     store::apply(&*txn, t, vec![], now_ms).await?;
     txn.commit().await?;
     Ok(note)
@@ -235,14 +204,14 @@ pub async fn add_note(
 /// for an authority that never received the referral.
 pub async fn notes(
     db: &Db,
-    who: &Who,
+    who: &Caller,
     id: &ReferralId,
     after_seq: i64,
     limit: u64,
     now_ms: i64,
 ) -> Result<Vec<note::Model>, ActionError> {
     let txn = db.begin_write().await?;
-    let row = store::find_visible(&*txn, &who.caller, id.as_str())
+    let row = store::find_visible(&*txn, who, id.as_str())
         .await?
         .ok_or(ActionError::NotFound)?;
     if row.erased_at_ms.is_some() {
@@ -255,7 +224,7 @@ pub async fn notes(
     store::record(
         &*txn,
         vec![NewEvent::about(
-            who.actor.clone(),
+            Actor::from(who),
             AuditAction::NotesViewed,
             &row.id,
             json!({ "notes": notes.len().min(usize::try_from(limit).unwrap_or(usize::MAX)) }),
@@ -272,7 +241,7 @@ pub async fn notes(
 /// endpoint. The caller wakes the delivery worker after it returns.
 pub async fn redeliver(
     db: &Db,
-    who: &Who,
+    who: &Caller,
     id: &ReferralId,
     now_ms: i64,
 ) -> Result<referral::Model, ActionError> {
@@ -280,7 +249,7 @@ pub async fn redeliver(
     let has_endpoint = crate::authorities::repository::endpoint(&*txn, &row.gss_code)
         .await?
         .is_some();
-    let t = lifecycle::redeliver(&row, has_endpoint, &who.actor, now_ms)?;
+    let t = lifecycle::redeliver(&row, has_endpoint, &Actor::from(who), now_ms)?;
     let row = store::apply(&*txn, t, vec![], now_ms).await?;
     txn.commit().await?;
     Ok(row)
@@ -292,7 +261,7 @@ pub async fn redeliver(
 /// shared (docs/rules.md §7). The caller wakes the delivery worker after it returns.
 pub async fn withdraw(
     db: &Db,
-    who: &Who,
+    who: &Caller,
     id: &ReferralId,
     reason: domain::WithdrawalReason,
     now_ms: i64,
@@ -302,14 +271,20 @@ pub async fn withdraw(
         .await?
         .is_some();
     let emailed = store::settle_waiting_email(&*txn, &row.id).await?;
-    let mut row =
-        match lifecycle::withdraw(&row, reason, has_endpoint, emailed, &who.actor, now_ms)? {
-            Some(t) => store::apply(&*txn, t, vec![], now_ms).await?,
-            None => row,
-        };
+    let mut row = match lifecycle::withdraw(
+        &row,
+        reason,
+        has_endpoint,
+        emailed,
+        &Actor::from(who),
+        now_ms,
+    )? {
+        Some(t) => store::apply(&*txn, t, vec![], now_ms).await?,
+        None => row,
+    };
     if reason == domain::WithdrawalReason::ConsentWithdrawn {
         let erasure = lifecycle::Erasure::Requested(domain::ErasureReason::ConsentWithdrawn);
-        row = store::erase(&*txn, &row, erasure, &who.actor, now_ms).await?;
+        row = store::erase(&*txn, &row, erasure, &Actor::from(who), now_ms).await?;
     }
     txn.commit().await?;
     if row.erased_at_ms.is_some() {
@@ -322,14 +297,14 @@ pub async fn withdraw(
 /// times and the whole audit trail stay.
 pub async fn erase(
     db: &Db,
-    who: &Who,
+    who: &Caller,
     id: &ReferralId,
     reason: domain::ErasureReason,
     now_ms: i64,
 ) -> Result<referral::Model, ActionError> {
     let (txn, row) = open_for_update(db, who, id).await?;
     let erasure = lifecycle::Erasure::Requested(reason);
-    let row = store::erase(&*txn, &row, erasure, &who.actor, now_ms).await?;
+    let row = store::erase(&*txn, &row, erasure, &Actor::from(who), now_ms).await?;
     txn.commit().await?;
     db.erased();
     Ok(row)
@@ -339,23 +314,23 @@ pub async fn erase(
 /// list shows no document, so it is not a read and not audited.
 pub async fn list(
     db: &Db,
-    who: &Who,
+    who: &Caller,
     status: Option<lifecycle::Status>,
     before_seq: Option<i64>,
     limit: u64,
 ) -> Result<Vec<referral::Model>, DbErr> {
-    store::list_visible(db.conn(), &who.caller, status, before_seq, limit).await
+    store::list_visible(db.conn(), who, status, before_seq, limit).await
 }
 
 /// A referral's audit events after `after_seq`, oldest first, when `who` may see the referral.
 pub async fn audit_trail(
     db: &Db,
-    who: &Who,
+    who: &Caller,
     id: &ReferralId,
     after_seq: i64,
     limit: u64,
 ) -> Result<Vec<crate::entities::audit_event::Model>, ActionError> {
-    store::find_visible(db.conn(), &who.caller, id.as_str())
+    store::find_visible(db.conn(), who, id.as_str())
         .await?
         .ok_or(ActionError::NotFound)?;
     Ok(crate::audit::for_referral(db.conn(), id.as_str(), after_seq, limit).await?)

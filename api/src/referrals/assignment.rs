@@ -3,11 +3,12 @@
 //! e-mail by the caller after the commit (reference and link only).
 
 use super::repository as store;
-use super::{ActionError, Who};
-use crate::audit::NewEvent;
+use super::ActionError;
+use crate::audit::{Actor, NewEvent};
 use crate::db::Db;
 use crate::entities::{assignment, officer, referral};
-use crate::ids::ReferralId;
+use crate::ids::{OfficerId, ReferralId};
+use crate::keys::Caller;
 use openapi::AuditAction;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, Set};
 use serde_json::json;
@@ -18,16 +19,16 @@ use std::collections::HashMap;
 /// authority never received cannot be assigned.
 pub async fn assign(
     db: &Db,
-    who: &Who,
+    who: &Caller,
     id: &ReferralId,
-    officer_id: &str,
+    officer_id: &OfficerId,
     now_ms: i64,
 ) -> Result<(referral::Model, officer::Model), ActionError> {
-    let crate::keys::Scope::Authority { gss_code } = &who.caller.scope else {
+    let crate::keys::Scope::Authority { gss_code } = &who.scope else {
         return Err(ActionError::NotFound);
     };
     let txn = db.begin_write().await?;
-    let row = store::find_for_update(&*txn, &who.caller, id.as_str())
+    let row = store::find_for_update(&*txn, who, id.as_str())
         .await?
         .ok_or(ActionError::NotFound)?;
     if row.erased_at_ms.is_some() {
@@ -36,7 +37,7 @@ pub async fn assign(
     if !super::lifecycle::discloses_document(&row, true) {
         return Err(ActionError::NotFound);
     }
-    let assignee = officer::Entity::find_by_id(officer_id.to_owned())
+    let assignee = officer::Entity::find_by_id(officer_id.to_string())
         .filter(officer::Column::GssCode.eq(gss_code.clone()))
         .one(&*txn)
         .await?
@@ -47,12 +48,7 @@ pub async fn assign(
     assignment::ActiveModel {
         referral_id: Set(row.id.clone()),
         officer_id: Set(assignee.id.clone()),
-        assigned_by: Set(who
-            .actor
-            .officer_id
-            .clone()
-            .or_else(|| who.actor.key_id.clone())
-            .unwrap_or_default()),
+        assigned_by: Set(who.id().to_owned()),
         assigned_at_ms: Set(now_ms),
     }
     .insert(&*txn)
@@ -60,7 +56,7 @@ pub async fn assign(
     store::record(
         &*txn,
         vec![NewEvent::about(
-            who.actor.clone(),
+            Actor::from(who),
             AuditAction::ReferralAssigned,
             &row.id,
             json!({ "officer_id": assignee.id }),

@@ -6,7 +6,7 @@ use crate::audit::{self, Actor, NewEvent};
 use crate::authorities::repository::{mailboxes, notify_address, push_authorities_for_submission};
 use crate::entities::outbox::{Channel, OutboxStatus};
 use crate::entities::{note, outbox, referral};
-use crate::keys::{Caller, Scope};
+use crate::keys::{Caller, Credential, Scope};
 use crate::referrals::lifecycle::{self, FollowUp, Status, Transition};
 use openapi::AuditAction;
 use sea_orm::sea_query::Expr;
@@ -23,7 +23,7 @@ pub fn visible(caller: &Caller, row: &referral::Model) -> bool {
             organisation,
             agency_type,
         } => row.organisation == *organisation && row.agency_type == agency_type.as_str(),
-        Scope::Authority { gss_code } => row.gss_code == *gss_code,
+        Scope::Authority { gss_code } => gss_code == row.gss_code.as_str(),
         Scope::Admin => true,
     }
 }
@@ -43,17 +43,22 @@ fn scope_condition(caller: &Caller) -> Condition {
     }
 }
 
+/// The referral with this id, whoever may see it (the caller decides: a practitioner sees only
+/// the ones they submitted).
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<referral::Model>, DbErr> {
+    referral::Entity::find()
+        .filter(referral::Column::Id.eq(id))
+        .one(db)
+        .await
+}
+
 /// The referral with this id, if `caller` may see it.
 pub async fn find_visible(
     db: &impl ConnectionTrait,
     caller: &Caller,
     id: &str,
 ) -> Result<Option<referral::Model>, DbErr> {
-    let row = referral::Entity::find()
-        .filter(referral::Column::Id.eq(id))
-        .one(db)
-        .await?;
-    Ok(row.filter(|r| visible(caller, r)))
+    Ok(find(db, id).await?.filter(|r| visible(caller, r)))
 }
 
 /// [`find_visible`] inside a write transaction, locking the row on PostgreSQL (`FOR UPDATE`) so
@@ -545,18 +550,6 @@ pub struct NoteAuthor {
 }
 
 impl NoteAuthor {
-    /// An officer of the authority `gss_code`, in the web inbox.
-    pub fn officer(officer_id: &str, gss_code: &str) -> Self {
-        NoteAuthor {
-            role: "authority",
-            key_id: None,
-            organisation: None,
-            agency_type: None,
-            gss_code: Some(gss_code.to_owned()),
-            officer_id: Some(officer_id.to_owned()),
-        }
-    }
-
     /// The author a caller writes as.
     pub fn of(caller: &Caller) -> Self {
         let (organisation, agency_type, gss_code) = match &caller.scope {
@@ -568,16 +561,20 @@ impl NoteAuthor {
                 Some(agency_type.as_str().to_owned()),
                 None,
             ),
-            Scope::Authority { gss_code } => (None, None, Some(gss_code.clone())),
+            Scope::Authority { gss_code } => (None, None, Some(gss_code.to_string())),
             Scope::Admin => (None, None, None),
+        };
+        let officer_id = match &caller.credential {
+            Credential::Officer(id) => Some(id.to_string()),
+            _ => None,
         };
         NoteAuthor {
             role: caller.scope.role().as_str(),
-            key_id: Some(caller.key_id.clone()),
+            key_id: caller.key_id().map(ToString::to_string),
             organisation,
             agency_type,
             gss_code,
-            officer_id: None,
+            officer_id,
         }
     }
 }

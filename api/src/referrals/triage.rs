@@ -6,10 +6,10 @@
 
 use super::lifecycle::Status;
 use super::repository as store;
-use super::Who;
-use crate::audit::NewEvent;
+use crate::audit::{Actor, NewEvent};
 use crate::db::Db;
 use crate::entities::{audit_event, note};
+use crate::keys::Caller;
 use domain::{Urgency, UrgencyFacts, Vocabulary};
 use jiff::civil::Date;
 use openapi::AuditAction;
@@ -282,11 +282,11 @@ const MAX_LISTS: usize = 64;
 
 async fn listed(
     db: &Db,
-    who: &Who,
+    who: &Caller,
     status: Option<Status>,
 ) -> Result<Arc<Vec<store::Listed>>, DbErr> {
-    let key: ListKey = (format!("{:?}", who.caller.scope), status);
-    let fingerprint = store::list_fingerprint(db.conn(), &who.caller, status).await?;
+    let key: ListKey = (format!("{:?}", who.scope), status);
+    let fingerprint = store::list_fingerprint(db.conn(), who, status).await?;
     if let Some((seen, rows)) = lists_cache()
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -296,8 +296,7 @@ async fn listed(
             return Ok(rows.clone());
         }
     }
-    let rows =
-        Arc::new(store::list_visible_light(db.conn(), &who.caller, status, MAX_TRIAGE).await?);
+    let rows = Arc::new(store::list_visible_light(db.conn(), who, status, MAX_TRIAGE).await?);
     let mut cache = lists_cache()
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -312,7 +311,7 @@ async fn listed(
 /// ids shown, or `referrals.searched` with how many were found.
 pub async fn triage(
     db: &Db,
-    who: &Who,
+    who: &Caller,
     query: &TriageQuery,
     today: Date,
     now_ms: i64,
@@ -395,7 +394,7 @@ pub async fn triage(
     store::record(
         &*txn,
         vec![NewEvent {
-            actor: who.actor.clone(),
+            actor: Actor::from(who),
             action,
             referral_id: None,
             detail: event,

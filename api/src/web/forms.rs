@@ -148,7 +148,7 @@ pub(super) async fn acknowledge_form(
             return form_error(&state, &session, &id, field, message, typed).await;
         }
     };
-    let who = Who::officer(&session.officer.id, &session.officer.gss_code);
+    let who = session_caller(&session);
     match referrals::acknowledge(
         &state.db,
         &who,
@@ -206,7 +206,7 @@ pub(super) async fn outcome_form(
     if chosen == domain::OutcomeReason::ReferredToAnotherAuthority || !other.trim().is_empty() {
         body["other_authority"] = serde_json::json!({ "gss_code": other.trim() });
     }
-    let who = Who::officer(&session.officer.id, &session.officer.gss_code);
+    let who = session_caller(&session);
     match referrals::record_outcome(&state.db, &who, &id, &body, vec![], state.clock.now_ms()).await
     {
         Ok(_) => see_other(&format!("/inbox/referrals/{id}?done=outcome")),
@@ -266,7 +266,7 @@ pub(super) async fn note_form(
             return form_error(&state, &session, &id, "text", message, typed).await;
         }
     };
-    let who = Who::officer(&session.officer.id, &session.officer.gss_code);
+    let who = session_caller(&session);
     match referrals::add_note(
         &state.db,
         &who,
@@ -305,8 +305,8 @@ pub(super) async fn assign_form(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let officer = form.officer.unwrap_or_default();
-    if officer.is_empty() {
+    // Parsed at the edge: what is not an officer's id is no officer of this authority.
+    let Some(officer) = OfficerId::parse(&form.officer.unwrap_or_default()) else {
         let message = "Select who to assign this referral to".to_owned();
         return form_error(
             &state,
@@ -317,8 +317,8 @@ pub(super) async fn assign_form(
             FormValues::default(),
         )
         .await;
-    }
-    let who = Who::officer(&session.officer.id, &session.officer.gss_code);
+    };
+    let who = session_caller(&session);
     match referrals::assignment::assign(&state.db, &who, &id, &officer, state.clock.now_ms()).await
     {
         Ok((row, assignee)) => {

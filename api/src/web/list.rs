@@ -86,7 +86,7 @@ pub(super) async fn list_page(
         offset: (page_number - 1).saturating_mul(PAGE_ROWS),
         limit: PAGE_ROWS,
     };
-    let who = Who::officer(&session.officer.id, &session.officer.gss_code);
+    let who = session_caller(&session);
     let today = state.today();
     let found = match triage::triage(&state.db, &who, &query, today, state.clock.now_ms()).await {
         Ok(p) => p,
@@ -132,9 +132,12 @@ pub(super) async fn list_page(
         (None, _) if value.is_empty() => format!("Assigned to you, {order_words}"),
         (None, _) => format!("{label}, {order_words}"),
     };
-    let officers = people::list_officers(&state.db, &session.officer.gss_code)
-        .await
-        .unwrap_or_default();
+    let officers = people::list_officers(
+        &state.db,
+        &GssCode::stored(session.officer.gss_code.clone()),
+    )
+    .await
+    .unwrap_or_default();
     let assignee_words = |id: &str| {
         if id == session.officer.id {
             "Assigned to you".to_owned()

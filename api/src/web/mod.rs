@@ -21,10 +21,11 @@ use crate::delivery::email as mail;
 use crate::entities::referral;
 use crate::http::middleware::{client_address, RateLimits};
 use crate::http::AppState;
-use crate::ids::ReferralId;
+use crate::ids::{GssCode, OfficerId, ReferralId};
+use crate::keys::Caller;
 use crate::people::{self, NoSession, Session};
 use crate::referrals::lifecycle::{self, NoteAuthor, Status};
-use crate::referrals::{self, triage, ActionError, Who};
+use crate::referrals::{self, triage, ActionError};
 use askama::Template;
 use domain::Vocabulary;
 use poem::http::{header, HeaderValue, StatusCode};
@@ -800,6 +801,14 @@ fn nav_of(session: &Session) -> Option<Nav> {
     Some(Nav {
         authority: authority_name(&session.officer.gss_code),
     })
+}
+
+/// The officer of a session as the use cases see them: their authority, named as themself.
+fn session_caller(session: &Session) -> Caller {
+    Caller::officer(
+        OfficerId::stored(session.officer.id.clone()),
+        GssCode::stored(session.officer.gss_code.clone()),
+    )
 }
 
 fn authority_name(gss: &str) -> String {

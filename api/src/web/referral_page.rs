@@ -63,7 +63,7 @@ pub(super) async fn render_referral(
     typed: FormValues,
     status: StatusCode,
 ) -> Response {
-    let who = Who::officer(&session.officer.id, &session.officer.gss_code);
+    let who = session_caller(session);
     let now = state.clock.now_ms();
     let (read, notes) =
         match referrals::read_with_notes(&state.db, &who, id, Some(PAGE_ITEMS), now).await {
@@ -85,9 +85,12 @@ pub(super) async fn render_referral(
     let urgency = document
         .as_ref()
         .and_then(|d| domain::Urgency::of_normalized(d, today));
-    let officers = people::list_officers(&state.db, &session.officer.gss_code)
-        .await
-        .unwrap_or_default();
+    let officers = people::list_officers(
+        &state.db,
+        &GssCode::stored(session.officer.gss_code.clone()),
+    )
+    .await
+    .unwrap_or_default();
     let assignee = referrals::assignment::assignees(&state.db, std::slice::from_ref(&row.id))
         .await
         .unwrap_or_default()

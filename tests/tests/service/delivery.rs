@@ -748,6 +748,9 @@ async fn the_pushed_body_carries_the_referrals_warnings() {
     let key = app.referrer("X").await;
     let mut doc = referral();
     doc["housing_situation"]["rough_sleeping"] = json!("imminent");
+    // Within a week: imminent rough sleeping with a date weeks away draws a warning of its own.
+    let soon = uk_today().checked_add(jiff::ToSpan::days(7)).unwrap();
+    doc["housing_situation"]["likely_homeless_on"] = json!(soon.to_string());
     doc["person"]["contact"]["phone"] = json!("07700 900123");
     submit_id(&app, &key, &doc).await;
     assert_eq!(app.step().await, 1);

@@ -151,20 +151,14 @@ async fn mine(
     state: &AppState,
     s: &Signed,
     id: &str,
-) -> Result<(ReferralId, crate::referrals::Who), Response> {
+) -> Result<(ReferralId, crate::keys::Caller), Response> {
     let id = ReferralId::parse(id).ok_or_else(|| not_found_in(Surface::Refer))?;
-    let row = crate::entities::referral::Entity::find()
-        .filter(crate::entities::referral::Column::Id.eq(id.as_str()))
-        .one(state.db.conn())
+    practitioners::acting_on(&state.db, &s.practitioner, &id)
         .await
-        .map_err(|e| internal_error_in(Surface::Refer, &e))?;
-    row.as_ref()
-        .and_then(|row| practitioners::who(&s.practitioner, row))
+        .map_err(|e| internal_error_in(Surface::Refer, &e))?
         .map(|who| (id, who))
         .ok_or_else(|| not_found_in(Surface::Refer))
 }
-
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 /// A form on a referral's page: the practitioner (with the form's token checked) and the
 /// referral, which must be theirs; the answer to give otherwise.
@@ -174,7 +168,7 @@ async fn mine_form(
     limits: &InboxLimits,
     csrf: Option<&str>,
     id: &str,
-) -> Result<(Signed, ReferralId, crate::referrals::Who), Response> {
+) -> Result<(Signed, ReferralId, crate::keys::Caller), Response> {
     let s = signed_form(req, state, limits, csrf).await?;
     let (id, who) = mine(state, &s, id).await?;
     Ok((s, id, who))
@@ -185,7 +179,7 @@ async fn render(
     state: &AppState,
     s: &Signed,
     id: &ReferralId,
-    who: &crate::referrals::Who,
+    who: &crate::keys::Caller,
     sent: bool,
     done: Option<&'static str>,
     errors: Vec<FieldError>,
