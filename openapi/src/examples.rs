@@ -15,4 +15,4 @@ pub const VALID_THREATENED: &str = include_str!("../examples/valid-threatened.js
 /// `every_json_answer_has_an_example_and_the_live_answers_match_their_schemas` (run it with
 /// `DTR_RECORD_EXAMPLES=1` to re-record): operation id → `{ status, example }`, secrets masked.
 /// The spec shows them as the examples of every JSON answer without a hand-written one.
-pub const RECORDED_RESPONSES: &str = include_str!("../examples/responses.json");
+pub const RECORDED_RESPONSES: &str = include_str!("../recorded-responses.json");

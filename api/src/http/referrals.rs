@@ -64,14 +64,12 @@ const MAX_LISTED_ERRORS: usize = 200;
 
 /// The "who may act" rule of the transitions that only the referral's own parties take: the
 /// referrer organisation and the addressed authority (visibility already enforced by the lookup).
-fn note_author(caller: &Caller) -> Result<NoteAuthor, ApiError> {
-    match caller.scope {
-        Scope::Referrer { .. } => Ok(NoteAuthor::Referrer),
-        Scope::Authority { .. } => Ok(NoteAuthor::Authority),
-        Scope::Admin => Err(ApiError::forbidden(
+fn may_add_notes(caller: &Caller) -> Result<(), ApiError> {
+    NoteAuthor::of(caller).map(|_| ()).ok_or_else(|| {
+        ApiError::forbidden(
             "Notes are between the referrer and the authority; an admin key may read them but not add one.",
-        )),
-    }
+        )
+    })
 }
 
 /// The referral operations.
@@ -498,11 +496,10 @@ impl ReferralsApi {
         body: JsonBody<NoteRequest>,
     ) -> Result<NoteAdded, ApiError> {
         let caller = &auth.0;
-        let author = note_author(caller)?;
+        may_add_notes(caller)?;
         let note = referrals::add_note(
             &state.db,
             caller,
-            author,
             &referral_id(&id.0)?,
             &body.0.text,
             state.clock.now_ms(),

@@ -164,16 +164,18 @@ pub async fn record_outcome(
     Ok((row, outcome))
 }
 
-/// Adds a note (1–4000 characters, checked by the caller's reader); a referrer's note to an
-/// authority that has the referral and an endpoint is followed by a push.
+/// Adds a note (1–4000 characters, checked by the caller's reader) on the caller's side of the
+/// referral; a referrer's note to an authority that has the referral and an endpoint is followed
+/// by a push. An admin writes on neither side: its handler refuses first (403); here it finds no
+/// referral to write on.
 pub async fn add_note(
     db: &Db,
     who: &Caller,
-    author: lifecycle::NoteAuthor,
     id: &ReferralId,
     text: &str,
     now_ms: i64,
 ) -> Result<note::Model, ActionError> {
+    let author = lifecycle::NoteAuthor::of(who).ok_or(ActionError::NotFound)?;
     let (txn, row) = open_for_update(db, who, id).await?;
     let note_id = uuid::Uuid::now_v7().to_string();
     let has_endpoint = crate::authorities::repository::endpoint(&*txn, &row.gss_code)

@@ -464,13 +464,25 @@ pub fn erase(
     ))
 }
 
-/// Who writes a note.
+/// Which side of the referral writes a note: what the rules of notes turn on. (How the note is
+/// signed — key, officer, organisation — is `repository::NoteAuthor`, from the same caller.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoteAuthor {
-    /// The referring organisation.
+    /// The referring organisation (by key or a practitioner on the web).
     Referrer,
     /// The addressed authority (by key or an officer in the web inbox).
     Authority,
+}
+
+impl NoteAuthor {
+    /// The side `caller` writes on; `None` for an admin, who may read notes but not add one.
+    pub fn of(caller: &crate::keys::Caller) -> Option<NoteAuthor> {
+        match caller.scope {
+            crate::keys::Scope::Referrer { .. } => Some(NoteAuthor::Referrer),
+            crate::keys::Scope::Authority { .. } => Some(NoteAuthor::Authority),
+            crate::keys::Scope::Admin => None,
+        }
+    }
 }
 
 /// A note is added: the audit event (no text) and, for a referrer's note to an authority that has

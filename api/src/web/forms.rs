@@ -267,16 +267,7 @@ pub(super) async fn note_form(
         }
     };
     let who = session_caller(&session);
-    match referrals::add_note(
-        &state.db,
-        &who,
-        NoteAuthor::Authority,
-        &id,
-        &request.text,
-        state.clock.now_ms(),
-    )
-    .await
-    {
+    match referrals::add_note(&state.db, &who, &id, &request.text, state.clock.now_ms()).await {
         Ok(_) => {
             state.wake_worker();
             see_other(&format!("/inbox/referrals/{id}?done=note"))

@@ -24,7 +24,7 @@ use crate::http::AppState;
 use crate::ids::{GssCode, OfficerId, ReferralId};
 use crate::keys::Caller;
 use crate::people::{self, NoSession, Session};
-use crate::referrals::lifecycle::{self, NoteAuthor, Status};
+use crate::referrals::lifecycle::{self, Status};
 use crate::referrals::{self, triage, ActionError};
 use askama::Template;
 use domain::Vocabulary;

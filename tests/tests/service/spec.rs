@@ -101,7 +101,7 @@ async fn health_and_readiness_answer_without_a_key() {
 /// Where the recorded answers live (the spec's examples for every JSON answer without a
 /// hand-written one).
 fn responses_file() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openapi/examples/responses.json")
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openapi/recorded-responses.json")
 }
 
 /// An answer made fit to publish: secrets (a new key, an endpoint's signing secret) are never
@@ -129,7 +129,7 @@ fn as_example(value: &mut serde_json::Value) {
 }
 
 /// Drives every operation that answers JSON and records (operation id → status, answer). With
-/// `DTR_RECORD_EXAMPLES=1` the test writes them to `openapi/examples/responses.json` (then
+/// `DTR_RECORD_EXAMPLES=1` the test writes them to `openapi/recorded-responses.json` (then
 /// regenerate `openapi/openapi.json`); otherwise it checks the committed file against them.
 #[tokio::test]
 async fn every_json_answer_has_an_example_and_the_live_answers_match_their_schemas() {
@@ -410,7 +410,7 @@ async fn every_json_answer_has_an_example_and_the_live_answers_match_their_schem
     for (op, entry) in &recorded {
         let kept = committed
             .get(op)
-            .unwrap_or_else(|| panic!("{op} is not in openapi/examples/responses.json: record it with DTR_RECORD_EXAMPLES=1"));
+            .unwrap_or_else(|| panic!("{op} is not in openapi/recorded-responses.json: record it with DTR_RECORD_EXAMPLES=1"));
         assert_eq!(kept["status"], entry["status"], "{op}");
     }
     // No secret is committed.

@@ -351,15 +351,8 @@ pub(super) async fn note_form(
             .await;
         }
     };
-    let added = referrals::add_note(
-        &state.db,
-        &who,
-        NoteAuthor::Referrer,
-        &id,
-        checked.as_str(),
-        state.clock.now_ms(),
-    )
-    .await;
+    let added =
+        referrals::add_note(&state.db, &who, &id, checked.as_str(), state.clock.now_ms()).await;
     match added {
         Ok(_) => {
             state.wake_worker();
