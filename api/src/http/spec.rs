@@ -686,18 +686,30 @@ fn plain_refs(value: &mut serde_json::Value) {
     }
 }
 
-/// The schemas of the webhook bodies, which no operation references, as poem-openapi registers them.
-fn webhook_schemas() -> serde_json::Map<String, serde_json::Value> {
-    use poem_openapi::types::Type;
+/// Schemas no operation references (the webhook bodies, the feed's details), as poem-openapi
+/// registers them, with their integers in standard formats.
+fn registered(
+    register: impl FnOnce(&mut poem_openapi::registry::Registry),
+) -> serde_json::Map<String, serde_json::Value> {
     let mut registry = poem_openapi::registry::Registry::new();
-    openapi::ReferralCreatedEvent::register(&mut registry);
-    openapi::ReferralWithdrawnEvent::register(&mut registry);
-    openapi::ReferralNoteAddedEvent::register(&mut registry);
-    openapi::ReferralErasedEvent::register(&mut registry);
+    register(&mut registry);
     let mut schemas = serde_json::to_value(&registry.schemas)
         .ok()
         .and_then(|v| v.as_object().cloned())
         .unwrap_or_default();
+    schemas.values_mut().for_each(standard_integer_formats);
+    schemas
+}
+
+/// The schemas of the webhook bodies, which no operation references, as poem-openapi registers them.
+fn webhook_schemas() -> serde_json::Map<String, serde_json::Value> {
+    use poem_openapi::types::Type;
+    let mut schemas = registered(|registry| {
+        openapi::ReferralCreatedEvent::register(registry);
+        openapi::ReferralWithdrawnEvent::register(registry);
+        openapi::ReferralNoteAddedEvent::register(registry);
+        openapi::ReferralErasedEvent::register(registry);
+    });
     // Each event's `type` allows exactly its own value, so that generated clients can tell the
     // events apart (the union below discriminates on it).
     for (event_type, name) in openapi::WEBHOOK_EVENTS {
@@ -827,16 +839,8 @@ pub fn spec_value() -> serde_json::Value {
         for (name, schema) in webhook_schemas() {
             schemas.entry(name).or_insert(schema);
         }
-        let mut registry = poem_openapi::registry::Registry::new();
-        openapi::register_feed_details(&mut registry);
-        if let Some(details) = serde_json::to_value(&registry.schemas)
-            .ok()
-            .and_then(|v| v.as_object().cloned())
-        {
-            for (name, mut schema) in details {
-                standard_integer_formats(&mut schema);
-                schemas.entry(name).or_insert(schema);
-            }
+        for (name, schema) in registered(openapi::register_feed_details) {
+            schemas.entry(name).or_insert(schema);
         }
         plain_refs_in(schemas);
         for name in CLOSED_OBJECTS {
