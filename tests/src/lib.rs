@@ -947,3 +947,13 @@ pub fn conforms(spec: &Value, schema: &Value, value: &Value, at: &str) -> Result
     }
     Ok(())
 }
+
+/// An authority's receiver on loopback that answers every push with `status`.
+pub async fn receiver_answering(status: u16) -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(status))
+        .mount(&server)
+        .await;
+    server
+}

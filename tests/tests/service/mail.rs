@@ -397,8 +397,6 @@ async fn an_erasure_is_e_mailed_to_a_mailbox_that_was_told_and_shows_in_the_feed
 
 #[tokio::test]
 async fn every_feed_action_is_served_in_the_shape_its_schema_in_the_spec_gives() {
-    use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
     let relay = SmtpRelay::start();
     let (app, referrer) = told(&relay).await;
     // Hartlepool collects from its inbox (mailbox told): accepted, notification.sent, viewed,
@@ -445,16 +443,8 @@ async fn every_feed_action_is_served_in_the_shape_its_schema_in_the_spec_gives()
     assert_eq!(resp.status(), 200);
     // Sheffield's endpoint takes its referral (delivery.succeeded, push); Leeds's refuses for good
     // (delivery.failed).
-    let taking = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&taking)
-        .await;
-    let refusing = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(400))
-        .mount(&refusing)
-        .await;
+    let taking = receiver_answering(204).await;
+    let refusing = receiver_answering(400).await;
     app.set_endpoint("E08000039", &taking).await;
     app.set_endpoint("E08000035", &refusing).await;
     app.submit(&referrer, &referral_to("E08000039")).await;

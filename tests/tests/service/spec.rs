@@ -135,8 +135,6 @@ fn as_example(value: &mut serde_json::Value) {
 async fn every_json_answer_has_an_example_and_the_live_answers_match_their_schemas() {
     use serde_json::{json, Value};
     use std::collections::BTreeMap;
-    use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
     let relay = SmtpRelay::start();
     let app = spawn_with_mail(&relay).await;
     let mut seen: BTreeMap<&str, (u16, Value)> = BTreeMap::new();
@@ -164,16 +162,8 @@ async fn every_json_answer_has_an_example_and_the_live_answers_match_their_schem
         "list_api_keys",
         app.get("/v1/api-keys?limit=2", ADMIN_KEY).await
     );
-    let taking = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&taking)
-        .await;
-    let refusing = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(400))
-        .mount(&refusing)
-        .await;
+    let taking = receiver_answering(204).await;
+    let refusing = receiver_answering(400).await;
     let endpoint = json!({ "url": format!("{}/hook", taking.uri()) });
     record!(
         "set_authority_endpoint",
