@@ -189,6 +189,54 @@ impl Postcode {
     }
 }
 
+/// A postcode district: the outward half of a postcode (`LS1`, `SW1A`, `TR21`), what a
+/// practitioner may know of where a person lives or wants to live, and how they may find the
+/// council the person chose (docs/contract.md, "The journey").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct PostcodeDistrict(String);
+
+impl PostcodeDistrict {
+    /// Reads a district (`ls1`, `SW1A`) or a whole postcode (`LS1 4AP`, whose district is `LS1`);
+    /// `None` for anything else, such as a council's name. Spacing and case are ignored as in
+    /// [`Postcode::parse`].
+    pub fn parse(raw: &str) -> Option<Self> {
+        if let Ok(full) = Postcode::parse(raw) {
+            let outward = full.0.split(' ').next().unwrap_or_default();
+            return Some(PostcodeDistrict(outward.to_owned()));
+        }
+        let compact: String = raw
+            .chars()
+            .filter(|c| !c.is_whitespace() && !crate::text::is_invisible(*c))
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        let shape: String = compact
+            .chars()
+            .map(|c| match c {
+                'A'..='Z' => 'A',
+                '0'..='9' => '9',
+                _ => '?',
+            })
+            .collect();
+        matches!(
+            shape.as_str(),
+            "A9" | "A99" | "AA9" | "AA99" | "A9A" | "AA9A"
+        )
+        .then_some(PostcodeDistrict(compact))
+    }
+
+    /// The district, upper case (`LS1`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PostcodeDistrict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl fmt::Display for Postcode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -198,6 +246,43 @@ impl fmt::Display for Postcode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_postcode_district_is_read_from_a_district_or_a_whole_postcode() {
+        for (raw, district) in [
+            ("LS1", "LS1"),
+            (" ls1 ", "LS1"),
+            ("sw1a", "SW1A"),
+            ("TR21", "TR21"),
+            ("W1A", "W1A"),
+            ("LS1 4AP", "LS1"),
+            ("ls14ap", "LS1"),
+            ("EC1A 1BB", "EC1A"),
+            ("M1 1AE", "M1"),
+        ] {
+            assert_eq!(
+                PostcodeDistrict::parse(raw)
+                    .as_ref()
+                    .map(PostcodeDistrict::as_str),
+                Some(district),
+                "{raw}"
+            );
+        }
+        // The opposite: names, codes and fragments are not districts.
+        for raw in [
+            "Leeds",
+            "",
+            "L",
+            "1",
+            "LS",
+            "E08000035",
+            "LS1 4A",
+            "ABC1",
+            "1LS",
+        ] {
+            assert_eq!(PostcodeDistrict::parse(raw), None, "{raw}");
+        }
+    }
 
     #[test]
     fn an_address_at_an_ip_literal_is_no_address_and_a_hyphenated_postcode_is_one() {

@@ -21,7 +21,7 @@ mod vocabulary;
 
 pub use agency::{AgencyType, UnknownAgencyType};
 pub use consent::{ConcernFor, Consent, SafeguardingOverride, CLOCK_SKEW, DUTY_BEGAN, STALE_AFTER};
-pub use contact::{EmailAddress, PhoneNumber, Postcode};
+pub use contact::{EmailAddress, PhoneNumber, Postcode, PostcodeDistrict};
 pub use issue::{escape_token, Code, Findings, Issue, Rejection};
 pub use json::{JsonDocument, JsonError, MAX_DEPTH};
 pub use outcome::{
@@ -33,7 +33,8 @@ pub use referral::{
     Refused, Risk,
 };
 pub use register::{
-    register, AuthorityKind, HousingAuthority, Register, Resolution, SupersededCode,
+    register, AuthorityKind, DistrictCouncils, HousingAuthority, Register, Resolution,
+    SupersededCode,
 };
 pub use situation::{
     Circumstance, HousingReason, HousingSituation, NoticeKind, PossessionNotice, RoughSleeping,

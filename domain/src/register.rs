@@ -1,7 +1,9 @@
 //! The register of English housing authorities (docs/rules.md §6): every district council, unitary
 //! authority, metropolitan borough, London borough, the City of London and the Isles of Scilly — the
 //! councils to which a s.213B referral can be made. Compiled into the binary from `domain/data/`
-//! (sources in `housing-authorities.SOURCE.md`), so the service needs no files at run time.
+//! (sources in `housing-authorities.SOURCE.md`), so the service needs no files at run time. Beside
+//! it, the councils of each postcode district (`postcode-districts.SOURCE.md`), for finding the
+//! council a person chose by where they are.
 
 use crate::issue::{Code, Rejection};
 use serde::Serialize;
@@ -11,6 +13,7 @@ const AUTHORITIES_CSV: &str = include_str!("../data/housing-authorities.csv");
 const COUNTIES_CSV: &str = include_str!("../data/county-councils.csv");
 const SUPERSEDED_CSV: &str = include_str!("../data/superseded-codes.csv");
 const ABOLISHED_COUNTIES_CSV: &str = include_str!("../data/abolished-county-councils.csv");
+const POSTCODE_DISTRICTS_CSV: &str = include_str!("../data/postcode-districts.csv");
 
 /// The kind of council, from its ONS GSS code prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -202,6 +205,25 @@ struct AbolishedCounty {
     successor_codes: Vec<String>,
 }
 
+/// What the register knows of a postcode district (`postcode-districts.SOURCE.md`): a way to
+/// find the council a person chose, never a decision — a district often spans several councils.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistrictCouncils<'a> {
+    /// The English housing authorities with postcodes in the district, in GSS code order; empty
+    /// when the whole district is in Wales, Scotland or Northern Ireland.
+    pub authorities: Vec<&'a HousingAuthority>,
+    /// Some of the district is outside England, where the duty to refer does not reach.
+    pub outside_england: bool,
+}
+
+/// One row of the postcode district table: indexes into `authorities`.
+#[derive(Debug)]
+struct District {
+    district: String,
+    authorities: Vec<usize>,
+    outside_england: bool,
+}
+
 /// The whole register.
 #[derive(Debug)]
 pub struct Register {
@@ -209,6 +231,7 @@ pub struct Register {
     counties: Vec<(String, String)>,
     superseded: Vec<SupersededCode>,
     abolished_counties: Vec<AbolishedCounty>,
+    districts: Vec<District>,
 }
 
 /// The register compiled into this build.
@@ -235,7 +258,7 @@ pub struct Resolution {
 
 impl Register {
     fn compiled() -> Register {
-        let authorities = rows(AUTHORITIES_CSV)
+        let authorities: Vec<HousingAuthority> = rows(AUTHORITIES_CSV)
             .iter()
             .map(|r| HousingAuthority {
                 gss_code: r[0].to_owned(),
@@ -265,11 +288,28 @@ impl Register {
                 successor_codes: r[3].split(';').map(str::to_owned).collect(),
             })
             .collect();
+        let districts = rows(POSTCODE_DISTRICTS_CSV)
+            .iter()
+            .map(|r| District {
+                district: r[0].to_owned(),
+                authorities: r[1]
+                    .split(';')
+                    .filter(|c| !c.is_empty())
+                    .map(|c| {
+                        authorities
+                            .binary_search_by(|a: &HousingAuthority| a.gss_code.as_str().cmp(c))
+                            .expect("a current authority (pinned by register tests)")
+                    })
+                    .collect(),
+                outside_england: &r[2] == "yes",
+            })
+            .collect();
         Register {
             authorities,
             counties,
             superseded,
             abolished_counties,
+            districts,
         }
     }
 
@@ -287,13 +327,34 @@ impl Register {
     }
 
     /// Authorities whose name contains `query` (case-insensitive) or whose code starts with it.
-    pub fn search<'a>(&'a self, query: &'a str) -> impl Iterator<Item = &'a HousingAuthority> + 'a {
+    pub fn search<'a>(
+        &'a self,
+        query: &str,
+    ) -> impl Iterator<Item = &'a HousingAuthority> + use<'a> {
         let needle = query.trim().to_lowercase();
         let code = query.trim().to_ascii_uppercase();
         self.authorities.iter().filter(move |a| {
             needle.is_empty()
                 || a.name.to_lowercase().contains(&needle)
                 || a.gss_code.starts_with(&code)
+        })
+    }
+
+    /// The councils of a postcode district; `None` when the table does not know it (a district
+    /// made since the table's source, or not a real one).
+    pub fn councils_in(&self, district: &crate::PostcodeDistrict) -> Option<DistrictCouncils<'_>> {
+        let i = self
+            .districts
+            .binary_search_by(|d| d.district.as_str().cmp(district.as_str()))
+            .ok()?;
+        let d = &self.districts[i];
+        Some(DistrictCouncils {
+            authorities: d
+                .authorities
+                .iter()
+                .map(|&a| &self.authorities[a])
+                .collect(),
+            outside_england: d.outside_england,
         })
     }
 
@@ -597,6 +658,67 @@ mod tests {
                 Err(Code::HousingAuthorityUnknown),
                 "{code}"
             );
+        }
+    }
+
+    fn councils_of(district: &str) -> (Vec<&'static str>, bool) {
+        let d = crate::PostcodeDistrict::parse(district).expect(district);
+        let found = register().councils_in(&d).expect(district);
+        (
+            found
+                .authorities
+                .iter()
+                .map(|a| a.gss_code.as_str())
+                .collect(),
+            found.outside_england,
+        )
+    }
+
+    #[test]
+    fn every_postcode_district_names_current_councils_and_every_council_has_one() {
+        let r = register();
+        assert_eq!(r.districts.len(), 2_951);
+        assert!(r
+            .districts
+            .windows(2)
+            .all(|w| w[0].district < w[1].district));
+        let mut covered = vec![false; r.authorities.len()];
+        for d in &r.districts {
+            assert!(crate::PostcodeDistrict::parse(&d.district)
+                .is_some_and(|p| p.as_str() == d.district));
+            assert!(
+                !d.authorities.is_empty() || d.outside_england,
+                "{}",
+                d.district
+            );
+            for &a in &d.authorities {
+                covered[a] = true;
+            }
+        }
+        assert!(covered.iter().all(|c| *c), "every authority has a district");
+    }
+
+    #[test]
+    fn known_postcode_districts_find_their_councils() {
+        assert_eq!(councils_of("LS1"), (vec!["E08000035"], false));
+        assert_eq!(councils_of("ls1 4ap"), (vec!["E08000035"], false));
+        assert_eq!(
+            councils_of("WC1V"),
+            (vec!["E09000001", "E09000007", "E09000033"], false)
+        );
+        // Carried forward: Sheffield's 2025 code, Northampton into West Northamptonshire (2021),
+        // Carlisle into Cumberland and Harrogate into North Yorkshire (2023).
+        assert_eq!(councils_of("S1"), (vec!["E08000039"], false));
+        assert_eq!(councils_of("NN1"), (vec!["E06000062"], false));
+        assert_eq!(councils_of("CA1"), (vec!["E06000063"], false));
+        assert_eq!(councils_of("HG1"), (vec!["E06000065"], false));
+        // Along the Welsh border, and wholly in Wales.
+        assert_eq!(councils_of("SY10"), (vec!["E06000051"], true));
+        assert_eq!(councils_of("CF10"), (vec![], true));
+        // Not in the table: forces mail, and a district that does not exist.
+        for unknown in ["BF1", "ZZ9"] {
+            let d = crate::PostcodeDistrict::parse(unknown).expect(unknown);
+            assert_eq!(register().councils_in(&d), None, "{unknown}");
         }
     }
 

@@ -684,6 +684,67 @@ async fn each_page_shows_the_rules_findings_at_their_fields_at_the_boundaries() 
 }
 
 #[tokio::test]
+async fn the_council_is_found_by_postcode_district_and_the_page_says_what_the_district_holds() {
+    let relay = SmtpRelay::start();
+    let app = spawn_with_mail(&relay).await;
+    add_organisation(&app, "Leeds Probation", &["probation"], &[DOMAIN]).await;
+    let (b, _) = sign_in(&app, &relay, PAT).await;
+    let council = |q: &str| {
+        let b = &b;
+        let path = format!("/refer/new/authority?q={}", q.replace(' ', "+"));
+        async move {
+            let (s, _, page) = b.get(&path).await;
+            assert_eq!(s, 200, "{path}");
+            let offered: Vec<String> = page
+                .match_indices("name=\"housing_authority-gss_code\" type=\"radio\" value=\"")
+                .map(|(i, m)| page[i + m.len()..i + m.len() + 9].to_owned())
+                .collect();
+            (offered, page)
+        }
+    };
+    // One council: a district, or a whole postcode read as its district; nothing more to say.
+    for q in ["ls1", "LS1 4AP"] {
+        let (offered, page) = council(q).await;
+        assert_eq!(offered, ["E08000035"], "{q}");
+        assert!(!page.contains("id=\"q-result\""), "{q}: {page}");
+    }
+    // Several councils: all of them, and the person's choice decides.
+    let (offered, page) = council("WC1V").await;
+    assert_eq!(offered, ["E09000001", "E09000007", "E09000033"]);
+    assert!(page.contains("WC1V is split between councils"), "{page}");
+    // Carried forward to today's councils: Northampton's NN1 is West Northamptonshire's.
+    let (offered, _) = council("NN1").await;
+    assert_eq!(offered, ["E06000062"]);
+    // Partly and wholly outside England; unknown; and a name that finds nothing.
+    let (offered, page) = council("SY10").await;
+    assert_eq!(offered, ["E06000051"]);
+    assert!(page.contains("Part of SY10 is outside England"), "{page}");
+    for (q, says) in [
+        ("CF10", "CF10 is outside England"),
+        ("ZZ9", "We do not know the postcode district ZZ9"),
+        ("Atlantis", "No council in England has that name"),
+    ] {
+        let (offered, page) = council(q).await;
+        assert!(offered.is_empty(), "{q}: {offered:?}");
+        assert!(page.contains(says), "{q}: {page}");
+        assert!(page.contains("aria-describedby=\"q-hint q-result\""), "{q}");
+    }
+    // A council found by district is chosen like one found by name.
+    let (s, to, _) = answer(
+        &b,
+        "/refer/new/authority",
+        &[
+            ("housing_authority-gss_code", "E09000007"),
+            ("housing_authority-chosen_by_person", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!((s, to.as_deref()), (303, Some("/refer/new/details")));
+    let (_, _, page) = b.get("/refer/new/authority?q=WC1V").await;
+    assert!(page.contains("value=\"E09000007\" checked"), "{page}");
+}
+
+#[tokio::test]
 async fn drafts_expire_and_a_removed_organisation_signs_its_practitioners_out() {
     let relay = SmtpRelay::start();
     let app = spawn_with_mail(&relay).await;

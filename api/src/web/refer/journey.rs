@@ -678,6 +678,54 @@ fn scalar_text(v: Option<&Value>) -> String {
     }
 }
 
+/// The councils a search on the authority question finds — by postcode district when it reads
+/// as one (`LS1`, or a whole postcode), else by name (at least two letters, at most 20) — and
+/// what to tell the practitioner about the search, if anything: a district outside England,
+/// one the table does not know, nothing found.
+pub(super) fn find_councils(
+    search: &str,
+) -> (Vec<&'static domain::HousingAuthority>, Option<String>) {
+    let search = search.trim();
+    if search.is_empty() {
+        return (vec![], None);
+    }
+    let register = domain::register();
+    if let Some(district) = domain::PostcodeDistrict::parse(search) {
+        let Some(found) = register.councils_in(&district) else {
+            return (
+                vec![],
+                Some(format!(
+                    "We do not know the postcode district {district}. Check it, or find the council by name."
+                )),
+            );
+        };
+        let note = match (found.authorities.len(), found.outside_england) {
+            (0, _) => Some(format!(
+                "{district} is outside England. A referral under the duty to refer goes to a housing authority in England: find the council the person chose by name."
+            )),
+            (_, true) => Some(format!(
+                "Part of {district} is outside England: only the councils in England are listed."
+            )),
+            (1, false) => None,
+            (_, false) => Some(format!(
+                "{district} is split between councils: choose the one the person chose."
+            )),
+        };
+        return (found.authorities, note);
+    }
+    if search.chars().count() < 2 {
+        return (
+            vec![],
+            Some("Enter at least 2 letters of the council's name.".to_owned()),
+        );
+    }
+    let found: Vec<_> = register.search(search).take(20).collect();
+    let note = found.is_empty().then(|| {
+        "No council in England has that name. Check the spelling, or enter a postcode district such as LS1.".to_owned()
+    });
+    (found, note)
+}
+
 /// The page's fields with the answers of `doc`, the errors of `errors` at their fields, and for
 /// the authority question the councils matching `search` (with the chosen one).
 pub(super) fn fields(
@@ -726,11 +774,9 @@ pub(super) fn fields(
                 if let Some(a) = domain::register().get(&current) {
                     found.push((a.gss_code.clone(), a.name.clone()));
                 }
-                if search.trim().len() >= 2 {
-                    for a in domain::register().search(search.trim()).take(20) {
-                        if !found.iter().any(|(c, _)| *c == a.gss_code) {
-                            found.push((a.gss_code.clone(), a.name.clone()));
-                        }
+                for a in find_councils(search).0 {
+                    if !found.iter().any(|(c, _)| *c == a.gss_code) {
+                        found.push((a.gss_code.clone(), a.name.clone()));
                     }
                 }
                 found
@@ -808,6 +854,8 @@ pub(super) struct QuestionPage {
     pub fields: Vec<Field>,
     pub returning: bool,
     pub search: Option<String>,
+    /// What the search on the authority question found, when there is something to say.
+    pub search_note: Option<String>,
 }
 
 fn page_def(slug: &str) -> Option<&'static PageDef> {
@@ -873,6 +921,7 @@ fn render_question(
         search.as_deref().unwrap_or_default(),
         &s.organisation.agency_types,
     );
+    let search_note = find_councils(search.as_deref().unwrap_or_default()).1;
     let (action, back, caption) = if page.slug == "you" {
         (
             "/refer/you".to_owned(),
@@ -910,6 +959,7 @@ fn render_question(
                 .iter()
                 .any(|q| matches!(q.kind, Kind::Authority))
                 .then(|| search.unwrap_or_default()),
+            search_note,
         },
     )
 }

@@ -662,7 +662,7 @@ fn accessibility_page() -> Response {
                 "Every page is checked with axe-core in Chromium at 320 and 1280 pixels wide, empty, with errors and with warnings, and a keyboard-only journey from the sign-in e-mail to the confirmation runs before each release.",
             ])),
             ("Known problems", owned(&[
-                "Finding a council by postcode district is not available yet: find it by name.",
+                "We know of none. If you find one, tell the person who manages your organisation's use of this service, or the council you refer to.",
             ])),
         ],
     };
