@@ -335,7 +335,7 @@ pub struct Admission {
 }
 
 /// The wait that counts as too long when it lasts.
-pub const TARGET_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+pub const TARGET_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 /// How long waits must stay too long before newcomers are refused quickly.
 pub const INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 /// The longest a request waits when the service is not overloaded.
