@@ -130,6 +130,26 @@ fn split_extension(raw: &str) -> Option<(&str, Option<&str>)> {
     Some((raw, None))
 }
 
+/// A postcode or district as typed, upper case without separators (white space, a hyphen between
+/// the halves as in `LS1-4AP`, invisible characters), and its shape: `A` for a letter, `9` for a
+/// digit, `?` for anything else (`LS14AP` → `AA99AA`).
+fn compact_and_shape(raw: &str) -> (String, String) {
+    let compact: String = raw
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-' && !crate::text::is_invisible(*c))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    let shape = compact
+        .chars()
+        .map(|c| match c {
+            'A'..='Z' => 'A',
+            '0'..='9' => '9',
+            _ => '?',
+        })
+        .collect();
+    (compact, shape)
+}
+
 /// A UK postcode in its normal form: upper case, one space before the inward code (`SW1A 1AA`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
@@ -142,20 +162,7 @@ impl Postcode {
     /// Any white space (a non-breaking space copied from a web page, a tab) and invisible characters
     /// are dropped before the shape is checked.
     pub fn parse(raw: &str) -> Result<Self, Rejection> {
-        let compact: String = raw
-            .chars()
-            // A hyphen between the halves (`LS1-4AP`) is a separator like a space.
-            .filter(|c| !c.is_whitespace() && *c != '-' && !crate::text::is_invisible(*c))
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
-        let shape: String = compact
-            .chars()
-            .map(|c| match c {
-                'A'..='Z' => 'A',
-                '0'..='9' => '9',
-                _ => '?',
-            })
-            .collect();
+        let (compact, shape) = compact_and_shape(raw);
         let valid = compact == "GIR0AA"
             || (shape.len() >= 5
                 && shape.ends_with("9AA")
@@ -205,19 +212,7 @@ impl PostcodeDistrict {
             let outward = full.0.split(' ').next().unwrap_or_default();
             return Some(PostcodeDistrict(outward.to_owned()));
         }
-        let compact: String = raw
-            .chars()
-            .filter(|c| !c.is_whitespace() && !crate::text::is_invisible(*c))
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
-        let shape: String = compact
-            .chars()
-            .map(|c| match c {
-                'A'..='Z' => 'A',
-                '0'..='9' => '9',
-                _ => '?',
-            })
-            .collect();
+        let (compact, shape) = compact_and_shape(raw);
         matches!(
             shape.as_str(),
             "A9" | "A99" | "AA9" | "AA99" | "A9A" | "AA9A"
