@@ -727,12 +727,12 @@ pub(super) fn find_councils(
 }
 
 /// The page's fields with the answers of `doc`, the errors of `errors` at their fields, and for
-/// the authority question the councils matching `search` (with the chosen one).
+/// the authority question the councils `found` by its search (after the chosen one).
 pub(super) fn fields(
     page: &PageDef,
     doc: &Value,
     errors: &[domain::Issue],
-    search: &str,
+    found: &[&domain::HousingAuthority],
     agency_types: &[domain::AgencyType],
 ) -> (Vec<Field>, Vec<Problem>) {
     let mut problems = vec![];
@@ -770,16 +770,16 @@ pub(super) fn fields(
                 .map(|(t, l)| (t.to_owned(), l.to_owned()))
                 .collect(),
             Kind::Authority => {
-                let mut found: Vec<(String, String)> = vec![];
+                let mut offered: Vec<(String, String)> = vec![];
                 if let Some(a) = domain::register().get(&current) {
-                    found.push((a.gss_code.clone(), a.name.clone()));
+                    offered.push((a.gss_code.clone(), a.name.clone()));
                 }
-                for a in find_councils(search).0 {
-                    if !found.iter().any(|(c, _)| *c == a.gss_code) {
-                        found.push((a.gss_code.clone(), a.name.clone()));
+                for a in found {
+                    if !offered.iter().any(|(c, _)| *c == a.gss_code) {
+                        offered.push((a.gss_code.clone(), a.name.clone()));
                     }
                 }
-                found
+                offered
             }
             _ => vec![],
         };
@@ -914,14 +914,8 @@ fn render_question(
     returning: bool,
     status: StatusCode,
 ) -> Response {
-    let (fields, problems) = fields(
-        page,
-        doc,
-        errors,
-        search.as_deref().unwrap_or_default(),
-        &s.organisation.agency_types,
-    );
-    let search_note = find_councils(search.as_deref().unwrap_or_default()).1;
+    let (found, search_note) = find_councils(search.as_deref().unwrap_or_default());
+    let (fields, problems) = fields(page, doc, errors, &found, &s.organisation.agency_types);
     let (action, back, caption) = if page.slug == "you" {
         (
             "/refer/you".to_owned(),
