@@ -1227,9 +1227,7 @@ fn overload(rt: &tokio::runtime::Runtime) {
     let body = referral("E08000039").to_string();
     let url = format!("{base}/v1/referrals");
     let steal = Steal::start();
-    // Saturation: what a closed loop of 32 connections gets answered 201 per second (as in
-    // measure 2), well inside the concurrency limit.
-    // `DTR_BENCH_SATURATION` fixes the rate instead (to compare two builds at the same offered
+    // Saturation: measured below, unless `DTR_BENCH_SATURATION` fixes the rate instead (to compare two builds at the same offered
     // load: the probe varies between runs on a shared machine as much as a change moves it).
     let saturation = match std::env::var("DTR_BENCH_SATURATION")
         .ok()
