@@ -14,7 +14,7 @@
 //! 8. overload: open-loop submissions at twice the saturation rate for 60 s against half of it
 //!    (goals: peak RSS < 60 MB; p99 of the accepted ones within 3× the p99 at half saturation;
 //!    the rest refused quickly with 503), with the service's own view of the same requests from
-//!    its request histogram; `DTR_BENCH_SATURATION=N` fixes the saturation rate instead of
+//!    its request histogram and how late the generator sent them; `DTR_BENCH_SATURATION=N` fixes the saturation rate instead of
 //!    measuring it, to compare two builds at the same offered load;
 //! 10. the practitioner's journey (`/refer`): its heaviest pages — check your answers, and sending
 //!     the referral — for signed-in practitioners with complete drafts, beside `/healthz`
@@ -130,10 +130,12 @@ async fn open_loop(
 }
 
 /// One open-loop request: when it was due (since the run's `origin`), how long its answer took
-/// from then (ms), and whether it succeeded.
+/// from then (ms), how late the generator began sending it (ms: its own lag, part of the latency),
+/// and whether it succeeded.
 struct Sample {
     due: Duration,
     latency_ms: f64,
+    late_ms: f64,
     ok: bool,
 }
 
@@ -173,6 +175,7 @@ async fn open_loop_samples(
             body.to_owned(),
         );
         tasks.push(tokio::spawn(async move {
+            let late = due.elapsed();
             // The answer is read to its end, as a client would — a refusal's problem document
             // too — so the connection goes back to the pool for the next request instead of a new
             // connection per request (an unread body closes it).
@@ -190,16 +193,17 @@ async fn open_loop_samples(
                 }
                 Err(_) => false,
             };
-            (due.elapsed(), ok)
+            (due.elapsed(), late, ok)
         }));
     }
     let mut samples = Vec::with_capacity(tasks.len());
     for (i, t) in tasks.into_iter().enumerate() {
-        let (latency, ok) = t.await.unwrap();
+        let (latency, late, ok) = t.await.unwrap();
         let due = (start + interval * i as u32).into_std();
         samples.push(Sample {
             due: due.saturating_duration_since(origin),
             latency_ms: latency.as_secs_f64() * 1000.0,
+            late_ms: late.as_secs_f64() * 1000.0,
             ok,
         });
     }
@@ -1296,6 +1300,10 @@ fn overload(rt: &tokio::runtime::Runtime) {
         "   twice saturation, {double}/s for 60 s: accepted {:>6.0}/s  p50 {:.2} ms  p99 {:.2} ms  refused {} (503, p99 {:.2} ms)",
         high.0.rps, high.0.p50_ms, high.0.p99_ms, high.1, high.2
     );
+    println!(
+        "   the generator's own lag (a request sent after its due time, p99): at half {:.2} ms, at twice {:.2} ms",
+        low.3, high.3
+    );
     // Where the time goes: the service's own view (from the request entering its middleware to
     // the answer) of the same requests, beside the client's.
     let inside = |from: &[(String, String, f64)], to: &[(String, String, f64)], status: &str| {
@@ -1381,7 +1389,8 @@ fn bucket_percentiles(
 }
 
 /// [`open_loop`], with the latencies of the accepted (2xx) requests only, how many were refused,
-/// and how long the refused waited for their answer (p99).
+/// how long the refused waited for their answer (p99), and how late the generator sent (p99 over
+/// all, ms).
 async fn open_loop_accepted(
     client: &reqwest::Client,
     url: &str,
@@ -1389,18 +1398,26 @@ async fn open_loop_accepted(
     body: &str,
     rate: u32,
     secs: u32,
-) -> (WrkResult, usize, f64) {
+) -> (WrkResult, usize, f64, f64) {
     let started = Instant::now();
     let samples = open_loop_samples(client, url, key, body, rate, secs, started).await;
     let first_due = samples.first().map_or(Duration::ZERO, |s| s.due);
     let elapsed = (started.elapsed() - first_due).as_secs_f64();
+    let mut late: Vec<f64> = samples.iter().map(|s| s.late_ms).collect();
+    late.sort_by(f64::total_cmp);
+    let late_p99 = late.get(late.len() * 99 / 100).copied().unwrap_or(0.0);
     let (ok, refused): (Vec<Sample>, Vec<Sample>) = samples.into_iter().partition(|s| s.ok);
     let refused_p99 = if refused.is_empty() {
         0.0
     } else {
         summarise(&refused, elapsed).p99_ms
     };
-    (summarise(&ok, elapsed), refused.len(), refused_p99)
+    (
+        summarise(&ok, elapsed),
+        refused.len(),
+        refused_p99,
+        late_p99,
+    )
 }
 
 /// Measure 9: 500 idle long polls of one tenant (50 keys of one organisation, 10 polls each, the

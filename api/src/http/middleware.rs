@@ -319,7 +319,8 @@ pub(super) async fn rate_limit<E: Endpoint>(
 /// burst waits (up to [`BURST_WAIT`]); but once requests have had to wait longer than
 /// [`TARGET_WAIT`] for a whole [`INTERVAL`] — the service is overloaded, not busy for a moment —
 /// a newcomer waits at most `TARGET_WAIT` and is then answered 503 `service.overloaded` with
-/// `Retry-After` (so are newcomers finding four times `permits` already waiting). This is CoDel's
+/// `Retry-After` (so are newcomers finding [`BURST_QUEUE`], or four times `permits` if more,
+/// already waiting). This is CoDel's
 /// idea applied to requests: memory stays bounded and the latency of what is accepted stays flat
 /// under sustained overload, while a client that sends a hundred requests at once is served.
 /// Health, readiness and metrics are never held back: an operator must see an overloaded service.
@@ -340,6 +341,10 @@ pub const TARGET_WAIT: std::time::Duration = std::time::Duration::from_millis(5)
 pub const INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 /// The longest a request waits when the service is not overloaded.
 pub const BURST_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// The fewest requests that may wait their turn at once: a burst of a few hundred from one case
+/// system is served, however few are handled at once. A waiting request holds its connection and
+/// headers, not its body (read only once admitted).
+pub const BURST_QUEUE: usize = 256;
 
 impl Admission {
     /// A gate for `permits` requests at once.
@@ -347,7 +352,7 @@ impl Admission {
         Admission {
             permits: Arc::new(tokio::sync::Semaphore::new(permits)),
             waiting: Default::default(),
-            max_waiting: permits.saturating_mul(4),
+            max_waiting: permits.saturating_mul(4).max(BURST_QUEUE),
             overloaded_from: Default::default(),
             calm_from: Default::default(),
             epoch: Instant::now(),
@@ -544,6 +549,37 @@ pub(super) async fn envelope<E: Endpoint>(
 mod tests {
     use super::*;
     use crate::http::spec_value;
+
+    #[tokio::test]
+    async fn a_burst_of_256_waits_its_turn_however_few_are_handled_at_once_and_the_next_is_refused()
+    {
+        let gate = Arc::new(Admission::new(1));
+        let held = gate.enter().await.expect("the one place");
+        let waiters: Vec<_> = (0..BURST_QUEUE)
+            .map(|_| {
+                let gate = gate.clone();
+                tokio::spawn(async move { gate.enter().await.is_some() })
+            })
+            .collect();
+        let waiting = || gate.waiting.load(std::sync::atomic::Ordering::Acquire);
+        for _ in 0..100_000 {
+            if waiting() >= BURST_QUEUE {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(waiting(), BURST_QUEUE, "all of the burst waits");
+        // The queue is full: the next is refused at once, not after a wait.
+        let next = tokio::time::timeout(std::time::Duration::from_millis(500), gate.enter()).await;
+        assert!(matches!(next, Ok(None)), "refused at once");
+        drop(held);
+        for w in waiters {
+            assert!(
+                w.await.expect("the waiter ran"),
+                "every waiter had its turn"
+            );
+        }
+    }
 
     #[test]
     fn only_a_uuid_is_used_as_the_request_id() {
