@@ -52,6 +52,10 @@ pub struct Config {
     /// The longest a request may run before it is abandoned (not configurable from the
     /// environment; tests shorten it).
     pub request_timeout: Duration,
+    /// The longest a request's body may take to arrive after its headers before it is answered
+    /// 408 (not configurable from the environment; tests shorten it). Bodies are read before
+    /// admission control, so a slow one holds none of its places.
+    pub body_timeout: Duration,
     /// `DTR_SECRET_KEY`: 32 random bytes (base64) that seal the endpoints' signing secrets at rest.
     pub secret_key: Option<String>,
     /// `DTR_RETENTION`: how long after a referral is acknowledged, withdrawn or failed its personal
@@ -258,6 +262,7 @@ impl Default for Config {
             max_connections_per_client: 128,
             ipv6_client_prefix: 64,
             request_timeout: Duration::from_secs(40),
+            body_timeout: Duration::from_secs(10),
             slow_clients: crate::slow_clients::Limits {
                 headers: Duration::from_secs(10),
                 idle: Duration::from_secs(60),

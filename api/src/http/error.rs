@@ -22,6 +22,9 @@ pub enum ApiError {
     /// The resource is not in a state that allows this.
     #[oai(status = 409)]
     Conflict(ProblemJson),
+    /// The request body did not arrive within 10 seconds of its headers; nothing was done.
+    #[oai(status = 408)]
+    RequestTimeout(ProblemJson),
     /// The request body is larger than `DTR_MAX_BODY_BYTES`.
     #[oai(status = 413)]
     TooLarge(ProblemJson),

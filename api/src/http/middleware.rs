@@ -173,25 +173,36 @@ pub(super) async fn problems<E: Endpoint>(
     Ok(resp)
 }
 
-/// Reads the body up to `DTR_MAX_BODY_BYTES` whatever the headers claim (chunked bodies included).
+/// Reads the whole body — at most `DTR_MAX_BODY_BYTES` whatever the headers claim (chunked bodies
+/// included), and within `wait` of the headers — before the request may take a place in
+/// [`Admission`]: a client trickling its body would otherwise hold one of the few places while
+/// it does, and a handful of such clients would stop the service for everyone. A body that does
+/// not arrive in time is 408 and nothing is done.
 pub(crate) async fn body_limit<E: Endpoint>(
     next: Arc<E>,
     mut req: Request,
     max: usize,
+    wait: std::time::Duration,
 ) -> poem::Result<Response> {
     let body = req.take_body();
-    match body.into_bytes_limit(max).await {
-        Ok(bytes) => req.set_body(bytes),
-        Err(poem::error::ReadBodyError::PayloadTooLarge) => {
-            let p = Problem::new(413, format!("The request body is larger than {max} bytes."));
-            return Ok(problem_response(&p));
+    let problem = match tokio::time::timeout(wait, body.into_bytes_limit(max)).await {
+        Ok(Ok(bytes)) => {
+            req.set_body(bytes);
+            return next.call(req).await.map(IntoResponse::into_response);
         }
-        Err(_) => {
-            let p = Problem::new(400, "The request body could not be read.");
-            return Ok(problem_response(&p));
+        Ok(Err(poem::error::ReadBodyError::PayloadTooLarge)) => {
+            Problem::new(413, format!("The request body is larger than {max} bytes."))
         }
-    }
-    next.call(req).await.map(IntoResponse::into_response)
+        Ok(Err(_)) => Problem::new(400, "The request body could not be read."),
+        Err(_) => Problem::new(
+            408,
+            format!(
+                "The request body did not arrive within {} seconds of its headers; nothing was done.",
+                wait.as_secs()
+            ),
+        ),
+    };
+    Ok(problem_response(&problem))
 }
 
 pub(crate) type KeyedLimiter<K> = governor::RateLimiter<
@@ -343,7 +354,7 @@ pub const INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 pub const BURST_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// The fewest requests that may wait their turn at once: a burst of a few hundred from one case
 /// system is served, however few are handled at once. A waiting request holds its connection and
-/// headers, not its body (read only once admitted).
+/// its body (at most `DTR_MAX_BODY_BYTES`, read before it waits: see [`body_limit`]).
 pub const BURST_QUEUE: usize = 256;
 
 impl Admission {

@@ -165,16 +165,18 @@ pub fn app(state: AppState) -> impl Endpoint {
         )
         .into_endpoint()
         .around(move |ep, req| rate_limit(ep, req, limits.clone()))
-        .around(move |ep, req| body_limit(ep, req, max))
         .around(move |ep, req| problems(ep, req, allow.clone()));
-    // The web pages have their own (crate::web); both share admission control and the envelope
-    // (request id, timeout, metrics, the headers every answer carries).
+    // The web pages have their own (crate::web); both share the body limit, admission control
+    // and the envelope (request id, timeout, metrics, the headers every answer carries). The
+    // body is read before admission, so only requests ready to be handled hold its places.
+    let body_wait = state.config.body_timeout;
     Route::new()
-        .nest_no_strip("/inbox", crate::web::routes(inbox_limits.clone(), max))
-        .nest_no_strip("/refer", crate::web::refer_routes(inbox_limits, max))
+        .nest_no_strip("/inbox", crate::web::routes(inbox_limits.clone()))
+        .nest_no_strip("/refer", crate::web::refer_routes(inbox_limits))
         .nest("/", api)
         .data(state)
         .into_endpoint()
         .around(move |ep, req| middleware::admission(ep, req, gate.clone()))
+        .around(move |ep, req| body_limit(ep, req, max, body_wait))
         .around(move |ep, req| envelope(ep, req, metrics.clone(), timeout, hsts))
 }

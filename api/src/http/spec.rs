@@ -279,36 +279,43 @@ fn closed_sets() -> Vec<(ClosedSet, &'static [(&'static str, &'static str)])> {
 
 /// The error statuses each operation can answer with; poem-openapi would list every status of
 /// [`super::ApiError`] on every operation. Every `/v1` operation can answer 401 (no valid key), 429
-/// (rate limits), 500 and 503 (database unavailable, or a request abandoned after 40 s).
+/// (rate limits), 500 and 503 (database unavailable, or a request abandoned after 40 s); one that
+/// takes a body also 408 (it did not arrive in time) and 413 (too large).
 fn error_statuses(operation_id: &str) -> &'static [&'static str] {
     const BODY: &[&str] = &[
-        "400", "401", "403", "413", "415", "422", "429", "500", "503",
+        "400", "401", "403", "408", "413", "415", "422", "429", "500", "503",
     ];
     match operation_id {
-        "validate_referral" => &["400", "401", "403", "413", "415", "429", "500", "503"],
+        "validate_referral" => &[
+            "400", "401", "403", "408", "413", "415", "429", "500", "503",
+        ],
         "submit_referral" | "create_api_key" => BODY,
         "list_referrals" | "list_authorities" => &["400", "401", "429", "500", "503"],
         "get_referral" | "get_authority" => &["401", "404", "429", "500", "503"],
         "list_referral_audit_events" => &["400", "401", "404", "429", "500", "503"],
         "set_authority_endpoint" => &[
-            "400", "401", "403", "404", "413", "415", "422", "429", "500", "503",
+            "400", "401", "403", "404", "408", "413", "415", "422", "429", "500", "503",
         ],
         "acknowledge_referral"
         | "record_referral_outcome"
         | "withdraw_referral"
         | "erase_referral"
         | "add_referral_note" => &[
-            "400", "401", "403", "404", "409", "413", "415", "422", "429", "500", "503",
+            "400", "401", "403", "404", "408", "409", "413", "415", "422", "429", "500", "503",
         ],
         "list_referral_notes" => &["400", "401", "404", "409", "429", "500", "503"],
         "list_api_keys" => &["400", "401", "403", "429", "500", "503"],
         "revoke_api_key" => &["401", "403", "404", "409", "429", "500", "503"],
         "list_events" => &["400", "401", "429", "500", "503"],
-        "redeliver_referral" => &["401", "403", "404", "409", "413", "429", "500", "503"],
+        "redeliver_referral" => &[
+            "401", "403", "404", "408", "409", "413", "429", "500", "503",
+        ],
         "delete_authority_endpoint" => &["401", "403", "404", "429", "500", "503"],
-        "rotate_authority_secret" => &["401", "403", "404", "409", "413", "429", "500", "503"],
+        "rotate_authority_secret" => &[
+            "401", "403", "404", "408", "409", "413", "429", "500", "503",
+        ],
         "set_authority_notify" | "add_officer" => &[
-            "400", "401", "403", "404", "409", "413", "415", "422", "429", "500", "503",
+            "400", "401", "403", "404", "408", "409", "413", "415", "422", "429", "500", "503",
         ],
         "delete_authority_notify" | "remove_officer" => &["401", "403", "404", "429", "500", "503"],
         "list_officers" => &["401", "403", "404", "429", "500", "503"],
@@ -316,10 +323,10 @@ fn error_statuses(operation_id: &str) -> &'static [&'static str] {
         "verify_audit_chain" => &["401", "403", "429", "500", "503"],
         "add_organisation" => BODY,
         "change_organisation" => &[
-            "400", "401", "403", "404", "413", "415", "422", "429", "500", "503",
+            "400", "401", "403", "404", "408", "413", "415", "422", "429", "500", "503",
         ],
         "add_practitioner" => &[
-            "400", "401", "403", "404", "409", "413", "415", "422", "429", "500", "503",
+            "400", "401", "403", "404", "408", "409", "413", "415", "422", "429", "500", "503",
         ],
         "list_organisations" => &["401", "403", "429", "500", "503"],
         "get_organisation"

@@ -200,7 +200,7 @@ impl InboxLimits {
 pub(crate) use refer::routes as refer_routes;
 
 /// The inbox's routes (full paths: nested at `/inbox` without stripping it).
-pub(crate) fn routes(limits: Arc<InboxLimits>, max_body_bytes: usize) -> impl poem::Endpoint {
+pub(crate) fn routes(limits: Arc<InboxLimits>) -> impl poem::Endpoint {
     Route::new()
         .at("/inbox", get(list_page))
         .at("/inbox/", get(list_page))
@@ -233,7 +233,6 @@ pub(crate) fn routes(limits: Arc<InboxLimits>, max_body_bytes: usize) -> impl po
         .at("/inbox/*rest", poem::endpoint::make_sync(|_| not_found()))
         .data(limits)
         .into_endpoint()
-        .around(move |ep, req| crate::http::middleware::body_limit(ep, req, max_body_bytes))
         .around(page_headers)
 }
 

@@ -598,6 +598,66 @@ async fn beyond_the_concurrency_limit_requests_are_refused_at_once_with_503_and_
 }
 
 #[tokio::test]
+async fn a_body_that_trickles_holds_no_place_and_is_answered_408_when_it_is_overdue() {
+    let app = TestApp::spawn_with(|c| {
+        c.max_concurrent_requests = 2;
+        // Longer than a request waits for a place in a burst (2 s), so that were the places taken
+        // before the body, the whole submission below would be refused before the slow ones end.
+        c.body_timeout = Duration::from_secs(3);
+    })
+    .await;
+    let key = app.referrer("HMPPS Yorkshire").await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    // Twice as many slow uploads as places: headers and the start of a body, then nothing.
+    let mut slow = vec![];
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /v1/referrals HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+             Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"person\":"
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        slow.push(s);
+    }
+    // Let the service read their headers, so that on a gate taken before the body they would
+    // hold both places.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let resp = app.post("/v1/referrals", &key, &referral()).await;
+    assert_eq!(
+        resp.status(),
+        201,
+        "a complete submission is handled beside them"
+    );
+    for mut s in slow {
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&answer).contains("nothing was done") {
+            match tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&buf[..n]),
+                other => panic!(
+                    "no whole answer ({other:?}): {}",
+                    String::from_utf8_lossy(&answer)
+                ),
+            }
+        }
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("application/problem+json"), "{answer}");
+    }
+    let list: Value = app
+        .get("/v1/referrals", ADMIN_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        1,
+        "only the whole one is stored"
+    );
+}
+
+#[tokio::test]
 async fn blank_lines_before_a_request_do_not_stop_the_header_clock() {
     let app = TestApp::spawn_with(|c| {
         c.slow_clients.headers = Duration::from_millis(500);

@@ -150,7 +150,7 @@ pub(super) fn page_of_form(action: &str) -> String {
 }
 
 /// The journey's routes (full paths: nested at `/refer` without stripping it).
-pub(crate) fn routes(limits: Arc<InboxLimits>, max_body_bytes: usize) -> impl poem::Endpoint {
+pub(crate) fn routes(limits: Arc<InboxLimits>) -> impl poem::Endpoint {
     Route::new()
         .at("/refer", get(start_page))
         .at("/refer/", get(start_page))
@@ -182,7 +182,6 @@ pub(crate) fn routes(limits: Arc<InboxLimits>, max_body_bytes: usize) -> impl po
         )
         .data(limits)
         .into_endpoint()
-        .around(move |ep, req| crate::http::middleware::body_limit(ep, req, max_body_bytes))
         .around(page_headers)
 }
 
