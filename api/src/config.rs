@@ -28,7 +28,7 @@ pub struct Config {
     /// `DTR_ALLOW_INSECURE_ENDPOINTS`: allow `http://` and internal endpoint addresses (development only).
     pub allow_insecure_endpoints: bool,
     /// `DTR_MAX_CONCURRENT_REQUESTS`: requests handled at once; the rest wait their turn — up to
-    /// 2 s in a burst, 5 ms once waits have stayed long for 200 ms (sustained overload) — and are
+    /// 2 s in a burst, 1 ms once waits have stayed over 5 ms for 200 ms (sustained overload) — and are
     /// then answered 503 `service.overloaded` with `Retry-After`, so memory stays bounded and
     /// accepted requests keep their latency (see `http::middleware::Admission`). By default
     /// [`CONCURRENT_REQUESTS_PER_CPU`] for each CPU the process may use.

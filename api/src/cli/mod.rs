@@ -140,7 +140,7 @@ fn raise_open_file_limit() {
 }
 
 /// Tasks a runtime thread runs before it looks again for I/O and timers (tokio's default is 61).
-/// Our tasks are short and most wait on I/O — a client's bytes, a PostgreSQL reply, the 5 ms
+/// Our tasks are short and most wait on I/O — a client's bytes, a PostgreSQL reply, the
 /// admission timer — so under full load the default leaves ready work unseen while queued tasks
 /// run: at twice saturation on one CPU with 24 requests at once, looking every 15 tasks took the
 /// accepted requests' p99 from 39–49 ms to 31 ms and accepted more (3,076–3,112/s against
