@@ -354,7 +354,7 @@ pub const TARGET_WAIT: std::time::Duration = std::time::Duration::from_millis(5)
 /// How long a newcomer waits for a place once the service is overloaded. Arrivals then outpace
 /// the places freed, so a wait this short still finds every freed place a taker; a longer one only
 /// adds to the latency of what is accepted (measured, README measure 8: at twice saturation on one
-/// CPU, p99 19–21 ms with 1 ms against 21–23 ms with 5 ms, the same throughput).
+/// CPU, p99 18–19 ms with 1 ms against 21–23 ms with 5 ms, the same throughput).
 pub const OVERLOAD_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 /// How long nobody must have been refused before a place found free with nobody waiting ends an
 /// overload. Without it, the moments a place is free under sustained overload ended it again and
