@@ -1233,10 +1233,10 @@ fn overload(rt: &tokio::runtime::Runtime) {
     let steal = Steal::start();
     // Saturation: measured below, unless `DTR_BENCH_SATURATION` fixes the rate instead (to compare two builds at the same offered
     // load: the probe varies between runs on a shared machine as much as a change moves it).
-    let saturation = match std::env::var("DTR_BENCH_SATURATION")
+    let fixed = std::env::var("DTR_BENCH_SATURATION")
         .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-    {
+        .and_then(|v| v.parse::<f64>().ok());
+    let saturation = match fixed {
         Some(fixed) => fixed,
         None => {
             // A closed loop of 32 connections (as in measure 2) finds a first figure; but the
@@ -1281,7 +1281,7 @@ fn overload(rt: &tokio::runtime::Runtime) {
     let (after, _) = rss_mb(pid);
     println!(
         "8. overload (open loop, SQLite; saturation {} at {saturation:.0} accepted/s; {})",
-        if std::env::var("DTR_BENCH_SATURATION").is_ok() {
+        if fixed.is_some() {
             "fixed by DTR_BENCH_SATURATION"
         } else {
             "measured"

@@ -292,6 +292,28 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Every item of a paged list (`path` may carry its own query), following `next_cursor` to
+    /// the end.
+    pub async fn all_items(&self, path: &str, key: &str) -> Vec<Value> {
+        let join = if path.contains('?') { '&' } else { '?' };
+        let mut items = vec![];
+        let mut cursor: Option<String> = None;
+        loop {
+            let url = match &cursor {
+                Some(c) => format!("{path}{join}limit=100&cursor={c}"),
+                None => format!("{path}{join}limit=100"),
+            };
+            let page: Value = self.get(&url, key).await.json().await.unwrap();
+            let found = page["items"].as_array().unwrap();
+            let empty = found.is_empty();
+            items.extend(found.iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) if !empty => cursor = Some(c.to_owned()),
+                _ => return items,
+            }
+        }
+    }
+
     pub async fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
         self.client
             .post(self.url(path))

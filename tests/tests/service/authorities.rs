@@ -7,20 +7,7 @@ use tests::*;
 async fn the_register_lists_296_authorities_across_pages() {
     let app = TestApp::spawn().await;
     let key = app.referrer("X").await;
-    let mut seen = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/v1/authorities?limit=100&cursor={c}"),
-            None => "/v1/authorities?limit=100".to_owned(),
-        };
-        let page: Value = app.get(&path, &key).await.json().await.unwrap();
-        seen += page["items"].as_array().unwrap().len();
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
+    let seen = app.all_items("/v1/authorities", &key).await.len();
     assert_eq!(seen, 296);
 }
 

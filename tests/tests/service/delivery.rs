@@ -626,24 +626,7 @@ async fn concurrent_duplicates(rounds: usize, others: usize) {
         }
         assert!(ids.iter().all(|i| *i == ids[0]), "round {round}: {ids:?}");
     }
-    let mut count = 0;
-    let mut cursor = String::new();
-    loop {
-        let page: Value = app
-            .get(
-                &format!("/v1/referrals?limit=100&cursor={cursor}"),
-                ADMIN_KEY,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        count += page["items"].as_array().unwrap().len();
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = c.to_owned(),
-            None => break,
-        }
-    }
+    let count = app.all_items("/v1/referrals", ADMIN_KEY).await.len();
     assert_eq!(count, rounds * (1 + others), "one referral per key");
 }
 
